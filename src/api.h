@@ -1,0 +1,22 @@
+/*
+ * api.h: the REST handlers the router calls, one per route and method. Each answers exactly once through
+ * req->reply and returns 0 (or -1 when the connection failed). They run on CivetWeb worker threads.
+ */
+#ifndef ROWCAST_API_H
+#define ROWCAST_API_H
+
+#include "http.h"
+
+int api_tables_list(struct http_request *req);
+int api_table_get(struct http_request *req);
+int api_rows_list(struct http_request *req);
+int api_rows_post(struct http_request *req);
+int api_row_get(struct http_request *req);
+int api_row_patch(struct http_request *req);
+int api_row_put(struct http_request *req);
+int api_row_delete(struct http_request *req);
+
+int api_health_get(struct http_request *req);
+int api_metrics_get(struct http_request *req);
+
+#endif

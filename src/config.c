@@ -1,0 +1,253 @@
+/*
+ * config.c: parses rowcast's command line into a struct config and validates every value.
+ * Runs on the main thread before the server starts; owns the duplicated list strings until config_free.
+ * Only syntax is checked here; whether the database opens or the port binds is decided when they are used.
+ */
+#include "config.h"
+
+#include "limits.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return CONFIG_ERR;
+}
+
+static int copy_str(char *dst, size_t cap, const char *src, const char *opt, char *err, size_t errlen)
+{
+	size_t n = strlen(src);
+	if (n == 0)
+		return fail(err, errlen, "%s needs a value", opt);
+	if (n >= cap)
+		return fail(err, errlen, "%s is too long", opt);
+	memcpy(dst, src, n + 1);
+	return CONFIG_OK;
+}
+
+/* Parses a decimal integer in [min, max]; returns CONFIG_OK or CONFIG_ERR. */
+static int parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return CONFIG_ERR;
+	*out = v;
+	return CONFIG_OK;
+}
+
+/* Splits a comma-separated list into freshly allocated strings; empty items are an error. */
+static int parse_list(const char *s, char **items, int *n, const char *opt, char *err, size_t errlen)
+{
+	const char *p = s;
+	if (*s == '\0')
+		return fail(err, errlen, "%s needs a value", opt);
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == 0)
+			return fail(err, errlen, "%s has an empty item", opt);
+		if (*n >= CONFIG_MAX_LIST)
+			return fail(err, errlen, "%s names more than %d items", opt, CONFIG_MAX_LIST);
+		char *item = malloc(len + 1);
+		if (!item)
+			return fail(err, errlen, "out of memory");
+		memcpy(item, p, len);
+		item[len] = '\0';
+		items[(*n)++] = item;
+		if (!comma)
+			return CONFIG_OK;
+		p = comma + 1;
+	}
+}
+
+static int parse_listen(struct config *cfg, const char *s, char *err, size_t errlen)
+{
+	const char *colon = strrchr(s, ':');
+	long long port;
+	if (!colon || colon == s)
+		return fail(err, errlen, "--listen wants ADDR:PORT, got '%s'", s);
+	size_t hlen = (size_t)(colon - s);
+	if (hlen >= sizeof cfg->listen_host)
+		return fail(err, errlen, "--listen address is too long");
+	if (parse_ll(colon + 1, 0, 65535, &port))
+		return fail(err, errlen, "--listen port must be 0-65535, got '%s'", colon + 1);
+	for (size_t i = 0; i < hlen; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || c == '.'))
+			return fail(err, errlen, "--listen address must be an IPv4 address like 127.0.0.1, got '%.*s'",
+				    (int)hlen, s);
+	}
+	memcpy(cfg->listen_host, s, hlen);
+	cfg->listen_host[hlen] = '\0';
+	cfg->listen_port = (int)port;
+	return CONFIG_OK;
+}
+
+static int valid_origin(const char *o)
+{
+	if (strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0)
+		return 0;
+	const char *host = strstr(o, "://") + 3;
+	if (*host == '\0' || strchr(host, '/'))
+		return 0;
+	return 1;
+}
+
+/* Returns the value of an option given as "--opt VALUE" or "--opt=VALUE", advancing *i; NULL if missing. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name)
+{
+	const char *a = argv[*i];
+	size_t n = strlen(name);
+	if (a[n] == '=')
+		return a + n + 1;
+	if (*i + 1 >= argc)
+		return NULL;
+	return argv[++*i];
+}
+
+static int opt_is(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
+}
+
+int config_parse(struct config *cfg, int argc, char **argv, const char *env_token, char *err, size_t errlen)
+{
+	int have_db = 0;
+	memset(cfg, 0, sizeof *cfg);
+	strcpy(cfg->db_path, "rowcast.db");
+	strcpy(cfg->listen_host, "127.0.0.1");
+	cfg->listen_port = 8080;
+	cfg->threads = LIMIT_THREADS_DEFAULT;
+	cfg->retain = 100000;
+	if (env_token && *env_token && copy_str(cfg->token, sizeof cfg->token, env_token, "ROWCAST_TOKEN", err, errlen))
+		return CONFIG_ERR;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v;
+		long long n;
+		int rc = CONFIG_OK;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			cfg->show_help = 1;
+		} else if (strcmp(a, "--version") == 0) {
+			cfg->show_version = 1;
+		} else if (strcmp(a, "--read-only") == 0) {
+			cfg->read_only = 1;
+		} else if (strcmp(a, "--uninstall") == 0) {
+			cfg->uninstall = 1;
+		} else if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
+#define NEED_VALUE(name)                                                                    \
+	if (!(v = opt_value(argc, argv, &i, name)))                                         \
+		return fail(err, errlen, "%s needs a value", name);
+			if (opt_is(a, "--db")) {
+				NEED_VALUE("--db");
+				rc = copy_str(cfg->db_path, sizeof cfg->db_path, v, "--db", err, errlen);
+				have_db = 1;
+			} else if (opt_is(a, "--listen")) {
+				NEED_VALUE("--listen");
+				rc = parse_listen(cfg, v, err, errlen);
+			} else if (opt_is(a, "--web-root")) {
+				NEED_VALUE("--web-root");
+				rc = copy_str(cfg->web_root, sizeof cfg->web_root, v, "--web-root", err, errlen);
+			} else if (opt_is(a, "--tables")) {
+				NEED_VALUE("--tables");
+				rc = parse_list(v, cfg->tables, &cfg->n_tables, "--tables", err, errlen);
+			} else if (opt_is(a, "--token")) {
+				NEED_VALUE("--token");
+				rc = copy_str(cfg->token, sizeof cfg->token, v, "--token", err, errlen);
+			} else if (opt_is(a, "--threads")) {
+				NEED_VALUE("--threads");
+				if (parse_ll(v, 4, LIMIT_THREADS_MAX, &n))
+					return fail(err, errlen, "--threads must be a number from 4 to %d, got '%s'",
+						    LIMIT_THREADS_MAX, v);
+				cfg->threads = (int)n;
+			} else if (opt_is(a, "--retain")) {
+				NEED_VALUE("--retain");
+				if (parse_ll(v, 1, 1000000000000LL, &n))
+					return fail(err, errlen, "--retain must be a positive number, got '%s'", v);
+				cfg->retain = n;
+			} else if (opt_is(a, "--allow-origin")) {
+				NEED_VALUE("--allow-origin");
+				int first = cfg->n_allow_origins;
+				rc = parse_list(v, cfg->allow_origins, &cfg->n_allow_origins, "--allow-origin", err, errlen);
+				for (int k = first; rc == CONFIG_OK && k < cfg->n_allow_origins; k++)
+					if (!valid_origin(cfg->allow_origins[k]))
+						return fail(err, errlen,
+							    "--allow-origin wants origins like https://example.com, got '%s'",
+							    cfg->allow_origins[k]);
+			} else if (opt_is(a, "--tls-cert")) {
+				NEED_VALUE("--tls-cert");
+				rc = copy_str(cfg->tls_cert, sizeof cfg->tls_cert, v, "--tls-cert", err, errlen);
+			} else {
+				return fail(err, errlen, "unknown option '%s' (see --help)", a);
+			}
+#undef NEED_VALUE
+		} else if (a[0] == '-' && a[1] != '\0') {
+			return fail(err, errlen, "unknown option '%s' (see --help)", a);
+		} else {
+			if (have_db)
+				return fail(err, errlen, "more than one database file given ('%s')", a);
+			rc = copy_str(cfg->db_path, sizeof cfg->db_path, a, "DB_FILE", err, errlen);
+			have_db = 1;
+		}
+		if (rc)
+			return rc;
+	}
+	if (cfg->show_help || cfg->show_version)
+		return CONFIG_OK;
+	if (cfg->web_root[0]) {
+		struct stat st;
+		if (stat(cfg->web_root, &st) != 0 || !S_ISDIR(st.st_mode))
+			return fail(err, errlen, "--web-root '%s' is not a folder", cfg->web_root);
+	}
+	if (cfg->tls_cert[0]) {
+		FILE *f = fopen(cfg->tls_cert, "r");
+		if (!f)
+			return fail(err, errlen, "--tls-cert '%s' cannot be read: %s", cfg->tls_cert, strerror(errno));
+		fclose(f);
+	}
+	return CONFIG_OK;
+}
+
+void config_free(struct config *cfg)
+{
+	for (int i = 0; i < cfg->n_tables; i++)
+		free(cfg->tables[i]);
+	for (int i = 0; i < cfg->n_allow_origins; i++)
+		free(cfg->allow_origins[i]);
+	cfg->n_tables = cfg->n_allow_origins = 0;
+}
+
+void config_usage(FILE *out)
+{
+	fputs("usage: rowcast [DB_FILE] [options]\n"
+	      "\n"
+	      "Serves a SQLite database as a live web application: a page, a REST API over its tables,\n"
+	      "and a WebSocket that pushes every committed row change.\n"
+	      "\n"
+	      "  DB_FILE, --db FILE       SQLite database (default rowcast.db; created with the demo schema\n"
+	      "                           when it does not exist)\n"
+	      "  --listen ADDR:PORT       where to listen (default 127.0.0.1:8080; port 0 picks a free port)\n"
+	      "  --web-root DIR           serve the page from DIR instead of the built-in copy\n"
+	      "  --tables a,b             expose only these tables (default: every user table)\n"
+	      "  --read-only              refuse every write through the API (405)\n"
+	      "  --token TOKEN            writes need 'Authorization: Bearer TOKEN' (also ROWCAST_TOKEN)\n"
+	      "  --threads N              worker threads (default 272: 256 connections plus a reserve)\n"
+	      "  --retain N               change-log rows kept for replay (default 100000)\n"
+	      "  --allow-origin URL,...   other browser origins allowed to call the API and open the WebSocket\n"
+	      "  --uninstall              remove rowcast's triggers and tables from DB_FILE and exit\n"
+	      "  --tls-cert FILE          serve HTTPS and WSS with this PEM (key and certificate)\n"
+	      "  --help, --version        print and exit\n",
+	      out);
+}

@@ -1,0 +1,46 @@
+/*
+ * config.h: the command line and environment turned into one validated struct.
+ * Called once from main before any thread starts; the struct is read-only afterwards.
+ */
+#ifndef ROWCAST_CONFIG_H
+#define ROWCAST_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LIST 64
+
+struct config {
+	char db_path[4096];
+	char listen_host[256];
+	int listen_port;
+	char web_root[4096];      /* "" when the built-in page is served */
+	char *tables[CONFIG_MAX_LIST]; /* exposed tables; n_tables == 0 means every user table */
+	int n_tables;
+	int read_only;
+	char token[512];          /* "" when writes need no token */
+	int threads;
+	long long retain;
+	char *allow_origins[CONFIG_MAX_LIST];
+	int n_allow_origins;
+	int uninstall;
+	char tls_cert[4096];      /* "" for plain HTTP */
+	int show_help;
+	int show_version;
+};
+
+enum { CONFIG_OK = 0, CONFIG_ERR = -1 };
+
+/* Parses argv (and ROWCAST_TOKEN from env, which may be NULL) into cfg.
+ * Returns CONFIG_OK, or CONFIG_ERR with a one-line reason (no newline) in err.
+ * On success cfg owns the strings in its lists; free them with config_free. */
+int config_parse(struct config *cfg, int argc, char **argv, const char *env_token,
+                 char *err, size_t errlen);
+
+/* Frees the lists inside cfg (not cfg itself). Safe on a zeroed or partly filled struct. */
+void config_free(struct config *cfg);
+
+/* Writes the --help text to out. */
+void config_usage(FILE *out);
+
+#endif

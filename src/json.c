@@ -1,0 +1,340 @@
+/*
+ * json.c: conversions between JSON (cJSON) and SQLite values.
+ * cJSON keeps numbers as doubles; to keep 64-bit integers exact, json_parse records each number's source
+ * text in the item's valuestring (numbers appear in the text in the same order as in cJSON's tree).
+ * Outgoing integers are raw number items printed from the int64. No global state: any thread may call.
+ */
+#include "json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int json_utf8_valid(const char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)buf;
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		unsigned cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xC2 && c <= 0xDF) {
+			n = 1;
+			cp = c & 0x1F;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			cp = c & 0x0F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		for (size_t k = 1; k <= n; k++) {
+			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+		    (cp >= 0xD800 && cp <= 0xDFFF))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+static int depth_ok(const cJSON *item, int depth, int max_depth)
+{
+	if (depth > max_depth)
+		return 0;
+	for (const cJSON *c = item->child; c; c = c->next)
+		if ((c->child || cJSON_IsArray(c) || cJSON_IsObject(c)) && !depth_ok(c, depth + 1, max_depth))
+			return 0;
+	return 1;
+}
+
+/* Finds the next number token at or after *pos outside strings; returns its start, length in *tlen. */
+static const char *next_number(const char *buf, size_t len, size_t *pos, size_t *tlen)
+{
+	size_t i = *pos;
+	while (i < len) {
+		char c = buf[i];
+		if (c == '"') {
+			for (i++; i < len && buf[i] != '"'; i++)
+				if (buf[i] == '\\')
+					i++;
+			i++;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			size_t start = i;
+			while (i < len && strchr("0123456789+-.eE", buf[i]) && buf[i] != '\0')
+				i++;
+			*pos = i;
+			*tlen = i - start;
+			return buf + start;
+		} else {
+			i++;
+		}
+	}
+	*pos = i;
+	return NULL;
+}
+
+/* Walks the tree in document order and stores each number's source text in its valuestring. */
+static int attach_numbers(cJSON *item, const char *buf, size_t len, size_t *pos)
+{
+	for (cJSON *c = item; c; c = c->next) {
+		if (cJSON_IsNumber(c)) {
+			size_t tlen;
+			const char *tok = next_number(buf, len, pos, &tlen);
+			if (!tok)
+				return JSON_ERR_SYNTAX;
+			c->valuestring = malloc(tlen + 1);
+			if (!c->valuestring)
+				return JSON_ERR_NOMEM;
+			memcpy(c->valuestring, tok, tlen);
+			c->valuestring[tlen] = '\0';
+		}
+		if (c->child) {
+			int rc = attach_numbers(c->child, buf, len, pos);
+			if (rc)
+				return rc;
+		}
+	}
+	return JSON_OK;
+}
+
+int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, char *err, size_t errlen)
+{
+	const char *end = NULL;
+	size_t pos = 0;
+	*out = NULL;
+	if (!json_utf8_valid(buf, len)) {
+		snprintf(err, errlen, "body is not valid UTF-8");
+		return JSON_ERR_SYNTAX;
+	}
+	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+	if (!root) {
+		size_t at = end && end >= buf ? (size_t)(end - buf) : 0;
+		snprintf(err, errlen, "malformed JSON near byte %zu", at);
+		return JSON_ERR_SYNTAX;
+	}
+	/* cJSON stops at the end of the first value; only white space may follow. */
+	for (size_t i = (size_t)(end - buf); i < len; i++) {
+		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n') {
+			cJSON_Delete(root);
+			snprintf(err, errlen, "malformed JSON: unexpected data after the value at byte %zu", i);
+			return JSON_ERR_SYNTAX;
+		}
+	}
+	if (!depth_ok(root, 1, max_depth)) {
+		cJSON_Delete(root);
+		snprintf(err, errlen, "JSON is nested deeper than %d levels", max_depth);
+		return JSON_ERR_SYNTAX;
+	}
+	int rc = attach_numbers(root, buf, len, &pos);
+	if (rc) {
+		cJSON_Delete(root);
+		snprintf(err, errlen, rc == JSON_ERR_NOMEM ? "out of memory" : "malformed JSON number");
+		return rc;
+	}
+	*out = root;
+	return JSON_OK;
+}
+
+int json_int64_get(const cJSON *v, long long *out)
+{
+	if (!cJSON_IsNumber(v))
+		return JSON_ERR_VALUE;
+	if (!v->valuestring) { /* built by code, not parsed: trust the double when it is integral */
+		double d = v->valuedouble;
+		if (d != d || d < -9223372036854775808.0 || d >= 9223372036854775808.0 || (double)(long long)d != d)
+			return JSON_ERR_VALUE;
+		*out = (long long)d;
+		return JSON_OK;
+	}
+	const char *t = v->valuestring;
+	if (strpbrk(t, ".eE"))
+		return JSON_ERR_VALUE;
+	char *end;
+	errno = 0;
+	long long n = strtoll(t, &end, 10);
+	if (errno == ERANGE || *end)
+		return JSON_ERR_VALUE;
+	*out = n;
+	return JSON_OK;
+}
+
+static int is_integer_text(const cJSON *v)
+{
+	return v->valuestring ? !strpbrk(v->valuestring, ".eE") : 0;
+}
+
+int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, char *err, size_t errlen)
+{
+	int rc;
+	if (cJSON_IsNull(v)) {
+		rc = sqlite3_bind_null(stmt, idx);
+	} else if (cJSON_IsTrue(v) || cJSON_IsFalse(v)) {
+		rc = sqlite3_bind_int(stmt, idx, cJSON_IsTrue(v) ? 1 : 0);
+	} else if (cJSON_IsNumber(v)) {
+		long long n;
+		if (is_integer_text(v)) {
+			if (json_int64_get(v, &n)) {
+				snprintf(err, errlen, "integer %.40s does not fit in 64 bits", v->valuestring);
+				return JSON_ERR_VALUE;
+			}
+			rc = sqlite3_bind_int64(stmt, idx, n);
+		} else {
+			rc = sqlite3_bind_double(stmt, idx, v->valuedouble);
+		}
+	} else if (cJSON_IsString(v)) {
+		rc = sqlite3_bind_text(stmt, idx, v->valuestring, -1, SQLITE_TRANSIENT);
+	} else if (cJSON_IsObject(v)) {
+		const cJSON *b = cJSON_GetObjectItemCaseSensitive(v, "$base64");
+		if (!b || !cJSON_IsString(b) || cJSON_GetArraySize(v) != 1) {
+			snprintf(err, errlen, "an object value must be {\"$base64\": \"...\"}");
+			return JSON_ERR_VALUE;
+		}
+		size_t n;
+		unsigned char *bytes = json_base64_decode(b->valuestring, strlen(b->valuestring), &n);
+		if (!bytes) {
+			snprintf(err, errlen, "$base64 value is not valid base64");
+			return JSON_ERR_VALUE;
+		}
+		rc = sqlite3_bind_blob64(stmt, idx, bytes, n, free);
+	} else {
+		snprintf(err, errlen, "arrays cannot be stored in a column");
+		return JSON_ERR_VALUE;
+	}
+	if (rc == SQLITE_NOMEM)
+		return JSON_ERR_NOMEM;
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot bind value: %s", sqlite3_errstr(rc));
+		return JSON_ERR_VALUE;
+	}
+	return JSON_OK;
+}
+
+cJSON *json_int64_create(long long v)
+{
+	char num[24];
+	snprintf(num, sizeof num, "%lld", v);
+	return cJSON_CreateRaw(num);
+}
+
+cJSON *json_value_from_column(sqlite3_stmt *stmt, int col)
+{
+	switch (sqlite3_column_type(stmt, col)) {
+	case SQLITE_INTEGER:
+		return json_int64_create(sqlite3_column_int64(stmt, col));
+	case SQLITE_FLOAT:
+		return cJSON_CreateNumber(sqlite3_column_double(stmt, col));
+	case SQLITE_TEXT:
+		return cJSON_CreateString((const char *)sqlite3_column_text(stmt, col));
+	case SQLITE_BLOB: {
+		const void *data = sqlite3_column_blob(stmt, col);
+		size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+		char *b64 = json_base64_encode(data, n);
+		cJSON *obj = b64 ? cJSON_CreateObject() : NULL;
+		if (obj && !cJSON_AddStringToObject(obj, "$base64", b64)) {
+			cJSON_Delete(obj);
+			obj = NULL;
+		}
+		free(b64);
+		return obj;
+	}
+	default:
+		return cJSON_CreateNull();
+	}
+}
+
+cJSON *json_row_from_stmt(sqlite3_stmt *stmt, int first)
+{
+	int n = sqlite3_column_count(stmt);
+	cJSON *row = cJSON_CreateObject();
+	if (!row)
+		return NULL;
+	for (int i = first; i < n; i++) {
+		cJSON *v = json_value_from_column(stmt, i);
+		if (!v || !cJSON_AddItemToObject(row, sqlite3_column_name(stmt, i), v)) {
+			cJSON_Delete(v);
+			cJSON_Delete(row);
+			return NULL;
+		}
+	}
+	return row;
+}
+
+char *json_error_print(int status, const char *code, const char *message)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *e = root ? cJSON_AddObjectToObject(root, "error") : NULL;
+	char *out = NULL;
+	if (e && cJSON_AddNumberToObject(e, "status", status) && cJSON_AddStringToObject(e, "code", code) &&
+	    cJSON_AddStringToObject(e, "message", message))
+		out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *json_base64_encode(const unsigned char *data, size_t len)
+{
+	size_t outlen = 4 * ((len + 2) / 3);
+	char *out = malloc(outlen + 1);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)data[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		out[o++] = b64chars[(v >> 18) & 63];
+		out[o++] = b64chars[(v >> 12) & 63];
+		out[o++] = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < len ? b64chars[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int b64val(char c)
+{
+	const char *p = c ? strchr(b64chars, c) : NULL;
+	return p ? (int)(p - b64chars) : -1;
+}
+
+unsigned char *json_base64_decode(const char *text, size_t len, size_t *outlen)
+{
+	if (len % 4 != 0)
+		return NULL;
+	unsigned char *out = malloc(len / 4 * 3 + 1);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i += 4) {
+		int pad = (text[i + 3] == '=') + (text[i + 2] == '=');
+		int a = b64val(text[i]), b = b64val(text[i + 1]);
+		int c = pad >= 2 ? 0 : b64val(text[i + 2]);
+		int d = pad >= 1 ? 0 : b64val(text[i + 3]);
+		if (a < 0 || b < 0 || c < 0 || d < 0 || (pad && i + 4 != len) || (pad == 1 && text[i + 2] == '=')) {
+			free(out);
+			return NULL;
+		}
+		unsigned v = ((unsigned)a << 18) | ((unsigned)b << 12) | ((unsigned)c << 6) | (unsigned)d;
+		out[o++] = (unsigned char)(v >> 16);
+		if (pad < 2)
+			out[o++] = (unsigned char)(v >> 8);
+		if (pad < 1)
+			out[o++] = (unsigned char)v;
+	}
+	*outlen = o;
+	return out;
+}

@@ -1,0 +1,37 @@
+/*
+ * metrics.h: process-wide counters and latency histograms, rendered in Prometheus text format.
+ * Lock-free: every counter is a C11 atomic, so any thread records without waiting.
+ */
+#ifndef ROWCAST_METRICS_H
+#define ROWCAST_METRICS_H
+
+#include <stddef.h>
+
+enum metrics_hist { METRICS_HTTP_SECONDS, METRICS_PUSH_SECONDS, METRICS_HIST_COUNT };
+
+enum metrics_counter {
+	METRICS_WS_OPEN,          /* gauge: open WebSockets */
+	METRICS_CHANGES_LOGGED,   /* changes read from the change log by the feed */
+	METRICS_MESSAGES_SENT,    /* WebSocket messages written */
+	METRICS_RESYNCS,          /* clients told to resync */
+	METRICS_DROPS,            /* clients cut off for falling behind */
+	METRICS_QUEUE_BYTES,      /* gauge: bytes waiting in client queues */
+	METRICS_COUNTER_COUNT
+};
+
+/* Records one HTTP answer with its status and how long it took. */
+void metrics_request(int status, double seconds);
+
+/* Records one observation in a histogram. */
+void metrics_observe(enum metrics_hist h, double seconds);
+
+/* Adds delta (may be negative for gauges) to a counter. */
+void metrics_add(enum metrics_counter c, long long delta);
+
+/* Reads a counter. */
+long long metrics_get(enum metrics_counter c);
+
+/* Renders every metric as Prometheus text into a malloc'd string (caller frees); NULL on OOM. */
+char *metrics_render(void);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * query.h: parses a row-list query string (PostgREST style: col=op.value, order, limit, after, select)
+ * into a validated struct query. Pure: no I/O, no SQL; column names are resolved through a callback,
+ * so it is unit-tested and fuzzed on its own. Safe from any thread.
+ */
+#ifndef ROWCAST_QUERY_H
+#define ROWCAST_QUERY_H
+
+#include "limits.h"
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+enum query_op { QUERY_EQ, QUERY_NEQ, QUERY_LT, QUERY_LTE, QUERY_GT, QUERY_GTE, QUERY_LIKE, QUERY_IN, QUERY_IS };
+
+/* For QUERY_IS, the value is one of these (stored in n_values == 0 filters). */
+enum query_is { QUERY_IS_NULL, QUERY_IS_TRUE, QUERY_IS_FALSE };
+
+struct query_filter {
+	int col;              /* the resolver's column reference */
+	enum query_op op;
+	enum query_is is;     /* QUERY_IS only */
+	char **values;        /* decoded values (one, or the in-list); point into query.strings */
+	int n_values;
+};
+
+struct query_order {
+	int col;
+	int desc;
+};
+
+struct query {
+	struct query_filter filters[LIMIT_FILTERS];
+	int n_filters;
+	struct query_order order[LIMIT_QUERY_COLUMNS];
+	int n_order;          /* 0: by key only */
+	int select[LIMIT_QUERY_COLUMNS];
+	int n_select;         /* 0: every column */
+	long long limit;
+	cJSON *after;         /* cursor values (array: the order columns' values, then the key's), or NULL */
+	char order_text[1024]; /* normalized order (names), compared with the cursor's */
+	/* owned storage */
+	char **strings;
+	int n_strings, cap_strings;
+	void **lists;
+	int n_lists, cap_lists;
+};
+
+/* Resolves a column name to the caller's column reference (any int but -1), or -1 when there is none. */
+typedef int (*query_resolve_fn)(void *ctx, const char *name);
+/* Returns the name of column index col (for normalized order text and cursors). */
+typedef const char *(*query_name_fn)(void *ctx, int col);
+
+enum { QUERY_OK = 0, QUERY_ERR = -1, QUERY_NOMEM = -2 };
+
+/* Parses qs (raw, URL-encoded; may be NULL or empty) into a freshly allocated *out.
+ * Returns QUERY_OK (free with query_free), QUERY_ERR with a reason naming the culprit in err, or
+ * QUERY_NOMEM. On failure *out is NULL. */
+int query_parse(const char *qs, query_resolve_fn resolve, query_name_fn name, void *ctx,
+                struct query **out, char *err, size_t errlen);
+
+/* Parses a filter-only string ("done=eq.0&priority=gt.2"); order/limit/after/select are errors. */
+int query_parse_filters(const char *qs, query_resolve_fn resolve, query_name_fn name, void *ctx,
+                        struct query **out, char *err, size_t errlen);
+
+void query_free(struct query *q);
+
+/* Encodes a cursor for the row whose order and key values are in vals (a JSON array) under q's order.
+ * Returns a malloc'd URL-safe string, or NULL on OOM. */
+char *query_cursor_encode(const struct query *q, const cJSON *vals);
+
+/* URL-decodes src[0..len) into dst (capacity len + 1); '+' becomes a space when plus_is_space.
+ * Returns the decoded length, or -1 on a malformed %-escape or an encoded NUL. */
+long query_url_decode(const char *src, size_t len, char *dst, int plus_is_space);
+
+#endif

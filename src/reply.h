@@ -1,0 +1,38 @@
+/*
+ * reply.h: writing HTTP answers. Every answer carries Content-Length and the common security headers, and
+ * goes out in one write when it is small. Called on the worker thread that owns the connection.
+ */
+#ifndef ROWCAST_REPLY_H
+#define ROWCAST_REPLY_H
+
+#include <civetweb.h>
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+struct reply {
+	struct mg_connection *conn;
+	const char *cors_origin; /* an allowed foreign Origin to echo, or NULL */
+	int head;                /* HEAD request: headers only */
+	int status;              /* the status sent, 0 until then */
+	int close;               /* ask the client to close the connection after this answer */
+};
+
+/* Sends status, Content-Type ctype, the extra header lines (each ending "\r\n"; may be NULL) and body.
+ * Returns 0, or -1 when the connection failed (the answer is then lost; nothing else to do). */
+int reply_send(struct reply *r, int status, const char *ctype, const char *extra, const void *body, size_t len);
+
+/* Sends a JSON text body (application/json, no-store). */
+int reply_json(struct reply *r, int status, const char *json, const char *extra);
+
+/* Prints obj (not freed) and sends it; a 500 error when printing runs out of memory. */
+int reply_cjson(struct reply *r, int status, const cJSON *obj, const char *extra);
+
+/* Sends {"error":{"status","code","message"}} with the given status. */
+int reply_error(struct reply *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Same as reply_error with extra header lines (Allow, WWW-Authenticate, Retry-After). */
+int reply_error_h(struct reply *r, int status, const char *code, const char *extra, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * store.c: SQLite connections (one per thread, via a pthread key whose destructor closes it), the
+ * per-connection statement cache, write transactions and the mapping of SQLite errors to API errors.
+ * s_write_lock serializes rowcast's own write transactions (SQLite allows one writer at a time anyway);
+ * s_path is set once by store_init before any worker thread runs and is read-only afterwards.
+ */
+#include "store_int.h"
+
+#include "limits.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static pthread_mutex_t s_write_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t s_conn_key;
+static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;
+static char s_path[4096];
+
+int store_error_set(struct store_error *e, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	e->status = status;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof e->message, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void conn_free(void *p)
+{
+	struct store_conn *c = p;
+	if (!c)
+		return;
+	for (int i = 0; i < STORE_STMT_CACHE; i++) {
+		sqlite3_finalize(c->cache[i].st);
+		free(c->cache[i].sql);
+	}
+	sqlite3_finalize(c->schema_version);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+static void key_create(void)
+{
+	pthread_key_create(&s_conn_key, conn_free);
+}
+
+/* Opens a connection with rowcast's settings. Returns an SQLite code; *db is set even on failure. */
+static int open_db(const char *path, int flags, sqlite3 **db)
+{
+	int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_extended_result_codes(*db, 1);
+	sqlite3_busy_timeout(*db, LIMIT_BUSY_TIMEOUT_MS);
+	/* checks the header: a file that is not a database fails here, before anything is written */
+	rc = sqlite3_exec(*db, "PRAGMA schema_version", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(*db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	return rc;
+}
+
+int store_check(const char *path, int *exists, char *err, size_t errlen)
+{
+	struct stat st;
+	sqlite3 *db = NULL;
+	*exists = stat(path, &st) == 0;
+	if (!*exists) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "cannot use database '%s': %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "database '%s' is not a regular file", path);
+		return -1;
+	}
+	int rc = open_db(path, SQLITE_OPEN_READONLY, &db);
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "cannot open database '%s': %s", path,
+			 rc == SQLITE_NOTADB ? "file is not a SQLite database" : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_close_v2(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int store_init(const char *path, int create, const char *demo_sql, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+	int rc;
+	if (strlen(path) >= sizeof s_path) {
+		snprintf(err, errlen, "database path is too long");
+		return -1;
+	}
+	strcpy(s_path, path);
+	pthread_once(&s_key_once, key_create);
+	rc = open_db(path, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), &db);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
+	if (rc == SQLITE_OK && create) {
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, demo_sql, NULL, NULL, &msg);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, &msg);
+		else
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "cannot prepare database '%s': %s", path,
+			 msg ? msg : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	sqlite3_close_v2(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+struct store_conn *store_conn_get(struct store_error *e)
+{
+	struct store_conn *c = pthread_getspecific(s_conn_key);
+	if (c)
+		return c;
+	c = calloc(1, sizeof *c);
+	if (!c) {
+		store_error_set(e, 500, "internal", "out of memory");
+		return NULL;
+	}
+	int rc = open_db(s_path, SQLITE_OPEN_READWRITE, &c->db);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v3(c->db, "PRAGMA schema_version", -1, SQLITE_PREPARE_PERSISTENT,
+					&c->schema_version, NULL);
+	if (rc != SQLITE_OK) {
+		store_error_set(e, 503, "unavailable", "cannot open the database: %s",
+				c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		fprintf(stderr, "rowcast: %s\n", e->message);
+		conn_free(c);
+		return NULL;
+	}
+	pthread_setspecific(s_conn_key, c);
+	return c;
+}
+
+void store_conn_close(void)
+{
+	struct store_conn *c = pthread_getspecific(s_conn_key);
+	pthread_setspecific(s_conn_key, NULL);
+	conn_free(c);
+}
+
+sqlite3 *store_conn_db(struct store_conn *c)
+{
+	return c->db;
+}
+
+struct catalog *store_catalog(struct store_conn *c, struct store_error *e)
+{
+	long long v = -1;
+	int rc = sqlite3_step(c->schema_version);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(c->schema_version, 0);
+	sqlite3_reset(c->schema_version);
+	if (v < 0) {
+		store_fail(c, rc, e);
+		return NULL;
+	}
+	struct catalog *cat = catalog_acquire(c->db, v);
+	if (!cat)
+		store_error_set(e, 500, "internal", "cannot read the database schema");
+	return cat;
+}
+
+sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct store_error *e)
+{
+	int len = sqlite3_str_length(s);
+	char *sql = sqlite3_str_finish(s);
+	if (!sql) {
+		store_error_set(e, 500, "internal", "out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < STORE_STMT_CACHE; i++) {
+		if (c->cache[i].sql && strcmp(c->cache[i].sql, sql) == 0) {
+			sqlite3_free(sql);
+			sqlite3_reset(c->cache[i].st);
+			sqlite3_clear_bindings(c->cache[i].st);
+			return c->cache[i].st;
+		}
+	}
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v3(c->db, sql, len + 1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK) {
+		store_fail(c, rc, e);
+		sqlite3_free(sql);
+		return NULL;
+	}
+	char *copy = strdup(sql);
+	sqlite3_free(sql);
+	if (!copy) {
+		sqlite3_finalize(st);
+		store_error_set(e, 500, "internal", "out of memory");
+		return NULL;
+	}
+	struct store_stmt *slot = &c->cache[c->next_evict];
+	c->next_evict = (c->next_evict + 1) % STORE_STMT_CACHE;
+	sqlite3_finalize(slot->st);
+	free(slot->sql);
+	slot->sql = copy;
+	slot->st = st;
+	return st;
+}
+
+int store_exec(struct store_conn *c, const char *sql)
+{
+	struct store_error e;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendall(s, sql);
+	sqlite3_stmt *st = store_stmt_take(c, s, &e);
+	if (!st)
+		return sqlite3_errcode(c->db) != SQLITE_OK ? sqlite3_errcode(c->db) : SQLITE_NOMEM;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+int store_fail(struct store_conn *c, int rc, struct store_error *e)
+{
+	const char *msg = sqlite3_errmsg(c->db);
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+		return store_error_set(e, 409, "conflict", "%s", msg);
+	case SQLITE_MISMATCH:
+		return store_error_set(e, 400, "bad_request", "%s (the key must be an integer)", msg);
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return store_error_set(e, 503, "unavailable", "the database is locked by another program; try again");
+	case SQLITE_FULL:
+		return store_error_set(e, 507, "insufficient_storage", "the disk is full: %s", msg);
+	case SQLITE_TOOBIG:
+		return store_error_set(e, 413, "payload_too_large", "%s", msg);
+	case SQLITE_READONLY:
+		return store_error_set(e, 503, "unavailable", "the database cannot be written: %s", msg);
+	case SQLITE_NOMEM:
+		return store_error_set(e, 500, "internal", "out of memory");
+	case SQLITE_ERROR:
+		/* a statement that no longer fits the schema (a column dropped by another program) */
+		if (strstr(msg, "no such column") || strstr(msg, "no such table") || strstr(msg, "has no column"))
+			return store_error_set(e, 409, "conflict", "the schema changed: %s", msg);
+		/* fall through */
+	default:
+		fprintf(stderr, "rowcast: database error %d: %s\n", rc, msg);
+		return store_error_set(e, 500, "internal", "database error: %s", msg);
+	}
+}
+
+int store_write_begin(struct store_conn *c, struct store_error *e)
+{
+	pthread_mutex_lock(&s_write_lock);
+	int rc = store_exec(c, "BEGIN IMMEDIATE");
+	if (rc != SQLITE_OK) {
+		pthread_mutex_unlock(&s_write_lock);
+		return store_fail(c, rc, e);
+	}
+	return 0;
+}
+
+int store_write_end(struct store_conn *c, int ok, struct store_error *e)
+{
+	int rc = SQLITE_OK;
+	if (ok) {
+		rc = store_exec(c, "COMMIT");
+		if (rc != SQLITE_OK) {
+			store_fail(c, rc, e);
+			ok = 0;
+		}
+	}
+	if (!ok && sqlite3_get_autocommit(c->db) == 0)
+		store_exec(c, "ROLLBACK");
+	pthread_mutex_unlock(&s_write_lock);
+	return ok ? 0 : -1;
+}
+
+static int looks_integer(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const char *text)
+{
+	if (aff != CATALOG_AFF_TEXT && *text) {
+		char *end;
+		errno = 0;
+		if (looks_integer(text)) {
+			long long v = strtoll(text, &end, 10);
+			if (!errno)
+				return sqlite3_bind_int64(st, idx, v);
+		}
+		double d = strtod(text, &end);
+		if (!*end && !errno && d == d && !strpbrk(text, "xXnNiI"))
+			return sqlite3_bind_double(st, idx, d);
+	}
+	return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e)
+{
+	/* The change log arrives with the live feed; until a database has one, no change has a seq. */
+	(void)c;
+	(void)e;
+	*seq = 0;
+	return 0;
+}

@@ -1,0 +1,82 @@
+/*
+ * store.h: SQLite access. One connection per thread (opened on first use, closed when the thread ends),
+ * each with its own prepared-statement cache; rowcast's own writes are serialized by one process-wide
+ * write lock, so they queue in order instead of sleeping in SQLite's busy handler. All SQL text that
+ * touches user tables is built here, from catalog names (quoted) and bound values only.
+ */
+#ifndef ROWCAST_STORE_H
+#define ROWCAST_STORE_H
+
+#include "catalog.h"
+#include "query.h"
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stddef.h>
+
+/* What went wrong, in API terms: an HTTP status, an error code and a human-readable message. */
+struct store_error {
+	int status;
+	const char *code;
+	char message[512];
+};
+
+struct store_conn;
+
+/* Checks path before the server starts: when the file exists it must open as a SQLite database (nothing
+ * is written). Sets *exists. Returns 0, or -1 with a one-line reason in err. */
+int store_check(const char *path, int *exists, char *err, size_t errlen);
+
+/* Prepares the database for serving: creates it with demo_sql when it did not exist (create != 0),
+ * switches it to WAL, and remembers path for the per-thread connections. Returns 0, or -1 with a reason. */
+int store_init(const char *path, int create, const char *demo_sql, char *err, size_t errlen);
+
+/* Returns the calling thread's connection, opening it on first use; NULL (with a reason in e) on failure.
+ * The connection belongs to the thread and is closed when the thread exits (or by store_conn_close). */
+struct store_conn *store_conn_get(struct store_error *e);
+
+/* Closes the calling thread's connection now (used by the main thread before exit). */
+void store_conn_close(void);
+
+/* The raw handle of a thread's connection (for the catalog and change log, on the same thread only). */
+sqlite3 *store_conn_db(struct store_conn *c);
+
+/* Returns the current catalog with a reference held (release with catalog_release), reloading it when the
+ * schema changed; NULL with e filled on failure. */
+struct catalog *store_catalog(struct store_conn *c, struct store_error *e);
+
+/* Lists rows of t under q. On success *rows is a JSON array, *next a malloc'd cursor or NULL (no more rows),
+ * *seq the last change seq visible to the same read. Returns 0, or -1 with e filled (nothing allocated). */
+int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
+                    char **next, long long *seq, struct store_error *e);
+
+/* Reads the row whose key is key_text (as in a URL). Returns 0 with *row, or -1 with e (404 when absent). */
+int store_row_get(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
+                  struct store_error *e);
+
+/* Inserts one object, or every object of an array in one transaction (all or none). *out is the stored row,
+ * or the array of stored rows. Returns 0, or -1 with e (the database is unchanged). */
+int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, cJSON **out,
+                      struct store_error *e);
+
+/* Changes the given columns of one row (PATCH). Returns 0 with *row, or -1 with e (404 when absent). */
+int store_row_update(struct store_conn *c, const struct catalog_table *t, const char *key_text,
+                     const cJSON *obj, cJSON **row, struct store_error *e);
+
+/* Replaces one row (PUT): columns not given get their default (or NULL); creates it when absent
+ * (*created = 1). Returns 0 with *row, or -1 with e. */
+int store_row_replace(struct store_conn *c, const struct catalog_table *t, const char *key_text,
+                      const cJSON *obj, cJSON **row, int *created, struct store_error *e);
+
+/* Deletes one row. Returns 0, or -1 with e (404 when absent). */
+int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
+                     struct store_error *e);
+
+/* Reads the last committed change seq (0 when none). Returns 0, or -1 with e. */
+int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e);
+
+/* Fills e with status, code and a printf-style message; returns -1 for use in return statements. */
+int store_error_set(struct store_error *e, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * store_int.h: what store.c (connections, statements, transactions, errors) shares with store_rows.c
+ * (row SQL). Not for other modules.
+ */
+#ifndef ROWCAST_STORE_INT_H
+#define ROWCAST_STORE_INT_H
+
+#include "store.h"
+
+/* Prepared statements cached per connection: a handful of shapes per table in practice. */
+#define STORE_STMT_CACHE 64
+
+struct store_stmt {
+	char *sql;
+	sqlite3_stmt *st;
+};
+
+struct store_conn {
+	sqlite3 *db;
+	struct store_stmt cache[STORE_STMT_CACHE];
+	int next_evict;
+	sqlite3_stmt *schema_version;
+};
+
+/* Returns the cached statement for the SQL text in s (which it finishes and frees), preparing it on first
+ * use; reset and unbound, ready to bind. NULL with e filled on failure. */
+sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct store_error *e);
+
+/* Translates a failed SQLite call on c into e (409 constraints, 503 locked, 507 full...). Returns -1. */
+int store_fail(struct store_conn *c, int rc, struct store_error *e);
+
+/* Begins a write transaction under the process-wide write lock. Returns 0 or -1 with e (lock released). */
+int store_write_begin(struct store_conn *c, struct store_error *e);
+
+/* Commits (ok != 0) or rolls back the write transaction and releases the write lock.
+ * Returns 0, or -1 with e when the commit itself failed (then everything was rolled back). */
+int store_write_end(struct store_conn *c, int ok, struct store_error *e);
+
+/* Runs a fixed SQL statement (BEGIN, COMMIT...) through the cache. Returns an SQLite result code. */
+int store_exec(struct store_conn *c, const char *sql);
+
+/* Binds text from a URL (a key or a filter value) with the column's affinity: text for TEXT columns,
+ * otherwise an integer or real when the text is one, else text. Returns an SQLite result code. */
+int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const char *text);
+
+#endif
