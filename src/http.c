@@ -25,6 +25,10 @@ static atomic_int s_ready;
 
 enum { ROUTE_BODY = 1 };
 
+/* How much of a refused (413) body is read and dropped so the client sees the answer: 16 MiB, a few
+ * milliseconds on a LAN; larger bodies are cut off by closing the connection. */
+#define HTTP_DRAIN_BYTES (16LL * 1024 * 1024)
+
 struct route {
 	const char *method;
 	const char *pattern; /* segments; ":t" one segment (the table), "*" the rest (the key) */
@@ -139,6 +143,27 @@ static int json_content_type(const char *ct)
 	return *ct == '\0' || *ct == ';' || *ct == ' ';
 }
 
+/* For checks that answer themselves: whatever the write returned, the request is finished. */
+static int answered(int reply_rc)
+{
+	(void)reply_rc;
+	return -1;
+}
+
+/* After a 413, reads and drops what the client is still sending (up to HTTP_DRAIN_BYTES), so that it
+ * receives the answer instead of a reset; past that the connection is closed. Nothing is stored. */
+static void discard_body(struct http_request *req, long long declared)
+{
+	char sink[4096];
+	long long total = 0;
+	int n;
+	req->reply.close = 1;
+	if (declared > HTTP_DRAIN_BYTES)
+		return;
+	while (total < HTTP_DRAIN_BYTES && (n = mg_read(req->conn, sink, sizeof sink)) > 0)
+		total += n;
+}
+
 /* Reads the whole body (at most LIMIT_BODY_BYTES) and parses it. Answers the error itself; returns 0 when
  * req->body is set, -1 when an answer was sent. */
 static int read_body(struct http_request *req)
@@ -149,18 +174,19 @@ static int read_body(struct http_request *req)
 	int chunked = te && strcasecmp(te, "chunked") == 0;
 	char err[256];
 	if (!json_content_type(mg_get_header(req->conn, "Content-Type")))
-		return reply_error(r, 415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)");
+		return answered(reply_error(r, 415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)"));
 	if (declared > LIMIT_BODY_BYTES) {
-		r->close = 1; /* the unread body must not be taken for the next request */
-		return reply_error(r, 413, "payload_too_large", "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+		reply_error(r, 413, "payload_too_large", "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+		discard_body(req, declared);
+		return -1;
 	}
 	if (declared < 0 && !chunked)
-		return reply_error(r, 411, "payload_too_large", "the body needs a Content-Length");
+		return answered(reply_error(r, 411, "payload_too_large", "the body needs a Content-Length"));
 	size_t cap = declared >= 0 ? (size_t)declared : 64 * 1024;
 	size_t len = 0;
 	char *buf = malloc(cap + 1);
 	if (!buf)
-		return reply_error(r, 500, "internal", "out of memory");
+		return answered(reply_error(r, 500, "internal", "out of memory"));
 	for (;;) {
 		if (len == cap) {
 			if (declared >= 0 || cap > LIMIT_BODY_BYTES)
@@ -169,7 +195,7 @@ static int read_body(struct http_request *req)
 			char *nb = realloc(buf, ncap + 1);
 			if (!nb) {
 				free(buf);
-				return reply_error(r, 500, "internal", "out of memory");
+				return answered(reply_error(r, 500, "internal", "out of memory"));
 			}
 			buf = nb;
 			cap = ncap;
@@ -181,24 +207,25 @@ static int read_body(struct http_request *req)
 	}
 	if (len > LIMIT_BODY_BYTES) {
 		free(buf);
-		r->close = 1;
-		return reply_error(r, 413, "payload_too_large", "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+		reply_error(r, 413, "payload_too_large", "the body is larger than %d bytes", LIMIT_BODY_BYTES);
+		discard_body(req, -1);
+		return -1;
 	}
 	if (declared >= 0 && len < (size_t)declared) {
 		free(buf);
 		r->close = 1;
-		return reply_error(r, 400, "bad_request", "the body ended after %zu of %lld bytes", len, declared);
+		return answered(reply_error(r, 400, "bad_request", "the body ended after %zu of %lld bytes", len, declared));
 	}
 	if (len == 0) {
 		free(buf);
-		return reply_error(r, 400, "bad_request", "the request needs a JSON body");
+		return answered(reply_error(r, 400, "bad_request", "the request needs a JSON body"));
 	}
 	int rc = json_parse(buf, len, LIMIT_JSON_DEPTH, &req->body, err, sizeof err);
 	free(buf);
 	if (rc == JSON_ERR_NOMEM)
-		return reply_error(r, 500, "internal", "out of memory");
+		return answered(reply_error(r, 500, "internal", "out of memory"));
 	if (rc)
-		return reply_error(r, 400, "bad_request", "%s", err);
+		return answered(reply_error(r, 400, "bad_request", "%s", err));
 	return 0;
 }
 
@@ -225,15 +252,15 @@ static int check_write(struct http_request *req, const char *origin)
 	if (origin && !r->cors_origin) {
 		char own[512];
 		if (own_origin(req, own, sizeof own) != 0 || strcasecmp(own, origin) != 0)
-			return reply_error(r, 403, "forbidden", "writes from origin '%.200s' are not allowed (see --allow-origin)",
-					   origin);
+			return answered(reply_error(r, 403, "forbidden", "writes from origin '%.200s' are not allowed (see --allow-origin)",
+					   origin));
 	}
 	if (s_cfg->read_only)
-		return reply_error_h(r, 405, "method_not_allowed", "Allow: GET, HEAD\r\n",
-				     "this server is read-only (--read-only)");
+		return answered(reply_error_h(r, 405, "method_not_allowed", "Allow: GET, HEAD\r\n",
+				     "this server is read-only (--read-only)"));
 	if (s_cfg->token[0] && !token_ok(mg_get_header(req->conn, "Authorization")))
-		return reply_error_h(r, 401, "unauthorized", "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n",
-				     "writes need 'Authorization: Bearer <token>'");
+		return answered(reply_error_h(r, 401, "unauthorized", "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n",
+				     "writes need 'Authorization: Bearer <token>'"));
 	return 0;
 }
 

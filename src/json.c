@@ -47,13 +47,24 @@ int json_utf8_valid(const char *buf, size_t len)
 	return 1;
 }
 
-static int depth_ok(const cJSON *item, int depth, int max_depth)
+/* Returns 1 when no array or object in buf is nested deeper than max_depth. Runs before cJSON, whose
+ * parser recurses once per level: CivetWeb's worker threads have small stacks. */
+static int depth_ok(const char *buf, size_t len, int max_depth)
 {
-	if (depth > max_depth)
-		return 0;
-	for (const cJSON *c = item->child; c; c = c->next)
-		if ((c->child || cJSON_IsArray(c) || cJSON_IsObject(c)) && !depth_ok(c, depth + 1, max_depth))
-			return 0;
+	int depth = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (c == '"') {
+			for (i++; i < len && buf[i] != '"'; i++)
+				if (buf[i] == '\\')
+					i++;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max_depth)
+				return 0;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
 	return 1;
 }
 
@@ -116,6 +127,10 @@ int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, char *er
 		snprintf(err, errlen, "body is not valid UTF-8");
 		return JSON_ERR_SYNTAX;
 	}
+	if (!depth_ok(buf, len, max_depth)) {
+		snprintf(err, errlen, "JSON is nested deeper than %d levels", max_depth);
+		return JSON_ERR_SYNTAX;
+	}
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!root) {
 		size_t at = end && end >= buf ? (size_t)(end - buf) : 0;
@@ -129,11 +144,6 @@ int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, char *er
 			snprintf(err, errlen, "malformed JSON: unexpected data after the value at byte %zu", i);
 			return JSON_ERR_SYNTAX;
 		}
-	}
-	if (!depth_ok(root, 1, max_depth)) {
-		cJSON_Delete(root);
-		snprintf(err, errlen, "JSON is nested deeper than %d levels", max_depth);
-		return JSON_ERR_SYNTAX;
 	}
 	int rc = attach_numbers(root, buf, len, &pos);
 	if (rc) {

@@ -24,6 +24,9 @@
 /* Columns named in select= or order=: SQLite's default maximum column count is 2000. */
 #define LIMIT_QUERY_COLUMNS 256
 
+/* Columns in order=: each one adds a term to the keyset condition of every later page (quadratic SQL). */
+#define LIMIT_ORDER_COLUMNS 16
+
 /* Rows per page: default and cap (API.md). */
 #define LIMIT_PAGE_DEFAULT 100
 #define LIMIT_PAGE_MAX 1000

@@ -385,6 +385,8 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 			int desc[LIMIT_QUERY_COLUMNS];
 			int cols[LIMIT_QUERY_COLUMNS];
 			rc = parse_columns(val, "order", 1, resolve, ctx, cols, desc, &q->n_order, err, errlen);
+			if (rc == QUERY_OK && q->n_order > LIMIT_ORDER_COLUMNS)
+				rc = fail(err, errlen, "order names more than %d columns", LIMIT_ORDER_COLUMNS);
 			for (int i = 0; rc == QUERY_OK && i < q->n_order; i++) {
 				q->order[i].col = cols[i];
 				q->order[i].desc = desc[i];

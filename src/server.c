@@ -9,15 +9,18 @@
 #include "limits.h"
 
 #include <civetweb.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 static struct mg_context *s_ctx;
+static atomic_int s_started; /* CivetWeb's own start-up complaints are summed up in one line instead */
 
 static int log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
-	fprintf(stderr, "rowcast: %s\n", message);
+	if (atomic_load(&s_started))
+		fprintf(stderr, "rowcast: %s\n", message);
 	return 1;
 }
 
@@ -61,6 +64,7 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 		mg_exit_library();
 		return -1;
 	}
+	atomic_store(&s_started, 1);
 	mg_set_request_handler(s_ctx, "/", http_handle, NULL);
 	int n = mg_get_server_ports(s_ctx, 4, sp);
 	int port = n > 0 ? sp[0].port : cfg->listen_port;

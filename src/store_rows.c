@@ -139,6 +139,32 @@ static int bind_after(sqlite3_stmt *st, int *idx, int n, const cJSON *vals, char
 	return 0;
 }
 
+static int is_number(const char *s)
+{
+	char *end;
+	if (!*s)
+		return 0;
+	strtod(s, &end);
+	return *end == '\0' && !strpbrk(s, "xXnNiI");
+}
+
+/* Refuses a filter that compares a numeric column with text: SQLite would order every number before
+ * every text value, so qty=lt.abc would match every row, never what the user meant. */
+static int check_filters(const struct catalog_table *t, const struct query *q, struct store_error *e)
+{
+	for (int i = 0; i < q->n_filters; i++) {
+		const struct query_filter *f = &q->filters[i];
+		enum catalog_affinity aff = catalog_column_affinity(t, f->col);
+		if (f->op == QUERY_LIKE || aff == CATALOG_AFF_TEXT || aff == CATALOG_AFF_BLOB)
+			continue;
+		for (int k = 0; k < f->n_values; k++)
+			if (!is_number(f->values[k]))
+				return store_error_set(e, 400, "bad_request", "filter on '%s': '%.100s' is not a number",
+						       catalog_column_name(t, f->col), f->values[k]);
+	}
+	return 0;
+}
+
 static int bind_filters(sqlite3_stmt *st, int *idx, const struct catalog_table *t, const struct query *q)
 {
 	for (int i = 0; i < q->n_filters; i++) {
@@ -170,6 +196,8 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 	n += nk;
 	if (q->after && cJSON_GetArraySize(q->after) != n)
 		return store_error_set(e, 400, "bad_request", "after: not a cursor for this table and order");
+	if (check_filters(t, q, e))
+		return -1;
 
 	sqlite3_str *s = sqlite3_str_new(c->db);
 	sqlite3_str_appendall(s, "SELECT ");
@@ -206,7 +234,8 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 	long long count = 0;
 	while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (count++ == q->limit) {
-			*next = (char *)1; /* more rows exist */
+			/* more rows exist; a page of none (limit=0) has nothing to continue from */
+			*next = q->limit > 0 ? (char *)1 : NULL;
 			break;
 		}
 		cJSON *row = json_row_from_stmt(st, n);

@@ -1,0 +1,423 @@
+"""harness.py: start the real rowcast binary on a free port and talk to it over real HTTP.
+
+Python 3 standard library only. The binary is $ROWCAST_BIN, or <repo>/build/rowcast.
+Every process started here is killed at the end (test cleanup, and atexit as a last resort).
+"""
+
+import atexit
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("ROWCAST_BIN") or os.path.join(REPO, "build", "rowcast")
+SQLITE3 = "/usr/bin/sqlite3" if os.path.exists("/usr/bin/sqlite3") else "sqlite3"
+STARTUP_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+URL_LINE = re.compile(r"^rowcast (\S+) serving (.+) on (https?)://([^/:\s]+):(\d+)/\s*$")
+
+_live_procs = []
+
+
+def _kill_all():
+    for p in list(_live_procs):
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(timeout=5)
+            except Exception:
+                pass
+
+
+atexit.register(_kill_all)
+
+
+def _track(p):
+    _live_procs.append(p)
+    return p
+
+
+def _untrack(p):
+    if p in _live_procs:
+        _live_procs.remove(p)
+
+
+# ---------------------------------------------------------------- sqlite3 CLI helpers
+
+def sql(db_path, text, json_out=False, timeout=20):
+    """Runs SQL text with the real sqlite3 shell; returns stdout (parsed when json_out). Raises on error."""
+    args = [SQLITE3, "-batch", "-bail"]
+    if json_out:
+        args.append("-json")
+    args.append(db_path)
+    r = subprocess.run(args, input=".timeout 5000\n" + text, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0 or r.stderr.strip():
+        raise AssertionError("sqlite3 failed (rc=%d): %s\nSQL: %s" % (r.returncode, r.stderr.strip(), text[:500]))
+    if json_out:
+        out = r.stdout.strip()
+        return json.loads(out) if out else []
+    return r.stdout
+
+
+def query(db_path, text):
+    """SELECT through the sqlite3 shell; returns a list of dicts (the shell's JSON mode)."""
+    return sql(db_path, text, json_out=True)
+
+
+def make_db(path, sql_text):
+    """Creates a database file from SQL text with the sqlite3 shell."""
+    sql(path, sql_text)
+    return path
+
+
+def user_tables(db_path):
+    rows = query(db_path, "SELECT name FROM sqlite_master WHERE type='table' "
+                          "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name;")
+    return [r["name"] for r in rows]
+
+
+def snapshot(db_path, skip_prefix="_rowcast"):
+    """Everything a user sees in the file: the schema and every table's rows (except rowcast's own log)."""
+    schema = query(db_path, "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name;")
+    data = {}
+    for t in user_tables(db_path):
+        if t.startswith(skip_prefix):
+            continue
+        qt = '"' + t.replace('"', '""') + '"'
+        data[t] = sql(db_path, "SELECT quote(rowid), * FROM %s ORDER BY rowid;" % qt) \
+            if not _without_rowid(db_path, t) else sql(db_path, "SELECT * FROM %s ORDER BY 1;" % qt)
+    schema = [s for s in schema if not (s["name"] or "").startswith(skip_prefix)
+              and not (s["tbl_name"] or "").startswith(skip_prefix)]
+    return {"schema": schema, "data": data}
+
+
+def _without_rowid(db_path, table):
+    r = query(db_path, "SELECT sql FROM sqlite_master WHERE name=%s;" % sql_quote(table))
+    return bool(r) and "WITHOUT ROWID" in (r[0]["sql"] or "").upper()
+
+
+def sql_quote(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def b64(data):
+    return {"$base64": base64.b64encode(data).decode("ascii")}
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run_cli(args, cwd=None, env=None, timeout=10):
+    """Runs rowcast to completion (for --help, bad arguments...). Returns CompletedProcess (text)."""
+    e = dict(os.environ)
+    e.pop("ROWCAST_TOKEN", None)
+    if env:
+        e.update(env)
+    p = _track(subprocess.Popen([BIN] + list(args), cwd=cwd, env=e, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("rowcast %s did not exit within %ss; stderr: %s" % (args, timeout, err[-2000:]))
+    finally:
+        _untrack(p)
+    return subprocess.CompletedProcess([BIN] + list(args), p.returncode, out, err)
+
+
+# ---------------------------------------------------------------- responses
+
+class Response(tuple):
+    """(status, headers, body_bytes, json_or_None) with names for convenience."""
+
+    def __new__(cls, status, headers, body, data):
+        return tuple.__new__(cls, (status, headers, body, data))
+
+    status = property(lambda self: self[0])
+    headers = property(lambda self: self[1])
+    body = property(lambda self: self[2])
+    json = property(lambda self: self[3])
+
+    def __repr__(self):
+        return "<HTTP %s %s %r>" % (self.status, self.headers.get("Content-Type"), self.body[:300])
+
+
+def parse_json(body):
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+# ---------------------------------------------------------------- the server
+
+class Server:
+    """One rowcast process on 127.0.0.1:<free port> in its own temp dir.
+
+    Server(sql_text) creates <tmp>/test.db from sql_text with the sqlite3 shell first.
+    Server(db_path=...) uses an existing file; Server(no_db=True) passes no DB argument (cwd = tmp).
+    """
+
+    def __init__(self, sql_text=None, args=(), env=None, db_path=None, db_name="test.db",
+                 no_db=False, tmp=None, listen="127.0.0.1:0", start=True):
+        self.tmp = tmp or tempfile.mkdtemp(prefix="rowcast-it-")
+        self._own_tmp = tmp is None
+        self.db = db_path or os.path.join(self.tmp, db_name)
+        if sql_text is not None:
+            make_db(self.db, sql_text)
+        self.args = list(args)
+        self.env = env
+        self.no_db = no_db
+        self.listen = listen
+        self.proc = None
+        self.url = None
+        if start:
+            self.start()
+
+    # -- lifecycle
+    def start(self):
+        cmd = [BIN]
+        if not self.no_db:
+            cmd.append(self.db)
+        cmd += ["--listen", self.listen] + self.args
+        e = dict(os.environ)
+        e.pop("ROWCAST_TOKEN", None)
+        if self.env:
+            e.update(self.env)
+        self.out_path = os.path.join(self.tmp, "rowcast.stdout")
+        self.err_path = os.path.join(self.tmp, "rowcast.stderr")
+        out = open(self.out_path, "wb")
+        err = open(self.err_path, "wb")
+        if not os.path.exists(BIN):
+            raise AssertionError("rowcast binary not found at %s (set ROWCAST_BIN)" % BIN)
+        self.proc = _track(subprocess.Popen(cmd, cwd=self.tmp, env=e, stdin=subprocess.DEVNULL,
+                                            stdout=out, stderr=err))
+        out.close()
+        err.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        line = None
+        while time.monotonic() < deadline:
+            with open(self.out_path, "rb") as f:
+                data = f.read()
+            if b"\n" in data:
+                line = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        if line is None:
+            self.kill()
+            raise AssertionError("rowcast did not print its URL line within %ss (exit %s); stderr: %s"
+                                 % (STARTUP_TIMEOUT, self.proc.returncode, self.stderr()[-2000:]))
+        self.first_line = line
+        m = URL_LINE.match(line)
+        if not m:
+            self.kill()
+            raise AssertionError("unexpected first stdout line: %r" % line)
+        self.version, self.served_db, scheme, self.host, port = m.groups()
+        self.port = int(port)
+        self.url = "%s://%s:%d/" % (scheme, self.host, self.port)
+        self.origin = "%s://%s:%d" % (scheme, self.host, self.port)
+        return self
+
+    def stderr(self):
+        try:
+            with open(self.err_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends sig and asserts a clean exit (code 0) within 5 s. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("rowcast did not exit within %ss of signal %s" % (STOP_TIMEOUT, sig))
+        _untrack(self.proc)
+        if rc != 0:
+            raise AssertionError("rowcast exited with %s after signal %s; stderr: %s"
+                                 % (rc, sig, self.stderr()[-2000:]))
+        return rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc is not None:
+            _untrack(self.proc)
+
+    def cleanup(self):
+        self.kill()
+        if self._own_tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    # -- HTTP
+    def request(self, method, path, body=None, headers=None, timeout=15):
+        """One HTTP request on a fresh connection.
+
+        body: dict/list -> JSON (Content-Type application/json unless given); str/bytes -> sent as is.
+        Returns Response(status, headers, body_bytes, parsed_json_or_None).
+        """
+        h = {}
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode("utf-8")
+            h["Content-Type"] = "application/json"
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        if headers:
+            h.update(headers)
+        h = {k: v for k, v in h.items() if v is not None}
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            data = r.read()
+            return Response(r.status, r.headers, data, parse_json(data))
+        finally:
+            conn.close()
+
+    # shorthands
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def raw(self, data, timeout=10):
+        """Sends raw bytes on a socket, returns everything read until the server closes (or timeout)."""
+        s = socket.create_connection((self.host, self.port), timeout=timeout)
+        try:
+            s.sendall(data)
+            chunks = []
+            while True:
+                try:
+                    c = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not c:
+                    break
+                chunks.append(c)
+            return b"".join(chunks)
+        finally:
+            s.close()
+
+    def rows(self, table, qs=""):
+        """GET .../rows?qs, asserting 200; returns the parsed JSON."""
+        r = self.get("/api/tables/%s/rows%s" % (table, ("?" + qs) if qs else ""))
+        if r.status != 200 or not isinstance(r.json, dict):
+            raise AssertionError("GET rows %s?%s -> %r" % (table, qs, r))
+        return r.json
+
+
+def parse_raw_response(data):
+    """Parses one raw HTTP/1.x response: returns (status, headers dict lower-case, body bytes)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("iso-8859-1").split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0]) if lines else None
+    if not m:
+        return None, {}, data
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    if hdrs.get("transfer-encoding", "").lower() == "chunked":
+        out, rest = b"", body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            try:
+                n = int(size_line.split(b";")[0], 16)
+            except ValueError:
+                break
+            if n == 0:
+                break
+            out += rest[:n]
+            rest = rest[n + 2:]
+        body = out
+    elif "content-length" in hdrs:
+        body = body[:int(hdrs["content-length"])]
+    return int(m.group(1)), hdrs, body
+
+
+def q(s):
+    """URL-encodes a query value (spaces as %20)."""
+    return urllib.parse.quote(s, safe="")
+
+
+# ---------------------------------------------------------------- unittest base
+
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 411: "payload_too_large",
+               413: "payload_too_large", 415: "unsupported_media_type", 500: "internal"}
+
+
+class TestCase(unittest.TestCase):
+    maxDiff = 4000
+
+    def server(self, sql_text=None, **kw):
+        """Starts a server that is killed (and its temp dir removed) when the test ends."""
+        s = Server(sql_text, start=False, **kw)
+        self.addCleanup(s.cleanup)
+        s.start()
+        return s
+
+    def assertError(self, r, status, name_in_message=None, msg=None):
+        """Asserts r is the JSON error body of API.md with this status and its code."""
+        ctx = (msg + ": ") if msg else ""
+        self.assertEqual(r.status, status, "%sexpected %d, got %r" % (ctx, status, r))
+        ct = r.headers.get("Content-Type", "")
+        self.assertTrue(ct.startswith("application/json"), "%serror Content-Type is %r (%r)" % (ctx, ct, r))
+        self.assertIsInstance(r.json, dict, "%serror body is not JSON: %r" % (ctx, r))
+        err = r.json.get("error")
+        self.assertIsInstance(err, dict, "%sno 'error' object: %r" % (ctx, r.json))
+        self.assertEqual(err.get("status"), status, "%s%r" % (ctx, r.json))
+        self.assertEqual(err.get("code"), ERROR_CODES[status], "%s%r" % (ctx, r.json))
+        self.assertIsInstance(err.get("message"), str, "%s%r" % (ctx, r.json))
+        self.assertTrue(err["message"].strip(), "%sempty message: %r" % (ctx, r.json))
+        if name_in_message is not None:
+            self.assertIn(name_in_message, err["message"], "%smessage does not name %r: %r"
+                          % (ctx, name_in_message, err["message"]))
+
+    def assertStatus(self, r, status, msg=None):
+        self.assertEqual(r.status, status, "%s%r" % ((msg + ": ") if msg else "", r))

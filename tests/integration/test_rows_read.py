@@ -1,0 +1,375 @@
+"""GET .../rows and .../rows/{key}: filters, order, limit, select, cursor pagination (also while rows are
+inserted), value types, single rows."""
+
+import base64
+import threading
+import unittest
+
+import harness
+from harness import Server, TestCase, q
+
+CITIES = ["Paris", "Berlin", "New York", "a,b", "Oslo"]
+
+
+def people():
+    out = []
+    for i in range(1, 31):
+        out.append({
+            "id": i,
+            "name": "%s%02d" % ("Ann" if i % 3 == 0 else ("Bob" if i % 3 == 1 else "Cy"), i),
+            "age": 20 + (i * 7) % 13,           # ties on purpose
+            "city": CITIES[i % 5],
+            "score": round(i * 1.5, 1),
+            "active": i % 2,
+            "nick": None if i % 4 == 0 else "n%d" % i,
+        })
+    return out
+
+
+PEOPLE = people()
+
+
+def lit(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        return harness.sql_quote(v)
+    return repr(v)
+
+
+SCHEMA = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER, city TEXT, " \
+         "score REAL, active INTEGER, nick TEXT);\n" + "".join(
+             "INSERT INTO people VALUES (%s);\n" % ", ".join(lit(p[k]) for k in
+                                                            ("id", "name", "age", "city", "score", "active", "nick"))
+             for p in PEOPLE) + """
+CREATE TABLE many (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1200)
+INSERT INTO many (id, v) SELECT x, x % 10 FROM c;
+CREATE TABLE plain (a TEXT, b INTEGER);
+INSERT INTO plain VALUES ('x', 1), ('y', 2), ('z', 3);
+CREATE TABLE pairs (a INTEGER, b TEXT, v TEXT, PRIMARY KEY (a, b));
+INSERT INTO pairs VALUES (1, 'x', 'one-x'), (1, 'y', 'one-y'), (2, 'x', 'two-x');
+CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT);
+INSERT INTO codes VALUES ('temp-1', 'Temperature'), ('a b', 'with space'), ('x/y', 'with slash'), ('é', 'accent');
+CREATE TABLE types (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n);
+INSERT INTO types VALUES (1, 9007199254740993, 21.5, '007', X'DEADBEEF00', NULL);
+INSERT INTO types VALUES (2, -9223372036854775808, 40.0, 'héllo ☃ 😀', X'', NULL);
+INSERT INTO types VALUES (3, 9223372036854775807, -0.25, '', NULL, NULL);
+"""
+
+
+def ids(body):
+    return [r["id"] for r in body["rows"]]
+
+
+class ReadTest(TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Server(SCHEMA)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.cleanup()
+
+    def where(self, pred):
+        return [p["id"] for p in PEOPLE if pred(p)]
+
+    def check(self, qs, pred, msg=None):
+        body = self.s.rows("people", qs)
+        self.assertEqual(ids(body), self.where(pred), msg or qs)
+        return body
+
+    # ---- basic list
+    def test_default_list(self):
+        body = self.s.rows("people")
+        self.assertEqual(set(body.keys()), {"rows", "next", "seq"})
+        self.assertEqual(body["rows"], PEOPLE)
+        self.assertIsNone(body["next"])
+        self.assertIsInstance(body["seq"], int)
+
+    def test_default_limit_100_and_cap_1000(self):
+        body = self.s.rows("many")
+        self.assertEqual(ids(body), list(range(1, 101)))
+        self.assertIsNotNone(body["next"])
+        body = self.s.rows("many", "limit=1000")
+        self.assertEqual(ids(body), list(range(1, 1001)))
+        body = self.s.rows("many", "limit=5000")
+        self.assertEqual(ids(body), list(range(1, 1001)), "limit above 1000 must be capped at 1000")
+        self.assertIsNotNone(body["next"])
+        body = self.s.rows("many", "limit=3")
+        self.assertEqual(ids(body), [1, 2, 3])
+
+    def test_limit_zero_and_bad_limits(self):
+        body = self.s.rows("people", "limit=0")
+        self.assertEqual(body["rows"], [])
+        for bad in ("-1", "abc", "1.5", "", "10abc"):
+            self.assertError(self.s.get("/api/tables/people/rows?limit=" + bad), 400, msg="limit=" + bad)
+
+    # ---- filters
+    def test_comparisons(self):
+        self.check("age=eq.27", lambda p: p["age"] == 27)
+        self.check("age=neq.27", lambda p: p["age"] != 27)
+        self.check("age=lt.25", lambda p: p["age"] < 25)
+        self.check("age=lte.25", lambda p: p["age"] <= 25)
+        self.check("age=gt.29", lambda p: p["age"] > 29)
+        self.check("age=gte.29", lambda p: p["age"] >= 29)
+        self.check("score=gt.30.5", lambda p: p["score"] > 30.5)
+        self.check("score=eq.4.5", lambda p: p["score"] == 4.5)
+        self.check("name=eq.Bob04", lambda p: p["name"] == "Bob04")
+        self.check("name=gte.Cy", lambda p: p["name"] >= "Cy")
+        self.check("id=eq.999", lambda p: False)
+
+    def test_null_semantics(self):
+        self.check("nick=is.null", lambda p: p["nick"] is None)
+        # SQL: NULL never matches eq/neq/lt...
+        self.check("nick=neq.n1", lambda p: p["nick"] is not None and p["nick"] != "n1")
+        self.check("nick=gt.n", lambda p: p["nick"] is not None and p["nick"] > "n")
+
+    def test_is_true_false(self):
+        self.check("active=is.true", lambda p: p["active"] == 1)
+        self.check("active=is.false", lambda p: p["active"] == 0)
+
+    def test_like(self):
+        self.check("name=like.Ann*", lambda p: p["name"].startswith("Ann"))
+        self.check("name=like.Ann%25", lambda p: p["name"].startswith("Ann"))
+        self.check("name=like.*1", lambda p: p["name"].endswith("1"))
+        self.check("city=like.*w%20Y*", lambda p: "w Y" in p["city"])
+        self.check("name=like.Bob04", lambda p: p["name"] == "Bob04")
+
+    def test_in(self):
+        self.check("id=in.(1,3,5,99)", lambda p: p["id"] in (1, 3, 5))
+        self.check("city=in.(Oslo,Paris)", lambda p: p["city"] in ("Oslo", "Paris"))
+        self.check("city=" + q('in.("a,b",Oslo)'), lambda p: p["city"] in ("a,b", "Oslo"))
+        self.check("city=" + q('in.("a,b","New York")'), lambda p: p["city"] in ("a,b", "New York"))
+
+    def test_url_decoding(self):
+        self.check("city=eq.New+York", lambda p: p["city"] == "New York")
+        self.check("city=eq.New%20York", lambda p: p["city"] == "New York")
+        self.check("city=eq.a%2Cb", lambda p: p["city"] == "a,b")
+        self.check("%63ity=eq.Oslo", lambda p: p["city"] == "Oslo")
+
+    def test_filters_are_anded(self):
+        self.check("age=gte.25&active=is.true&city=neq.Paris",
+                   lambda p: p["age"] >= 25 and p["active"] == 1 and p["city"] != "Paris")
+        self.check("age=gt.20&age=lt.25", lambda p: 20 < p["age"] < 25)
+
+    def test_bad_filters_400(self):
+        for qs, name in (("nosuch=eq.1", "nosuch"), ("age=foo.1", None), ("age=eq", None),
+                         ("age=in.1,2", None), ("age=is.maybe", None), ("id=in.(1,2", None),
+                         ("frobnicate=1", "frobnicate")):
+            r = self.s.get("/api/tables/people/rows?" + qs)
+            self.assertError(r, 400, name, msg=qs)
+
+    # ---- order
+    def test_order(self):
+        def sort(keyf):
+            return [p["id"] for p in sorted(PEOPLE, key=keyf)]
+        self.assertEqual(ids(self.s.rows("people", "order=age")), sort(lambda p: (p["age"], p["id"])))
+        self.assertEqual(ids(self.s.rows("people", "order=-age")), sort(lambda p: (-p["age"], p["id"])))
+        self.assertEqual(ids(self.s.rows("people", "order=city,-age")),
+                         sort(lambda p: (p["city"], -p["age"], p["id"])))
+        self.assertEqual(ids(self.s.rows("people", "order=-id")), list(range(30, 0, -1)))
+        self.assertEqual(ids(self.s.rows("people", "order=-score&limit=3")), [30, 29, 28])
+        self.assertEqual(ids(self.s.rows("people", "order=name&active=is.false")),
+                         [p["id"] for p in sorted(PEOPLE, key=lambda p: p["name"]) if p["active"] == 0])
+
+    def test_bad_order_400(self):
+        for qs, name in (("order=nosuch", "nosuch"), ("order=age,-nosuch2", "nosuch2"),
+                         ("order=age;", None), ("order=age%20desc", None)):
+            self.assertError(self.s.get("/api/tables/people/rows?" + qs), 400, name, msg=qs)
+
+    # ---- select
+    def test_select(self):
+        body = self.s.rows("people", "select=name,age&limit=5")
+        self.assertEqual(len(body["rows"]), 5)
+        for row, p in zip(body["rows"], PEOPLE[:5]):
+            self.assertEqual(row["name"], p["name"])
+            self.assertEqual(row["age"], p["age"])
+            self.assertLessEqual(set(row.keys()), {"name", "age", "id"}, row)
+        body = self.s.rows("people", "select=city&city=eq.Oslo&order=-id")
+        self.assertEqual([r["city"] for r in body["rows"]], ["Oslo"] * 6)
+
+    def test_select_unknown_column_400(self):
+        self.assertError(self.s.get("/api/tables/people/rows?select=name,ghost"), 400, "ghost")
+
+    # ---- pagination
+    def paginate(self, table, qs, limit):
+        seen, after, pages = [], None, 0
+        while True:
+            page_qs = qs + ("&" if qs else "") + "limit=%d" % limit
+            if after is not None:
+                page_qs += "&after=" + q(after)
+            body = self.s.rows(table, page_qs)
+            self.assertLessEqual(len(body["rows"]), limit)
+            seen += body["rows"]
+            after = body["next"]
+            pages += 1
+            self.assertLess(pages, 500, "pagination does not end")
+            if after is None:
+                return seen, pages
+            self.assertIsInstance(after, str)
+
+    def test_cursor_pagination_by_key(self):
+        rows, pages = self.paginate("people", "", 7)
+        self.assertEqual(rows, PEOPLE)
+        self.assertGreaterEqual(pages, 5)
+
+    def test_cursor_pagination_with_order_and_filter(self):
+        rows, _ = self.paginate("people", "order=-age,city&active=is.true", 4)
+        want = [p["id"] for p in sorted(PEOPLE, key=lambda p: (-p["age"], p["city"], p["id"])) if p["active"] == 1]
+        self.assertEqual([r["id"] for r in rows], want)
+
+    def test_cursor_pagination_on_nullable_column(self):
+        rows, _ = self.paginate("people", "order=nick", 3)
+        self.assertEqual(sorted(r["id"] for r in rows), list(range(1, 31)), "rows skipped or repeated")
+
+    def test_bad_cursor_400(self):
+        self.assertError(self.s.get("/api/tables/people/rows?after=garbage%21%21"), 400)
+
+    # ---- rowid, composite, text keys
+    def test_rowid_rows_carry_rowid(self):
+        body = self.s.rows("plain")
+        self.assertEqual(body["rows"], [{"rowid": 1, "a": "x", "b": 1}, {"rowid": 2, "a": "y", "b": 2},
+                                        {"rowid": 3, "a": "z", "b": 3}])
+        r = self.s.get("/api/tables/plain/rows/2")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json, {"rowid": 2, "a": "y", "b": 2})
+        body = self.s.rows("plain", "order=-b&limit=2")
+        self.assertEqual([x["rowid"] for x in body["rows"]], [3, 2])
+        rows, _ = self.paginate("plain", "", 1)
+        self.assertEqual([x["rowid"] for x in rows], [1, 2, 3])
+
+    def test_composite_key_table_reads(self):
+        body = self.s.rows("pairs")
+        self.assertEqual(body["rows"], [{"a": 1, "b": "x", "v": "one-x"}, {"a": 1, "b": "y", "v": "one-y"},
+                                        {"a": 2, "b": "x", "v": "two-x"}])
+        body = self.s.rows("pairs", "a=eq.1&b=eq.y")
+        self.assertEqual(body["rows"], [{"a": 1, "b": "y", "v": "one-y"}])
+        rows, _ = self.paginate("pairs", "", 2)
+        self.assertEqual([x["v"] for x in rows], ["one-x", "one-y", "two-x"])
+        r = self.s.get("/api/tables/pairs/rows/1")
+        self.assertIn(r.status, (404, 405), r)
+        self.assertError(r, r.status)
+
+    def test_single_rows(self):
+        r = self.s.get("/api/tables/people/rows/4")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json, PEOPLE[3])
+        self.assertError(self.s.get("/api/tables/people/rows/999"), 404)
+        self.assertError(self.s.get("/api/tables/people/rows/abc"), 404)
+        r = self.s.get("/api/tables/codes/rows/temp-1")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json, {"code": "temp-1", "label": "Temperature"})
+        self.assertEqual(self.s.get("/api/tables/codes/rows/a%20b").json, {"code": "a b", "label": "with space"})
+        self.assertEqual(self.s.get("/api/tables/codes/rows/x%2Fy").json, {"code": "x/y", "label": "with slash"})
+        self.assertEqual(self.s.get("/api/tables/codes/rows/%C3%A9").json, {"code": "é", "label": "accent"})
+        self.assertError(self.s.get("/api/tables/codes/rows/TEMP-1"), 404)
+
+    def test_value_types(self):
+        r = self.s.get("/api/tables/types/rows")
+        self.assertStatus(r, 200)
+        text = r.body.decode("utf-8")
+        self.assertIn("9007199254740993", text)
+        self.assertIn("-9223372036854775808", text)
+        self.assertIn("9223372036854775807", text)
+        rows = r.json["rows"]
+        self.assertEqual(rows[0]["i"], 9007199254740993)
+        self.assertEqual(rows[1]["i"], -9223372036854775808)
+        self.assertEqual(rows[2]["i"], 9223372036854775807)
+        self.assertEqual(rows[0]["r"], 21.5)
+        self.assertIsInstance(rows[1]["r"], (int, float))
+        self.assertEqual(rows[1]["r"], 40.0)
+        self.assertEqual(rows[2]["r"], -0.25)
+        self.assertEqual(rows[0]["t"], "007")
+        self.assertEqual(rows[1]["t"], "héllo ☃ 😀")
+        self.assertEqual(rows[2]["t"], "")
+        self.assertEqual(rows[0]["b"], {"$base64": base64.b64encode(b"\xde\xad\xbe\xef\x00").decode()})
+        self.assertEqual(rows[1]["b"], {"$base64": ""})
+        self.assertIsNone(rows[2]["b"])
+        self.assertIsNone(rows[0]["n"])
+        # filters on big integers are exact
+        body = self.s.rows("types", "i=eq.9007199254740993")
+        self.assertEqual([x["id"] for x in body["rows"]], [1])
+        body = self.s.rows("types", "i=eq.9007199254740992")
+        self.assertEqual(body["rows"], [])
+        body = self.s.rows("types", "t=eq.007")
+        self.assertEqual([x["id"] for x in body["rows"]], [1], "text '007' must compare as text")
+
+
+class ConcurrentPaginationTest(TestCase):
+    """Pages never skip or repeat a row while rows are inserted."""
+
+    def setUp(self):
+        self.s = self.server("CREATE TABLE feed (id INTEGER PRIMARY KEY, rank INTEGER NOT NULL, tag TEXT);\n"
+                             "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300) "
+                             "INSERT INTO feed (id, rank, tag) SELECT x, (x * 37) % 101, 'orig' FROM c;")
+
+    def walk(self, qs, limit, between_pages):
+        seen, after, n = [], None, 0
+        while True:
+            page = qs + "&limit=%d" % limit + ("&after=" + q(after) if after else "")
+            body = self.s.rows("feed", page.lstrip("&"))
+            seen += body["rows"]
+            after = body["next"]
+            n += 1
+            self.assertLess(n, 1000)
+            if not after:
+                return seen
+            between_pages(n)
+
+    def check_walk(self, seen, keyf):
+        got = [r["id"] for r in seen]
+        self.assertEqual(len(got), len(set(got)), "a row was returned twice")
+        orig = [r["id"] for r in seen if r["tag"] == "orig"]
+        self.assertEqual(sorted(orig), list(range(1, 301)), "an original row was skipped")
+        self.assertEqual([keyf(r) for r in seen], sorted(keyf(r) for r in seen), "pages out of order")
+
+    def test_by_key_with_inserts_between_pages(self):
+        next_id = [1000]
+
+        def insert(n):
+            # through the API at the end, before the start (lower key), and through the sqlite3 shell
+            r = self.s.post("/api/tables/feed/rows", [{"rank": n % 101, "tag": "api"} for _ in range(3)])
+            self.assertStatus(r, 201)
+            self.assertStatus(self.s.post("/api/tables/feed/rows", {"id": -n, "rank": 5, "tag": "low"}), 201)
+            harness.sql(self.s.db, "INSERT INTO feed (id, rank, tag) VALUES (%d, 7, 'cli');" % next_id[0])
+            next_id[0] += 1
+        seen = self.walk("", 25, insert)
+        self.check_walk(seen, lambda r: r["id"])
+        self.assertTrue(any(r["tag"] == "api" for r in seen), "rows inserted after the cursor never showed up")
+
+    def test_by_other_column_with_inserts_between_pages(self):
+        def insert(n):
+            rows = [{"rank": (n * 13 + k * 29) % 101, "tag": "api"} for k in range(5)]
+            self.assertStatus(self.s.post("/api/tables/feed/rows", rows), 201)
+        seen = self.walk("order=-rank", 20, insert)
+        self.check_walk(seen, lambda r: (-r["rank"], r["id"]))
+
+    def test_with_a_concurrent_writer(self):
+        stop = threading.Event()
+        errors = []
+
+        def writer():
+            i = 0
+            while not stop.is_set() and i < 2000:
+                i += 1
+                try:
+                    r = self.s.post("/api/tables/feed/rows", {"rank": i % 101, "tag": "thread"})
+                    if r.status != 201:
+                        errors.append(r)
+                except Exception as e:  # noqa: BLE001 - report every failure
+                    errors.append(e)
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            seen = self.walk("order=rank", 10, lambda n: None)
+        finally:
+            stop.set()
+            t.join(timeout=30)
+        self.assertEqual(errors, [])
+        self.check_walk(seen, lambda r: (r["rank"], r["id"]))
+
+
+if __name__ == "__main__":
+    unittest.main()
