@@ -152,6 +152,8 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 		return fail(err, errlen, "%s needs a value", name);
 			if (opt_is(a, "--db")) {
 				NEED_VALUE("--db");
+				if (have_db)
+					return fail(err, errlen, "more than one database file given ('%s')", v);
 				rc = copy_str(cfg->db_path, sizeof cfg->db_path, v, "--db", err, errlen);
 				have_db = 1;
 			} else if (opt_is(a, "--listen")) {

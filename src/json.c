@@ -47,25 +47,30 @@ int json_utf8_valid(const char *buf, size_t len)
 	return 1;
 }
 
-/* Returns 1 when no array or object in buf is nested deeper than max_depth. Runs before cJSON, whose
- * parser recurses once per level: CivetWeb's worker threads have small stacks. */
-static int depth_ok(const char *buf, size_t len, int max_depth)
+/* Checks what cJSON would get wrong before it runs: nesting deeper than max_depth (its parser recurses once
+ * per level, and CivetWeb's worker threads have small stacks) and \u0000 in a string (cJSON would cut the
+ * text there without a word). Returns NULL when fine, else the reason. */
+static const char *prescan(const char *buf, size_t len, int max_depth)
 {
 	int depth = 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = buf[i];
 		if (c == '"') {
-			for (i++; i < len && buf[i] != '"'; i++)
-				if (buf[i] == '\\')
-					i++;
+			for (i++; i < len && buf[i] != '"'; i++) {
+				if (buf[i] != '\\')
+					continue;
+				if (i + 5 < len && buf[i + 1] == 'u' && memcmp(buf + i + 2, "0000", 4) == 0)
+					return "strings may not contain \\u0000";
+				i++;
+			}
 		} else if (c == '[' || c == '{') {
 			if (++depth > max_depth)
-				return 0;
+				return "deep";
 		} else if (c == ']' || c == '}') {
 			depth--;
 		}
 	}
-	return 1;
+	return NULL;
 }
 
 /* Finds the next number token at or after *pos outside strings; returns its start, length in *tlen. */
@@ -127,8 +132,12 @@ int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, char *er
 		snprintf(err, errlen, "body is not valid UTF-8");
 		return JSON_ERR_SYNTAX;
 	}
-	if (!depth_ok(buf, len, max_depth)) {
-		snprintf(err, errlen, "JSON is nested deeper than %d levels", max_depth);
+	const char *why = prescan(buf, len, max_depth);
+	if (why) {
+		if (strcmp(why, "deep") == 0)
+			snprintf(err, errlen, "JSON is nested deeper than %d levels", max_depth);
+		else
+			snprintf(err, errlen, "%s", why);
 		return JSON_ERR_SYNTAX;
 	}
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
@@ -277,6 +286,16 @@ cJSON *json_row_from_stmt(sqlite3_stmt *stmt, int first)
 		}
 	}
 	return row;
+}
+
+void json_numbers_to_raw(cJSON *item)
+{
+	for (cJSON *c = item; c; c = c->next) {
+		if (cJSON_IsNumber(c) && c->valuestring)
+			c->type = cJSON_Raw | (c->type & cJSON_StringIsConst);
+		if (c->child)
+			json_numbers_to_raw(c->child);
+	}
 }
 
 char *json_error_print(int status, const char *code, const char *message)
