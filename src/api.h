@@ -16,6 +16,8 @@ int api_row_patch(struct http_request *req);
 int api_row_put(struct http_request *req);
 int api_row_delete(struct http_request *req);
 
+int api_changes_get(struct http_request *req);
+
 int api_health_get(struct http_request *req);
 int api_metrics_get(struct http_request *req);
 

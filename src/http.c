@@ -39,6 +39,7 @@ struct route {
 static const struct route s_routes[] = {
 	{"GET", "/healthz", api_health_get, 0},
 	{"GET", "/metrics", api_metrics_get, 0},
+	{"GET", "/api/changes", api_changes_get, 0},
 	{"GET", "/api/tables", api_tables_list, 0},
 	{"GET", "/api/tables/:t", api_table_get, 0},
 	{"GET", "/api/tables/:t/rows", api_rows_list, 0},

@@ -7,6 +7,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +208,9 @@ int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, char *err, size
 				return JSON_ERR_VALUE;
 			}
 			rc = sqlite3_bind_int64(stmt, idx, n);
+		} else if (!isfinite(v->valuedouble)) {
+			snprintf(err, errlen, "number %.40s is out of range for a 64-bit float", v->valuestring ? v->valuestring : "");
+			return JSON_ERR_VALUE;
 		} else {
 			rc = sqlite3_bind_double(stmt, idx, v->valuedouble);
 		}
@@ -245,15 +249,79 @@ cJSON *json_int64_create(long long v)
 	return cJSON_CreateRaw(num);
 }
 
+cJSON *json_double_create(double d)
+{
+	char num[32];
+	if (!isfinite(d))
+		return cJSON_CreateNull();
+	/* the shortest of 15, 16 or 17 digits that reads back as exactly d (cJSON's own printing compares
+	 * approximately, and prints 0.30000000000000004 as 0.3) */
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(num, sizeof num, "%.*g", prec, d);
+		if (strtod(num, NULL) == d)
+			break;
+	}
+	return cJSON_CreateRaw(num);
+}
+
+/* Length of the valid UTF-8 sequence at s[0..left), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+	size_t n = s[0] < 0x80 ? 1 : (s[0] >= 0xC2 && s[0] <= 0xDF) ? 2 : (s[0] >= 0xE0 && s[0] <= 0xEF) ? 3 :
+	           (s[0] >= 0xF0 && s[0] <= 0xF4) ? 4 : 0;
+	return n && n <= left && json_utf8_valid((const char *)s, n) ? n : 0;
+}
+
+/* A string item for text that cJSON cannot carry as it is: NUL bytes are escaped as \u0000 and bytes that
+ * are not UTF-8 (another program may store anything) become U+FFFD, so the answer stays valid JSON. */
+static cJSON *odd_string_create(const unsigned char *t, size_t len)
+{
+	char *out = malloc(len * 6 + 3), *o = out;
+	if (!out)
+		return NULL;
+	*o++ = '"';
+	for (size_t i = 0; i < len;) {
+		unsigned char ch = t[i];
+		size_t n = utf8_seq(t + i, len - i);
+		if (n == 0) {
+			memcpy(o, "\xEF\xBF\xBD", 3);
+			o += 3;
+			i++;
+		} else if (ch < 0x20 || ch == '"' || ch == '\\') {
+			if (ch == '"' || ch == '\\') {
+				*o++ = '\\';
+				*o++ = (char)ch;
+			} else {
+				o += sprintf(o, "\\u%04x", ch);
+			}
+			i++;
+		} else {
+			memcpy(o, t + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	cJSON *item = cJSON_CreateRaw(out);
+	free(out);
+	return item;
+}
+
 cJSON *json_value_from_column(sqlite3_stmt *stmt, int col)
 {
 	switch (sqlite3_column_type(stmt, col)) {
 	case SQLITE_INTEGER:
 		return json_int64_create(sqlite3_column_int64(stmt, col));
 	case SQLITE_FLOAT:
-		return cJSON_CreateNumber(sqlite3_column_double(stmt, col));
-	case SQLITE_TEXT:
-		return cJSON_CreateString((const char *)sqlite3_column_text(stmt, col));
+		return json_double_create(sqlite3_column_double(stmt, col));
+	case SQLITE_TEXT: {
+		const char *t = (const char *)sqlite3_column_text(stmt, col);
+		size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+		if (t && (memchr(t, '\0', n) || !json_utf8_valid(t, n)))
+			return odd_string_create((const unsigned char *)t, n);
+		return cJSON_CreateString(t ? t : "");
+	}
 	case SQLITE_BLOB: {
 		const void *data = sqlite3_column_blob(stmt, col);
 		size_t n = (size_t)sqlite3_column_bytes(stmt, col);

@@ -33,12 +33,19 @@ cJSON *json_value_from_column(sqlite3_stmt *stmt, int col);
 /* Builds an object of result columns [first, ncols) of stmt keyed by column name. NULL on out of memory. */
 cJSON *json_row_from_stmt(sqlite3_stmt *stmt, int first);
 
+/* Builds a double as a number item that reads back exactly (null when not finite). NULL on OOM. */
+cJSON *json_double_create(double d);
+
 /* Builds an int64 as an exact JSON number item. NULL on out of memory. */
 cJSON *json_int64_create(long long v);
 
 /* Reads an exact integer from a number item parsed by json_parse. Returns JSON_OK, or JSON_ERR_VALUE
  * when v is not an integer number or does not fit in 64 bits. */
 int json_int64_get(const cJSON *v, long long *out);
+
+/* Turns every number item parsed by json_parse into a raw item holding its source text, so that printing
+ * the tree writes each number exactly as it was read. */
+void json_numbers_to_raw(cJSON *item);
 
 /* Prints an error body {"error":{"status","code","message"}}. Caller frees with cJSON_free; NULL on OOM. */
 char *json_error_print(int status, const char *code, const char *message);

@@ -47,4 +47,55 @@
 /* A table or column name longer than this cannot come from a sane schema; request names longer are 404/400. */
 #define LIMIT_NAME_BYTES 1024
 
+/* The feed's ring of recent changes, shared by every client: a client further behind than this is served
+ * from the database (replay) or told to resync. 16384 changes is minutes of a busy board; 64 MiB caps it
+ * when rows are large. */
+#define FEED_RING_CHANGES 16384
+#define FEED_RING_BYTES (64 * 1024 * 1024)
+
+/* Changes read from the log per query: bounds the feed's stack use and each read's duration. */
+#define FEED_READ_BATCH 128
+
+/* Fallback check for commits when inotify says nothing (another mount, a full event queue): 250 ms. */
+#define FEED_POLL_MS 250
+
+/* How often the log is pruned to --retain. */
+#define FEED_PRUNE_MS 1000
+
+/* Subscriptions one socket may hold: one per table and a few filtered views is the real use. */
+#define LIMIT_SUBSCRIPTIONS 64
+
+/* WebSocket senders shared by every client: measured best at one or two on this class of machine
+ * (LIBRARIES.md); they never block on a client, so two keep both cores busy under fan-out. */
+#define LIVE_SENDERS 2
+
+/* Unsent bytes allowed in one client's socket before the senders stop writing to it; with the socket's
+ * send buffer set to LIVE_SNDBUF_BYTES a write of at most this much never blocks. */
+#define LIVE_MAX_OUTQ (512 * 1024)
+#define LIVE_SNDBUF_BYTES (4 * 1024 * 1024)
+
+/* One write to one client: at most what its socket has room for, this many bytes and
+ * LIVE_CHANGES_PER_ROUND changes; then the next client's turn, so one busy client cannot starve others. */
+#define LIVE_BATCH_BYTES (4 * 1024 * 1024) /* also the largest single frame: a 1 MiB row before and after */
+#define LIVE_CHANGES_PER_ROUND 2048
+
+/* Room a socket needs before a round is worth building. */
+#define LIVE_MIN_WRITE (16 * 1024)
+
+/* A client whose socket is full while more than this many changes are waiting is told to resync. */
+#define LIVE_MAX_LAG_CHANGES 4096
+
+/* A client whose socket stays full this long (it reads nothing) is cut off. */
+#define LIVE_STALL_CLOSE_MS 30000
+
+/* Requests and replies waiting for one client's sender (acks, errors, pongs): a client that sends
+ * faster than it reads is cut off past this. */
+#define LIVE_INBOX_BYTES (1024 * 1024)
+
+/* How often senders look again at clients that were skipped for a full socket. */
+#define LIVE_TICK_MS 50
+
+/* Worker threads kept for plain HTTP: a new socket is refused (503) past threads - this. */
+#define LIVE_RESERVE_THREADS 16
+
 #endif

@@ -4,9 +4,12 @@
  */
 #include "assets.h"
 #include "catalog.h"
+#include "changelog.h"
 #include "config.h"
+#include "feed.h"
 #include "http.h"
 #include "limits.h"
+#include "live.h"
 #include "server.h"
 #include "static.h"
 #include "store.h"
@@ -20,6 +23,36 @@ static int die(struct config *cfg, const char *msg)
 	fprintf(stderr, "rowcast: %s\n", msg);
 	config_free(cfg);
 	return 2;
+}
+
+/* Checks --tables, installs the change log's triggers, and starts the feed and the WebSocket senders. */
+static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
+{
+	struct store_error e;
+	struct store_conn *conn = store_conn_get(&e);
+	struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
+	int rc = 0;
+	if (!cat) {
+		snprintf(err, errlen, "%s", e.message);
+		return -1;
+	}
+	for (int i = 0; i < cfg->n_tables && rc == 0; i++)
+		if (!catalog_table_find(cat, cfg->tables[i])) {
+			snprintf(err, errlen, "--tables: no table named '%.200s' in %.200s", cfg->tables[i], cfg->db_path);
+			rc = -1;
+		}
+	if (rc == 0) {
+		store_writes_lock();
+		rc = changelog_sync(store_conn_db(conn), cat, err, errlen);
+		store_writes_unlock();
+	}
+	catalog_release(cat);
+	store_on_commit(feed_notify);
+	if (rc == 0)
+		rc = feed_start(cfg->db_path, cfg->retain, err, errlen);
+	if (rc == 0)
+		rc = live_start(err, errlen);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -41,8 +74,15 @@ int main(int argc, char **argv)
 	}
 	if (store_check(cfg.db_path, &exists, err, sizeof err))
 		return die(&cfg, err);
-	if (cfg.uninstall)
-		return die(&cfg, "--uninstall: this database has nothing of rowcast's to remove yet");
+	if (cfg.uninstall) {
+		if (!exists)
+			return die(&cfg, "--uninstall: the database does not exist");
+		if (store_uninstall(cfg.db_path, err, sizeof err))
+			return die(&cfg, err);
+		printf("rowcast: removed the change log and its triggers from %s\n", cfg.db_path);
+		config_free(&cfg);
+		return 0;
+	}
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -52,11 +92,19 @@ int main(int argc, char **argv)
 
 	catalog_configure(cfg.tables, cfg.n_tables, cfg.read_only);
 	static_configure(cfg.web_root);
+	live_configure(&cfg);
 	if (server_start(&cfg, url, sizeof url, err, sizeof err))
 		return die(&cfg, err);
 	const struct asset *schema = assets_find("schema.sql");
 	if (store_init(cfg.db_path, !exists, schema ? (const char *)schema->data : "", err, sizeof err)) {
 		server_stop();
+		return die(&cfg, err);
+	}
+	if (prepare_feed(&cfg, err, sizeof err)) {
+		server_stop();
+		feed_stop();
+		store_conn_close();
+		catalog_shutdown();
 		return die(&cfg, err);
 	}
 	http_set_ready();
@@ -65,6 +113,8 @@ int main(int argc, char **argv)
 
 	sigwait(&sigs, &sig);
 	server_stop();
+	live_stop();
+	feed_stop();
 	store_conn_close();
 	catalog_shutdown();
 	config_free(&cfg);

@@ -7,6 +7,7 @@
 
 #include "http.h"
 #include "limits.h"
+#include "live.h"
 
 #include <civetweb.h>
 #include <stdatomic.h>
@@ -47,6 +48,8 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 		"access_control_allow_methods", "",
 		"access_control_allow_headers", "",
 		"enable_auth_domain_check", "no",
+		"enable_websocket_ping_pong", "yes", /* a ping every websocket_timeout_ms finds dead peers */
+		"websocket_timeout_ms", "20000",
 		tls ? "ssl_certificate" : NULL, tls ? cfg->tls_cert : NULL,
 		NULL, NULL,
 	};
@@ -66,6 +69,7 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 	}
 	atomic_store(&s_started, 1);
 	mg_set_request_handler(s_ctx, "/", http_handle, NULL);
+	live_register(s_ctx);
 	int n = mg_get_server_ports(s_ctx, 4, sp);
 	int port = n > 0 ? sp[0].port : cfg->listen_port;
 	snprintf(url, urlcap, "%s://%s:%d/", tls ? "https" : "http", cfg->listen_host, port);
@@ -75,6 +79,7 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 void server_stop(void)
 {
 	if (s_ctx) {
+		live_close_all();
 		mg_stop(s_ctx);
 		s_ctx = NULL;
 		mg_exit_library();

@@ -6,6 +6,7 @@
  */
 #include "store_int.h"
 
+#include "changelog.h"
 #include "limits.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@ static pthread_mutex_t s_write_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t s_conn_key;
 static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;
 static char s_path[4096];
+static void (*s_on_commit)(void);
 
 int store_error_set(struct store_error *e, int status, const char *code, const char *fmt, ...)
 {
@@ -119,6 +121,20 @@ int store_init(const char *path, int create, const char *demo_sql, char *err, si
 	sqlite3_free(msg);
 	sqlite3_close_v2(db);
 	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int store_uninstall(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = open_db(path, SQLITE_OPEN_READWRITE, &db);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database '%s': %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close_v2(db);
+		return -1;
+	}
+	rc = changelog_uninstall(db, err, errlen);
+	sqlite3_close_v2(db);
+	return rc;
 }
 
 struct store_conn *store_conn_get(struct store_error *e)
@@ -268,10 +284,25 @@ int store_write_begin(struct store_conn *c, struct store_error *e)
 	return 0;
 }
 
+static long long read_last_seq(struct store_conn *c)
+{
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	struct store_error e;
+	long long seq = 0;
+	sqlite3_str_appendall(s, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'");
+	sqlite3_stmt *st = store_stmt_take(c, s, &e);
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	if (st)
+		sqlite3_reset(st);
+	return seq;
+}
+
 int store_write_end(struct store_conn *c, int ok, struct store_error *e)
 {
 	int rc = SQLITE_OK;
 	if (ok) {
+		c->last_write_seq = read_last_seq(c);
 		rc = store_exec(c, "COMMIT");
 		if (rc != SQLITE_OK) {
 			store_fail(c, rc, e);
@@ -281,6 +312,8 @@ int store_write_end(struct store_conn *c, int ok, struct store_error *e)
 	if (!ok && sqlite3_get_autocommit(c->db) == 0)
 		store_exec(c, "ROLLBACK");
 	pthread_mutex_unlock(&s_write_lock);
+	if (ok && s_on_commit)
+		s_on_commit();
 	return ok ? 0 : -1;
 }
 
@@ -315,9 +348,27 @@ int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const 
 
 int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e)
 {
-	/* The change log arrives with the live feed; until a database has one, no change has a seq. */
-	(void)c;
 	(void)e;
-	*seq = 0;
+	*seq = read_last_seq(c);
 	return 0;
+}
+
+long long store_last_write_seq(struct store_conn *c)
+{
+	return c->last_write_seq;
+}
+
+void store_writes_lock(void)
+{
+	pthread_mutex_lock(&s_write_lock);
+}
+
+void store_writes_unlock(void)
+{
+	pthread_mutex_unlock(&s_write_lock);
+}
+
+void store_on_commit(void (*fn)(void))
+{
+	s_on_commit = fn;
 }

@@ -31,6 +31,10 @@ int store_check(const char *path, int *exists, char *err, size_t errlen);
  * switches it to WAL, and remembers path for the per-thread connections. Returns 0, or -1 with a reason. */
 int store_init(const char *path, int create, const char *demo_sql, char *err, size_t errlen);
 
+/* Removes the change log and its triggers from the database at path (for --uninstall). Returns 0, or -1
+ * with a reason. */
+int store_uninstall(const char *path, char *err, size_t errlen);
+
 /* Returns the calling thread's connection, opening it on first use; NULL (with a reason in e) on failure.
  * The connection belongs to the thread and is closed when the thread exits (or by store_conn_close). */
 struct store_conn *store_conn_get(struct store_error *e);
@@ -74,6 +78,17 @@ int store_row_delete(struct store_conn *c, const struct catalog_table *t, const 
 
 /* Reads the last committed change seq (0 when none). Returns 0, or -1 with e. */
 int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e);
+
+/* Takes and releases the process-wide write lock, for writers outside the store (the change log's
+ * triggers and pruning). Never held across anything that waits on a client. */
+void store_writes_lock(void);
+void store_writes_unlock(void);
+
+/* Registers fn, called after every commit rowcast makes (to wake the feed at once). */
+void store_on_commit(void (*fn)(void));
+
+/* The seq of the last change the calling thread's last committed write produced (0 when none). */
+long long store_last_write_seq(struct store_conn *c);
 
 /* Fills e with status, code and a printf-style message; returns -1 for use in return statements. */
 int store_error_set(struct store_error *e, int status, const char *code, const char *fmt, ...)

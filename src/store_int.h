@@ -20,6 +20,7 @@ struct store_conn {
 	struct store_stmt cache[STORE_STMT_CACHE];
 	int next_evict;
 	sqlite3_stmt *schema_version;
+	long long last_write_seq; /* seq of the last change the last committed write made */
 };
 
 /* Returns the cached statement for the SQL text in s (which it finishes and frees), preparing it on first

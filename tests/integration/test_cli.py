@@ -217,6 +217,39 @@ class CliTest(TestCase):
         s.stop()
         self.assertEqual(query(s.db, "SELECT count(*) AS n FROM notes;"), [{"n": 22}])
 
+    def test_sigterm_during_writes_loses_no_acknowledged_row(self):
+        import threading
+        s = self.server(SMALL_DB)
+        acked, bad = [], []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def writer(t):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    r = s.post("/api/tables/notes/rows", {"body": "t%d-%d" % (t, i)}, timeout=5)
+                except OSError:
+                    continue            # refused or reset once the server is going away
+                with lock:
+                    (acked.append(r.json["id"]) if r.status == 201 else bad.append(r))
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.7)
+        try:
+            self.assertEqual(s.stop(signal.SIGTERM), 0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=20)
+        self.assertGreater(len(acked), 10)
+        self.assertTrue(all(r.status == 503 for r in bad), "errors other than 503 during shutdown: %r" % bad[:5])
+        in_db = {r["id"] for r in query(s.db, "SELECT id FROM notes;")}
+        missing = set(acked) - in_db
+        self.assertEqual(missing, set(), "rows answered 201 are not in the database")
+
 
 if __name__ == "__main__":
     unittest.main()

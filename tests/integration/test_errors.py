@@ -125,6 +125,33 @@ class ErrorsTest(TestCase):
         self.assertEqual(err["code"], "payload_too_large")
         self.assertTrue(err["message"])
 
+    def test_413_answered_before_the_body_is_read(self):
+        # only the head and 1 KiB of a declared 10 MiB body are sent: the answer must come without the rest
+        sock = socket.create_connection((self.s.host, self.s.port), timeout=5)
+        self.addCleanup(sock.close)
+        sock.sendall(b"POST /api/tables/items/rows HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (self.s.host.encode(), self.s.port, 10 * MiB) + b"[" * 1024)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                c = sock.recv(65536)
+                if not c:
+                    break
+                data += c
+        except socket.timeout:
+            pass
+        st, hd, body = parse_raw_response(data)
+        self.assertEqual(st, 413, "no 413 within 5 s of a head declaring 10 MiB: %r" % data[:200])
+
+    def test_411_without_length(self):
+        raw = (b"POST /api/tables/items/rows HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+               b"Connection: close\r\n\r\n{\"name\":\"nolen\"}" % (self.s.host.encode(), self.s.port))
+        st, hd, body = parse_raw_response(self.s.raw(raw, timeout=5))
+        self.assertIn(st, (400, 411), body)
+        if st == 411:
+            self.assert_json_error_bytes(hd, body, 411)
+        self.assertEqual(self.count(), 1)
+
     def body_of_size(self, n):
         prefix, suffix = b'{"name":"big","note":"', b'"}'
         return prefix + b"a" * (n - len(prefix) - len(suffix)) + suffix
@@ -180,6 +207,50 @@ class ErrorsTest(TestCase):
             self.assertTrue(self.s.alive(), "server died after %r" % raw[:60])
         self.assertStatus(self.s.get("/api/tables"), 200)
         self.assertEqual(self.count(), 1)
+
+    def test_persistent_connection_after_errors(self):
+        import http.client
+        conn = http.client.HTTPConnection(self.s.host, self.s.port, timeout=10)
+        self.addCleanup(conn.close)
+        for method, path, body, ct in (("POST", "/api/tables/items/rows", '{"name":"t"}', "text/plain"),
+                                       ("POST", "/api/tables/nope/rows", '{"name":"t"}', "application/json"),
+                                       ("POST", "/api/tables/items/rows", '{"name":', "application/json"),
+                                       ("POST", "/api/tables", '{"name":"t"}', "application/json"),
+                                       ("GET", "/api/tables/items/rows/1", None, None)):
+            try:
+                conn.request(method, path, body=body, headers={"Content-Type": ct} if ct else {})
+                r = conn.getresponse()
+                data = r.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()     # the server may close after an error; then a new connection must work
+                conn = http.client.HTTPConnection(self.s.host, self.s.port, timeout=10)
+                conn.request(method, path, body=body, headers={"Content-Type": ct} if ct else {})
+                r = conn.getresponse()
+                data = r.read()
+            if method == "GET":
+                self.assertEqual(r.status, 200, data)
+                self.assertEqual(json.loads(data)["name"], "first")
+            else:
+                self.assertGreaterEqual(r.status, 400, data)
+                self.assertIn(b'"error"', data)
+        self.assertEqual(self.count(), 1)
+
+    def test_256_concurrent_connections(self):
+        socks = []
+        try:
+            for i in range(256):
+                c = socket.create_connection((self.s.host, self.s.port), timeout=10)
+                socks.append(c)
+                if i % 2:
+                    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")   # then keep it open
+            for c in socks[1::2]:
+                st, _, _ = parse_raw_response(c.recv(65536))
+                self.assertEqual(st, 200)
+            r = self.s.get("/api/tables/items/rows/1", timeout=5)
+            self.assertStatus(r, 200)
+        finally:
+            for c in socks:
+                c.close()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ inserted), value types, single rows."""
 import base64
 import threading
 import unittest
+import urllib.parse
 
 import harness
 from harness import Server, TestCase, q
@@ -194,8 +195,8 @@ class ReadTest(TestCase):
         self.assertError(self.s.get("/api/tables/people/rows?select=name,ghost"), 400, "ghost")
 
     # ---- pagination
-    def paginate(self, table, qs, limit):
-        seen, after, pages = [], None, 0
+    def paginate(self, table, qs, limit, after=None):
+        seen, pages = [], 0
         while True:
             page_qs = qs + ("&" if qs else "") + "limit=%d" % limit
             if after is not None:
@@ -220,9 +221,33 @@ class ReadTest(TestCase):
         want = [p["id"] for p in sorted(PEOPLE, key=lambda p: (-p["age"], p["city"], p["id"])) if p["active"] == 1]
         self.assertEqual([r["id"] for r in rows], want)
 
+    def test_cursor_pagination_with_select(self):
+        rows, _ = self.paginate("people", "select=name&order=-age", 4)
+        want = [p["name"] for p in sorted(PEOPLE, key=lambda p: (-p["age"], p["id"]))]
+        self.assertEqual([r["name"] for r in rows], want)
+
     def test_cursor_pagination_on_nullable_column(self):
         rows, _ = self.paginate("people", "order=nick", 3)
         self.assertEqual(sorted(r["id"] for r in rows), list(range(1, 31)), "rows skipped or repeated")
+
+    def test_cursor_survives_deleted_row(self):
+        harness.sql(self.s.db, "CREATE TABLE del (id INTEGER PRIMARY KEY, v INTEGER);"
+                               "INSERT INTO del VALUES (1,5),(2,4),(3,3),(4,2),(5,1),(6,0);")
+        for qs, want in (("", [1, 2, 3, 4, 5, 6]), ("order=v", [6, 5, 4, 3, 2, 1])):
+            first = self.s.rows("del", "&".join(x for x in ("limit=2", qs) if x))
+            self.assertEqual([r["id"] for r in first["rows"]], want[:2])
+            self.assertIsNotNone(first["next"])
+            # the row the cursor points at is deleted before the next page is asked for
+            harness.sql(self.s.db, "DELETE FROM del WHERE id=%d;" % want[1])
+            rest, _ = self.paginate("del", qs, 2, after=first["next"])
+            self.assertEqual([r["id"] for r in rest], want[2:], qs)
+            harness.sql(self.s.db, "INSERT INTO del VALUES (%d, %d);" % (want[1], 6 - want[1]))
+
+    def test_cursor_pagination_desc_nullable(self):
+        rows, _ = self.paginate("people", "order=-nick,-age", 4)
+        self.assertEqual(sorted(r["id"] for r in rows), list(range(1, 31)), "rows skipped or repeated")
+        nn = [r["nick"] for r in rows if r["nick"] is not None]
+        self.assertEqual(nn, sorted(nn, reverse=True))
 
     def test_bad_cursor_400(self):
         self.assertError(self.s.get("/api/tables/people/rows?after=garbage%21%21"), 400)
@@ -296,6 +321,59 @@ class ReadTest(TestCase):
         body = self.s.rows("types", "t=eq.007")
         self.assertEqual([x["id"] for x in body["rows"]], [1], "text '007' must compare as text")
 
+    def test_reals_written_by_another_program_read_exactly(self):
+        harness.sql(self.s.db, "CREATE TABLE reals (id INTEGER PRIMARY KEY, r REAL);"
+                               "INSERT INTO reals VALUES (1, 0.30000000000000004), (2, 1.7976931348623157e308),"
+                               "(3, 0.1), (4, -123.456789012345678);")
+        body = self.s.rows("reals")
+        self.assertEqual([x["r"] for x in body["rows"]],
+                         [0.30000000000000004, 1.7976931348623157e308, 0.1, -123.456789012345678])
+
+    def test_odd_text_from_another_program_is_valid_json(self):
+        harness.sql(self.s.db, "CREATE TABLE odd (id INTEGER PRIMARY KEY, t TEXT);"
+                               "INSERT INTO odd VALUES (1, CAST(X'61FF62' AS TEXT)), (2, CAST(X'610062' AS TEXT)),"
+                               "(3, 'ok');")
+        r = self.s.get("/api/tables/odd/rows")
+        self.assertStatus(r, 200)
+        self.assertIsNotNone(r.json, "invalid UTF-8 in a TEXT value made the answer invalid JSON: %r" % r.body)
+        self.assertEqual([x["id"] for x in r.json["rows"]], [1, 2, 3])
+        self.assertEqual(r.json["rows"][2]["t"], "ok")
+        self.assertTrue(r.json["rows"][0]["t"].startswith("a") and r.json["rows"][0]["t"].endswith("b"))
+
+    def test_text_holding_nul_is_not_truncated(self):
+        harness.sql(self.s.db, "CREATE TABLE nul (id INTEGER PRIMARY KEY, t TEXT);"
+                               "INSERT INTO nul VALUES (1, CAST(X'610062' AS TEXT));")
+        r = self.s.get("/api/tables/nul/rows/1")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["t"], "a\x00b", "a TEXT holding NUL was truncated: %r" % r.body)
+
+
+class OddNamesTest(TestCase):
+    """Tables and columns whose names need quoting are reachable through URL-encoding."""
+
+    def test_odd_names(self):
+        s = self.server('CREATE TABLE "my table" ("key id" INTEGER PRIMARY KEY, "first name" TEXT, "group" INTEGER,'
+                        ' "we""ird" TEXT, "café" TEXT);'
+                        'INSERT INTO "my table" VALUES (1, \'Ann\', 2, \'q"1\', \'x\'), (2, \'Bob\', 1, \'q"2\', \'y\');')
+        t = s.get("/api/tables/my%20table")
+        self.assertStatus(t, 200)
+        self.assertEqual(t.json["key"], "key id")
+        self.assertEqual([c["name"] for c in t.json["columns"]], ["key id", "first name", "group", 'we"ird', "café"])
+        body = s.rows("my%20table", "first%20name=eq.Bob&select=first%20name,we%22ird,caf%C3%A9")
+        self.assertEqual(len(body["rows"]), 1)
+        self.assertEqual(body["rows"][0]["first name"], "Bob")
+        self.assertEqual(body["rows"][0]['we"ird'], 'q"2')
+        self.assertEqual(body["rows"][0]["café"], "y")
+        self.assertEqual([x["key id"] for x in s.rows("my%20table", "order=group")["rows"]], [2, 1])
+        self.assertEqual(s.get("/api/tables/my%20table/rows/2").json["first name"], "Bob")
+        r = s.post("/api/tables/my%20table/rows", {"first name": "Cy", "group": 3, 'we"ird': "z", "café": "w"})
+        self.assertStatus(r, 201)
+        self.assertEqual(urllib.parse.urlsplit(r.headers["Location"]).path, "/api/tables/my%20table/rows/3")
+        self.assertStatus(s.patch("/api/tables/my%20table/rows/3", {"group": 4}), 200)
+        self.assertStatus(s.delete("/api/tables/my%20table/rows/1"), 204)
+        self.assertEqual(harness.query(s.db, 'SELECT "key id" AS k, "group" AS g FROM "my table" ORDER BY 1;'),
+                         [{"k": 2, "g": 1}, {"k": 3, "g": 4}])
+
 
 class ConcurrentPaginationTest(TestCase):
     """Pages never skip or repeat a row while rows are inserted."""
@@ -326,18 +404,16 @@ class ConcurrentPaginationTest(TestCase):
         self.assertEqual([keyf(r) for r in seen], sorted(keyf(r) for r in seen), "pages out of order")
 
     def test_by_key_with_inserts_between_pages(self):
-        next_id = [1000]
-
         def insert(n):
             # through the API at the end, before the start (lower key), and through the sqlite3 shell
             r = self.s.post("/api/tables/feed/rows", [{"rank": n % 101, "tag": "api"} for _ in range(3)])
             self.assertStatus(r, 201)
             self.assertStatus(self.s.post("/api/tables/feed/rows", {"id": -n, "rank": 5, "tag": "low"}), 201)
-            harness.sql(self.s.db, "INSERT INTO feed (id, rank, tag) VALUES (%d, 7, 'cli');" % next_id[0])
-            next_id[0] += 1
+            harness.sql(self.s.db, "INSERT INTO feed (rank, tag) VALUES (7, 'cli');")
         seen = self.walk("", 25, insert)
         self.check_walk(seen, lambda r: r["id"])
         self.assertTrue(any(r["tag"] == "api" for r in seen), "rows inserted after the cursor never showed up")
+        self.assertTrue(any(r["tag"] == "cli" for r in seen), "rows inserted by the shell never showed up")
 
     def test_by_other_column_with_inserts_between_pages(self):
         def insert(n):

@@ -1,7 +1,7 @@
 """POST (one row, batch in one transaction), PATCH, PUT (replace, create), DELETE; Location; defaults;
 409 naming the constraint; exact 64-bit integers; BLOB, NULL, REAL, TEXT, booleans."""
 
-import re
+import threading
 import unittest
 import urllib.parse
 
@@ -357,12 +357,102 @@ class WriteTest(TestCase):
         self.assertStatus(r, 201)
         self.assertEqual(r.json["price"], -1.5e-10)
 
+    def test_real_round_trips_exactly(self):
+        for text in ("0.1", "0.30000000000000004", "3.141592653589793", "123456789.12345679", "-2.5e-7",
+                     "1.7976931348623157e308", "2.2250738585072014e-308", "5e-324", "1e300", "4503599627370497.5"):
+            v = float(text)
+            r = self.s.post("/api/tables/items/rows", '{"name":"r%s","price":%s}' % (text, text), headers=JSON)
+            self.assertStatus(r, 201)
+            self.assertEqual(r.json["price"], v, "POST price %s answered %r" % (text, r.body))
+            rid = r.json["id"]
+            self.assertEqual(query(self.s.db, "SELECT price = %s AS same, typeof(price) AS t FROM items WHERE id=%d;"
+                                   % (text, rid)), [{"same": 1, "t": "real"}], "stored value of %s" % text)
+            g = self.s.get("/api/tables/items/rows/%d" % rid)
+            self.assertEqual(g.json["price"], v, "GET price %s answered %r" % (text, g.body))
+            self.assertEqual([x["id"] for x in self.s.rows("items", "price=eq.%s" % text)["rows"]], [rid], text)
+
+    def test_real_beyond_double_400(self):
+        for text in ("1e400", "-1e400"):
+            r = self.s.post("/api/tables/items/rows", '{"name":"inf","price":%s}' % text, headers=JSON)
+            self.assertError(r, 400, msg="price %s" % text)
+        self.assertEqual(self.count("items"), 0)
+
     def test_escaped_json_strings(self):
         name = 'quote " backslash \\ newline \n tab \t nul-free \u00e9 \U0001F600'
         r = self.s.post("/api/tables/items/rows", {"name": name})
         self.assertStatus(r, 201)
         self.assertEqual(r.json["name"], name)
         self.assertEqual(query(self.s.db, "SELECT name FROM items;"), [{"name": name}])
+
+    def test_big_keys_in_urls(self):
+        r = self.s.put("/api/tables/items/rows/9223372036854775807", {"name": "max"})
+        self.assertStatus(r, 201)
+        self.assertEqual(r.json["id"], 9223372036854775807)
+        self.assertEqual(self.s.get("/api/tables/items/rows/9223372036854775807").json["name"], "max")
+        r = self.s.put("/api/tables/items/rows/-9223372036854775808", {"name": "min"})
+        self.assertStatus(r, 201)
+        self.assertEqual(r.json["id"], -9223372036854775808)
+        r = self.s.get("/api/tables/items/rows/9223372036854775808")
+        self.assertIn(r.status, (400, 404), r)
+        self.assertError(r, r.status)
+        r = self.s.put("/api/tables/items/rows/9223372036854775808", {"name": "over"})
+        self.assertError(r, 400)
+        self.assertEqual(query(self.s.db, "SELECT id FROM items ORDER BY id;"),
+                         [{"id": -9223372036854775808}, {"id": 9223372036854775807}])
+
+    def test_numeric_looking_text_keys(self):
+        for code in ("007", "7", "7.0", " 7"):
+            self.assertStatus(self.s.post("/api/tables/codes/rows", {"code": code, "label": "L" + code}), 201)
+        self.assertEqual(self.s.get("/api/tables/codes/rows/007").json["label"], "L007")
+        self.assertEqual(self.s.get("/api/tables/codes/rows/7").json["label"], "L7")
+        self.assertEqual(self.s.get("/api/tables/codes/rows/7.0").json["label"], "L7.0")
+        self.assertEqual(self.s.get("/api/tables/codes/rows/%207").json["label"], "L 7")
+        self.assertStatus(self.s.delete("/api/tables/codes/rows/007"), 204)
+        self.assertEqual(sorted(r["code"] for r in query(self.s.db, "SELECT code FROM codes;")), [" 7", "7", "7.0"])
+        self.assertEqual(query(self.s.db, "SELECT typeof(code) AS t FROM codes WHERE code='7';"), [{"t": "text"}])
+
+    def test_large_batch(self):
+        rows = [{"name": "n%04d" % i, "qty": i % 7} for i in range(1000)]
+        r = self.s.post("/api/tables/items/rows", rows)
+        self.assertStatus(r, 201)
+        self.assertEqual(len(r.json), 1000)
+        self.assertEqual([x["name"] for x in r.json], [x["name"] for x in rows])
+        self.assertEqual(self.count("items"), 1000)
+
+    def test_concurrent_writers(self):
+        errors, ids = [], []
+        lock = threading.Lock()
+
+        def writer(t):
+            for i in range(25):
+                try:
+                    r = self.s.post("/api/tables/items/rows", {"name": "t%d-%d" % (t, i), "qty": i})
+                    with lock:
+                        (ids.append(r.json["id"]) if r.status == 201 else errors.append(r))
+                except Exception as e:  # noqa: BLE001
+                    with lock:
+                        errors.append(e)
+
+        def shell_writer():
+            for i in range(10):
+                try:
+                    import harness
+                    harness.sql(self.s.db, "BEGIN IMMEDIATE; INSERT INTO items (name) VALUES ('shell-%d'); "
+                                           "SELECT 1 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 "
+                                           "FROM c WHERE x < 200000) SELECT count(*) FROM c); COMMIT;" % i)
+                except Exception as e:  # noqa: BLE001
+                    with lock:
+                        errors.append(e)
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(16)]
+        threads.append(threading.Thread(target=shell_writer))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(set(ids)), 400)
+        self.assertEqual(self.count("items"), 410)
+        self.assertEqual(len(self.s.rows("items", "limit=1000")["rows"]), 410)
 
 
 if __name__ == "__main__":

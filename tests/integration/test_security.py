@@ -130,6 +130,40 @@ class InjectionTest(TestCase):
         self.assertEqual([x["id"] for x in body["rows"]], [rid])
 
 
+class SmugglingTest(TestCase):
+    """A refused request's body is never read as a next request on the same connection."""
+
+    def check(self, s, method, path, headers=b""):
+        smuggled = b"DELETE /api/tables/items/rows/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        req = (b"%s %s HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n\r\n" %
+               (method, path, s.origin[7:].encode(), headers, len(smuggled))) + smuggled
+        req += b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        out = s.raw(req, timeout=5)
+        statuses = [int(x) for x in __import__("re").findall(rb"HTTP/1\.[01] (\d{3}) ", out)]
+        self.assertTrue(statuses and statuses[0] >= 400, "%s %s -> %r" % (method, path, out[:300]))
+        self.assertNotIn(204, statuses, "the body was run as a request: %r" % out[:600])
+        self.assertLessEqual(len(statuses), 2, out[:600])
+        self.assertEqual(s.get("/api/tables/items/rows/1").status, 200, "row 1 was deleted by a smuggled request")
+
+    def test_refused_bodies_are_drained(self):
+        s = self.server(SCHEMA)
+        ct = b"Content-Type: application/json\r\n"
+        self.check(s, b"POST", b"/api/tables/items/rows", b"Content-Type: text/plain\r\n")
+        self.check(s, b"POST", b"/api/tables/nope/rows", ct)
+        self.check(s, b"POST", b"/api/tables", ct)
+        self.check(s, b"POST", b"/api/tables/items/rows", ct)            # malformed JSON
+        self.check(s, b"PATCH", b"/api/tables/items/rows/99", ct)
+        self.check(s, b"POST", b"/api/tables/pairs/rows", ct)
+        self.check(s, b"POST", b"/api/tables/items/rows", ct + b"Origin: http://evil.example\r\n")
+        self.check(s, b"POST", b"/nowhere.html", ct)
+
+    def test_refused_bodies_are_drained_token_and_read_only(self):
+        s = self.server(SCHEMA, args=["--token", "tok"])
+        self.check(s, b"POST", b"/api/tables/items/rows", b"Content-Type: application/json\r\n")
+        s2 = self.server(SCHEMA, args=["--read-only"])
+        self.check(s2, b"POST", b"/api/tables/items/rows", b"Content-Type: application/json\r\n")
+
+
 class TokenTest(TestCase):
 
     def check_token(self, s, token):

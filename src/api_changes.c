@@ -1,0 +1,156 @@
+/*
+ * api_changes.c: GET /api/changes, the polling side of the feed: short polling (wait=0) and long polling
+ * (wait up to 30 s, answered as soon as a change arrives). A waiting poller holds its worker thread but no
+ * database connection: it sleeps on the feed's condition variable. Runs on CivetWeb worker threads.
+ */
+#include "api.h"
+
+#include "catalog.h"
+#include "feed.h"
+#include "json.h"
+#include "limits.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Longest long poll (API.md). */
+#define CHANGES_MAX_WAIT_S 30
+
+struct collect {
+	const char *table;  /* only this table's changes, or NULL */
+	cJSON *arr;
+	int n, limit;
+	int failed;
+};
+
+/* feed_each callback: copies matching changes (under the ring's read lock, so it only copies). */
+static int collect_change(void *ctx, const struct feed_change *c)
+{
+	struct collect *k = ctx;
+	if (k->n >= k->limit)
+		return 1;
+	if (k->table && strcmp(k->table, c->table) != 0)
+		return 0;
+	cJSON *raw = cJSON_CreateRaw(c->change_json);
+	if (!raw || !cJSON_AddItemToArray(k->arr, raw)) {
+		cJSON_Delete(raw);
+		k->failed = 1;
+		return 1;
+	}
+	k->n++;
+	return 0;
+}
+
+/* Parses a query parameter as a number in [min, max]; -1 when absent, -2 when malformed. */
+static int param_ll(const char *qs, const char *name, long long min, long long max, long long *out)
+{
+	char buf[64];
+	if (!qs || mg_get_var(qs, strlen(qs), name, buf, sizeof buf) < 0)
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	if (errno || end == buf || *end || v < min || v > max)
+		return -2;
+	*out = v;
+	return 0;
+}
+
+static double param_wait(const char *qs, int *bad)
+{
+	char buf[64];
+	*bad = 0;
+	if (!qs || mg_get_var(qs, strlen(qs), "wait", buf, sizeof buf) < 0)
+		return 0;
+	char *end;
+	double v = strtod(buf, &end);
+	if (end == buf || *end || v != v || v < 0 || v > CHANGES_MAX_WAIT_S)
+		*bad = 1;
+	return v;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int api_changes_get(struct http_request *req)
+{
+	struct reply *r = &req->reply;
+	const char *qs = req->query;
+	long long since = 0, limit = LIMIT_PAGE_DEFAULT;
+	char table[LIMIT_NAME_BYTES];
+	int bad, has_table = qs && mg_get_var(qs, strlen(qs), "table", table, sizeof table) >= 0;
+	double wait = param_wait(qs, &bad);
+	if (bad)
+		return reply_error(r, 400, "bad_request", "wait must be a number of seconds from 0 to %d", CHANGES_MAX_WAIT_S);
+	if (param_ll(qs, "since", 0, 9223372036854775807LL, &since) == -2)
+		return reply_error(r, 400, "bad_request", "since must be a seq (a number from 0)");
+	int lrc = param_ll(qs, "limit", 0, 9223372036854775807LL, &limit);
+	if (lrc == -2)
+		return reply_error(r, 400, "bad_request", "limit must be a number from 0");
+	if (limit > LIMIT_PAGE_MAX)
+		limit = LIMIT_PAGE_MAX;
+	if (has_table) {
+		struct store_error e = {0};
+		struct store_conn *conn = store_conn_get(&e);
+		struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
+		if (!cat)
+			return reply_error(r, e.status, e.code, "%s", e.message);
+		int found = catalog_table_find(cat, table) != NULL;
+		catalog_release(cat);
+		if (!found)
+			return reply_error(r, 404, "not_found", "no table named '%.200s'", table);
+	}
+
+	long long deadline = mono_ms() + (long long)(wait * 1000);
+	struct collect k = {has_table ? table : NULL, cJSON_CreateArray(), 0, (int)limit, 0};
+	long long through = since;
+	int resync = 0;
+	if (!k.arr)
+		return reply_error(r, 500, "internal", "out of memory");
+	for (;;) {
+		long long head = feed_head();
+		if (since > head) {
+			resync = 1; /* a seq this server never issued: the database was replaced */
+			break;
+		}
+		/* scan at most a bounded number of changes per request when filtering by table */
+		int rc = feed_each(through, limit > 0 ? LIMIT_PAGE_MAX * 4 : 0, collect_change, &k, &through);
+		if (rc == FEED_RESYNC) {
+			resync = 1;
+			break;
+		}
+		if (rc == FEED_ERR || k.failed) {
+			cJSON_Delete(k.arr);
+			return reply_error(r, 500, "internal", "cannot read the change log");
+		}
+		long long left = deadline - mono_ms();
+		if (k.n > 0 || left <= 0 || limit == 0)
+			break;
+		if (through < feed_head())
+			continue; /* only other tables' changes so far: read on */
+		if (feed_wait(through, (int)left) < 0)
+			break; /* shutting down */
+	}
+	cJSON *root = cJSON_CreateObject();
+	if (resync) {
+		cJSON_Delete(k.arr);
+		k.arr = cJSON_CreateArray();
+		through = feed_head();
+	}
+	if (!root || !k.arr || !cJSON_AddItemToObject(root, "changes", k.arr) ||
+	    !cJSON_AddItemToObject(root, "last_seq", json_int64_create(through)) ||
+	    !cJSON_AddBoolToObject(root, "resync", resync)) {
+		cJSON_Delete(root);
+		return reply_error(r, 500, "internal", "out of memory");
+	}
+	int rc = reply_cjson(r, 200, root, NULL);
+	cJSON_Delete(root);
+	return rc;
+}

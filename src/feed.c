@@ -1,0 +1,447 @@
+/*
+ * feed.c: the feed thread and the ring of recent changes.
+ * s_lock (a rwlock) guards the ring (s_ring, s_first, s_head, s_bytes): the feed thread writes it,
+ * readers (senders, pollers) hold it shared while they copy what they need. s_wait_lock/s_wait_cond
+ * wake long pollers. Wake-ups: an eventfd written by feed_notify, and inotify on the database's folder
+ * (the -wal file changes on every commit of every program); PRAGMA data_version decides whether anything
+ * was committed, and a 250 ms poll is the fallback. The thread never busy-loops.
+ */
+#include "feed.h"
+
+#include "catalog.h"
+#include "changelog.h"
+#include "json.h"
+#include "limits.h"
+#include "metrics.h"
+#include "store.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_rwlock_t s_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct feed_change **s_ring; /* FEED_RING_CHANGES slots; s_ring[seq % N] while s_first <= seq <= s_head */
+static long long s_first = 1, s_head;
+static size_t s_bytes;
+
+static pthread_mutex_t s_wait_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_wait_cond = PTHREAD_COND_INITIALIZER;
+
+static pthread_t s_thread;
+static atomic_int s_stop;
+static atomic_llong s_head_pub;       /* s_head, readable without the lock */
+static atomic_llong s_first_retained; /* smallest seq in the log, refreshed by the feed thread */
+static int s_event_fd = -1, s_inotify_fd = -1;
+
+static long long s_retain;
+static void (*s_on_publish)(void *);
+static void *s_on_publish_arg;
+
+void feed_notify(void)
+{
+	uint64_t one = 1;
+	if (s_event_fd >= 0 && write(s_event_fd, &one, sizeof one) < 0) {
+		/* the counter is saturated: the feed has a wake-up pending anyway */
+	}
+}
+
+long long feed_head(void)
+{
+	return atomic_load(&s_head_pub);
+}
+
+long long feed_first_retained(void)
+{
+	return atomic_load(&s_first_retained);
+}
+
+void feed_on_publish(void (*fn)(void *arg), void *arg)
+{
+	s_on_publish = fn;
+	s_on_publish_arg = arg;
+}
+
+static void change_free(struct feed_change *c)
+{
+	if (!c)
+		return;
+	free(c->table);
+	free(c->op);
+	free(c->key_json);
+	free(c->row_json);
+	free(c->old_json);
+	cJSON_free(c->change_json);
+	cJSON_free(c->msg_json);
+	cJSON_Delete(c->row);
+	cJSON_Delete(c->old);
+	free(c);
+}
+
+/* Adds the CHANGE fields to obj; 0 or -1 on OOM. */
+static int add_fields(cJSON *obj, const struct changelog_change *lc)
+{
+	return cJSON_AddItemToObject(obj, "seq", json_int64_create(lc->seq)) &&
+			       cJSON_AddStringToObject(obj, "table", lc->table) && cJSON_AddStringToObject(obj, "op", lc->op) &&
+			       cJSON_AddRawToObject(obj, "key", lc->key) && cJSON_AddRawToObject(obj, "row", lc->row) &&
+			       cJSON_AddRawToObject(obj, "old", lc->old) &&
+			       cJSON_AddItemToObject(obj, "ts", json_int64_create(lc->ts))
+		       ? 0
+		       : -1;
+}
+
+static cJSON *parse_row(const char *text)
+{
+	char err[64];
+	cJSON *row = NULL;
+	if (strcmp(text, "null") == 0 || json_parse(text, strlen(text), 64, &row, err, sizeof err) != JSON_OK)
+		return NULL;
+	return row;
+}
+
+/* Builds a feed_change from a change read from the log; takes ownership of lc's texts. NULL on OOM. */
+static struct feed_change *change_build(struct changelog_change *lc)
+{
+	struct feed_change *c = calloc(1, sizeof *c);
+	cJSON *chg = cJSON_CreateObject(), *msg = cJSON_CreateObject();
+	if (!c || !chg || !msg || add_fields(chg, lc) || !cJSON_AddStringToObject(msg, "type", "change") ||
+	    add_fields(msg, lc))
+		goto fail;
+	c->change_json = cJSON_PrintUnformatted(chg);
+	c->msg_json = cJSON_PrintUnformatted(msg);
+	if (!c->change_json || !c->msg_json)
+		goto fail;
+	c->seq = lc->seq;
+	c->ts = lc->ts;
+	c->table = lc->table;
+	c->op = lc->op;
+	c->key_json = lc->key;
+	c->row_json = lc->row;
+	c->old_json = lc->old;
+	memset(lc, 0, sizeof *lc);
+	c->row = parse_row(c->row_json);
+	c->old = parse_row(c->old_json);
+	c->change_len = strlen(c->change_json);
+	c->msg_len = strlen(c->msg_json);
+	c->bytes = sizeof *c + c->change_len + c->msg_len + 3 * (strlen(c->row_json) + strlen(c->old_json)) +
+		   strlen(c->key_json);
+	cJSON_Delete(chg);
+	cJSON_Delete(msg);
+	return c;
+fail:
+	cJSON_Delete(chg);
+	cJSON_Delete(msg);
+	change_free(c);
+	return NULL;
+}
+
+/* Appends changes (already in seq order, contiguous after s_head) to the ring, evicting the oldest past the
+ * bounds. Takes ownership of every element. */
+static void ring_publish(struct feed_change **batch, int n)
+{
+	pthread_rwlock_wrlock(&s_lock);
+	for (int i = 0; i < n; i++) {
+		struct feed_change *c = batch[i];
+		if (c->seq != s_head + 1) /* a gap can only mean the log was pruned past us: restart the ring */
+			while (s_first <= s_head) {
+				size_t slot = (size_t)(s_first % FEED_RING_CHANGES);
+				s_bytes -= s_ring[slot]->bytes;
+				change_free(s_ring[slot]);
+				s_ring[slot] = NULL;
+				s_first++;
+			}
+		if (s_first > s_head)
+			s_first = c->seq;
+		while (s_first <= s_head && (s_head - s_first + 1 >= FEED_RING_CHANGES || s_bytes + c->bytes > FEED_RING_BYTES)) {
+			size_t slot = (size_t)(s_first % FEED_RING_CHANGES);
+			s_bytes -= s_ring[slot]->bytes;
+			change_free(s_ring[slot]);
+			s_ring[slot] = NULL;
+			s_first++;
+		}
+		s_ring[(size_t)(c->seq % FEED_RING_CHANGES)] = c;
+		s_bytes += c->bytes;
+		s_head = c->seq;
+		if (s_first > s_head)
+			s_first = s_head;
+	}
+	atomic_store(&s_head_pub, s_head);
+	pthread_rwlock_unlock(&s_lock);
+	metrics_add(METRICS_CHANGES_LOGGED, n);
+
+	pthread_mutex_lock(&s_wait_lock);
+	pthread_cond_broadcast(&s_wait_cond);
+	pthread_mutex_unlock(&s_wait_lock);
+	if (s_on_publish)
+		s_on_publish(s_on_publish_arg);
+}
+
+/* Reads everything committed after s_head and publishes it. Returns 0 or -1. */
+static int read_new(sqlite3 *db)
+{
+	struct changelog_change batch[FEED_READ_BATCH];
+	struct feed_change *built[FEED_READ_BATCH];
+	for (;;) {
+		long long head = atomic_load(&s_head_pub);
+		int n = changelog_read(db, head, FEED_READ_BATCH, batch);
+		if (n < 0)
+			return -1;
+		int m = 0;
+		for (int i = 0; i < n; i++) {
+			struct feed_change *c = change_build(&batch[i]);
+			changelog_change_clear(&batch[i]);
+			if (!c) {
+				for (int k = i + 1; k < n; k++)
+					changelog_change_clear(&batch[k]);
+				break; /* out of memory: publish what was built, retry the rest next wake */
+			}
+			built[m++] = c;
+		}
+		if (m > 0)
+			ring_publish(built, m);
+		if (m < FEED_READ_BATCH)
+			return m == n ? 0 : -1;
+	}
+}
+
+static long long pragma_int(sqlite3_stmt *st)
+{
+	long long v = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return v;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Re-reads the catalog and makes the triggers match it (a table or column was added or changed). */
+static void sync_schema(struct store_conn *conn)
+{
+	struct store_error e;
+	char err[256];
+	struct catalog *cat = store_catalog(conn, &e);
+	if (!cat)
+		return;
+	store_writes_lock();
+	if (changelog_sync(store_conn_db(conn), cat, err, sizeof err) != 0)
+		fprintf(stderr, "rowcast: %s\n", err);
+	store_writes_unlock();
+	catalog_release(cat);
+}
+
+static void prune(sqlite3 *db)
+{
+	long long deleted;
+	do {
+		store_writes_lock();
+		deleted = changelog_prune(db, s_retain);
+		store_writes_unlock();
+	} while (deleted > 0 && !atomic_load(&s_stop));
+	long long last, first;
+	if (changelog_bounds(db, &last, &first) == 0)
+		atomic_store(&s_first_retained, first);
+}
+
+static void drain(int fd)
+{
+	char buf[4096];
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+}
+
+static void *feed_main(void *arg)
+{
+	struct store_error e;
+	struct store_conn *conn = store_conn_get(&e);
+	sqlite3_stmt *data_version = NULL, *schema_version = NULL;
+	long long last_dv = -1, last_sv = -1, last_prune = 0;
+	(void)arg;
+	if (!conn || sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA data_version", -1, &data_version, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA schema_version", -1, &schema_version, NULL) != SQLITE_OK) {
+		fprintf(stderr, "rowcast: the change feed cannot open the database; no changes will be pushed\n");
+		goto out;
+	}
+	while (!atomic_load(&s_stop)) {
+		struct pollfd fds[2] = {{s_event_fd, POLLIN, 0}, {s_inotify_fd, POLLIN, 0}};
+		int nfds = s_inotify_fd >= 0 ? 2 : 1;
+		if (poll(fds, (nfds_t)nfds, FEED_POLL_MS) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents & POLLIN)
+			drain(s_event_fd);
+		if (nfds == 2 && (fds[1].revents & POLLIN))
+			drain(s_inotify_fd);
+		if (atomic_load(&s_stop))
+			break;
+		long long dv = pragma_int(data_version);
+		long long sv = pragma_int(schema_version);
+		if (sv != last_sv) {
+			if (last_sv != -1)
+				sync_schema(conn);
+			last_sv = pragma_int(schema_version);
+		}
+		if (dv != last_dv) {
+			last_dv = dv;
+			if (read_new(store_conn_db(conn)) != 0)
+				fprintf(stderr, "rowcast: cannot read the change log: %s\n", sqlite3_errmsg(store_conn_db(conn)));
+		}
+		if (now_ms() - last_prune >= FEED_PRUNE_MS) {
+			last_prune = now_ms();
+			prune(store_conn_db(conn));
+		}
+	}
+out:
+	sqlite3_finalize(data_version);
+	sqlite3_finalize(schema_version);
+	store_conn_close();
+	return NULL;
+}
+
+int feed_start(const char *db_path, long long retain, char *err, size_t errlen)
+{
+	struct store_error e;
+	long long last, first;
+	struct store_conn *conn = store_conn_get(&e);
+	if (!conn || changelog_bounds(store_conn_db(conn), &last, &first) != 0) {
+		snprintf(err, errlen, "cannot read the change log: %s", conn ? sqlite3_errmsg(store_conn_db(conn)) : e.message);
+		return -1;
+	}
+	s_ring = calloc(FEED_RING_CHANGES, sizeof *s_ring);
+	if (!s_ring) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s_head = last;
+	s_first = last + 1;
+	atomic_store(&s_head_pub, last);
+	atomic_store(&s_first_retained, first);
+	s_retain = retain;
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", db_path);
+	s_event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s_inotify_fd >= 0 && inotify_add_watch(s_inotify_fd, dirname(dir), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+		close(s_inotify_fd);
+		s_inotify_fd = -1; /* the 250 ms data_version poll still finds other programs' commits */
+	}
+	if (s_event_fd < 0 || pthread_create(&s_thread, NULL, feed_main, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the change feed: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void feed_stop(void)
+{
+	if (!s_ring)
+		return;
+	atomic_store(&s_stop, 1);
+	feed_notify();
+	pthread_join(s_thread, NULL);
+	pthread_mutex_lock(&s_wait_lock);
+	pthread_cond_broadcast(&s_wait_cond);
+	pthread_mutex_unlock(&s_wait_lock);
+	pthread_rwlock_wrlock(&s_lock);
+	for (long long s = s_first; s <= s_head; s++) {
+		change_free(s_ring[s % FEED_RING_CHANGES]);
+		s_ring[s % FEED_RING_CHANGES] = NULL;
+	}
+	free(s_ring);
+	s_ring = NULL;
+	pthread_rwlock_unlock(&s_lock);
+	if (s_event_fd >= 0)
+		close(s_event_fd);
+	if (s_inotify_fd >= 0)
+		close(s_inotify_fd);
+	s_event_fd = s_inotify_fd = -1;
+}
+
+int feed_wait(long long since, int timeout_ms)
+{
+	struct timespec deadline;
+	int rc = 0;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s_wait_lock);
+	while (!atomic_load(&s_stop) && atomic_load(&s_head_pub) <= since && rc == 0)
+		rc = pthread_cond_timedwait(&s_wait_cond, &s_wait_lock, &deadline);
+	pthread_mutex_unlock(&s_wait_lock);
+	if (atomic_load(&s_stop))
+		return -1;
+	return atomic_load(&s_head_pub) > since ? 1 : 0;
+}
+
+/* Visits changes older than the ring, read from the database with the calling thread's connection. */
+static int each_from_db(long long since, int max, int (*fn)(void *, const struct feed_change *), void *ctx,
+                        long long *through)
+{
+	struct changelog_change batch[FEED_READ_BATCH];
+	struct store_error e;
+	struct store_conn *conn = store_conn_get(&e);
+	if (!conn)
+		return FEED_ERR;
+	int want = max < FEED_READ_BATCH ? max : FEED_READ_BATCH;
+	int n = changelog_read(store_conn_db(conn), since, want, batch);
+	if (n < 0)
+		return FEED_ERR;
+	int rc = FEED_OK, stopped = 0;
+	if (n > 0 && batch[0].seq != since + 1)
+		rc = FEED_RESYNC; /* pruned while the caller was away */
+	for (int i = 0; i < n; i++) {
+		struct feed_change *c = rc == FEED_OK && !stopped ? change_build(&batch[i]) : NULL;
+		if (rc == FEED_OK && !stopped && !c)
+			rc = FEED_ERR;
+		if (c) {
+			if (fn(ctx, c) != 0)
+				stopped = 1;
+			else
+				*through = c->seq;
+			change_free(c);
+		}
+		changelog_change_clear(&batch[i]);
+	}
+	if (n == 0 && since < atomic_load(&s_first_retained) - 1)
+		rc = FEED_RESYNC;
+	return rc;
+}
+
+int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_change *c), void *ctx,
+              long long *through)
+{
+	*through = since;
+	pthread_rwlock_rdlock(&s_lock);
+	if (!s_ring || since + 1 < s_first) {
+		pthread_rwlock_unlock(&s_lock);
+		if (!s_ring)
+			return FEED_ERR;
+		if (since + 1 < atomic_load(&s_first_retained))
+			return FEED_RESYNC;
+		return each_from_db(since, max, fn, ctx, through);
+	}
+	int count = 0;
+	for (long long s = since + 1; s <= s_head && count < max; s++, count++) {
+		if (fn(ctx, s_ring[s % FEED_RING_CHANGES]) != 0)
+			break;
+		*through = s;
+	}
+	pthread_rwlock_unlock(&s_lock);
+	return FEED_OK;
+}

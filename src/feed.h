@@ -1,0 +1,58 @@
+/*
+ * feed.h: the change feed. One thread reads _rowcast_changes in seq order (woken at once by rowcast's own
+ * commits, and within milliseconds by any other program's, through inotify and PRAGMA data_version),
+ * serializes each change once into a ring of recent changes shared by every reader, and wakes whoever
+ * waits: WebSocket senders (through a callback) and long pollers (through a condition variable).
+ */
+#ifndef ROWCAST_FEED_H
+#define ROWCAST_FEED_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+/* One change, immutable once published. */
+struct feed_change {
+	long long seq, ts;
+	char *table, *op;
+	char *key_json, *row_json, *old_json; /* JSON texts ("null" when absent) */
+	char *change_json;                    /* the CHANGE object of API.md */
+	size_t change_len;
+	char *msg_json;                       /* {"type":"change", ...CHANGE} */
+	size_t msg_len;
+	cJSON *row, *old;                     /* parsed rows for filters (NULL when absent) */
+	size_t bytes;                         /* memory it holds, for the ring's byte bound */
+};
+
+enum { FEED_OK = 0, FEED_RESYNC = 1, FEED_ERR = -1 };
+
+/* Starts the feed thread, reading from the current end of the log; changes older than that are read from
+ * the database on demand. Keeps at most retain changes in the log. Returns 0, or -1 with err. */
+int feed_start(const char *db_path, long long retain, char *err, size_t errlen);
+
+/* Stops and joins the thread, wakes every waiter (feed_wait returns -1 from then on), frees the ring. */
+void feed_stop(void);
+
+/* Tells the feed that rowcast committed a write (cheap, any thread). */
+void feed_notify(void);
+
+/* The last seq published to the ring. */
+long long feed_head(void);
+
+/* Registers fn(arg), called by the feed thread after each batch is published (at most one callback). */
+void feed_on_publish(void (*fn)(void *arg), void *arg);
+
+/* Waits up to timeout_ms for a change after since. Returns 1 when one is there, 0 on timeout, -1 when the
+ * feed is stopping. Holds no database connection while waiting. */
+int feed_wait(long long since, int timeout_ms);
+
+/* Visits, in seq order, up to max changes with seq > since: from the ring under its read lock (fn must not
+ * block), or from the database when since is older than the ring. fn returns 0 to go on, 1 to stop before
+ * that change is counted. *through is set to the last seq visited and accepted (since when none).
+ * Returns FEED_OK, FEED_RESYNC when changes after since are no longer retained, or FEED_ERR. */
+int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_change *c), void *ctx,
+              long long *through);
+
+/* The smallest seq still in the log (for resync decisions); head + 1 when the log is empty. */
+long long feed_first_retained(void);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * live.h: WebSocket clients of /api/live: the handshake checks, subscriptions, each client's cursor in the
+ * change feed, and a small pool of sender threads that write to every client without ever blocking on one
+ * (see live.c). Handlers run on CivetWeb worker threads; senders on live's own threads.
+ */
+#ifndef ROWCAST_LIVE_H
+#define ROWCAST_LIVE_H
+
+#include "config.h"
+
+#include <civetweb.h>
+
+/* Keeps cfg (must outlive the server) for the handshake checks; call before the server starts. */
+void live_configure(const struct config *cfg);
+
+/* Starts the sender threads; sockets are refused (503) until then. Returns 0, or -1 with err. */
+int live_start(char *err, size_t errlen);
+
+/* Registers the WebSocket handlers for /api/live on ctx. */
+void live_register(struct mg_context *ctx);
+
+/* Sends close 1001 to every client (without blocking on any), before the server stops. */
+void live_close_all(void);
+
+/* Stops the sender threads (after the server has stopped and every client is gone). */
+void live_stop(void);
+
+#endif
