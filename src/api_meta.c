@@ -4,6 +4,7 @@
 #include "api.h"
 
 #include "json.h"
+#include "limits.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -19,7 +20,8 @@ int api_health_get(struct http_request *req)
 	cJSON *root = cJSON_CreateObject();
 	if (!root || !cJSON_AddStringToObject(root, "status", ok ? "ok" : "degraded") ||
 	    !cJSON_AddStringToObject(root, "db", ok ? "ok" : e.message) ||
-	    !cJSON_AddItemToObject(root, "last_seq", json_int64_create(seq))) {
+	    !cJSON_AddItemToObject(root, "last_seq", json_int64_create(seq)) ||
+	    !cJSON_AddStringToObject(root, "version", ROWCAST_VERSION)) {
 		cJSON_Delete(root);
 		return reply_error(&req->reply, 500, "internal", "out of memory");
 	}

@@ -1,0 +1,257 @@
+// Live changes over WebSocket push (/api/live) or long/short polling
+// (/api/changes), behind one interface: watch(table, since, where) after each
+// snapshot; each change is handed on once, in seq order; drops reconnect with
+// backoff and resume from the last seq; Stats counts requests, bytes, delays.
+// handlers: onState(connecting|live|reconnecting (detail: s to next try)|
+// unavailable|off, detail), onHello(msg), onChange(change), onResync(msg), onError(err).
+
+import { parse, stringify } from './json.js';
+import { qs } from './api.js';
+
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const LONG_WAIT_S = 25;
+const POLL_LIMIT = 500;
+
+export const MODES = [['ws', 'WebSocket push'], ['long', 'long polling'], ['short', 'short polling (1 s)'], ['off', 'off']];
+
+/** A feed for mode ws|long|short (options.interval: ms between short polls), or null for off. */
+export function createFeed(mode, handlers, options = {}) {
+  if (mode === 'ws') return new SocketFeed(handlers);
+  if (mode === 'long') return new PollFeed(handlers, 0, LONG_WAIT_S);
+  if (mode === 'short') return new PollFeed(handlers, options.interval || 1000, 0);
+  return null;
+}
+
+/** Per-transport counters; bytes count the characters of messages and bodies. */
+export class Stats {
+  constructor() {
+    this.changes = 0;
+    this.requests = 0;
+    this.bytesIn = 0;
+    this.bytesOut = 0;
+    this.delays = [];
+  }
+
+  /** Records the ms from commit (change.ts) to the change being on screen. */
+  delay(ms) {
+    this.delays.push(ms);
+    if (this.delays.length > 1000) this.delays.shift();
+  }
+
+  /** {last, median, p95} of the recorded delays, or nulls. */
+  summary() {
+    const d = this.delays;
+    if (!d.length) return { last: null, median: null, p95: null };
+    const s = [...d].sort((a, b) => a - b);
+    const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+    return { last: d[d.length - 1], median: at(0.5), p95: at(0.95) };
+  }
+}
+
+class Feed {
+  constructor(handlers) {
+    this.h = handlers;
+    this.stats = new Stats();
+    this.sub = null;
+    this.cursor = 0;
+    this.stopped = true;
+    this.everUp = false;
+    this.attempt = 0;
+    this.timer = 0;
+    this.state = 'off';
+  }
+
+  setState(s, detail) {
+    this.state = s;
+    this.h.onState?.(s, detail);
+  }
+
+  deliver(ch) {
+    if (!this.sub || ch.table !== this.sub.table || !(ch.seq > this.cursor)) return;
+    this.cursor = ch.seq;
+    this.stats.changes++;
+    this.h.onChange?.(ch, this);
+  }
+
+  /** After a failure: retry with backoff if this ever worked, else stay unavailable until kick(). */
+  retry() {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    if (!this.everUp) return this.setState('unavailable');
+    let ms = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)];
+    ms += Math.random() * ms * 0.2;
+    this.setState('reconnecting', Math.ceil(ms / 1000));
+    this.timer = setTimeout(() => this.connect(), ms);
+  }
+
+  /** Tries again now if the feed is waiting (e.g. the server came back). */
+  kick() {
+    if (this.stopped || (this.state !== 'unavailable' && this.state !== 'reconnecting')) return;
+    clearTimeout(this.timer);
+    this.connect();
+  }
+
+  sameSub(table, where) { return this.sub && this.sub.table === table && this.sub.where === where; }
+}
+
+class SocketFeed extends Feed {
+  constructor(h) {
+    super(h);
+    this.kind = 'ws';
+    this.ws = null;
+    this.nextId = 1;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  connect() {
+    if (this.stopped) return;
+    const old = this.ws;
+    this.ws = null;
+    old?.close();
+    this.setState(this.everUp ? 'reconnecting' : 'connecting');
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${location.host}/api/live`);
+    this.ws = ws;
+    this.stats.requests++;
+    ws.onopen = () => {
+      this.everUp = true;
+      this.attempt = 0;
+      this.setState('live');
+      if (this.sub) this.subscribe();
+    };
+    ws.onmessage = (ev) => { if (this.ws === ws) this.message(ev.data); };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.retry();
+    };
+  }
+
+  get open() { return this.ws && this.ws.readyState === WebSocket.OPEN; }
+
+  send(msg) {
+    const text = stringify(msg);
+    this.stats.bytesOut += text.length;
+    this.ws.send(text);
+  }
+
+  subscribe() {
+    this.subId = this.nextId++;
+    const m = { type: 'subscribe', id: this.subId, table: this.sub.table, since: this.cursor };
+    if (this.sub.where) m.where = this.sub.where;
+    this.send(m);
+  }
+
+  /** Follows table (filtered by where, a REST filter string) from seq since. */
+  watch(table, since, where = '') {
+    if (this.sameSub(table, where)) return;
+    if (this.sub && this.open) this.send({ type: 'unsubscribe', id: this.nextId++, table: this.sub.table });
+    this.sub = { table, where };
+    this.cursor = since;
+    if (this.open) this.subscribe();
+  }
+
+  message(text) {
+    this.stats.bytesIn += text.length;
+    let m;
+    try { m = parse(text); } catch { return; }
+    switch (m.type) {
+      case 'hello': this.h.onHello?.(m); break;
+      case 'change': this.deliver(m); break;
+      case 'resync':
+        if (typeof m.last_seq === 'number') this.cursor = m.last_seq;
+        this.h.onResync?.(m);
+        break;
+      case 'error': if (m.id === this.subId) this.h.onError?.(m.error || {}); break;
+      default: break;
+    }
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000);
+    this.setState('off');
+  }
+}
+
+class PollFeed extends Feed {
+  constructor(h, interval, wait) {
+    super(h);
+    this.kind = wait ? 'long' : 'short';
+    this.interval = interval;
+    this.wait = wait;
+    this.ctrl = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.setState('connecting');
+    if (this.sub) this.connect();
+  }
+
+  watch(table, since, where = '') {
+    if (this.sameSub(table, where)) return;
+    this.sub = { table, where };
+    this.cursor = since;
+    if (!this.stopped) this.connect();
+  }
+
+  connect() {
+    this.ctrl?.abort();
+    clearTimeout(this.timer);
+    if (!this.stopped && this.sub) this.poll();
+  }
+
+  async poll() {
+    const ctrl = new AbortController();
+    this.ctrl = ctrl;
+    const pairs = [['since', this.cursor], ['table', this.sub.table], ['limit', POLL_LIMIT]];
+    // The first poll after (re)connecting does not wait: it proves the feed works.
+    const wait = this.state === 'live' ? this.wait : 0;
+    if (wait) pairs.push(['wait', wait]);
+    const url = '/api/changes?' + qs(pairs);
+    const began = Date.now();
+    this.stats.requests++;
+    this.stats.bytesOut += url.length;
+    let res, text, m;
+    try {
+      res = await fetch(url, { cache: 'no-store', signal: ctrl.signal, headers: { Accept: 'application/json' } });
+      text = await res.text();
+      m = res.ok ? parse(text) : null;
+    } catch {
+      m = null;
+    }
+    if (ctrl !== this.ctrl || this.stopped) return;
+    if (text) this.stats.bytesIn += text.length;
+    if (!m || !Array.isArray(m.changes)) return this.retry();
+    this.everUp = true;
+    this.attempt = 0;
+    if (this.state !== 'live') this.setState('live');
+    if (m.resync) {
+      if (typeof m.last_seq === 'number') this.cursor = m.last_seq;
+      this.h.onResync?.({ last_seq: m.last_seq });
+    } else {
+      for (const ch of m.changes) this.deliver(ch);
+      if (typeof m.last_seq === 'number' && m.last_seq > this.cursor) this.cursor = m.last_seq;
+    }
+    if (ctrl !== this.ctrl || this.stopped) return;
+    // An empty long poll that came back at once: do not spin.
+    const quick = wait && !m.changes.length && Date.now() - began < 500;
+    this.timer = setTimeout(() => this.connect(), this.wait ? (quick ? 1000 : 0) : this.interval);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.ctrl?.abort();
+    this.ctrl = null;
+    this.setState('off');
+  }
+}
