@@ -268,7 +268,7 @@ static void *feed_main(void *arg)
 	struct store_error e;
 	struct store_conn *conn = store_conn_get(&e);
 	sqlite3_stmt *data_version = NULL, *schema_version = NULL;
-	long long last_dv = -1, last_sv = -1, last_prune = 0;
+	long long last_dv = -1, last_sv = -1, last_prune = 0, last_event = 0;
 	(void)arg;
 	if (!conn || sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA data_version", -1, &data_version, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA schema_version", -1, &schema_version, NULL) != SQLITE_OK) {
@@ -278,12 +278,17 @@ static void *feed_main(void *arg)
 	while (!atomic_load(&s_stop)) {
 		struct pollfd fds[2] = {{s_event_fd, POLLIN, 0}, {s_inotify_fd, POLLIN, 0}};
 		int nfds = s_inotify_fd >= 0 ? 2 : 1;
-		if (poll(fds, (nfds_t)nfds, FEED_POLL_MS) < 0 && errno != EINTR)
+		/* another program's WAL write is seen before its commit is published in the WAL index (shared
+		 * memory, no event): after an event, look again every FEED_SETTLE_POLL_MS for a while */
+		int timeout = now_ms() - last_event < FEED_SETTLE_MS ? FEED_SETTLE_POLL_MS : FEED_POLL_MS;
+		if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
 			break;
 		if (fds[0].revents & POLLIN)
 			drain(s_event_fd);
-		if (nfds == 2 && (fds[1].revents & POLLIN))
+		if (nfds == 2 && (fds[1].revents & POLLIN)) {
 			drain(s_inotify_fd);
+			last_event = now_ms();
+		}
 		if (atomic_load(&s_stop))
 			break;
 		long long dv = pragma_int(data_version);
@@ -427,6 +432,8 @@ int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_c
               long long *through)
 {
 	*through = since;
+	if (since + 1 < atomic_load(&s_first_retained))
+		return FEED_RESYNC; /* even when the ring still holds them: the log is the contract */
 	pthread_rwlock_rdlock(&s_lock);
 	if (!s_ring || since + 1 < s_first) {
 		pthread_rwlock_unlock(&s_lock);

@@ -49,7 +49,8 @@ struct live_msg {
 	enum msg_kind kind;
 	char *text;              /* MSG_TEXT: a complete JSON message */
 	struct live_sub *sub;    /* MSG_SUBSCRIBE: the prepared subscription */
-	long long since;         /* MSG_SUBSCRIBE: replay after this seq, or -1 */
+	long long since;         /* MSG_SUBSCRIBE: replay after this seq */
+	long long head;          /* MSG_SUBSCRIBE: the last committed seq when the request came */
 	char *table;             /* MSG_UNSUBSCRIBE: which (NULL: the all-tables one) */
 	char *id;                /* JSON text of the request's id, or NULL when it had none */
 	size_t bytes;
@@ -88,6 +89,7 @@ struct live_client {
 	/* only the client's worker thread touches these */
 	char *frag;
 	size_t frag_len;
+	int closing;                     /* we sent a close frame: drop data until the peer's close */
 };
 
 static const struct config *s_cfg;
@@ -346,8 +348,21 @@ out:
 	return s;
 }
 
-/* Queues a subscribe request; the sender applies it in order with everything else the client receives. */
-static void subscribe(struct live_client *c, const char *id, const char *table, const char *where, long long since)
+/* The last committed seq, read from the database (the feed may not have read it yet). */
+static long long committed_head(void)
+{
+	struct store_error e;
+	struct store_conn *conn = store_conn_get(&e);
+	long long seq = 0;
+	if (!conn || store_last_seq(conn, &seq, &e) != 0)
+		return feed_head();
+	return seq > feed_head() ? seq : feed_head();
+}
+
+/* Queues a subscribe request; the sender applies it in order with everything else the client receives.
+ * Without since, the subscription starts at head: what was committed when the request came. */
+static void subscribe(struct live_client *c, const char *id, const char *table, const char *where, long long since,
+                      long long head)
 {
 	struct live_sub *s = sub_prepare(c, id, table, where);
 	struct live_msg *m = s ? calloc(1, sizeof *m) : NULL;
@@ -357,7 +372,8 @@ static void subscribe(struct live_client *c, const char *id, const char *table, 
 	}
 	m->kind = MSG_SUBSCRIBE;
 	m->sub = s;
-	m->since = since;
+	m->head = head;
+	m->since = since < 0 ? head : since;
 	m->id = id ? strdup(id) : NULL;
 	m->bytes = sizeof *m + 256;
 	if (enqueue(c, m))
@@ -392,7 +408,7 @@ static char *resync_text(const char *reason, long long last_seq)
  * their place so nothing reaches them twice), else start at the head. Returns the ack/resync text. */
 static char *apply_subscribe(struct live_client *c, struct live_msg *m)
 {
-	long long head = feed_head();
+	long long head = feed_head() > m->head ? feed_head() : m->head;
 	struct live_sub *s = m->sub;
 	char *resync = NULL;
 	m->sub = NULL;
@@ -400,9 +416,7 @@ static char *apply_subscribe(struct live_client *c, struct live_msg *m)
 		sub_free(s);
 		return NULL; /* refused by the worker already; kept as a guard */
 	}
-	if (m->since < 0) {
-		s->start = head > c->cursor ? head : c->cursor;
-	} else if (m->since > head || m->since + 1 < feed_first_retained()) {
+	if (m->since > head || m->since + 1 < feed_first_retained()) {
 		resync = resync_text(m->since > head ? "since is ahead of this server's log" :
 					   "since is older than the retained change log", head);
 		s->start = head > c->cursor ? head : c->cursor;
@@ -420,7 +434,7 @@ static char *apply_subscribe(struct live_client *c, struct live_msg *m)
 	s->next = c->subs;
 	c->subs = s;
 	c->n_subs++;
-	char *ack = m->id ? ack_text(m->id, s->start) : NULL; /* a subscribe without an id gets no ack */
+	char *ack = m->id ? ack_text(m->id, head) : NULL; /* a subscribe without an id gets no ack */
 	if (!ack && resync)
 		return resync;
 	if (resync && ack) {
@@ -774,12 +788,13 @@ static int token_ok(const char *given)
 	return given && diff == 0;
 }
 
-/* The token a handshake carries: "Authorization: Bearer T" or ?token=T. Returns 1 when one was given. */
+/* The token a handshake carries: "Authorization: Bearer T" or ?token=T. Returns 1 when one was given
+ * (any Authorization header counts as given: one that is not a bearer token is simply a wrong one). */
 static int handshake_token(const struct mg_connection *conn, char *out, size_t cap)
 {
 	const char *auth = mg_get_header(conn, "Authorization");
-	if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-		snprintf(out, cap, "%s", auth + 7);
+	if (auth) {
+		snprintf(out, cap, "%s", strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "");
 		return 1;
 	}
 	return query_param(mg_get_request_info(conn)->query_string, "token", out, cap);
@@ -832,12 +847,12 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	return 0;
 }
 
-static char *hello_text(void)
+static char *hello_text(long long head)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *text = NULL;
 	if (o && cJSON_AddStringToObject(o, "type", "hello") &&
-	    cJSON_AddItemToObject(o, "last_seq", json_int64_create(feed_head())) &&
+	    cJSON_AddItemToObject(o, "last_seq", json_int64_create(head)) &&
 	    cJSON_AddStringToObject(o, "server", "rowcast/" ROWCAST_VERSION))
 		text = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -866,11 +881,12 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 			c->max_outq = got / 4;
 	}
 	c->can_write = !s_cfg->token[0] || (handshake_token(conn, token, sizeof token) && token_ok(token));
-	c->cursor = feed_head();
+	long long head = committed_head();
+	c->cursor = head;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->idle, NULL);
 	mg_set_user_connection_data(conn, c);
-	enqueue(c, msg_text(hello_text()));
+	enqueue(c, msg_text(hello_text(head)));
 
 	int has_table = query_param(ri->query_string, "table", table, sizeof table);
 	int has_where = query_param(ri->query_string, "where", where, sizeof where);
@@ -881,7 +897,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		if (has_since && (*end || s < 0))
 			send_error(c, NULL, 400, "bad_request", "since must be a seq (a number from 0)");
 		else
-			subscribe(c, NULL, has_table ? table : NULL, has_where ? where : NULL, s);
+			subscribe(c, NULL, has_table ? table : NULL, has_where ? where : NULL, s, head);
 	}
 	pthread_mutex_lock(&s_reg_lock);
 	c->reg_next = s_clients;
@@ -1027,7 +1043,7 @@ static void handle_message(struct live_client *c, const char *data, size_t len)
 			send_error(c, id, 400, "bad_request", "at most %d subscriptions per socket", LIMIT_SUBSCRIPTIONS);
 		else
 			subscribe(c, id, cJSON_IsString(t) ? t->valuestring : NULL, cJSON_IsString(w) ? w->valuestring : NULL,
-				  since);
+				  since, committed_head());
 	} else if (strcmp(type->valuestring, "unsubscribe") == 0) {
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, "table");
 		struct live_msg *m = calloc(1, sizeof *m);
@@ -1057,8 +1073,8 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 		return 0;
 	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
 		return 0;
-	if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG)
-		return 1;
+	if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG || c->closing)
+		return 1; /* after our close frame, the rest of what the peer was sending is read and dropped */
 	if (opcode == MG_WEBSOCKET_OPCODE_BINARY) {
 		send_error(c, NULL, 415, "unsupported_media_type", "messages are JSON text frames");
 		return 1;
@@ -1068,8 +1084,12 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 		free(c->frag);
 		c->frag = NULL;
 		c->frag_len = 0;
+		c->closing = 1;
+		pthread_mutex_lock(&c->lock);
+		c->state = CLIENT_DEAD; /* nothing more from the senders after the close frame */
+		pthread_mutex_unlock(&c->lock);
 		mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, code, sizeof code);
-		return 0;
+		return 1;
 	}
 	if (fin && c->frag_len == 0) {
 		handle_message(c, data, len);

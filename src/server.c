@@ -9,12 +9,20 @@
 #include "limits.h"
 #include "live.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 static struct mg_context *s_ctx;
+static struct sockaddr_in s_listen_addr; /* where we listen, to wake CivetWeb's accept loop when stopping */
+static atomic_int s_stopped;
 static atomic_int s_started; /* CivetWeb's own start-up complaints are summed up in one line instead */
 
 static int log_message(const struct mg_connection *conn, const char *message)
@@ -72,15 +80,45 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 	live_register(s_ctx);
 	int n = mg_get_server_ports(s_ctx, 4, sp);
 	int port = n > 0 ? sp[0].port : cfg->listen_port;
+	memset(&s_listen_addr, 0, sizeof s_listen_addr);
+	s_listen_addr.sin_family = AF_INET;
+	s_listen_addr.sin_port = htons((uint16_t)port);
+	/* 0.0.0.0 listens on loopback too */
+	inet_pton(AF_INET, strcmp(cfg->listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->listen_host, &s_listen_addr.sin_addr);
 	snprintf(url, urlcap, "%s://%s:%d/", tls ? "https" : "http", cfg->listen_host, port);
 	return 0;
+}
+
+
+/* CivetWeb's master thread polls its listening socket in 2 s steps and checks for a stop only between
+ * them; a connection makes that poll return at once. Knocks until mg_stop is done. */
+static void *knock(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&s_stopped)) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0) {
+			connect(fd, (struct sockaddr *)&s_listen_addr, sizeof s_listen_addr);
+			close(fd);
+		}
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
 }
 
 void server_stop(void)
 {
 	if (s_ctx) {
+		pthread_t knocker;
+		int knocking;
 		live_close_all();
+		atomic_store(&s_stopped, 0);
+		knocking = pthread_create(&knocker, NULL, knock, NULL) == 0;
 		mg_stop(s_ctx);
+		atomic_store(&s_stopped, 1);
+		if (knocking)
+			pthread_join(knocker, NULL);
 		s_ctx = NULL;
 		mg_exit_library();
 	}

@@ -200,8 +200,10 @@ class Server:
         e.pop("ROWCAST_TOKEN", None)
         if self.env:
             e.update(self.env)
-        self.out_path = os.path.join(self.tmp, "rowcast.stdout")
-        self.err_path = os.path.join(self.tmp, "rowcast.stderr")
+        # the process's output goes to a folder of its own, so its working folder holds only what it creates
+        self.logdir = getattr(self, "logdir", None) or tempfile.mkdtemp(prefix="rowcast-it-log-")
+        self.out_path = os.path.join(self.logdir, "rowcast.stdout")
+        self.err_path = os.path.join(self.logdir, "rowcast.stderr")
         out = open(self.out_path, "wb")
         err = open(self.err_path, "wb")
         if not os.path.exists(BIN):
@@ -271,9 +273,25 @@ class Server:
             _untrack(self.proc)
 
     def cleanup(self):
+        """Kills the process, removes the temp dir, and raises when the server's stderr holds a sanitizer
+        report (ASan/UBSan builds print it when it happens; leaks are reported by tests that call stop())."""
         self.kill()
+        report = self.sanitizer_report()
         if self._own_tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if getattr(self, "logdir", None):
+            shutil.rmtree(self.logdir, ignore_errors=True)
+            self.logdir = None
+        if report:
+            raise AssertionError("sanitizer report from rowcast:\n" + report)
+
+    def sanitizer_report(self):
+        err = self.stderr() if self.proc is not None else ""
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer"):
+            i = err.find(marker)
+            if i >= 0:
+                return err[max(0, i - 200):i + 3000]
+        return ""
 
     def __enter__(self):
         return self

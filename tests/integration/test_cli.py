@@ -133,9 +133,13 @@ class CliTest(TestCase):
 
     # ---- first run, URL line
     def test_no_arguments_creates_demo_database(self):
-        s = self.server(no_db=True)
+        s = Server(no_db=True, start=False)
+        self.addCleanup(s.cleanup)
+        self.assertEqual(os.listdir(s.tmp), [])
+        s.start()
         path = os.path.join(s.tmp, "rowcast.db")
         self.assertTrue(os.path.exists(path), "rowcast.db not created in the current folder")
+        self.assertEqual({f for f in os.listdir(s.tmp) if not f.startswith("rowcast.db-")}, {"rowcast.db"})
         self.assertIn("rowcast.db", s.served_db)
         r = s.get("/api/tables")
         self.assertStatus(r, 200)
@@ -155,8 +159,9 @@ class CliTest(TestCase):
         r = s.post("/api/tables/tasks/rows", {"title": "persisted"})
         self.assertStatus(r, 201)
         s.stop()
-        s2 = Server(no_db=True, tmp=s.tmp)
-        self.addCleanup(s2.kill)
+        s2 = Server(no_db=True, tmp=s.tmp, start=False)
+        self.addCleanup(s2.cleanup)
+        s2.start()
         titles = [t["title"] for t in s2.rows("tasks")["rows"]]
         self.assertEqual(len(titles), 5, titles)
         self.assertIn("persisted", titles)

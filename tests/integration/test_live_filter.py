@@ -113,11 +113,8 @@ class FilterTest(TestCase):
         async def go():
             s0 = last_seq(self.s)
             sql(self.s.db, "INSERT INTO tasks (id, title, done, priority) VALUES (1, 'in', 0, 5), (2, 'out', 1, 5);")
-            for _ in range(40):  # let the feed see the shell's inserts before subscribing without since
-                if last_seq(self.s) >= s0 + 2:
-                    break
-                await asyncio.sleep(0.05)
-            c = await Client.connect(ws_url(self.s, table="tasks", where=WHERE))
+            self.assertEqual(last_seq(self.s), s0 + 2)
+            c = await Client.connect(ws_url(self.s, table="tasks", since=s0 + 2, where=WHERE))
             try:
                 await c.hello()
                 sql(self.s.db, "UPDATE tasks SET done = 1 WHERE id = 1;")     # in -> out: removed

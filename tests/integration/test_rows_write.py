@@ -3,6 +3,8 @@
 
 import threading
 import unittest
+
+import harness
 import urllib.parse
 
 from harness import TestCase, query
@@ -357,6 +359,21 @@ class WriteTest(TestCase):
         self.assertStatus(r, 201)
         self.assertEqual(r.json["price"], -1.5e-10)
 
+    def test_list_seq_counts_every_change(self):
+        seq0 = self.s.rows("items")["seq"]
+        self.assertIsInstance(seq0, int)
+        row = self.post_item(name="s1")
+        self.assertEqual(self.s.rows("items")["seq"], seq0 + 1)
+        self.assertStatus(self.s.post("/api/tables/items/rows", [{"name": "s2"}, {"name": "s3"}, {"name": "s4"}]), 201)
+        self.assertEqual(self.s.rows("items")["seq"], seq0 + 4)
+        self.assertStatus(self.s.patch("/api/tables/items/rows/%d" % row["id"], {"qty": 1}), 200)
+        self.assertStatus(self.s.delete("/api/tables/items/rows/%d" % row["id"]), 204)
+        self.assertEqual(self.s.rows("items")["seq"], seq0 + 6)
+        self.assertError(self.s.post("/api/tables/items/rows", [{"name": "s5"}, {"name": "s2"}]), 409)
+        self.assertEqual(self.s.rows("items")["seq"], seq0 + 6, "a refused batch must not count")
+        harness.sql(self.s.db, "INSERT INTO items (name) VALUES ('from the shell');")
+        self.assertEqual(self.s.rows("items")["seq"], seq0 + 7, "a write by another program is a change too")
+
     def test_real_round_trips_exactly(self):
         for text in ("0.1", "0.30000000000000004", "3.141592653589793", "123456789.12345679", "-2.5e-7",
                      "1.7976931348623157e308", "2.2250738585072014e-308", "5e-324", "1e300", "4503599627370497.5"):
@@ -436,7 +453,6 @@ class WriteTest(TestCase):
         def shell_writer():
             for i in range(10):
                 try:
-                    import harness
                     harness.sql(self.s.db, "BEGIN IMMEDIATE; INSERT INTO items (name) VALUES ('shell-%d'); "
                                            "SELECT 1 FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 "
                                            "FROM c WHERE x < 200000) SELECT count(*) FROM c); COMMIT;" % i)

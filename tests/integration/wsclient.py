@@ -21,7 +21,7 @@ import urllib.parse
 
 import websockets
 
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def ws_url(server, table=None, since=None, where=None, token=None, path="/api/live"):
