@@ -141,14 +141,18 @@ static void schedule(struct live_client *c)
 
 /* Schedules every client that has something to receive. Called by the feed after each publish and by the
  * senders' tick. */
-static void schedule_all(void *arg)
+void live_wake_all(void *arg)
 {
 	long long head = feed_head();
 	(void)arg;
 	pthread_mutex_lock(&s_reg_lock);
-	for (struct live_client *c = s_clients; c; c = c->reg_next)
-		if ((c->subs && c->cursor < head) || c->in_head || c->resync_pending)
+	for (struct live_client *c = s_clients; c; c = c->reg_next) {
+		pthread_mutex_lock(&c->lock);
+		int wants = (c->subs && c->cursor < head) || c->in_head || c->resync_pending;
+		pthread_mutex_unlock(&c->lock);
+		if (wants)
 			schedule(c);
+	}
 	pthread_mutex_unlock(&s_reg_lock);
 }
 
@@ -731,7 +735,7 @@ static void *sender_main(void *arg)
 		}
 		if (mono_ms() - last_tick >= LIVE_TICK_MS) {
 			last_tick = mono_ms();
-			schedule_all(NULL); /* clients skipped for a full socket get another look */
+			live_wake_all(NULL); /* clients skipped for a full socket get another look */
 		}
 	}
 	free(buf);
@@ -1175,7 +1179,6 @@ void live_configure(const struct config *cfg)
 
 int live_start(char *err, size_t errlen)
 {
-	feed_on_publish(schedule_all, NULL);
 	for (int i = 0; i < LIVE_SENDERS; i++) {
 		if (pthread_create(&s_senders[i], NULL, sender_main, NULL) != 0) {
 			snprintf(err, errlen, "cannot start the WebSocket senders: %s", strerror(errno));

@@ -48,6 +48,7 @@ static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 	}
 	catalog_release(cat);
 	store_on_commit(feed_notify);
+	feed_on_publish(live_wake_all, NULL);
 	if (rc == 0)
 		rc = feed_start(cfg->db_path, cfg->retain, err, errlen);
 	if (rc == 0)
