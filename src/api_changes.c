@@ -34,7 +34,16 @@ static int collect_change(void *ctx, const struct feed_change *c)
 		return 1;
 	if (k->table && strcmp(k->table, c->table) != 0)
 		return 0;
-	cJSON *raw = cJSON_CreateRaw(c->change_json);
+	/* the CHANGE object is the pushed message without its "type": "{" and the rest of msg_json */
+	size_t skip = sizeof FEED_MSG_PREFIX - 1;
+	char *text = malloc(c->msg_len - skip + 2);
+	cJSON *raw = NULL;
+	if (text) {
+		text[0] = '{';
+		memcpy(text + 1, c->msg_json + skip, c->msg_len - skip + 1);
+		raw = cJSON_CreateRaw(text);
+		free(text);
+	}
 	if (!raw || !cJSON_AddItemToArray(k->arr, raw)) {
 		cJSON_Delete(raw);
 		k->failed = 1;

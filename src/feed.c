@@ -76,68 +76,52 @@ static void change_free(struct feed_change *c)
 		return;
 	free(c->table);
 	free(c->op);
-	free(c->key_json);
-	free(c->row_json);
-	free(c->old_json);
-	cJSON_free(c->change_json);
 	cJSON_free(c->msg_json);
-	cJSON_Delete(c->row);
-	cJSON_Delete(c->old);
+	cJSON_Delete(atomic_load(&c->parsed));
 	free(c);
 }
 
-/* Adds the CHANGE fields to obj; 0 or -1 on OOM. */
-static int add_fields(cJSON *obj, const struct changelog_change *lc)
+const cJSON *feed_change_parsed(const struct feed_change *cc)
 {
-	return cJSON_AddItemToObject(obj, "seq", json_int64_create(lc->seq)) &&
-			       cJSON_AddStringToObject(obj, "table", lc->table) && cJSON_AddStringToObject(obj, "op", lc->op) &&
-			       cJSON_AddRawToObject(obj, "key", lc->key) && cJSON_AddRawToObject(obj, "row", lc->row) &&
-			       cJSON_AddRawToObject(obj, "old", lc->old) &&
-			       cJSON_AddItemToObject(obj, "ts", json_int64_create(lc->ts))
-		       ? 0
-		       : -1;
-}
-
-static cJSON *parse_row(const char *text)
-{
+	struct feed_change *c = (struct feed_change *)cc; /* only the atomic cache is written */
+	cJSON *p = atomic_load(&c->parsed), *expected = NULL;
 	char err[64];
-	cJSON *row = NULL;
-	if (strcmp(text, "null") == 0 || json_parse(text, strlen(text), 64, &row, err, sizeof err) != JSON_OK)
+	if (p)
+		return p;
+	if (json_parse(c->msg_json, c->msg_len, 64, &p, err, sizeof err) != JSON_OK)
 		return NULL;
-	return row;
+	if (!atomic_compare_exchange_strong(&c->parsed, &expected, p)) {
+		cJSON_Delete(p); /* another reader parsed it first */
+		return expected;
+	}
+	return p;
 }
 
-/* Builds a feed_change from a change read from the log; takes ownership of lc's texts. NULL on OOM. */
+/* Builds a feed_change from a change read from the log; takes ownership of lc's table and op. NULL on OOM. */
 static struct feed_change *change_build(struct changelog_change *lc)
 {
 	struct feed_change *c = calloc(1, sizeof *c);
-	cJSON *chg = cJSON_CreateObject(), *msg = cJSON_CreateObject();
-	if (!c || !chg || !msg || add_fields(chg, lc) || !cJSON_AddStringToObject(msg, "type", "change") ||
-	    add_fields(msg, lc))
+	cJSON *msg = cJSON_CreateObject();
+	if (!c || !msg || !cJSON_AddStringToObject(msg, "type", "change") ||
+	    !cJSON_AddItemToObject(msg, "seq", json_int64_create(lc->seq)) || !cJSON_AddStringToObject(msg, "table", lc->table) ||
+	    !cJSON_AddStringToObject(msg, "op", lc->op) || !cJSON_AddRawToObject(msg, "key", lc->key) ||
+	    !cJSON_AddRawToObject(msg, "row", lc->row) || !cJSON_AddRawToObject(msg, "old", lc->old) ||
+	    !cJSON_AddItemToObject(msg, "ts", json_int64_create(lc->ts)))
 		goto fail;
-	c->change_json = cJSON_PrintUnformatted(chg);
 	c->msg_json = cJSON_PrintUnformatted(msg);
-	if (!c->change_json || !c->msg_json)
+	if (!c->msg_json || strncmp(c->msg_json, FEED_MSG_PREFIX, sizeof FEED_MSG_PREFIX - 1) != 0)
 		goto fail;
 	c->seq = lc->seq;
 	c->ts = lc->ts;
 	c->table = lc->table;
 	c->op = lc->op;
-	c->key_json = lc->key;
-	c->row_json = lc->row;
-	c->old_json = lc->old;
-	memset(lc, 0, sizeof *lc);
-	c->row = parse_row(c->row_json);
-	c->old = parse_row(c->old_json);
-	c->change_len = strlen(c->change_json);
+	lc->table = lc->op = NULL;
 	c->msg_len = strlen(c->msg_json);
-	c->bytes = sizeof *c + c->change_len + c->msg_len + 3 * (strlen(c->row_json) + strlen(c->old_json)) +
-		   strlen(c->key_json);
-	cJSON_Delete(chg);
+	/* the parsed copy, when a filter asks for it, costs about three times the text */
+	c->bytes = sizeof *c + c->msg_len * 4;
 	cJSON_Delete(msg);
 	return c;
 fail:
-	cJSON_Delete(chg);
 	cJSON_Delete(msg);
 	change_free(c);
 	return NULL;

@@ -8,20 +8,25 @@
 #define ROWCAST_FEED_H
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
-/* One change, immutable once published. */
+/* One change, immutable once published (but for its lazily parsed copy). */
 struct feed_change {
 	long long seq, ts;
 	char *table, *op;
-	char *key_json, *row_json, *old_json; /* JSON texts ("null" when absent) */
-	char *change_json;                    /* the CHANGE object of API.md */
-	size_t change_len;
-	char *msg_json;                       /* {"type":"change", ...CHANGE} */
+	char *msg_json;              /* {"type":"change", ...CHANGE}: the only serialized copy */
 	size_t msg_len;
-	cJSON *row, *old;                     /* parsed rows for filters (NULL when absent) */
-	size_t bytes;                         /* memory it holds, for the ring's byte bound */
+	_Atomic(cJSON *) parsed;     /* msg_json parsed, made on first use by feed_change_parsed */
+	size_t bytes;                /* memory it holds, for the ring's byte bound */
 };
+
+/* The prefix every msg_json starts with; what follows it, after a "{", is the CHANGE object of API.md. */
+#define FEED_MSG_PREFIX "{\"type\":\"change\","
+
+/* The change parsed (numbers keep their exact text), for filters: its "row" and "old" members. Made once,
+ * on first use, by whichever reader needs it; owned by the change. NULL on OOM. */
+const cJSON *feed_change_parsed(const struct feed_change *c);
 
 enum { FEED_OK = 0, FEED_RESYNC = 1, FEED_ERR = -1 };
 

@@ -165,9 +165,11 @@ struct batch {
 	int frames;
 };
 
-/* Appends one server frame (FIN, opcode, unmasked payload). Returns 0, or -1 when it does not fit. */
-static int frame_append(struct batch *b, int opcode, const void *payload, size_t len)
+/* Appends one server frame (FIN, opcode, unmasked payload made of two parts: p2 may be NULL).
+ * Returns 0, or -1 when it does not fit. */
+static int frame_append2(struct batch *b, int opcode, const void *payload, size_t len1, const void *p2, size_t len2)
 {
+	size_t len = len1 + len2;
 	unsigned char head[10];
 	size_t h = 0;
 	head[h++] = (unsigned char)(0x80 | opcode);
@@ -185,10 +187,17 @@ static int frame_append(struct batch *b, int opcode, const void *payload, size_t
 	if (b->len + h + len > b->cap && !(b->len == 0 && h + len <= LIVE_BATCH_BYTES))
 		return -1;
 	memcpy(b->buf + b->len, head, h);
-	memcpy(b->buf + b->len + h, payload, len);
+	memcpy(b->buf + b->len + h, payload, len1);
+	if (len2)
+		memcpy(b->buf + b->len + h + len1, p2, len2);
 	b->len += h + len;
 	b->frames++;
 	return 0;
+}
+
+static int frame_append(struct batch *b, int opcode, const void *payload, size_t len)
+{
+	return frame_append2(b, opcode, payload, len, NULL, 0);
 }
 
 static int text_append(struct batch *b, const char *text)
@@ -498,8 +507,13 @@ static int texts_append(struct batch *b, char *text)
 /* What a filtered subscription makes of a change: "added", "changed", "removed", or NULL (not its view). */
 static const char *view_of(const struct live_sub *s, const struct feed_change *ch)
 {
-	int before = ch->old && match_row(s->where, s->cols, ch->old);
-	int after = ch->row && match_row(s->where, s->cols, ch->row);
+	const cJSON *parsed = feed_change_parsed(ch);
+	if (!parsed)
+		return NULL;
+	const cJSON *row = cJSON_GetObjectItemCaseSensitive(parsed, "row");
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(parsed, "old");
+	int before = cJSON_IsObject(old) && match_row(s->where, s->cols, old);
+	int after = cJSON_IsObject(row) && match_row(s->where, s->cols, row);
 	if (before && after)
 		return "changed";
 	if (after)
@@ -509,22 +523,12 @@ static const char *view_of(const struct live_sub *s, const struct feed_change *c
 	return NULL;
 }
 
+/* The message with "view" added: msg_json without its closing brace, then ,"view":"...". */
 static int append_with_view(struct batch *b, const struct feed_change *ch, const char *view)
 {
-	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
-	int rc = -1;
-	if (o && cJSON_AddStringToObject(o, "type", "change") && cJSON_AddItemToObject(o, "seq", json_int64_create(ch->seq)) &&
-	    cJSON_AddStringToObject(o, "table", ch->table) && cJSON_AddStringToObject(o, "op", ch->op) &&
-	    cJSON_AddRawToObject(o, "key", ch->key_json) && cJSON_AddRawToObject(o, "row", ch->row_json) &&
-	    cJSON_AddRawToObject(o, "old", ch->old_json) && cJSON_AddItemToObject(o, "ts", json_int64_create(ch->ts)) &&
-	    cJSON_AddStringToObject(o, "view", view))
-		text = cJSON_PrintUnformatted(o);
-	if (text)
-		rc = text_append(b, text);
-	cJSON_free(text);
-	cJSON_Delete(o);
-	return rc;
+	char tail[32];
+	int n = snprintf(tail, sizeof tail, ",\"view\":\"%s\"}", view);
+	return frame_append2(b, 1, ch->msg_json, ch->msg_len - 1, tail, (size_t)n);
 }
 
 struct visit {
