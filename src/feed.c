@@ -322,7 +322,7 @@ int feed_start(const char *db_path, long long retain, char *err, size_t errlen)
 	snprintf(dir, sizeof dir, "%s", db_path);
 	s_event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (s_inotify_fd >= 0 && inotify_add_watch(s_inotify_fd, dirname(dir), IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+	if (s_inotify_fd >= 0 && inotify_add_watch(s_inotify_fd, dirname(dir), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0) {
 		close(s_inotify_fd);
 		s_inotify_fd = -1; /* the 250 ms data_version poll still finds other programs' commits */
 	}

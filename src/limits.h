@@ -60,7 +60,7 @@
 #define FEED_POLL_MS 250
 
 /* After a file event, how long and how often the feed looks for the commit that caused it. */
-#define FEED_SETTLE_MS 100
+#define FEED_SETTLE_MS 500
 #define FEED_SETTLE_POLL_MS 2
 
 /* How often the log is pruned to --retain. */

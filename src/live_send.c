@@ -1,0 +1,694 @@
+/*
+ * live_send.c: the senders that push to WebSocket clients, and the client list they work from.
+ *
+ * Only sender threads write to a client's socket (LIVE_SENDERS of them, shared by every client). A sender
+ * owns one client at a time (in_work): it applies the client's queued requests (subscribe, unsubscribe,
+ * replies) in order, then copies the change frames after the client's cursor from the feed's ring into one
+ * buffer and writes it with one send. It never blocks on a slow peer: before writing it reads how many bytes
+ * wait unsent in the client's socket (SIOCOUTQ) and writes only what fits under the client's max_outq, a
+ * fraction of the socket's send buffer; a client with no room is skipped and looked at again LIVE_TICK_MS
+ * later. A client that stays full while more than LIVE_MAX_LAG_CHANGES pile up is told to resync (its
+ * backlog is forgotten); one that reads nothing for LIVE_STALL_CLOSE_MS is cut off.
+ *
+ * Locks: s_reg_lock guards the client list; s_work_lock the work queue and every client's queued/in_work/
+ * again flags; each client's lock its inbox, subscriptions and cursor. Order: s_reg_lock, then a client's
+ * lock, then s_work_lock or the feed's ring lock (inside feed_each).
+ */
+#include "live_int.h"
+
+#include "catalog.h"
+#include "feed.h"
+#include "json.h"
+#include "limits.h"
+#include "match.h"
+#include "metrics.h"
+#include "query.h"
+#include "store.h"
+
+#include <errno.h>
+#include <linux/sockios.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+
+static pthread_mutex_t s_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct live_client *s_clients;
+static pthread_mutex_t s_work_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t s_work_cond = PTHREAD_COND_INITIALIZER;
+static struct live_client *s_work_head, *s_work_tail;
+static pthread_t s_senders[LIVE_SENDERS];
+static int s_n_senders;
+static atomic_int s_stopping;
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- work queue */
+
+/* Asks a sender to look at c. Safe from any thread, with no other lock held. */
+void live_schedule(struct live_client *c)
+{
+	pthread_mutex_lock(&s_work_lock);
+	if (c->in_work) {
+		c->again = 1;
+	} else if (!c->queued) {
+		c->queued = 1;
+		c->work_next = NULL;
+		if (s_work_tail)
+			s_work_tail->work_next = c;
+		else
+			s_work_head = c;
+		s_work_tail = c;
+		pthread_cond_signal(&s_work_cond);
+	}
+	pthread_mutex_unlock(&s_work_lock);
+}
+
+/* Schedules every client that has something to receive. Called by the feed after each publish and by the
+ * senders' tick. */
+void live_wake_all(void *arg)
+{
+	long long head = feed_head();
+	(void)arg;
+	pthread_mutex_lock(&s_reg_lock);
+	for (struct live_client *c = s_clients; c; c = c->reg_next) {
+		pthread_mutex_lock(&c->lock);
+		int wants = (c->subs && c->cursor < head) || c->in_head || c->resync_pending;
+		pthread_mutex_unlock(&c->lock);
+		if (wants)
+			live_schedule(c);
+	}
+	pthread_mutex_unlock(&s_reg_lock);
+}
+
+/* ---------------------------------------------------------------- frames */
+
+struct batch {
+	unsigned char *buf;
+	size_t len, cap;     /* cap: what may be written now; one frame alone may take up to LIVE_BATCH_BYTES */
+	long long latest_ts; /* for the push-latency histogram */
+	int frames;
+};
+
+/* Appends one server frame (FIN, opcode, unmasked payload made of two parts: p2 may be NULL).
+ * Returns 0, or -1 when it does not fit. */
+static int frame_append2(struct batch *b, int opcode, const void *payload, size_t len1, const void *p2, size_t len2)
+{
+	size_t len = len1 + len2;
+	unsigned char head[10];
+	size_t h = 0;
+	head[h++] = (unsigned char)(0x80 | opcode);
+	if (len < 126) {
+		head[h++] = (unsigned char)len;
+	} else if (len <= 0xFFFF) {
+		head[h++] = 126;
+		head[h++] = (unsigned char)(len >> 8);
+		head[h++] = (unsigned char)len;
+	} else {
+		head[h++] = 127;
+		for (int i = 7; i >= 0; i--)
+			head[h++] = (unsigned char)((unsigned long long)len >> (8 * i));
+	}
+	if (b->len + h + len > b->cap && !(b->len == 0 && h + len <= LIVE_BATCH_BYTES))
+		return -1;
+	memcpy(b->buf + b->len, head, h);
+	memcpy(b->buf + b->len + h, payload, len1);
+	if (len2)
+		memcpy(b->buf + b->len + h + len1, p2, len2);
+	b->len += h + len;
+	b->frames++;
+	return 0;
+}
+
+static int frame_append(struct batch *b, int opcode, const void *payload, size_t len)
+{
+	return frame_append2(b, opcode, payload, len, NULL, 0);
+}
+
+static int text_append(struct batch *b, const char *text)
+{
+	return frame_append(b, 1, text, strlen(text));
+}
+
+/* ---------------------------------------------------------------- messages */
+
+
+/* Queues m for c's sender (takes m). Returns 0, or -1 when c's inbox is over its bound (m freed). */
+int live_enqueue(struct live_client *c, struct live_msg *m)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->in_bytes + m->bytes > LIVE_INBOX_BYTES || c->state == CLIENT_DEAD) {
+		pthread_mutex_unlock(&c->lock);
+		live_msg_free(m);
+		return -1;
+	}
+	if (c->in_tail)
+		c->in_tail->next = m;
+	else
+		c->in_head = m;
+	c->in_tail = m;
+	c->in_bytes += m->bytes;
+	pthread_mutex_unlock(&c->lock);
+	live_schedule(c);
+	return 0;
+}
+
+struct live_msg *live_msg_text(char *text)
+{
+	struct live_msg *m = text ? calloc(1, sizeof *m) : NULL;
+	if (!m) {
+		cJSON_free(text);
+		return NULL;
+	}
+	m->kind = MSG_TEXT;
+	m->text = text;
+	m->bytes = strlen(text) + sizeof *m;
+	return m;
+}
+
+void live_msg_free(struct live_msg *m)
+{
+	if (!m)
+		return;
+	cJSON_free(m->text);
+	free(m->table);
+	free(m->id);
+	live_sub_free(m->sub);
+	free(m);
+}
+
+void live_sub_free(struct live_sub *s)
+{
+	if (!s)
+		return;
+	if (s->cols)
+		for (int i = 0; s->where && i < s->where->n_filters; i++)
+			free((char *)s->cols[i].name);
+	free(s->cols);
+	query_free(s->where);
+	free(s->table);
+	free(s);
+}
+
+/* Adds "id" (the request's id as it was sent, or null) to obj. */
+int live_add_id(cJSON *obj, const char *id)
+{
+	return id ? cJSON_AddRawToObject(obj, "id", id) != NULL : cJSON_AddNullToObject(obj, "id") != NULL;
+}
+
+/* Queues {"type":"error","id":ID,"error":{...}}. */
+void live_send_error(struct live_client *c, const char *id, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+void live_send_error(struct live_client *c, const char *id, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	cJSON *o = cJSON_CreateObject(), *e;
+	char *text = NULL;
+	if (o && cJSON_AddStringToObject(o, "type", "error") && live_add_id(o, id) && (e = cJSON_AddObjectToObject(o, "error")) &&
+	    cJSON_AddNumberToObject(e, "status", status) && cJSON_AddStringToObject(e, "code", code) &&
+	    cJSON_AddStringToObject(e, "message", msg))
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	live_enqueue(c, live_msg_text(text));
+}
+
+/* ---------------------------------------------------------------- the sender's side */
+
+static char *ack_text(const char *id, long long last_seq)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	if (o && cJSON_AddStringToObject(o, "type", "ack") && live_add_id(o, id) &&
+	    cJSON_AddItemToObject(o, "last_seq", json_int64_create(last_seq)))
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
+static char *resync_text(const char *reason, long long last_seq)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	if (o && cJSON_AddStringToObject(o, "type", "resync") && cJSON_AddStringToObject(o, "reason", reason) &&
+	    cJSON_AddItemToObject(o, "last_seq", json_int64_create(last_seq)))
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
+/* Applies a subscribe: replay from since when given (rewinding the cursor; the other subscriptions keep
+ * their place so nothing reaches them twice), else start at the head. Returns the ack/resync text. */
+static char *apply_subscribe(struct live_client *c, struct live_msg *m)
+{
+	long long head = feed_head() > m->head ? feed_head() : m->head;
+	struct live_sub *s = m->sub;
+	char *resync = NULL;
+	m->sub = NULL;
+	if (c->n_subs >= LIMIT_SUBSCRIPTIONS) {
+		live_sub_free(s);
+		return NULL; /* refused by the worker already; kept as a guard */
+	}
+	if (m->since > head || m->since + 1 < feed_first_retained()) {
+		resync = resync_text(m->since > head ? "since is ahead of this server's log" :
+					   "since is older than the retained change log", head);
+		s->start = head > c->cursor ? head : c->cursor;
+	} else {
+		s->start = m->since;
+		if (m->since < c->cursor) {
+			for (struct live_sub *o = c->subs; o; o = o->next)
+				if (o->start < c->cursor)
+					o->start = c->cursor;
+			c->cursor = m->since;
+		}
+	}
+	if (!c->subs && s->start > c->cursor)
+		c->cursor = s->start; /* nothing else wants what lies before */
+	s->next = c->subs;
+	c->subs = s;
+	c->n_subs++;
+	char *ack = m->id ? ack_text(m->id, head) : NULL; /* a subscribe without an id gets no ack */
+	if (!ack && resync)
+		return resync;
+	if (resync && ack) {
+		/* the ack first, then the resync; both as one text for the batch below */
+		size_t n1 = strlen(ack), n2 = strlen(resync);
+		char *both = malloc(n1 + n2 + 2);
+		if (both) {
+			memcpy(both, ack, n1);
+			both[n1] = '\n';
+			memcpy(both + n1 + 1, resync, n2 + 1);
+		}
+		cJSON_free(ack);
+		cJSON_free(resync);
+		return both; /* split on the newline by the caller: JSON text never holds a raw newline */
+	}
+	cJSON_free(resync);
+	return ack;
+}
+
+static char *apply_unsubscribe(struct live_client *c, struct live_msg *m)
+{
+	struct live_sub **pp = &c->subs;
+	while (*pp) {
+		struct live_sub *s = *pp;
+		int same = (!m->table && !s->table) || (m->table && s->table && strcmp(m->table, s->table) == 0);
+		if (same) {
+			*pp = s->next;
+			live_sub_free(s);
+			c->n_subs--;
+		} else {
+			pp = &s->next;
+		}
+	}
+	if (!c->subs)
+		c->cursor = feed_head();
+	return m->id ? ack_text(m->id, feed_head()) : NULL;
+}
+
+/* Appends text (one message, or several separated by newlines) as frames. Returns 0 or -1 (no room). */
+static int texts_append(struct batch *b, char *text)
+{
+	size_t save_len = b->len;
+	int save_frames = b->frames;
+	for (char *p = text; p;) {
+		char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		if (frame_append(b, 1, p, n) != 0) {
+			b->len = save_len;
+			b->frames = save_frames;
+			return -1;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
+/* What a filtered subscription makes of a change: "added", "changed", "removed", or NULL (not its view). */
+static const char *view_of(const struct live_sub *s, const struct feed_change *ch)
+{
+	const cJSON *parsed = feed_change_parsed(ch);
+	if (!parsed)
+		return NULL;
+	const cJSON *row = cJSON_GetObjectItemCaseSensitive(parsed, "row");
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(parsed, "old");
+	int before = cJSON_IsObject(old) && match_row(s->where, s->cols, old);
+	int after = cJSON_IsObject(row) && match_row(s->where, s->cols, row);
+	if (before && after)
+		return "changed";
+	if (after)
+		return "added";
+	if (before)
+		return "removed";
+	return NULL;
+}
+
+/* The message with "view" added: msg_json without its closing brace, then ,"view":"...". */
+static int append_with_view(struct batch *b, const struct feed_change *ch, const char *view)
+{
+	char tail[32];
+	int n = snprintf(tail, sizeof tail, ",\"view\":\"%s\"}", view);
+	return frame_append2(b, 1, ch->msg_json, ch->msg_len - 1, tail, (size_t)n);
+}
+
+struct visit {
+	struct live_client *c;
+	struct batch *b;
+};
+
+/* feed_each callback: appends ch when one of the client's subscriptions wants it. 1 = no room, stop. */
+static int visit_change(void *ctx, const struct feed_change *ch)
+{
+	struct visit *v = ctx;
+	for (const struct live_sub *s = v->c->subs; s; s = s->next) {
+		if (ch->seq <= s->start || (s->table && strcmp(s->table, ch->table) != 0))
+			continue;
+		if (s->where) {
+			const char *view = view_of(s, ch);
+			if (!view)
+				continue;
+			if (append_with_view(v->b, ch, view) != 0)
+				return 1;
+		} else if (frame_append(v->b, 1, ch->msg_json, ch->msg_len) != 0) {
+			return 1;
+		}
+		if (ch->ts > v->b->latest_ts)
+			v->b->latest_ts = ch->ts;
+		break; /* once per change, whatever number of subscriptions match */
+	}
+	return 0;
+}
+
+/* Unsent bytes in the socket, or 0 when unknown. */
+static long outq_of(int fd)
+{
+	int n = 0;
+	if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) != 0)
+		return 0;
+	return n;
+}
+
+/* Cuts a client off that cannot be written to any more: the worker's read loop then ends and the close
+ * handler frees it. */
+static void cut_off(struct live_client *c)
+{
+	metrics_add(METRICS_DROPS, 1);
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Serves one client: builds what fits and writes it in one send. Runs on a sender thread that owns c.
+ * Returns 1 when more is waiting for it (it should be served again soon), else 0. */
+static int serve(struct live_client *c, unsigned char *buf)
+{
+	struct batch b = {buf, 0, 0, 0, 0};
+	long outq = outq_of(c->fd);
+	long long head = feed_head();
+	int cut = 0;
+	pthread_mutex_lock(&c->lock);
+	if (c->state == CLIENT_DEAD) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	b.cap = outq >= c->max_outq ? 0 : (size_t)(c->max_outq - outq);
+	if (b.cap > LIVE_BATCH_BYTES)
+		b.cap = LIVE_BATCH_BYTES;
+	if (b.cap < LIVE_MIN_WRITE && outq > 0) {
+		/* full: the peer is not reading. Bound what it may miss, then how long it may stall. */
+		long long now = mono_ms();
+		if (!c->full_since_ms)
+			c->full_since_ms = now;
+		if (c->subs && head - c->cursor > LIVE_MAX_LAG_CHANGES && !c->resync_pending) {
+			c->resync_pending = 1;
+			metrics_add(METRICS_RESYNCS, 1);
+		}
+		if (now - c->full_since_ms > LIVE_STALL_CLOSE_MS) {
+			c->state = CLIENT_DEAD;
+			cut = 1;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (cut)
+			cut_off(c);
+		return 0; /* the senders' tick looks again */
+	}
+	c->full_since_ms = 0;
+	if (c->resync_pending) {
+		char *text = resync_text("the client fell too far behind", head);
+		if (text && text_append(&b, text) == 0) {
+			c->resync_pending = 0;
+			c->cursor = head;
+			for (struct live_sub *s = c->subs; s; s = s->next)
+				if (s->start < head)
+					s->start = head;
+		}
+		cJSON_free(text);
+	}
+	/* requests and replies, in order */
+	while (c->in_head && !c->resync_pending) {
+		struct live_msg *m = c->in_head;
+		char *text = m->kind == MSG_TEXT ? m->text : m->kind == MSG_SUBSCRIBE ? NULL : NULL;
+		char *made = NULL;
+		if (m->kind == MSG_SUBSCRIBE)
+			text = made = apply_subscribe(c, m);
+		else if (m->kind == MSG_UNSUBSCRIBE)
+			text = made = apply_unsubscribe(c, m);
+		if (text && texts_append(&b, text) != 0) {
+			if (m->kind != MSG_TEXT) { /* applied already: keep its answer for the next round */
+				m->kind = MSG_TEXT;
+				m->text = made;
+				made = NULL;
+			}
+			cJSON_free(made);
+			break;
+		}
+		free(made);
+		c->in_head = m->next;
+		if (!c->in_head)
+			c->in_tail = NULL;
+		c->in_bytes -= m->bytes;
+		live_msg_free(m);
+	}
+	/* changes after the cursor */
+	long long through = c->cursor;
+	if (c->subs && !c->resync_pending && c->cursor < head) {
+		struct visit v = {c, &b};
+		int rc = feed_each(c->cursor, LIVE_CHANGES_PER_ROUND, visit_change, &v, &through);
+		if (rc == FEED_RESYNC) {
+			c->resync_pending = 1;
+			metrics_add(METRICS_RESYNCS, 1);
+		} else if (rc == FEED_OK) {
+			c->cursor = through;
+		}
+	}
+	int more = c->in_head != NULL || c->resync_pending || (c->subs && c->cursor < feed_head());
+	pthread_mutex_unlock(&c->lock);
+
+	if (b.len > 0) {
+		mg_lock_connection(c->conn);
+		int w = mg_write(c->conn, b.buf, b.len);
+		mg_unlock_connection(c->conn);
+		if (w != (int)b.len) {
+			pthread_mutex_lock(&c->lock);
+			c->state = CLIENT_DEAD; /* half a frame may be on the wire: never write again */
+			pthread_mutex_unlock(&c->lock);
+			cut_off(c);
+			return 0;
+		}
+		metrics_add(METRICS_MESSAGES_SENT, b.frames);
+		if (b.latest_ts > 0)
+			metrics_observe(METRICS_PUSH_SECONDS, (double)(wall_ms() - b.latest_ts) / 1000.0);
+	}
+	return more;
+}
+
+static void *sender_main(void *arg)
+{
+	unsigned char *buf = malloc(LIVE_BATCH_BYTES);
+	long long last_tick = mono_ms();
+	(void)arg;
+	if (!buf)
+		return NULL;
+	for (;;) {
+		pthread_mutex_lock(&s_work_lock);
+		while (!s_work_head && !atomic_load(&s_stopping)) {
+			struct timespec t;
+			clock_gettime(CLOCK_REALTIME, &t);
+			t.tv_nsec += LIVE_TICK_MS * 1000000L;
+			if (t.tv_nsec >= 1000000000L) {
+				t.tv_sec++;
+				t.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&s_work_cond, &s_work_lock, &t) == ETIMEDOUT)
+				break;
+		}
+		if (atomic_load(&s_stopping)) {
+			pthread_mutex_unlock(&s_work_lock);
+			break;
+		}
+		struct live_client *c = s_work_head;
+		if (c) {
+			s_work_head = c->work_next;
+			if (!s_work_head)
+				s_work_tail = NULL;
+			c->queued = 0;
+			c->in_work = 1;
+			c->again = 0;
+		}
+		pthread_mutex_unlock(&s_work_lock);
+		if (c) {
+			int more = serve(c, buf);
+			/* hand the client back; re-queue it under its lock, so its close handler either sees it
+			 * queued (and takes it out) or runs first (and it is never queued again) */
+			pthread_mutex_lock(&c->lock);
+			pthread_mutex_lock(&s_work_lock);
+			c->in_work = 0;
+			if ((c->again || more) && c->state != CLIENT_DEAD && !c->queued) {
+				c->queued = 1;
+				c->work_next = NULL;
+				if (s_work_tail)
+					s_work_tail->work_next = c;
+				else
+					s_work_head = c;
+				s_work_tail = c;
+				pthread_cond_signal(&s_work_cond);
+			}
+			c->again = 0;
+			pthread_mutex_unlock(&s_work_lock);
+			pthread_cond_broadcast(&c->idle);
+			pthread_mutex_unlock(&c->lock);
+		}
+		if (mono_ms() - last_tick >= LIVE_TICK_MS) {
+			last_tick = mono_ms();
+			live_wake_all(NULL); /* clients skipped for a full socket get another look */
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Takes c out of the client list and the work queue, waiting for a sender that is writing to it.
+ * After it returns no sender touches c again. Called from c's close handler. */
+void live_client_remove(struct live_client *c)
+{
+	pthread_mutex_lock(&s_reg_lock);
+	for (struct live_client **pp = &s_clients; *pp; pp = &(*pp)->reg_next)
+		if (*pp == c) {
+			*pp = c->reg_next;
+			break;
+		}
+	pthread_mutex_unlock(&s_reg_lock);
+	/* wait for a sender that is working on it, and take it out of the work queue */
+	pthread_mutex_lock(&c->lock);
+	c->state = CLIENT_DEAD;
+	for (;;) {
+		pthread_mutex_lock(&s_work_lock);
+		int busy = c->in_work;
+		if (!busy && c->queued) {
+			struct live_client **pp = &s_work_head, *prev = NULL;
+			while (*pp && *pp != c) {
+				prev = *pp;
+				pp = &(*pp)->work_next;
+			}
+			if (*pp) {
+				*pp = c->work_next;
+				if (s_work_tail == c)
+					s_work_tail = prev;
+			}
+			c->queued = 0;
+		}
+		pthread_mutex_unlock(&s_work_lock);
+		if (!busy)
+			break;
+		pthread_cond_wait(&c->idle, &c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Puts c in the client list, so the feed's wake-ups reach it. */
+void live_client_add(struct live_client *c)
+{
+	pthread_mutex_lock(&s_reg_lock);
+	c->reg_next = s_clients;
+	s_clients = c;
+	pthread_mutex_unlock(&s_reg_lock);
+}
+
+int live_senders_start(char *err, size_t errlen)
+{
+	for (int i = 0; i < LIVE_SENDERS; i++) {
+		if (pthread_create(&s_senders[i], NULL, sender_main, NULL) != 0) {
+			snprintf(err, errlen, "cannot start the WebSocket senders: %s", strerror(errno));
+			live_senders_stop();
+			return -1;
+		}
+		s_n_senders++;
+	}
+	return 0;
+}
+
+int live_stopping(void)
+{
+	return atomic_load(&s_stopping);
+}
+
+void live_close_all(void)
+{
+	static const char code[2] = {(char)(1001 >> 8), (char)(1001 & 0xFF)};
+	atomic_store(&s_stopping, 1);
+	pthread_mutex_lock(&s_work_lock);
+	pthread_cond_broadcast(&s_work_cond);
+	pthread_mutex_unlock(&s_work_lock);
+	for (int i = 0; i < s_n_senders; i++)
+		pthread_join(s_senders[i], NULL);
+	s_n_senders = 0;
+	pthread_mutex_lock(&s_reg_lock);
+	for (struct live_client *c = s_clients; c; c = c->reg_next) {
+		pthread_mutex_lock(&c->lock);
+		if (c->state != CLIENT_DEAD && outq_of(c->fd) < LIVE_MAX_OUTQ) {
+			unsigned char frame[4] = {0x88, 2, (unsigned char)code[0], (unsigned char)code[1]};
+			mg_lock_connection(c->conn);
+			mg_write(c->conn, frame, sizeof frame);
+			mg_unlock_connection(c->conn);
+		} else if (c->state != CLIENT_DEAD) {
+			shutdown(c->fd, SHUT_RDWR);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&s_reg_lock);
+}
+
+void live_stop(void)
+{
+	live_senders_stop();
+}
+
+void live_senders_stop(void)
+{
+	atomic_store(&s_stopping, 1);
+	pthread_mutex_lock(&s_work_lock);
+	pthread_cond_broadcast(&s_work_cond);
+	pthread_mutex_unlock(&s_work_lock);
+	for (int i = 0; i < s_n_senders; i++)
+		pthread_join(s_senders[i], NULL);
+	s_n_senders = 0;
+}
