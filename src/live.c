@@ -508,6 +508,7 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 	while (c->in_head) {
 		struct live_msg *m = c->in_head;
 		c->in_head = m->next;
+		metrics_add(METRICS_QUEUE_BYTES, -(long long)m->bytes);
 		live_msg_free(m);
 	}
 	while (c->subs) {

@@ -164,6 +164,7 @@ int live_enqueue(struct live_client *c, struct live_msg *m)
 		c->in_head = m;
 	c->in_tail = m;
 	c->in_bytes += m->bytes;
+	metrics_add(METRICS_QUEUE_BYTES, (long long)m->bytes);
 	pthread_mutex_unlock(&c->lock);
 	live_schedule(c);
 	return 0;
@@ -486,6 +487,7 @@ static int serve(struct live_client *c, unsigned char *buf)
 		if (!c->in_head)
 			c->in_tail = NULL;
 		c->in_bytes -= m->bytes;
+		metrics_add(METRICS_QUEUE_BYTES, -(long long)m->bytes);
 		live_msg_free(m);
 	}
 	/* changes after the cursor */

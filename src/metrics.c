@@ -32,7 +32,7 @@ static const struct {
 	{"rowcast_messages_sent_total", "counter", "WebSocket messages written to clients."},
 	{"rowcast_resyncs_total", "counter", "Clients told to resync."},
 	{"rowcast_queue_drops_total", "counter", "Clients cut off because they fell too far behind."},
-	{"rowcast_queue_bytes", "gauge", "Bytes waiting to be sent to WebSocket clients."},
+	{"rowcast_queue_bytes", "gauge", "Bytes of replies waiting for WebSocket senders (changes wait in the shared ring)."},
 };
 
 static const struct {
