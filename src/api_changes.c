@@ -8,7 +8,7 @@
 #include "catalog.h"
 #include "feed.h"
 #include "json.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "store.h"
 
 #include <errno.h>

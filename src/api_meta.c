@@ -4,7 +4,7 @@
 #include "api.h"
 
 #include "json.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "metrics.h"
 #include "store.h"
 

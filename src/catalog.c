@@ -6,7 +6,7 @@
  */
 #include "catalog.h"
 
-#include "limits.h"
+#include "rowcast.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>

@@ -5,7 +5,7 @@
  */
 #include "config.h"
 
-#include "limits.h"
+#include "rowcast.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -11,12 +11,13 @@
 #include "catalog.h"
 #include "changelog.h"
 #include "json.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "metrics.h"
 #include "store.h"
 
 #include <errno.h>
 #include <libgen.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,6 +33,7 @@ static pthread_rwlock_t s_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct feed_change **s_ring; /* FEED_RING_CHANGES slots; s_ring[seq % N] while s_first <= seq <= s_head */
 static long long s_first = 1, s_head;
 static size_t s_bytes;
+static long long s_cum_bytes; /* msg_len summed over everything published */
 
 static pthread_mutex_t s_wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t s_wait_cond = PTHREAD_COND_INITIALIZER;
@@ -151,6 +153,8 @@ static void ring_publish(struct feed_change **batch, int n)
 			s_ring[slot] = NULL;
 			s_first++;
 		}
+		s_cum_bytes += (long long)c->msg_len;
+		c->cum_bytes = s_cum_bytes;
 		s_ring[(size_t)(c->seq % FEED_RING_CHANGES)] = c;
 		s_bytes += c->bytes;
 		s_head = c->seq;
@@ -410,6 +414,20 @@ static int each_from_db(long long since, int max, int (*fn)(void *, const struct
 	if (n == 0 && since < atomic_load(&s_first_retained) - 1)
 		rc = FEED_RESYNC;
 	return rc;
+}
+
+long long feed_bytes_after(long long since)
+{
+	long long n = LLONG_MAX;
+	pthread_rwlock_rdlock(&s_lock);
+	if (s_ring && since >= s_head)
+		n = 0;
+	else if (s_ring && since + 1 >= s_first) {
+		const struct feed_change *first = s_ring[(since + 1) % FEED_RING_CHANGES];
+		n = s_cum_bytes - (first->cum_bytes - (long long)first->msg_len);
+	}
+	pthread_rwlock_unlock(&s_lock);
+	return n;
 }
 
 int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_change *c), void *ctx,

@@ -19,6 +19,7 @@ struct feed_change {
 	size_t msg_len;
 	_Atomic(cJSON *) parsed;     /* msg_json parsed, made on first use by feed_change_parsed */
 	size_t bytes;                /* memory it holds, for the ring's byte bound */
+	long long cum_bytes;         /* msg_len summed over every change published up to this one */
 };
 
 /* The prefix every msg_json starts with; what follows it, after a "{", is the CHANGE object of API.md. */
@@ -56,6 +57,10 @@ int feed_wait(long long since, int timeout_ms);
  * Returns FEED_OK, FEED_RESYNC when changes after since are no longer retained, or FEED_ERR. */
 int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_change *c), void *ctx,
               long long *through);
+
+/* Bytes of messages published after since (a client's lag in bytes); LLONG_MAX when since is older than
+ * the ring. */
+long long feed_bytes_after(long long since);
 
 /* The smallest seq still in the log (for resync decisions); head + 1 when the log is empty. */
 long long feed_first_retained(void);

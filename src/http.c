@@ -8,7 +8,7 @@
 
 #include "api.h"
 #include "json.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "metrics.h"
 #include "query.h"
 #include "static.h"

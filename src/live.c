@@ -10,7 +10,7 @@
 #include "catalog.h"
 #include "feed.h"
 #include "json.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "match.h"
 #include "metrics.h"
 #include "query.h"

@@ -8,7 +8,7 @@
  * wait unsent in the client's socket (SIOCOUTQ) and writes only what fits under the client's max_outq, a
  * fraction of the socket's send buffer; a client with no room is skipped and looked at again LIVE_TICK_MS
  * later. A client that stays full while more than LIVE_MAX_LAG_CHANGES pile up is told to resync (its
- * backlog is forgotten); one that reads nothing for LIVE_STALL_CLOSE_MS is cut off.
+ * backlog is forgotten), or more than LIVE_MAX_LAG_BYTES of them; one that reads nothing for LIVE_STALL_CLOSE_MS is cut off.
  *
  * Locks: s_reg_lock guards the client list; s_work_lock the work queue and every client's queued/in_work/
  * again flags; each client's lock its inbox, subscriptions and cursor. Order: s_reg_lock, then a client's
@@ -19,7 +19,7 @@
 #include "catalog.h"
 #include "feed.h"
 #include "json.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "match.h"
 #include "metrics.h"
 #include "query.h"
@@ -439,7 +439,8 @@ static int serve(struct live_client *c, unsigned char *buf)
 		long long now = mono_ms();
 		if (!c->full_since_ms)
 			c->full_since_ms = now;
-		if (c->subs && head - c->cursor > LIVE_MAX_LAG_CHANGES && !c->resync_pending) {
+		if (c->subs && !c->resync_pending &&
+		    (head - c->cursor > LIVE_MAX_LAG_CHANGES || feed_bytes_after(c->cursor) > LIVE_MAX_LAG_BYTES)) {
 			c->resync_pending = 1;
 			metrics_add(METRICS_RESYNCS, 1);
 		}

@@ -8,7 +8,7 @@
 #include "config.h"
 #include "feed.h"
 #include "http.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "live.h"
 #include "server.h"
 #include "static.h"

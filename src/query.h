@@ -6,7 +6,7 @@
 #ifndef ROWCAST_QUERY_H
 #define ROWCAST_QUERY_H
 
-#include "limits.h"
+#include "rowcast.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

@@ -6,7 +6,7 @@
 #include "server.h"
 
 #include "http.h"
-#include "limits.h"
+#include "rowcast.h"
 #include "live.h"
 
 #include <arpa/inet.h>

@@ -7,7 +7,7 @@
 #include "store_int.h"
 
 #include "changelog.h"
-#include "limits.h"
+#include "rowcast.h"
 
 #include <errno.h>
 #include <pthread.h>

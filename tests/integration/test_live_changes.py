@@ -130,7 +130,7 @@ class LiveChangesTest(TestCase):
             try:
                 await c.hello()
                 lat = []
-                for i in range(5):
+                for i in range(10):
                     await asyncio.sleep(0.15)
                     n0 = len(c.msgs)
                     t_ret = await self.shell("INSERT INTO items (id, name, qty, big) VALUES (%d, 'shell%d', %d, %d);"
@@ -141,9 +141,10 @@ class LiveChangesTest(TestCase):
                     assert_change(self, m, "insert", "items", 1000 + i,
                                   {"id": 1000 + i, "name": "shell%d" % i, "qty": i, "price": None, "data": None,
                                    "big": BIG}, None, what="shell insert %d" % i)
-                self.assertTrue(all(x <= 100 for x in lat),
-                                "shell insert -> push latencies (ms, from the shell's exit): %s"
-                                % ", ".join("%.1f" % x for x in lat))
+                # one of the ten may be late (a loaded CI machine); a feed that only polls misses them all
+                self.assertLessEqual(sum(1 for x in lat if x > 100), 1,
+                                     "shell insert -> push latencies (ms, from the shell's exit), want <= 100: %s"
+                                     % ", ".join("%.1f" % x for x in lat))
                 print("\n  shell insert -> push (ms): %s" % ", ".join("%.1f" % x for x in lat), file=sys.stderr)
                 # shell update and delete carry old
                 await self.shell("UPDATE items SET qty = 42 WHERE id = 1000; DELETE FROM items WHERE id = 1001;")
@@ -273,7 +274,7 @@ class LiveChangesTest(TestCase):
                     await c.send({"type": "subscribe", "id": "re", "table": "log", "since": seen})
                     ack = await c.next()
                     assert_ack(self, ack, "re")
-                    self.assertIn(ack.get("last_seq"), (seen + 500, seen), ack)  # the head, or the since
+                    self.assertEqual(ack.get("last_seq"), seen + 500, "ack.last_seq is the head: %r" % ack)
                 try:
                     msgs = await c.changes(500, 15)
                     extra = await c.quiet(0.5)

@@ -503,3 +503,15 @@ def _seq_summary(seqs):
     if len(seqs) <= 40:
         return seqs
     return "%s ... %s" % (seqs[:20], seqs[-20:])
+
+
+def sanitized_binary(path=None):
+    """True when the rowcast binary is an ASan/TSan/MSan build (memory and timing figures mean little there)."""
+    import harness
+    path = path or harness.BIN
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return any(m in data for m in (b"__tsan_init", b"__asan_init", b"__msan_init"))

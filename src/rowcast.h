@@ -1,9 +1,9 @@
 /*
- * limits.h: every limit rowcast enforces, as named constants with the reason for each number.
+ * rowcast.h: the version, and every limit rowcast enforces, as named constants with the reason for each number.
  * Included by any module that checks a limit; constants only, no state.
  */
-#ifndef ROWCAST_LIMITS_H
-#define ROWCAST_LIMITS_H
+#ifndef ROWCAST_H
+#define ROWCAST_H
 
 #define ROWCAST_VERSION "0.1.0"
 
@@ -86,8 +86,10 @@
 /* Room a socket needs before a round is worth building. */
 #define LIVE_MIN_WRITE (16 * 1024)
 
-/* A client whose socket is full while more than this many changes are waiting is told to resync. */
+/* A client whose socket is full while more than this many changes, or bytes of them, are waiting is told
+ * to resync: past that, reloading a snapshot is cheaper for everyone than catching up. */
 #define LIVE_MAX_LAG_CHANGES 4096
+#define LIVE_MAX_LAG_BYTES (8 * 1024 * 1024)
 
 /* A client whose socket stays full this long (it reads nothing) is cut off. */
 #define LIVE_STALL_CLOSE_MS 30000
