@@ -19,6 +19,9 @@
 /* Longest long poll (API.md). */
 #define CHANGES_MAX_WAIT_S 30
 
+/* How long a poll waits for the feed to read changes already committed (it takes microseconds). */
+#define CHANGES_CATCH_UP_MS 1000
+
 struct collect {
 	const char *table;  /* only this table's changes, or NULL */
 	cJSON *arr;
@@ -115,6 +118,17 @@ int api_changes_get(struct http_request *req)
 		catalog_release(cat);
 		if (!found)
 			return reply_error(r, 404, "not_found", "no table named '%.200s'", table);
+	}
+
+	/* what is committed is answered even when the feed has not read it yet (a poll right after a write) */
+	struct store_error e = {0};
+	struct store_conn *conn = store_conn_get(&e);
+	long long committed = 0;
+	if (conn && store_last_seq(conn, &committed, &e) == 0 && committed > feed_head()) {
+		feed_notify();
+		long long until = mono_ms() + CHANGES_CATCH_UP_MS;
+		while (feed_head() < committed && mono_ms() < until && feed_wait(feed_head(), 10) >= 0)
+			;
 	}
 
 	long long deadline = mono_ms() + (long long)(wait * 1000);
