@@ -93,6 +93,13 @@ static const char *col_name(void *ctx, int col)
 	return catalog_column_name(ctx, col);
 }
 
+/* True when the request asks for the total row count (Prefer: count=exact). */
+static int wants_count(const struct http_request *req)
+{
+	const char *prefer = mg_get_header(req->conn, "Prefer");
+	return prefer && strstr(prefer, "count=exact") != NULL;
+}
+
 int api_rows_list(struct http_request *req)
 {
 	struct target tg;
@@ -100,7 +107,7 @@ int api_rows_list(struct http_request *req)
 	struct store_error e = {0};
 	char err[512];
 	cJSON *rows = NULL, *root = NULL;
-	char *next = NULL;
+	char *next = NULL, range[96] = "";
 	long long seq = 0;
 	int rc = 0;
 	if (target_open(req, &tg))
@@ -130,7 +137,24 @@ int api_rows_list(struct http_request *req)
 		rc = reply_error(&req->reply, 500, "internal", "out of memory");
 		goto out;
 	}
-	rc = reply_cjson(&req->reply, 200, root, NULL);
+	if (wants_count(req)) {
+		/* PostgREST's Prefer: count=exact: the total under the filters, in the body and Content-Range */
+		long long count = 0;
+		int n = cJSON_GetArraySize(rows);
+		if (store_rows_count(tg.conn, tg.table, q, &count, &e)) {
+			rc = answer_store_error(req, &e);
+			goto out;
+		}
+		if (!cJSON_AddItemToObject(root, "count", json_int64_create(count))) {
+			rc = reply_error(&req->reply, 500, "internal", "out of memory");
+			goto out;
+		}
+		if (n > 0)
+			snprintf(range, sizeof range, "Content-Range: 0-%d/%lld\r\n", n - 1, count);
+		else
+			snprintf(range, sizeof range, "Content-Range: */%lld\r\n", count);
+	}
+	rc = reply_cjson(&req->reply, 200, root, range[0] ? range : NULL);
 out:
 	free(next);
 	cJSON_Delete(root);

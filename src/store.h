@@ -54,6 +54,11 @@ struct catalog *store_catalog(struct store_conn *c, struct store_error *e);
 int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
                     char **next, long long *seq, struct store_error *e);
 
+/* Counts the rows of t that q's filters select (its order, limit and cursor are ignored). Returns 0 with
+ * *count, or -1 with e. */
+int store_rows_count(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long *count,
+                     struct store_error *e);
+
 /* Reads the row whose key is key_text (as in a URL). Returns 0 with *row, or -1 with e (404 when absent). */
 int store_row_get(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
                   struct store_error *e);

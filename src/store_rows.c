@@ -282,6 +282,27 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 	return 0;
 }
 
+int store_rows_count(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long *count,
+                     struct store_error *e)
+{
+	int idx = 1;
+	if (check_filters(t, q, e))
+		return -1;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "SELECT count(*) FROM \"%w\"", t->name);
+	append_filters(s, t, q);
+	sqlite3_stmt *st = store_stmt_take(c, s, e);
+	if (!st)
+		return -1;
+	if (bind_filters(st, &idx, t, q))
+		return store_error_set(e, 500, "internal", "cannot bind a filter value");
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*count = sqlite3_column_int64(st, 0);
+	int reset = sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : store_fail(c, reset, e);
+}
+
 /* Appends " WHERE <key> = ?" for a single-row URL. */
 static void append_key_where(sqlite3_str *s, const struct catalog_table *t)
 {

@@ -482,5 +482,27 @@ class ConcurrentPaginationTest(TestCase):
         self.check_walk(seen, lambda r: (r["rank"], r["id"]))
 
 
+class CountTest(TestCase):
+    """Prefer: count=exact (PostgREST's convention): the total under the filters, in the body and Content-Range."""
+
+    def test_count_under_filters_and_without(self):
+        s = self.server("CREATE TABLE t (id INTEGER PRIMARY KEY, g INTEGER);\n"
+                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250) "
+                        "INSERT INTO t (g) SELECT i % 3 FROM n;\n")
+        r = s.get("/api/tables/t/rows?limit=10", headers={"Prefer": "count=exact"})
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["count"], 250)
+        self.assertEqual(len(r.json["rows"]), 10)
+        self.assertEqual(r.headers.get("Content-Range"), "0-9/250")
+        r = s.get("/api/tables/t/rows?g=eq.1&limit=1000", headers={"Prefer": "count=exact"})
+        self.assertEqual(r.json["count"], 84)
+        self.assertEqual(len(r.json["rows"]), 84)
+        r = s.get("/api/tables/t/rows?g=eq.7", headers={"Prefer": "count=exact"})
+        self.assertEqual((r.json["count"], r.json["rows"], r.headers.get("Content-Range")), (0, [], "*/0"))
+        r = s.get("/api/tables/t/rows?limit=1")
+        self.assertNotIn("count", r.json, "the count costs a scan: only when asked for")
+        self.assertError(s.get("/api/tables/t/rows?g=eq.x", headers={"Prefer": "count=exact"}), 400, "g")
+
+
 if __name__ == "__main__":
     unittest.main()
