@@ -46,9 +46,11 @@ static const char *col_name(void *ctx, int col)
 static struct live_sub *sub_prepare(struct live_client *c, const char *id, const char *table, const char *where)
 {
 	struct store_error e = {0};
-	struct store_conn *conn = store_conn_get(&e);
+	struct store_conn *conn = store_shared_acquire(&e);
 	struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
 	struct live_sub *s = NULL;
+	if (conn)
+		store_shared_release(); /* the snapshot is held by reference; the connection is not needed */
 	char err[512];
 	if (!cat) {
 		live_send_error(c, id, e.status, e.code, "%s", e.message);
@@ -101,9 +103,13 @@ out:
 static long long committed_head(void)
 {
 	struct store_error e;
-	struct store_conn *conn = store_conn_get(&e);
+	struct store_conn *conn = store_shared_acquire(&e);
 	long long seq = 0;
-	if (!conn || store_last_seq(conn, &seq, &e) != 0)
+	if (!conn)
+		return feed_head();
+	int rc = store_last_seq(conn, &seq, &e);
+	store_shared_release();
+	if (rc != 0)
 		return feed_head();
 	return seq > feed_head() ? seq : feed_head();
 }

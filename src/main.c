@@ -117,6 +117,7 @@ int main(int argc, char **argv)
 	live_stop();
 	feed_stop();
 	store_conn_close();
+	store_shared_close();
 	catalog_shutdown();
 	config_free(&cfg);
 	return 0;

@@ -41,6 +41,11 @@
 #define LIMIT_THREADS_DEFAULT 272
 #define LIMIT_THREADS_MAX 4096
 
+/* Each connection's private page cache (KiB) and the memory map every connection reads pages through:
+ * with up to --threads connections, private caches must stay small; the map is the OS page cache, shared. */
+#define STORE_CACHE_KIB_TEXT "512"
+#define STORE_MMAP_BYTES_TEXT "268435456"
+
 /* Busy timeout for SQLite connections: how long a write waits for another process's lock before 503. */
 #define LIMIT_BUSY_TIMEOUT_MS 5000
 

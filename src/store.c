@@ -22,6 +22,8 @@ static pthread_key_t s_conn_key;
 static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;
 static char s_path[4096];
 static void (*s_on_commit)(void);
+static pthread_mutex_t s_shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct store_conn *s_shared; /* guarded by s_shared_lock */
 
 int store_error_set(struct store_error *e, int status, const char *code, const char *fmt, ...)
 {
@@ -63,8 +65,12 @@ static int open_db(const char *path, int flags, sqlite3 **db)
 	sqlite3_busy_timeout(*db, LIMIT_BUSY_TIMEOUT_MS);
 	/* checks the header: a file that is not a database fails here, before anything is written */
 	rc = sqlite3_exec(*db, "PRAGMA schema_version", NULL, NULL, NULL);
+	/* Pages are read through a shared memory map (the OS page cache, one copy for every connection), so
+	 * each of the many per-thread connections keeps only a small private cache. */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(*db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+		rc = sqlite3_exec(*db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; "
+				       "PRAGMA cache_size = -" STORE_CACHE_KIB_TEXT "; PRAGMA mmap_size = " STORE_MMAP_BYTES_TEXT,
+				  NULL, NULL, NULL);
 	return rc;
 }
 
@@ -137,12 +143,10 @@ int store_uninstall(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-struct store_conn *store_conn_get(struct store_error *e)
+/* Opens a connection for the current settings; NULL with e on failure. */
+static struct store_conn *conn_open(struct store_error *e)
 {
-	struct store_conn *c = pthread_getspecific(s_conn_key);
-	if (c)
-		return c;
-	c = calloc(1, sizeof *c);
+	struct store_conn *c = calloc(1, sizeof *c);
 	if (!c) {
 		store_error_set(e, 500, "internal", "out of memory");
 		return NULL;
@@ -158,8 +162,41 @@ struct store_conn *store_conn_get(struct store_error *e)
 		conn_free(c);
 		return NULL;
 	}
+	return c;
+}
+
+struct store_conn *store_shared_acquire(struct store_error *e)
+{
+	pthread_mutex_lock(&s_shared_lock);
+	if (!s_shared && !(s_shared = conn_open(e))) {
+		pthread_mutex_unlock(&s_shared_lock);
+		return NULL;
+	}
+	return s_shared;
+}
+
+void store_shared_release(void)
+{
+	pthread_mutex_unlock(&s_shared_lock);
+}
+
+struct store_conn *store_conn_get(struct store_error *e)
+{
+	struct store_conn *c = pthread_getspecific(s_conn_key);
+	if (c)
+		return c;
+	if (!(c = conn_open(e)))
+		return NULL;
 	pthread_setspecific(s_conn_key, c);
 	return c;
+}
+
+void store_shared_close(void)
+{
+	pthread_mutex_lock(&s_shared_lock);
+	conn_free(s_shared);
+	s_shared = NULL;
+	pthread_mutex_unlock(&s_shared_lock);
 }
 
 void store_conn_close(void)

@@ -39,6 +39,15 @@ int store_uninstall(const char *path, char *err, size_t errlen);
  * The connection belongs to the thread and is closed when the thread exits (or by store_conn_close). */
 struct store_conn *store_conn_get(struct store_error *e);
 
+/* A connection shared by threads that only make a quick read now and then (WebSocket workers, which would
+ * otherwise each hold a connection for the socket's whole life). Held under a mutex from acquire to
+ * release: keep the work between them short. NULL with e on failure (nothing held then). */
+struct store_conn *store_shared_acquire(struct store_error *e);
+void store_shared_release(void);
+
+/* Closes the shared connection (at shutdown, when no thread uses it). */
+void store_shared_close(void);
+
 /* Closes the calling thread's connection now (used by the main thread before exit). */
 void store_conn_close(void);
 
