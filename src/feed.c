@@ -40,6 +40,7 @@ static pthread_cond_t s_wait_cond = PTHREAD_COND_INITIALIZER;
 
 static pthread_t s_thread;
 static atomic_int s_stop;
+static atomic_int s_release; /* waiters return at once: the server is stopping */
 static atomic_llong s_head_pub;       /* s_head, readable without the lock */
 static atomic_llong s_first_retained; /* smallest seq in the log, refreshed by the feed thread */
 static int s_event_fd = -1, s_inotify_fd = -1;
@@ -362,6 +363,14 @@ void feed_stop(void)
 	s_event_fd = s_inotify_fd = -1;
 }
 
+void feed_release_waiters(void)
+{
+	atomic_store(&s_release, 1);
+	pthread_mutex_lock(&s_wait_lock);
+	pthread_cond_broadcast(&s_wait_cond);
+	pthread_mutex_unlock(&s_wait_lock);
+}
+
 int feed_wait(long long since, int timeout_ms)
 {
 	struct timespec deadline;
@@ -374,10 +383,10 @@ int feed_wait(long long since, int timeout_ms)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s_wait_lock);
-	while (!atomic_load(&s_stop) && atomic_load(&s_head_pub) <= since && rc == 0)
+	while (!atomic_load(&s_stop) && !atomic_load(&s_release) && atomic_load(&s_head_pub) <= since && rc == 0)
 		rc = pthread_cond_timedwait(&s_wait_cond, &s_wait_lock, &deadline);
 	pthread_mutex_unlock(&s_wait_lock);
-	if (atomic_load(&s_stop))
+	if (atomic_load(&s_stop) || atomic_load(&s_release))
 		return -1;
 	return atomic_load(&s_head_pub) > since ? 1 : 0;
 }

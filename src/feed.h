@@ -38,6 +38,10 @@ int feed_start(const char *db_path, long long retain, char *err, size_t errlen);
 /* Stops and joins the thread, wakes every waiter (feed_wait returns -1 from then on), frees the ring. */
 void feed_stop(void);
 
+/* Makes every feed_wait return -1 at once, now and from then on (the server is stopping: long polls
+ * answer with what they have so their workers can finish). */
+void feed_release_waiters(void);
+
 /* Tells the feed that rowcast committed a write (cheap, any thread). */
 void feed_notify(void);
 

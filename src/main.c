@@ -113,6 +113,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	sigwait(&sigs, &sig);
+	feed_release_waiters();
 	server_stop();
 	live_stop();
 	feed_stop();

@@ -156,6 +156,24 @@ class PollTest(TestCase):
         self.assertEqual((body["changes"], body["last_seq"], body["resync"]), ([], since, False))
         self.assertTrue(0.9 <= took <= 2.5, "wait=1 with no change returned after %.2fs" % took)
 
+    def test_sigterm_answers_waiting_long_polls_and_exits_at_once(self):
+        since = last_seq(self.s)
+        got = {}
+
+        def poll():
+            got["r"] = self.s.get("/api/changes?since=%d&wait=25" % since, timeout=30)
+
+        t = threading.Thread(target=poll)
+        t.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        self.s.stop()  # SIGTERM; asserts exit code 0
+        took = time.monotonic() - t0
+        t.join(10)
+        self.assertLess(took, 2.0, "a waiting long poll held up the exit for %.1fs" % took)
+        self.assertStatus(got["r"], 200)
+        self.assertEqual((got["r"].json["changes"], got["r"].json["resync"]), ([], False))
+
     def test_many_waiting_pollers_do_not_hold_up_writers(self):
         since = last_seq(self.s)
         outs = [[] for _ in range(60)]
