@@ -8,6 +8,7 @@
 #include "http.h"
 #include "rowcast.h"
 #include "live.h"
+#include "tlscompat.h"
 
 #include <arpa/inet.h>
 #include <civetweb.h>
@@ -67,6 +68,11 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 	struct mg_init_data init = {&cb, NULL, opts};
 
 	mg_init_library(tls ? MG_FEATURES_TLS : 0);
+	if (tls && tlscompat_fix(text, sizeof text) != 0) {
+		snprintf(err, errlen, "cannot serve TLS: %s", text);
+		mg_exit_library();
+		return -1;
+	}
 	http_configure(cfg);
 	s_ctx = mg_start2(&init, &ed);
 	if (!s_ctx) {
