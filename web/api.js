@@ -31,11 +31,11 @@ export const tablePath = (t) => '/api/tables/' + enc(t);
 export const rowPath = (t, key) => tablePath(t) + '/rows/' + enc(key);
 
 /**
- * Sends one request; body (anything json.stringify takes) goes as JSON.
+ * Sends one request; body (anything json.stringify takes) goes as JSON; extra: more headers.
  * Resolves to {data, res}; rejects with ApiError (status 0: server not reached).
  */
-export async function request(method, path, body) {
-  const headers = { Accept: 'application/json' };
+export async function request(method, path, body, extra) {
+  const headers = { Accept: 'application/json', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token.get() && method !== 'GET') headers.Authorization = 'Bearer ' + token.get();
   let res, text;

@@ -1,20 +1,26 @@
-// The page: tables, one table's rows (sort, filter, cursor paging), adding
-// rows, writes with the token, the status bar, and live changes applied to the
-// grid. View state lives in the hash (#/table?col=op.value&order=-col&limit=N).
+// The page: tables with row counts, one table's rows (sort, filter, cursor
+// paging), adding and deleting rows, writes with the token, the status bar,
+// live changes applied to the grid, and the comparison view (compare.js).
+// View state lives in the hash: #/table?col=op.value&order=-col&limit=N, or
+// #/compare/table.
 
 import { h, fill, $ } from './dom.js';
 import { request, explain, token, onNetwork, qs, tablePath, rowPath } from './api.js';
 import { stringify } from './json.js';
-import { affinity, compare, fromInput } from './values.js';
+import { affinity, compare, fromInput, toInput } from './values.js';
 import { Grid, columnsOf } from './grid.js';
 import { parseFilters, filterPairs, filterEditor } from './filters.js';
 import { createFeed, MODES } from './live.js';
+import { nowMs } from './wire.js';
+import { Compare } from './compare.js';
 
 const LIMITS = [25, 50, 100, 200];
 const DEFAULT_LIMIT = 50;
-const HEALTH_MS = 10000;
-const HEALTH_OFFLINE_MS = 2000;
+const STATUS_MS = 5000;
+const STATUS_OFFLINE_MS = 1000;
+const COUNTS_EVERY = 6; // recount every table every 6th status check (30 s)
 const LIVE_KEY = 'rowcast.live';
+const ADD_KEY = 'rowcast.addHidden';
 
 const S = {
   tables: [],
@@ -32,14 +38,23 @@ const S = {
   queue: [],
   feed: null,
   online: null,
+  counts: new Map(), // table name -> row count
+  nextStale: false, // rows were dropped from the end of the page: S.next must be fetched again
+  view: 'browse',
+  browseHash: '#/',
 };
+
+const enc = encodeURIComponent;
+const filtered = () => activeFilters(S.filters).length > 0;
 
 const grid = new Grid($('#grid'), {
   onSort: sortBy,
   onSave: (row, col, value) => write('PATCH', rowPath(S.t.name, grid.keyOf(row)), { [col.name]: value }),
-  onDelete: (row) => write('DELETE', rowPath(S.t.name, grid.keyOf(row))),
+  onDelete: deleteRow,
   explain,
 });
+
+let compareView = null;
 
 /* ---------- status bar ---------- */
 
@@ -53,40 +68,60 @@ function setOnline(up) {
   if (S.online === up) return;
   const was = S.online;
   S.online = up;
-  pill('#conn', up ? 'online' : 'offline', up ? 'ok' : 'bad');
   if (up && was === false) {
     S.feed?.kick();
     if (!S.tables.length) loadTables();
+    else loadCounts();
   }
+  if (!up) status();
+  showLive();
 }
 
 function noteSeq(seq) {
   if (typeof seq === 'number' && seq > S.lastSeq) {
     S.lastSeq = seq;
-    $('#seq').textContent = 'seq ' + seq;
+    $('#seq').textContent = String(seq);
   }
 }
 
 function noteVersion(v) {
-  if (v) $('#server').textContent = 'rowcast ' + String(v).replace(/^rowcast[/ ]/i, '');
+  if (v) $('#server').textContent = String(v).replace(/^rowcast[/ ]/i, '');
 }
 
-let healthTimer = 0;
-let healthBusy = false;
+let statusTimer = 0;
+let statusBusy = false;
+let statusTicks = 0;
 
-/** Checks /healthz now, then every HEALTH_MS (more often while offline). */
-async function health() {
-  if (healthBusy) return;
-  healthBusy = true;
-  clearTimeout(healthTimer);
+/** The number of open WebSockets from /metrics (Prometheus text), or null. */
+async function openSockets() {
   try {
-    const { data } = await request('GET', '/healthz');
-    noteSeq(data.last_seq);
-    noteVersion(data.version);
-    if (data.status !== 'ok' || data.db !== 'ok') pill('#conn', 'degraded', 'warn');
-  } catch { /* setOnline(false) was called by request() */ }
-  healthBusy = false;
-  healthTimer = setTimeout(health, S.online === false ? HEALTH_OFFLINE_MS : HEALTH_MS);
+    const res = await fetch('/metrics', { cache: 'no-store' });
+    if (!res.ok) return null;
+    const m = /^rowcast_websockets_open(?:\{[^}]*\})?\s+([0-9.eE+-]+)\s*$/m.exec(await res.text());
+    return m ? Math.round(Number(m[1])) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Checks /healthz and /metrics now, then every STATUS_MS (more often while offline). */
+async function status() {
+  if (statusBusy) return;
+  statusBusy = true;
+  clearTimeout(statusTimer);
+  if (!document.hidden || S.online === false) {
+    const hz = await request('GET', '/healthz').catch(() => null);
+    const n = hz ? await openSockets() : null;
+    if (hz) {
+      noteSeq(hz.data.last_seq);
+      noteVersion(hz.data.version);
+      $('#server').title = hz.data.status !== 'ok' || hz.data.db !== 'ok' ? `status ${hz.data.status}, database ${hz.data.db}` : '';
+    }
+    $('#sockets').textContent = n === null ? (hz ? '?' : '–') : String(n);
+    if (hz && ++statusTicks % COUNTS_EVERY === 0) loadCounts();
+  }
+  statusBusy = false;
+  statusTimer = setTimeout(status, S.online === false ? STATUS_OFFLINE_MS : STATUS_MS);
 }
 
 /** Sets an element's text and hides it when the text is empty. */
@@ -97,10 +132,16 @@ function say(sel, text) {
 }
 
 let noticeTimer = 0;
-function notice(text) {
-  say('#notice', text);
+/** Shows a short message at the bottom; action {label, run} adds a button (e.g. Undo). */
+function notice(text, action) {
+  const el = $('#notice');
+  $('#notice-text').textContent = text;
+  el.querySelector('button')?.remove();
+  const hide = () => { el.hidden = true; el.querySelector('button')?.remove(); };
+  if (action) el.append(h('button', { type: 'button', class: 'small', onclick: () => { hide(); action.run(); } }, action.label));
+  el.hidden = false;
   clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => say('#notice', ''), 4000);
+  noticeTimer = setTimeout(hide, action ? 10000 : 4000);
 }
 
 /* ---------- token ---------- */
@@ -134,11 +175,14 @@ function closeToken(saved) {
 const sentence = (s) => (/[.!?]$/.test(s) ? s : s + '.');
 
 /** A write; a 401 asks for the token and, once given, tries again. Resolves to the body. */
-async function write(method, path, body) {
+async function write(method, path, body, quiet) {
   for (;;) {
     try {
-      return (await request(method, path, body)).data;
+      const data = (await request(method, path, body)).data;
+      if (!S.feed && S.t && method !== 'PATCH') recountSoon(S.t.name);
+      return data;
     } catch (err) {
+      if (quiet) throw err;
       if (err.status === 401 && await askToken(sentence(explain(err)) + ' Enter the token to continue; what you typed is kept.')) continue;
       throw err;
     }
@@ -155,6 +199,7 @@ async function loadTables(keep) {
     showViewError('Could not load the tables. ' + explain(err));
     return;
   }
+  loadCounts();
   const t = keep === true && S.t && S.tables.find((x) => x.name === S.t.name);
   if (t && stringify(t) === stringify(S.t)) {
     S.t = grid.table = t;
@@ -165,13 +210,65 @@ async function loadTables(keep) {
   }
 }
 
+const tableHash = (name) => '#/' + enc(name) + (name === 'compare' ? '?' : '');
+
+function countText(name) {
+  const n = S.counts.get(name);
+  return typeof n === 'number' ? String(n) : '…';
+}
+
 function renderNav() {
   const items = S.tables.map((t) => h('li', null,
-    h('a', { href: '#/' + encodeURIComponent(t.name), 'aria-current': S.t?.name === t.name ? 'page' : null },
+    h('a', { href: tableHash(t.name), 'data-testid': 'table-link', 'data-table': t.name,
+      'aria-current': S.view === 'browse' && S.t?.name === t.name ? 'page' : null },
       h('span', { class: 'tname' }, t.name),
-      typeof t.count === 'number' ? h('span', { class: 'count' }, String(t.count)) : null,
-      t.writable ? null : h('span', { class: 'badge' }, 'read-only'))));
+      t.writable ? null : h('span', { class: 'badge' }, 'read-only'),
+      h('span', { class: 'count' }, h('span', { 'data-testid': 'table-count' }, countText(t.name)),
+        h('span', { class: 'sr' }, ' rows')))));
   fill($('#table-list'), items.length ? items : h('li', { class: 'muted' }, 'No tables.'));
+}
+
+/** Shows table name's count wherever it appears. */
+function showCount(name) {
+  for (const a of document.querySelectorAll('#table-list a[data-table]')) {
+    if (a.dataset.table === name) a.querySelector('[data-testid="table-count"]').textContent = countText(name);
+  }
+  if (S.t?.name === name) renderMeta();
+}
+
+/** Fetches the row count of the given tables (all by default), a few at a time. */
+async function loadCounts(names = S.tables.map((t) => t.name)) {
+  const todo = [...names];
+  const one = async () => {
+    for (let name; (name = todo.shift()) !== undefined;) {
+      try {
+        const { data } = await request('GET', tablePath(name) + '/rows?limit=0', undefined, { Prefer: 'count=exact' });
+        if (typeof data.count === 'number') {
+          S.counts.set(name, data.count);
+          showCount(name);
+        }
+      } catch { /* keep the old count */ }
+    }
+  };
+  await Promise.all([one(), one(), one()]);
+}
+
+const recountTimers = new Map();
+/** Recounts a table soon (once for a burst of changes). */
+function recountSoon(name) {
+  if (recountTimers.has(name)) return;
+  recountTimers.set(name, setTimeout(() => { recountTimers.delete(name); loadCounts([name]); }, 1000));
+}
+
+/** A live insert or delete in table name: adjust the count (exact when the feed sees every change). */
+function countChange(name, ch) {
+  const d = ch.op === 'insert' ? 1 : ch.op === 'delete' ? -1 : 0;
+  if (!d) return;
+  if (ch.view || !S.counts.has(name)) recountSoon(name);
+  else {
+    S.counts.set(name, Math.max(0, S.counts.get(name) + d));
+    showCount(name);
+  }
 }
 
 function parseHash() {
@@ -198,22 +295,65 @@ function go({ order = S.order, filters = S.filters, limit = S.limit } = {}) {
   S.limit = limit;
   const pairs = viewPairs();
   if (limit !== DEFAULT_LIMIT) pairs.push(['limit', limit]);
-  const hash = '#/' + encodeURIComponent(S.t.name) + (pairs.length ? '?' + qs(pairs) : '');
+  const hash = pairs.length ? '#/' + enc(S.t.name) + '?' + qs(pairs) : tableHash(S.t.name);
   if (hash === location.hash) route(true);
   else location.hash = hash;
 }
 
 let filterKey = '';
 
+/** Shows the browse or the compare view. */
+function showView(view) {
+  const was = S.view;
+  S.view = view;
+  $('#browse-view').hidden = view !== 'browse';
+  $('#compare-view').hidden = view !== 'compare';
+  $('#tab-browse').setAttribute('aria-current', view === 'browse' ? 'page' : 'false');
+  $('#tab-compare').setAttribute('aria-current', view === 'compare' ? 'page' : 'false');
+  if (was !== view && was === 'compare') compareView?.hide();
+}
+
+function routeCompare(name) {
+  const t = S.tables.find((x) => x.name === name) ||
+    S.tables.find((x) => x.name === compareView?.table) ||
+    S.tables.find((x) => x.name === 'readings') || S.t || S.tables[0];
+  if (t.name !== name) {
+    if (name) notice(`There is no table named "${name}".`);
+    location.replace('#/compare/' + enc(t.name));
+    return;
+  }
+  const entering = S.view !== 'compare';
+  showView('compare');
+  $('#tab-compare').href = '#/compare/' + enc(t.name);
+  document.title = 'Polling vs push · ' + t.name + ' · rowcast';
+  compareView ||= new Compare($('#compare-view'), {
+    tables: () => S.tables, write, notice, explain,
+    pick: (n) => { location.hash = '#/compare/' + enc(n); },
+  });
+  compareView.show(t);
+  if (entering) $('#compare-view h2')?.focus();
+}
+
 function route(force) {
   if (!S.tables.length) return;
+  const raw = /^#\/(compare)(?:\/(.*))?$/.exec(location.hash);
+  if (raw) {
+    let name = raw[2] || '';
+    try { name = decodeURIComponent(name); } catch { /* keep raw */ }
+    routeCompare(name);
+    return;
+  }
   const { name, params } = parseHash();
   const t = S.tables.find((x) => x.name === name);
   if (!t) {
     if (name) notice(`There is no table named "${name}".`);
-    location.replace('#/' + encodeURIComponent(S.tables[0].name));
+    location.replace(tableHash((S.t || S.tables[0]).name));
     return;
   }
+  showView('browse');
+  S.browseHash = location.hash;
+  $('#tab-browse').href = location.hash;
+  $('#tab-compare').href = '#/compare/' + enc(t.name);
   const changed = !S.t || S.t.name !== t.name || stringify(S.t) !== stringify(t);
   S.t = t;
   S.order = parseOrder(params.get('order'));
@@ -233,20 +373,27 @@ function route(force) {
   loadRows();
 }
 
+function renderMeta() {
+  const t = S.t;
+  const key = Array.isArray(t.key) ? `composite key (${t.key.join(', ')})` : `key: ${t.key}`;
+  const n = S.counts.get(t.name);
+  fill($('#table-meta'), h('span', null, key),
+    typeof n === 'number' ? h('span', null, ` · ${n} row${n === 1 ? '' : 's'}`) : null,
+    t.writable ? null : h('span', { class: 'badge' }, 'read-only'));
+}
+
 function renderHead(changed) {
   const t = S.t;
-  const key = Array.isArray(t.key) ? `composite key (${t.key.join(', ')}), read-only` : `key: ${t.key}`;
   $('#table-title').textContent = t.name;
-  fill($('#table-meta'), h('span', null, key),
-    typeof t.count === 'number' ? h('span', null, ` · ${t.count} rows`) : null,
-    t.writable ? null : h('span', { class: 'badge' }, 'read-only'));
-  $('#add-btn').hidden = !t.writable || Array.isArray(t.key);
+  renderMeta();
+  const canAdd = t.writable && !Array.isArray(t.key);
+  $('#add-btn').hidden = !canAdd;
   $('#limit').value = String(S.limit);
   if (changed) {
-    toggleAdd(false);
     buildAddForm();
-    document.title = t.name + ' · rowcast';
+    togglePanel('#add-btn', '#add-panel', canAdd && sessionStorage.getItem(ADD_KEY) !== '1');
   }
+  document.title = t.name + ' · rowcast';
   showViewError('');
 }
 
@@ -281,6 +428,7 @@ async function loadRows() {
     const { data } = await request('GET', tablePath(t.name) + '/rows?' + qs(pairs));
     if (id !== S.loadId) return;
     S.next = data.next ?? null;
+    S.nextStale = false;
     S.applied = typeof data.seq === 'number' ? data.seq : 0;
     noteSeq(data.seq);
     grid.setTable(t, S.order);
@@ -316,7 +464,16 @@ function renderPager() {
   $('#page-info').textContent = `Page ${page} · ${n} row${n === 1 ? '' : 's'}`;
   $('#first').disabled = S.stack.length === 0;
   $('#prev').disabled = S.stack.length === 0;
-  $('#next').disabled = S.next === null;
+  $('#next').disabled = S.next === null && !S.nextStale;
+}
+
+async function nextPage() {
+  // Live inserts pushed rows off this page: its cursor is out of date, so read the page again first.
+  if (S.nextStale) await loadRows();
+  if (S.next === null) return;
+  S.stack.push(S.after);
+  S.after = S.next;
+  loadRows();
 }
 
 function sortBy(col) {
@@ -330,6 +487,7 @@ function sortBy(col) {
 
 function toggleAdd(show) {
   const open = togglePanel('#add-btn', '#add-panel', show);
+  sessionStorage.setItem(ADD_KEY, open ? '0' : '1');
   if (open) $('#add-form input, #add-form textarea')?.focus();
 }
 
@@ -349,12 +507,13 @@ function buildAddForm() {
       h('label', { for: id }, h('span', { class: 'cname' }, c.name), ' ', h('span', { class: 'ctype' }, c.type || 'any type')),
       input, h('span', { class: 'hint' }, hint));
   });
-  const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
-  fill(form, h('div', { class: 'fields' }, fields), err,
+  const errBox = h('div', { class: 'form-error-box', 'aria-live': 'assertive' });
+  fill(form, h('div', { class: 'fields' }, fields), errBox,
     h('div', { class: 'form-actions' },
-      h('button', { type: 'submit', class: 'primary' }, 'Add row'),
-      h('button', { type: 'button', onclick: () => { toggleAdd(false); $('#add-btn').focus(); } }, 'Close')));
-  form.onsubmit = (e) => { e.preventDefault(); addRow(form, err); };
+      h('button', { type: 'submit', class: 'primary', 'data-testid': 'add-row-submit' }, 'Add row'),
+      h('button', { type: 'button', onclick: () => form.reset() }, 'Clear'),
+      h('button', { type: 'button', onclick: () => { toggleAdd(false); $('#add-btn').focus(); } }, 'Hide')));
+  form.onsubmit = (e) => { e.preventDefault(); addRow(form, errBox); };
 }
 
 const readBlob = (file) => new Promise((resolve, reject) => {
@@ -364,7 +523,7 @@ const readBlob = (file) => new Promise((resolve, reject) => {
   r.readAsDataURL(file);
 });
 
-async function addRow(form, err) {
+async function addRow(form, errBox) {
   if (form.classList.contains('busy')) return;
   const t = S.t;
   const body = {};
@@ -378,22 +537,42 @@ async function addRow(form, err) {
     }
   }
   form.classList.add('busy');
-  err.hidden = true;
+  errBox.replaceChildren();
   try {
     const row = await write('POST', tablePath(t.name) + '/rows', body);
     form.reset();
     const key = stringify(grid.keyOf(row));
-    if (S.t === t && !grid.has(row) && !activeFilters(S.filters).length && !placeRow(row)) {
+    if (S.t === t && !grid.has(row) && !filtered() && !placeRow(row)) {
       notice(`Added row ${key}; it sorts onto another page.`);
     } else {
       notice(`Added row ${key}.`);
     }
     form.querySelector('input')?.focus();
   } catch (e) {
-    err.textContent = explain(e);
-    err.hidden = false;
+    fill(errBox, h('p', { class: 'form-error', role: 'alert', 'data-testid': 'row-error' },
+      explain(e) + (e.status === 401 ? '' : ' What you typed is kept; correct it and add again.')));
   } finally {
     form.classList.remove('busy');
+  }
+}
+
+/* ---------- delete ---------- */
+
+async function deleteRow(row) {
+  const t = S.t;
+  const key = grid.keyOf(row);
+  await write('DELETE', rowPath(t.name, key));
+  notice(`Deleted row ${toInput(key)}.`, { label: 'Undo', run: () => undoDelete(t, key, row) });
+}
+
+async function undoDelete(t, key, row) {
+  const body = { ...row };
+  if (t.key === 'rowid' && !t.columns.some((c) => c.name === 'rowid')) delete body.rowid;
+  try {
+    await write('PUT', rowPath(t.name, key), body);
+    notice(`Row ${toInput(key)} is back.`);
+  } catch (e) {
+    notice('Could not bring the row back. ' + explain(e));
   }
 }
 
@@ -419,8 +598,13 @@ function placeRow(row) {
   let i = rows.findIndex((r) => rowCompare(row, r) < 0);
   if (i === -1) i = rows.length;
   if (rows.length && i === 0 && S.stack.length) return false;
-  if (i === rows.length && S.next !== null) return false;
+  if (i === rows.length && (S.next !== null || S.nextStale)) return false;
   grid.insert(row, i, true);
+  // Only a page of rows stays in the DOM: the last one moves on to the next page.
+  while (grid.list.length > S.limit) {
+    grid.remove(grid.list[grid.list.length - 1].key, false);
+    S.nextStale = true;
+  }
   renderPager();
   return true;
 }
@@ -450,7 +634,8 @@ function applyChange(ch) {
   if (S.loading) { S.queue.push(ch); return; }
   if (grid.table !== S.t || !(ch.seq > S.applied)) return;
   S.applied = ch.seq;
-  if (activeFilters(S.filters).length && !ch.view) {
+  countChange(ch.table, ch);
+  if (filtered() && !ch.view) {
     reloadSoon('Rows changed.');
     return;
   }
@@ -462,29 +647,44 @@ function applyChange(ch) {
   renderPager();
   if (shown && typeof ch.ts === 'number' && S.feed) {
     const stats = S.feed.stats;
-    requestAnimationFrame(() => stats.delay(Date.now() - ch.ts));
+    requestAnimationFrame(() => stats.delay(nowMs() - ch.ts));
   }
 }
 
-const liveText = (s, d) => 'live: ' + (s === 'live' ? 'on' : s === 'reconnecting' && d ? `reconnecting in ${d} s` : s);
+function liveText(s, d) {
+  if (s === 'off') return 'off';
+  if (s === 'live') return 'live';
+  if (!navigator.onLine) return 'offline';
+  if (s === 'reconnecting') return d ? `reconnecting in ${d} s…` : S.online === false ? 'reconnecting… (server unreachable)' : 'reconnecting…';
+  if (s === 'connecting') return 'connecting…';
+  return 'unavailable';
+}
+
+function showLive() {
+  const s = S.feed ? S.feed.state : 'off';
+  pill('#live', liveText(s, S.liveDetail), s === 'live' ? 'ok' : s === 'off' ? '' : s === 'unavailable' ? 'bad' : 'warn');
+  $('#live').title = s === 'unavailable' ? 'The live feed could not be reached; the page retries when the server answers again.' : '';
+  $('#live-retry').hidden = s !== 'unavailable' && s !== 'reconnecting';
+}
 
 function startLive(mode) {
   S.feed?.stop();
   S.feed = createFeed(mode, {
     onState: (s, d) => {
-      pill('#live', liveText(s, d), s === 'live' ? 'ok' : s === 'off' ? '' : s === 'unavailable' ? 'muted' : 'warn');
-      $('#live-retry').hidden = s !== 'unavailable' && s !== 'reconnecting';
+      S.liveDetail = d;
+      showLive();
       if (s === 'live' && S.stale) loadRows();
-      if (s === 'reconnecting') health();
+      if (s === 'live') setTimeout(status, 300); // the open-sockets figure now includes this one
+      if (s === 'reconnecting' || s === 'unavailable') status();
     },
     onHello: (m) => { noteSeq(m.last_seq); noteVersion(m.server); },
+    serverDown: () => S.online === false,
     onChange: applyChange,
     onResync: () => reloadSoon('The live feed asked for a fresh copy.'),
     onError: (e) => notice('Live updates for this view were refused: ' + (e.message || e.code || 'unknown reason')),
   });
   if (!S.feed) {
-    pill('#live', liveText('off'));
-    $('#live-retry').hidden = true;
+    showLive();
     return;
   }
   if (S.t && grid.table === S.t) S.feed.watch(S.t.name, S.applied, qs(filterPairs(activeFilters(S.filters))));
@@ -512,14 +712,16 @@ function wire() {
     if (togglePanel('#filter-btn', '#filter-panel')) $('#filter-panel select')?.focus();
   });
   $('#refresh-btn').addEventListener('click', () => loadTables(true));
+  $('#skip').addEventListener('click', (e) => {
+    e.preventDefault();
+    $(S.view === 'compare' ? '#compare-view' : '#main').focus();
+  });
+  window.addEventListener('online', showLive);
+  window.addEventListener('offline', showLive);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) status(); });
   $('#first').addEventListener('click', () => { S.stack = []; S.after = null; loadRows(); });
   $('#prev').addEventListener('click', () => { S.after = S.stack.pop() ?? null; loadRows(); });
-  $('#next').addEventListener('click', () => {
-    if (S.next === null) return;
-    S.stack.push(S.after);
-    S.after = S.next;
-    loadRows();
-  });
+  $('#next').addEventListener('click', nextPage);
   $('#token-btn').addEventListener('click', () => askToken());
   $('#token-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -538,5 +740,5 @@ function wire() {
 
 wire();
 loadTables();
-health();
+status();
 startLive($('#live-mode').value);

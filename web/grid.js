@@ -1,6 +1,7 @@
 // The rows grid: one page of a table with sortable headers, cells edited in
-// place, delete with inline confirmation, per-row errors, and insert/update/
-// remove (with a flash) for live changes. Rows are kept by key (stringified).
+// place (double-click, Enter or F2; arrow keys move between cells), delete
+// (undone from the notice), per-row errors, and insert/update/remove (with a
+// flash) for live changes. Rows are kept by key (stringified).
 
 import { h, fill } from './dom.js';
 import { display, toInput, fromInput, sameValue, isBlob } from './values.js';
@@ -47,10 +48,69 @@ export class Grid {
       this.editable ? h('th', { scope: 'col', class: 'actions' }, h('span', { class: 'sr' }, 'Actions')) : null);
     this.tbody = h('tbody');
     this.tableEl = h('table', { class: 'grid' },
-      h('caption', { class: 'sr' }, `Rows of ${this.table.name}`), h('thead', null, head), this.tbody);
+      h('caption', { class: 'sr' }, `Rows of ${this.table.name}` +
+        (this.editable ? '. Double-click a cell, or press Enter on it, to edit; arrow keys move between cells.' : '')),
+      h('thead', null, head), this.tbody);
+    this.tableEl.addEventListener('keydown', (e) => this.keydown(e));
+    this.tableEl.addEventListener('dblclick', (e) => this.cellEvent(e));
+    this.tableEl.addEventListener('click', (e) => { if (this.touch) this.cellEvent(e); });
+    this.tableEl.addEventListener('pointerdown', (e) => { this.touch = e.pointerType === 'touch'; });
+    this.tableEl.addEventListener('focusin', (e) => this.rove(e.target));
     for (const row of rows) this.insert(row, this.list.length, false);
     this.syncEmpty();
     fill(this.root, this.tableEl);
+    this.rove(null);
+  }
+
+  /** The entry and column of an editable cell td, or null. */
+  cellOf(td) {
+    const tr = td?.parentElement;
+    const entry = tr && this.list.find((x) => x.tr === tr);
+    const c = entry && this.cols.find((x) => x.name === td.dataset.col);
+    return c && td.classList.contains('editable') ? { entry, c } : null;
+  }
+
+  cellEvent(e) {
+    const td = e.target.closest?.('td.editable');
+    if (!td || td.classList.contains('editing') || e.target.closest('form')) return;
+    const x = this.cellOf(td);
+    if (x) this.edit(x.entry, x.c, td);
+  }
+
+  /** Keeps exactly one editable cell in the tab order: the one last focused (roving tabindex). */
+  rove(td) {
+    if (!td?.classList?.contains('editable')) {
+      if (this.tbody.querySelector('td.editable[tabindex="0"]')) return;
+      td = this.tbody.querySelector('td.editable');
+      if (!td) return;
+    }
+    for (const o of this.tbody.querySelectorAll('td.editable[tabindex="0"]')) if (o !== td) o.tabIndex = -1;
+    td.tabIndex = 0;
+  }
+
+  keydown(e) {
+    const td = e.target;
+    if (td.tagName !== 'TD' || !td.classList.contains('editable')) return;
+    if (e.key === 'Enter' || e.key === 'F2') {
+      e.preventDefault();
+      this.cellEvent(e);
+      return;
+    }
+    const move = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] }[e.key];
+    if (!move) return;
+    const rows = this.list.map((x) => x.tr);
+    let r = rows.indexOf(td.parentElement), c = [...td.parentElement.children].indexOf(td);
+    for (;;) {
+      r += move[0];
+      c += move[1];
+      const next = rows[r]?.children[c];
+      if (!next) return;
+      if (next.classList.contains('editable')) {
+        e.preventDefault();
+        next.focus();
+        return;
+      }
+    }
   }
 
   headCell(c) {
@@ -82,6 +142,7 @@ export class Grid {
   insert(row, index, flash = true) {
     const entry = { row, tr: h('tr'), editing: new Map(), errTr: null };
     entry.key = this.keyStr(row);
+    entry.tr.dataset.key = toInput(this.keyOf(row));
     for (const c of this.cols) {
       const td = h('td', { 'data-col': c.name });
       this.paint(td, entry, c);
@@ -107,12 +168,15 @@ export class Grid {
     if (!entry) return false;
     const old = entry.row;
     entry.row = row;
+    let changed = false;
     this.cols.forEach((c, i) => {
       if (sameValue(old[c.name], row[c.name]) || entry.editing.has(c.name)) return;
       const td = entry.tr.children[i];
       this.paint(td, entry, c);
+      changed = true;
       if (flash) blink(td, 'flash');
     });
+    if (changed && flash) blink(entry.tr, 'flash-row');
     return true;
   }
 
@@ -121,14 +185,22 @@ export class Grid {
     const entry = this.byKey.get(key);
     if (!entry) return false;
     this.byKey.delete(key);
-    this.list.splice(this.list.indexOf(entry), 1);
+    const i = this.list.indexOf(entry);
+    this.list.splice(i, 1);
     entry.errTr?.remove();
-    const gone = () => { entry.tr.remove(); this.syncEmpty(); };
+    // Keep the keyboard focus in the grid when it was on the row that goes.
+    if (entry.tr.contains(document.activeElement)) {
+      const near = this.list[i] || this.list[i - 1];
+      const cls = document.activeElement.closest('td')?.className.includes('actions') ? 'button.del' : 'td.editable';
+      (near?.tr.querySelector(cls) || this.root.closest('main')?.querySelector('h2'))?.focus();
+    }
+    const gone = () => { entry.tr.remove(); this.syncEmpty(); this.rove(null); };
     if (!flash) gone();
     else {
       entry.tr.classList.add('gone');
       entry.tr.inert = true;
-      setTimeout(gone, 700);
+      entry.tr.removeAttribute('data-key');
+      setTimeout(gone, 900);
     }
     return true;
   }
@@ -140,12 +212,14 @@ export class Grid {
     const d = display(v, c);
     const span = h('span', { class: 'v v-' + d.kind }, d.text);
     td.title = d.text.length > LONG ? d.text : '';
-    if (this.canEdit(c, v)) {
-      fill(td, h('button', { type: 'button', class: 'cell', 'aria-label': `${c.name}: ${d.text}. Edit`,
-        onclick: () => this.edit(entry, c, td) }, span));
+    const editable = this.canEdit(c, v);
+    td.classList.toggle('editable', editable);
+    if (editable) {
+      if (td.tabIndex !== 0) td.tabIndex = -1;
     } else {
-      fill(td, span);
+      td.removeAttribute('tabindex');
     }
+    fill(td, span);
   }
 
   edit(entry, c, td) {
@@ -166,6 +240,7 @@ export class Grid {
     });
     entry.editing.set(c.name, form);
     td.classList.add('editing');
+    td.removeAttribute('tabindex');
     fill(td, form);
     input.focus();
     input.select();
@@ -173,9 +248,10 @@ export class Grid {
 
   endEdit(entry, c, td) {
     entry.editing.delete(c.name);
+    this.clearError(entry);
     td.classList.remove('editing');
     this.paint(td, entry, c);
-    td.querySelector('button')?.focus();
+    if (td.isConnected && td.classList.contains('editable')) td.focus();
   }
 
   async save(entry, c, td, input, form) {
@@ -200,32 +276,25 @@ export class Grid {
   }
 
   paintActions(entry) {
-    fill(entry.actions, h('button', { type: 'button', class: 'del', 'aria-label': 'Delete row ' + toInput(this.keyOf(entry.row)),
-      onclick: () => this.confirmDelete(entry) }, 'Delete'));
-  }
-
-  confirmDelete(entry) {
-    const back = () => { this.paintActions(entry); entry.actions.querySelector('button').focus(); };
-    const yes = h('button', { type: 'button', class: 'danger', onclick: async () => {
-      yes.disabled = true;
-      try {
-        await this.cb.onDelete(entry.row);
-        this.remove(entry.key, true);
-      } catch (err) {
-        this.showError(entry, this.cb.explain(err));
-        back();
-      }
-    } }, 'Yes, delete');
-    const no = h('button', { type: 'button', onclick: back }, 'Cancel');
-    const box = h('span', { class: 'confirm', role: 'group', 'aria-label': 'Confirm delete' }, yes, no);
-    box.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); back(); } });
-    fill(entry.actions, box);
-    no.focus();
+    const btn = h('button', { type: 'button', class: 'del', 'data-testid': 'row-delete',
+      'aria-label': 'Delete row ' + toInput(this.keyOf(entry.row)), onclick: async () => {
+        btn.disabled = true;
+        try {
+          await this.cb.onDelete(entry.row);
+          this.clearError(entry);
+          this.remove(entry.key, true);
+        } catch (err) {
+          btn.disabled = false;
+          this.showError(entry, this.cb.explain(err));
+          btn.focus();
+        }
+      } }, 'Delete');
+    fill(entry.actions, btn);
   }
 
   showError(entry, message) {
     const tr = h('tr', { class: 'row-error' }, h('td', { colspan: this.cols.length + (this.editable ? 1 : 0) },
-      h('div', { role: 'alert' }, h('span', null, message),
+      h('div', { role: 'alert', 'data-testid': 'row-error' }, h('span', null, message),
         h('button', { type: 'button', class: 'icon', 'aria-label': 'Dismiss', onclick: () => this.clearError(entry) }, '✕'))));
     if (entry.errTr) entry.errTr.replaceWith(tr);
     else entry.tr.after(tr);

@@ -1,34 +1,48 @@
 // Live changes over WebSocket push (/api/live) or long/short polling
 // (/api/changes), behind one interface: watch(table, since, where) after each
 // snapshot; each change is handed on once, in seq order; drops reconnect with
-// backoff and resume from the last seq; Stats counts requests, bytes, delays.
-// handlers: onState(connecting|live|reconnecting (detail: s to next try)|
-// unavailable|off, detail), onHello(msg), onChange(change), onResync(msg), onError(err).
+// backoff and resume from the last seq; Stats counts requests, bytes (see
+// wire.js for what is measured and what estimated) and delays.
+// handlers: onState(connecting|live|reconnecting (detail: s to next try, 0 when
+// waiting for kick)|unavailable|off, detail), onHello(msg), onChange(change),
+// onResync(msg), onError(err), serverDown() (true: wait for kick, retry slowly).
 
 import { parse, stringify } from './json.js';
 import { qs } from './api.js';
+import { utf8, frameBytes, requestBytes, handshakeBytes, responseHeadBytes, timingOf, watchTimings } from './wire.js';
 
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const LONG_WAIT_S = 25;
 const POLL_LIMIT = 500;
 
 export const MODES = [['ws', 'WebSocket push'], ['long', 'long polling'], ['short', 'short polling (1 s)'], ['off', 'off']];
 
-/** A feed for mode ws|long|short (options.interval: ms between short polls), or null for off. */
+/**
+ * A feed for mode ws|long|short, or null for off. options.interval: ms between
+ * short polls; options.order: the order of the poll's query parameters (so that
+ * feeds running side by side never request the same URL); options.urlSub: a
+ * socket subscribes in its URL (?table=&since=) instead of with a message.
+ */
 export function createFeed(mode, handlers, options = {}) {
-  if (mode === 'ws') return new SocketFeed(handlers);
-  if (mode === 'long') return new PollFeed(handlers, 0, LONG_WAIT_S);
-  if (mode === 'short') return new PollFeed(handlers, options.interval || 1000, 0);
+  if (mode === 'ws') return new SocketFeed(handlers, options);
+  if (mode === 'long') return new PollFeed(handlers, 0, LONG_WAIT_S, options);
+  if (mode === 'short') return new PollFeed(handlers, options.interval || 1000, 0, options);
   return null;
 }
 
-/** Per-transport counters; bytes count the characters of messages and bodies. */
+/**
+ * Per-transport counters. bytesIn/bytesOut: what crossed the wire, headers
+ * included; emptyCost: bytes both ways of the last poll that brought nothing.
+ */
 export class Stats {
   constructor() {
     this.changes = 0;
     this.requests = 0;
     this.bytesIn = 0;
     this.bytesOut = 0;
+    this.emptyCost = 0;
+    this.measured = 0; // responses whose body size came from Resource Timing
+    this.counted = 0; // responses whose body size was counted from the text
     this.delays = [];
   }
 
@@ -78,9 +92,11 @@ class Feed {
     clearTimeout(this.timer);
     if (this.stopped) return;
     if (!this.everUp) return this.setState('unavailable');
-    let ms = BACKOFF_MS[Math.min(this.attempt++, BACKOFF_MS.length - 1)];
+    // While the page knows the server is down it waits for kick() (a slow retry stays as a fallback).
+    const down = !!this.h.serverDown?.();
+    let ms = BACKOFF_MS[down ? BACKOFF_MS.length - 1 : Math.min(this.attempt++, BACKOFF_MS.length - 1)];
     ms += Math.random() * ms * 0.2;
-    this.setState('reconnecting', Math.ceil(ms / 1000));
+    this.setState('reconnecting', down ? 0 : Math.ceil(ms / 1000));
     this.timer = setTimeout(() => this.connect(), ms);
   }
 
@@ -88,6 +104,7 @@ class Feed {
   kick() {
     if (this.stopped || (this.state !== 'unavailable' && this.state !== 'reconnecting')) return;
     clearTimeout(this.timer);
+    this.attempt = 0;
     this.connect();
   }
 
@@ -95,11 +112,12 @@ class Feed {
 }
 
 class SocketFeed extends Feed {
-  constructor(h) {
+  constructor(h, options) {
     super(h);
     this.kind = 'ws';
     this.ws = null;
     this.nextId = 1;
+    this.urlSub = !!options.urlSub;
   }
 
   start() {
@@ -114,14 +132,24 @@ class SocketFeed extends Feed {
     old?.close();
     this.setState(this.everUp ? 'reconnecting' : 'connecting');
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/api/live`);
+    let path = '/api/live';
+    const inUrl = this.urlSub && this.sub;
+    if (inUrl) {
+      const pairs = [['table', this.sub.table], ['since', this.cursor]];
+      if (this.sub.where) pairs.push(['where', this.sub.where]);
+      path += '?' + qs(pairs);
+    }
+    const ws = new WebSocket(`${proto}//${location.host}${path}`);
     this.ws = ws;
     this.stats.requests++;
+    const [hsOut, hsIn] = handshakeBytes(path);
+    this.stats.bytesOut += hsOut;
     ws.onopen = () => {
+      this.stats.bytesIn += hsIn;
       this.everUp = true;
       this.attempt = 0;
       this.setState('live');
-      if (this.sub) this.subscribe();
+      if (this.sub && !inUrl) this.subscribe();
     };
     ws.onmessage = (ev) => { if (this.ws === ws) this.message(ev.data); };
     ws.onclose = () => {
@@ -135,7 +163,7 @@ class SocketFeed extends Feed {
 
   send(msg) {
     const text = stringify(msg);
-    this.stats.bytesOut += text.length;
+    this.stats.bytesOut += frameBytes(utf8(text), true);
     this.ws.send(text);
   }
 
@@ -156,7 +184,7 @@ class SocketFeed extends Feed {
   }
 
   message(text) {
-    this.stats.bytesIn += text.length;
+    this.stats.bytesIn += frameBytes(utf8(text), false);
     let m;
     try { m = parse(text); } catch { return; }
     switch (m.type) {
@@ -176,17 +204,21 @@ class SocketFeed extends Feed {
     clearTimeout(this.timer);
     const ws = this.ws;
     this.ws = null;
-    if (ws) ws.close(1000);
+    if (ws) {
+      if (ws.readyState === WebSocket.OPEN) this.stats.bytesOut += frameBytes(2, true);
+      ws.close(1000);
+    }
     this.setState('off');
   }
 }
 
 class PollFeed extends Feed {
-  constructor(h, interval, wait) {
+  constructor(h, interval, wait, options) {
     super(h);
     this.kind = wait ? 'long' : 'short';
     this.interval = interval;
     this.wait = wait;
+    this.order = options.order || ['since', 'table', 'limit', 'wait'];
     this.ctrl = null;
   }
 
@@ -203,33 +235,50 @@ class PollFeed extends Feed {
     if (!this.stopped) this.connect();
   }
 
+  /** Changes the short-poll interval; a poll already scheduled moves to the new interval. */
+  setInterval(ms) {
+    this.interval = ms;
+    if (this.kind === 'short' && this.timer && !this.stopped && this.state === 'live') {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.connect(), Math.max(0, this.lastPoll + ms - Date.now()));
+    }
+  }
+
   connect() {
     this.ctrl?.abort();
     clearTimeout(this.timer);
+    this.timer = 0;
     if (!this.stopped && this.sub) this.poll();
   }
 
   async poll() {
     const ctrl = new AbortController();
     this.ctrl = ctrl;
-    const pairs = [['since', this.cursor], ['table', this.sub.table], ['limit', POLL_LIMIT]];
+    this.timer = 0;
     // The first poll after (re)connecting does not wait: it proves the feed works.
     const wait = this.state === 'live' ? this.wait : 0;
-    if (wait) pairs.push(['wait', wait]);
+    const values = { since: this.cursor, table: this.sub.table, limit: POLL_LIMIT, wait };
+    const pairs = this.order.filter((k) => k !== 'wait' || this.wait).map((k) => [k, values[k]]);
     const url = '/api/changes?' + qs(pairs);
+    const headers = { Accept: 'application/json' };
     const began = Date.now();
-    this.stats.requests++;
-    this.stats.bytesOut += url.length;
+    watchTimings();
+    const t0 = performance.now();
+    this.lastPoll = began;
+    const stats = this.stats;
+    stats.requests++;
+    const out = requestBytes('GET', url, headers);
+    stats.bytesOut += out;
     let res, text, m;
     try {
-      res = await fetch(url, { cache: 'no-store', signal: ctrl.signal, headers: { Accept: 'application/json' } });
+      res = await fetch(url, { cache: 'no-store', signal: ctrl.signal, headers });
       text = await res.text();
       m = res.ok ? parse(text) : null;
     } catch {
       m = null;
     }
+    if (res && text !== undefined) this.count(stats, url, t0, res, text, out, !!(m && !m.resync && !m.changes?.length));
     if (ctrl !== this.ctrl || this.stopped) return;
-    if (text) this.stats.bytesIn += text.length;
     if (!m || !Array.isArray(m.changes)) return this.retry();
     this.everUp = true;
     this.attempt = 0;
@@ -244,7 +293,27 @@ class PollFeed extends Feed {
     if (ctrl !== this.ctrl || this.stopped) return;
     // An empty long poll that came back at once: do not spin.
     const quick = wait && !m.changes.length && Date.now() - began < 500;
-    this.timer = setTimeout(() => this.connect(), this.wait ? (quick ? 1000 : 0) : this.interval);
+    // A full page means more are waiting: fetch them now.
+    const full = m.changes.length >= POLL_LIMIT;
+    const ms = this.wait || full ? (quick ? 1000 : 0) : Math.max(0, began + this.interval - Date.now());
+    this.timer = setTimeout(() => this.connect(), ms);
+  }
+
+  /** Adds a response's bytes: head counted, body from Resource Timing when the browser gives it. */
+  count(stats, url, t0, res, text, out, empty) {
+    const head = responseHeadBytes(res);
+    timingOf(url, t0, (e) => {
+      let body;
+      if (e && e.encodedBodySize > 0) {
+        body = e.encodedBodySize;
+        stats.measured++;
+      } else {
+        body = utf8(text);
+        stats.counted++;
+      }
+      stats.bytesIn += head + body;
+      if (empty) stats.emptyCost = head + body + out;
+    });
   }
 
   stop() {
