@@ -48,6 +48,8 @@ static void table_free(struct catalog_table *t)
 		free(t->cols[i].name);
 		free(t->cols[i].type);
 		free(t->cols[i].dflt);
+		free(t->cols[i].ref_table);
+		free(t->cols[i].ref_column);
 	}
 	free(t->cols);
 	free(t->key_cols);
@@ -79,6 +81,42 @@ static int exposed(const char *name)
 	return 0;
 }
 
+/* Adds "references":{"table":T,"column":C-or-null} for a foreign-key column; 1 on success. */
+static int add_reference(cJSON *cj, const struct catalog_column *c)
+{
+	cJSON *r = cJSON_AddObjectToObject(cj, "references");
+	return r && cJSON_AddStringToObject(r, "table", c->ref_table) &&
+	       (c->ref_column ? cJSON_AddStringToObject(r, "column", c->ref_column) != NULL
+			      : cJSON_AddNullToObject(r, "column") != NULL);
+}
+
+/* Reads single-column foreign keys into the columns' ref_table/ref_column. Returns 0 or -1 (OOM). */
+static int load_references(sqlite3 *db, struct catalog_table *t)
+{
+	sqlite3_stmt *st;
+	int rc = 0;
+	if (sqlite3_prepare_v2(db, "SELECT \"from\", \"table\", \"to\" FROM pragma_foreign_key_list(?1) WHERE id IN "
+				   "(SELECT id FROM pragma_foreign_key_list(?1) GROUP BY id HAVING count(*) = 1)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return 0; /* an old SQLite without the table-valued pragma: no references, not an error */
+	sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *from = (const char *)sqlite3_column_text(st, 0);
+		for (int i = 0; from && i < t->n_cols; i++) {
+			struct catalog_column *c = &t->cols[i];
+			if (strcmp(c->name, from) != 0 || c->ref_table)
+				continue;
+			c->ref_table = dup_text(sqlite3_column_text(st, 1));
+			if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+				c->ref_column = dup_text(sqlite3_column_text(st, 2));
+			if (!c->ref_table || (sqlite3_column_type(st, 2) != SQLITE_NULL && !c->ref_column))
+				rc = -1;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static cJSON *table_describe(const struct catalog_table *t)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -101,7 +139,7 @@ static cJSON *table_describe(const struct catalog_table *t)
 		if (!cj || !cJSON_AddItemToArray(cols, cj) || !cJSON_AddStringToObject(cj, "name", c->name) ||
 		    !cJSON_AddStringToObject(cj, "type", c->type) || !cJSON_AddBoolToObject(cj, "notnull", c->notnull) ||
 		    !(c->dflt ? cJSON_AddStringToObject(cj, "default", c->dflt) : cJSON_AddNullToObject(cj, "default")) ||
-		    !cJSON_AddBoolToObject(cj, "key", c->pk > 0) ||
+		    !cJSON_AddBoolToObject(cj, "key", c->pk > 0) || (c->ref_table && !add_reference(cj, c)) ||
 		    (c->generated && !cJSON_AddBoolToObject(cj, "generated", 1)))
 			goto fail;
 	}
@@ -166,6 +204,8 @@ static int table_load(sqlite3 *db, struct catalog_table *t)
 		t->key = CATALOG_KEY_COMPOSITE;
 	}
 	t->writable = !s_read_only && t->key != CATALOG_KEY_COMPOSITE;
+	if (load_references(db, t) != 0)
+		return -1;
 	cJSON *desc = table_describe(t);
 	t->json = desc ? cJSON_PrintUnformatted(desc) : NULL;
 	cJSON_Delete(desc);

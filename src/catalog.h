@@ -23,6 +23,8 @@ struct catalog_column {
 	int notnull;
 	int pk;          /* 1-based position in the primary key, 0 when not part of it */
 	int generated;   /* a generated column: never written */
+	char *ref_table; /* FOREIGN KEY: the table it references, or NULL */
+	char *ref_column;/* ... and the column there (NULL: that table's primary key) */
 	enum catalog_affinity affinity;
 };
 

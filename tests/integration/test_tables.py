@@ -158,5 +158,21 @@ class DemoTablesTest(TestCase):
         self.assertEqual(s.get("/api/tables/readings").json["key"], "id")
 
 
+class ReferencesTest(TestCase):
+
+    def test_single_column_foreign_keys_are_described(self):
+        s = self.server("CREATE TABLE a (id INTEGER PRIMARY KEY, code TEXT UNIQUE);\n"
+                        "CREATE TABLE b (id INTEGER PRIMARY KEY, a_id INTEGER REFERENCES a, "
+                        "a_code TEXT REFERENCES a(code), x INTEGER, y INTEGER, "
+                        "FOREIGN KEY (x, y) REFERENCES c(p, q));\n"
+                        "CREATE TABLE c (p INTEGER, q INTEGER, PRIMARY KEY (p, q));\n")
+        cols = {c["name"]: c for c in s.get("/api/tables/b").json["columns"]}
+        self.assertEqual(cols["a_id"]["references"], {"table": "a", "column": None})
+        self.assertEqual(cols["a_code"]["references"], {"table": "a", "column": "code"})
+        for name in ("id", "x", "y"):  # a composite foreign key is not a column's reference
+            self.assertNotIn("references", cols[name], name)
+        self.assertNotIn("references", s.get("/api/tables/a").json["columns"][0])
+
+
 if __name__ == "__main__":
     unittest.main()
