@@ -1,0 +1,941 @@
+/*
+ * live_load.c: a WebSocket load client for rowcast's live feed (and, later, for the peer servers of issue 5).
+ *
+ * One thread, epoll, raw sockets, libc only. It opens N subscribers to ws://HOST:PORT/PATH (hand-written
+ * handshake; it only receives, and answers the server's pings with masked pongs), waits for every `hello`,
+ * then inserts at a fixed rate R for D seconds over one or more keep-alive HTTP connections
+ * (POST /api/tables/T/rows with {"payload":"lb-RUN-I-...","t":SEND_TIME_MS}). Every subscriber records, for
+ * each `change` it receives, receive time minus the row's `t`, and checks its own stream: each insert I once
+ * (missing, duplicated), seqs strictly increasing (out of order). It prints a readable table and one JSON
+ * object (stdout, and --json-out FILE). The whole run is bounded by D + 10 s (connect <= 4 s, drain <= 5 s).
+ *
+ * With --rate 0 it only opens the subscribers, holds them --hold seconds and reports the server's RSS before
+ * and while they are open (the per-socket memory cost).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WRITERS 16
+#define CONNECT_BUDGET_MS 4000.0 /* all subscribers must have their hello within this */
+#define DRAIN_BUDGET_MS 5000.0   /* after the last insert, wait at most this for acks and deliveries */
+#define TOTAL_SLACK_MS 10000.0   /* hard bound: D + this */
+#define MAX_FRAME (4u << 20)     /* larger frames are counted as errors and the subscriber is closed */
+#define HANDSHAKES_IN_FLIGHT 64
+#define WRITER_MAX_FAILS 3       /* a writer whose server is gone stops retrying */  /* open subscribers in waves so the server's accept queue never overflows */
+
+enum sub_state { S_IDLE, S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSED };
+
+struct sub {
+	int fd;
+	enum sub_state state;
+	size_t hs_off;          /* bytes of the handshake request written */
+	unsigned char *buf;     /* received bytes not yet parsed */
+	size_t len, cap;
+	char *frag;             /* a fragmented message being reassembled */
+	size_t frag_len;
+	int got_hello;
+	long long last_seq;     /* last change seq seen (-1: none) */
+	long long received, dup, ooo, other_changes, resyncs, errors;
+	long long hello_seq;
+	long long gaps;         /* seq jumps after the first change (only this client writes: none expected) */
+	int late_start;         /* the first change seen was not hello's last_seq + 1 */
+	long long first_seqs[8];
+	int n_first;
+	int close_code;
+};
+
+struct writer {
+	int fd;
+	int busy;               /* a request is in flight (or the writer is dead) */
+	int fails;              /* consecutive failures; the writer gives up after WRITER_MAX_FAILS */
+	long idx;               /* insert index in flight */
+	double sent_ms;
+	char out[2048];
+	size_t out_len, out_off;
+	char in[16384];
+	size_t in_len;
+};
+
+static struct {
+	const char *host;
+	int port;
+	const char *path;
+	const char *table;
+	int subs;
+	double rate;
+	double duration;
+	int writers;
+	int payload_bytes;
+	int server_pid;
+	double hold;
+	double settle_ms;
+	const char *json_out;
+	const char *md_out;
+	const char *label;
+	int verbose;
+} opt = { "127.0.0.1", 0, NULL, "bench", 1, 100, 10, 2, 32, 0, 2, 0, NULL, NULL, "", 0 };
+
+static struct sub *s_subs;
+static struct writer s_wr[MAX_WRITERS];
+static int s_ep;
+static char s_run[32];
+static char s_handshake[1024];
+static size_t s_handshake_len;
+static uint8_t *s_seen;          /* s_subs x max_inserts delivery counts */
+static long s_max_inserts;
+static float *s_lat;             /* one latency per delivery (ms) */
+static long s_lat_n, s_lat_cap;
+static float *s_rtt;             /* POST round trips (ms) */
+static long s_rtt_n;
+static long s_sent, s_acked, s_post_errors, s_acked_mask_n;
+static uint8_t *s_acked_mask;    /* which insert indices were acknowledged */
+static long long s_frames_bad, s_unparsed;
+static char s_first_error[256];
+static double s_first_recv_ms, s_last_recv_ms;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("live_load: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(2);
+}
+
+static void note_error(const char *fmt, ...)
+{
+	if (s_first_error[0])
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(s_first_error, sizeof s_first_error, fmt, ap);
+	va_end(ap);
+	for (char *p = s_first_error; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+			*p = ' ';
+}
+
+static int open_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
+	if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1)
+		die("bad host %s", opt.host);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
+		note_error("connect: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void ep_set(int fd, uint32_t events, uint64_t tag, int op)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = tag };
+	if (epoll_ctl(s_ep, op, fd, &ev) != 0)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+#define WRITER_TAG ((uint64_t)1 << 40)
+
+/* ---- server process figures ---- */
+
+struct proc_sample {
+	double cpu_s;   /* utime + stime */
+	long rss_kib, hwm_kib, threads;
+};
+
+static struct proc_sample proc_read(int pid)
+{
+	struct proc_sample p = { -1, -1, -1, -1 };
+	if (pid <= 0)
+		return p;
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		buf[n] = 0;
+		fclose(f);
+		char *q = strrchr(buf, ')');
+		unsigned long long ut = 0, st = 0;
+		/* after ')': state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+		if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+			p.cpu_s = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	}
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (f) {
+		while (fgets(buf, sizeof buf, f)) {
+			if (!strncmp(buf, "VmRSS:", 6))
+				p.rss_kib = atol(buf + 6);
+			else if (!strncmp(buf, "VmHWM:", 6))
+				p.hwm_kib = atol(buf + 6);
+			else if (!strncmp(buf, "Threads:", 8))
+				p.threads = atol(buf + 8);
+		}
+		fclose(f);
+	}
+	return p;
+}
+
+/* ---- subscribers ---- */
+
+static void sub_close(struct sub *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->state = S_CLOSED;
+}
+
+static void sub_start(struct sub *s)
+{
+	s->fd = open_socket();
+	if (s->fd < 0) {
+		s->state = S_CLOSED;
+		return;
+	}
+	s->state = S_CONNECTING;
+	s->hs_off = 0;
+	s->last_seq = -1;
+	ep_set(s->fd, EPOLLIN | EPOLLOUT, (uint64_t)(s - s_subs), EPOLL_CTL_ADD);
+}
+
+/* Sends a masked control frame (pong or close); small, so one send suffices or it is dropped. */
+static void sub_send_control(struct sub *s, int opcode, const unsigned char *payload, size_t n)
+{
+	unsigned char f[2 + 4 + 125];
+	if (n > 125)
+		n = 125;
+	f[0] = (unsigned char)(0x80 | opcode);
+	f[1] = (unsigned char)(0x80 | n);
+	uint32_t key = (uint32_t)rand();
+	memcpy(f + 2, &key, 4);
+	for (size_t i = 0; i < n; i++)
+		f[6 + i] = payload[i] ^ f[2 + (i & 3)];
+	if (send(s->fd, f, 6 + n, MSG_NOSIGNAL) < 0 && opt.verbose)
+		fprintf(stderr, "live_load: control send: %s\n", strerror(errno));
+}
+
+/* Finds "key": in msg and returns a pointer just past it, or NULL. */
+static const char *find_key(const char *msg, const char *end, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = memmem(msg, (size_t)(end - msg), key, kl);
+	return p ? p + kl : NULL;
+}
+
+static void on_message(struct sub *s, const char *msg, size_t n, double recv_ms)
+{
+	const char *end = msg + n;
+	const char *type = find_key(msg, end, "\"type\":\"");
+	if (!type) {
+		s_unparsed++;
+		return;
+	}
+	if (!strncmp(type, "change\"", 7)) {
+		const char *sq = find_key(msg, end, "\"seq\":");
+		long long seq = sq ? strtoll(sq, NULL, 10) : -1;
+		if (s->n_first < 8)
+			s->first_seqs[s->n_first++] = seq;
+		if (s->n_first == 1 && seq > s->hello_seq + 1)
+			s->late_start = 1; /* changes after hello's last_seq were skipped */
+		if (seq <= s->last_seq) {
+			s->ooo++;
+		} else {
+			if (s->last_seq >= 0 && seq != s->last_seq + 1)
+				s->gaps++;
+			s->last_seq = seq;
+		}
+		const char *row = find_key(msg, end, "\"row\":");
+		const char *pl = row ? find_key(row, end, "\"payload\":\"lb-") : NULL;
+		const char *t = row ? find_key(row, end, "\"t\":") : NULL;
+		size_t rl = strlen(s_run);
+		if (!pl || !t || (size_t)(end - pl) < rl + 1 || memcmp(pl, s_run, rl) || pl[rl] != '-') {
+			s->other_changes++;
+			return;
+		}
+		long idx = strtol(pl + rl + 1, NULL, 10);
+		double sent = strtod(t, NULL);
+		if (idx < 0 || idx >= s_max_inserts) {
+			s->other_changes++;
+			return;
+		}
+		uint8_t *seen = &s_seen[(size_t)(s - s_subs) * (size_t)s_max_inserts + (size_t)idx];
+		if (*seen) {
+			s->dup++;
+			if (*seen < 255)
+				(*seen)++;
+			return;
+		}
+		*seen = 1;
+		s->received++;
+		if (s_lat_n < s_lat_cap)
+			s_lat[s_lat_n++] = (float)(recv_ms - sent);
+		if (s_first_recv_ms == 0)
+			s_first_recv_ms = recv_ms;
+		s_last_recv_ms = recv_ms;
+	} else if (!strncmp(type, "hello\"", 6)) {
+		s->got_hello = 1;
+		const char *ls = find_key(msg, end, "\"last_seq\":");
+		s->hello_seq = ls ? strtoll(ls, NULL, 10) : -1;
+	} else if (!strncmp(type, "resync\"", 7)) {
+		s->resyncs++;
+		note_error("subscriber %ld got resync: %.*s", (long)(s - s_subs), (int)(n > 160 ? 160 : n), msg);
+	} else if (!strncmp(type, "error\"", 6)) {
+		s->errors++;
+		note_error("subscriber %ld got error: %.*s", (long)(s - s_subs), (int)(n > 160 ? 160 : n), msg);
+	}
+}
+
+/* Parses every complete frame in s->buf. Returns -1 when the subscriber was closed. */
+static int sub_parse(struct sub *s, double recv_ms)
+{
+	size_t off = 0;
+	while (s->len - off >= 2) {
+		unsigned char *b = s->buf + off;
+		int fin = b[0] & 0x80, opcode = b[0] & 0x0f, masked = b[1] & 0x80;
+		uint64_t plen = b[1] & 0x7f;
+		size_t hl = 2;
+		if (plen == 126) {
+			if (s->len - off < 4)
+				break;
+			plen = ((uint64_t)b[2] << 8) | b[3];
+			hl = 4;
+		} else if (plen == 127) {
+			if (s->len - off < 10)
+				break;
+			plen = 0;
+			for (int i = 0; i < 8; i++)
+				plen = (plen << 8) | b[2 + i];
+			hl = 10;
+		}
+		if (masked)
+			hl += 4;
+		if (plen > MAX_FRAME) {
+			s_frames_bad++;
+			note_error("subscriber %ld: frame of %llu bytes", (long)(s - s_subs), (unsigned long long)plen);
+			sub_close(s);
+			return -1;
+		}
+		if (s->len - off < hl + plen)
+			break;
+		unsigned char *p = b + hl;
+		if (masked) {
+			s_frames_bad++; /* a server must not mask; unmask anyway */
+			for (size_t i = 0; i < plen; i++)
+				p[i] ^= b[hl - 4 + (i & 3)];
+		}
+		switch (opcode) {
+		case 0x0: /* continuation */
+		case 0x1: /* text */
+		case 0x2: /* binary */
+			if (opcode == 0 || !fin) {
+				char *nf = realloc(s->frag, s->frag_len + plen + 1);
+				if (!nf)
+					die("out of memory");
+				s->frag = nf;
+				memcpy(s->frag + s->frag_len, p, plen);
+				s->frag_len += plen;
+				if (fin) {
+					on_message(s, s->frag, s->frag_len, recv_ms);
+					s->frag_len = 0;
+				}
+			} else {
+				on_message(s, (const char *)p, plen, recv_ms);
+			}
+			break;
+		case 0x8: /* close */
+			s->close_code = plen >= 2 ? (p[0] << 8 | p[1]) : 1005;
+			note_error("subscriber %ld closed by server, code %d", (long)(s - s_subs), s->close_code);
+			sub_send_control(s, 0x8, p, plen >= 2 ? 2 : 0);
+			sub_close(s);
+			return -1;
+		case 0x9: /* ping */
+			sub_send_control(s, 0xA, p, plen);
+			break;
+		case 0xA:
+			break;
+		default:
+			s_frames_bad++;
+		}
+		off += hl + plen;
+	}
+	if (off) {
+		memmove(s->buf, s->buf + off, s->len - off);
+		s->len -= off;
+	}
+	return 0;
+}
+
+static void sub_event(struct sub *s, uint32_t ev)
+{
+	if (s->state == S_CLOSED)
+		return;
+	if (s->state == S_CONNECTING && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int err = 0;
+		socklen_t el = sizeof err;
+		getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+		if (err) {
+			note_error("subscriber %ld connect: %s", (long)(s - s_subs), strerror(err));
+			sub_close(s);
+			return;
+		}
+		while (s->hs_off < s_handshake_len) {
+			ssize_t w = send(s->fd, s_handshake + s->hs_off, s_handshake_len - s->hs_off, MSG_NOSIGNAL);
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return;
+			if (w < 0) {
+				note_error("subscriber %ld handshake send: %s", (long)(s - s_subs), strerror(errno));
+				sub_close(s);
+				return;
+			}
+			s->hs_off += (size_t)w;
+		}
+		s->state = S_UPGRADING;
+		ep_set(s->fd, EPOLLIN, (uint64_t)(s - s_subs), EPOLL_CTL_MOD);
+	}
+	if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	for (;;) {
+		if (s->cap - s->len < 65536) {
+			size_t nc = s->cap ? s->cap * 2 : 131072;
+			unsigned char *nb = realloc(s->buf, nc);
+			if (!nb)
+				die("out of memory");
+			s->buf = nb;
+			s->cap = nc;
+		}
+		ssize_t r = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r <= 0) {
+			if (s->state != S_CLOSED)
+				note_error("subscriber %ld: connection %s", (long)(s - s_subs), r == 0 ? "closed by server" : strerror(errno));
+			sub_close(s);
+			return;
+		}
+		double t = now_ms();
+		s->len += (size_t)r;
+		if (s->state == S_UPGRADING) {
+			unsigned char *e = memmem(s->buf, s->len, "\r\n\r\n", 4);
+			if (!e) {
+				if (s->len > 16384) {
+					note_error("subscriber %ld: handshake answer too long", (long)(s - s_subs));
+					sub_close(s);
+				}
+				continue;
+			}
+			if (s->len < 12 || memcmp(s->buf, "HTTP/1.1 101", 12)) {
+				note_error("subscriber %ld handshake refused: %.*s", (long)(s - s_subs),
+					   (int)((size_t)(e - s->buf) > 120 ? 120 : (size_t)(e - s->buf)), (char *)s->buf);
+				sub_close(s);
+				return;
+			}
+			size_t hl = (size_t)(e - s->buf) + 4;
+			memmove(s->buf, s->buf + hl, s->len - hl);
+			s->len -= hl;
+			s->state = S_OPEN;
+		}
+		if (sub_parse(s, t) < 0)
+			return;
+	}
+}
+
+/* ---- writers (keep-alive HTTP POST) ---- */
+
+static void writer_connect(struct writer *w, int i)
+{
+	w->fd = w->fails >= WRITER_MAX_FAILS ? -1 : open_socket();
+	w->in_len = 0;
+	w->busy = w->fd < 0; /* a writer that cannot connect stays out of use */
+	if (w->fd < 0)
+		return;
+	ep_set(w->fd, EPOLLIN, WRITER_TAG + (uint64_t)i, EPOLL_CTL_ADD);
+}
+
+static void writer_flush(struct writer *w, int i)
+{
+	while (w->out_off < w->out_len) {
+		ssize_t n = send(w->fd, w->out + w->out_off, w->out_len - w->out_off, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOTCONN)) {
+			ep_set(w->fd, EPOLLIN | EPOLLOUT, WRITER_TAG + (uint64_t)i, EPOLL_CTL_MOD);
+			return;
+		}
+		if (n < 0) {
+			note_error("writer %d send: %s", i, strerror(errno));
+			s_post_errors++;
+			w->fails++;
+			close(w->fd);
+			writer_connect(w, i);
+			return;
+		}
+		w->out_off += (size_t)n;
+	}
+	ep_set(w->fd, EPOLLIN, WRITER_TAG + (uint64_t)i, EPOLL_CTL_MOD);
+}
+
+static void writer_send(struct writer *w, int i, long idx)
+{
+	char body[1024], pad[600];
+	int padn = opt.payload_bytes > (int)sizeof pad - 1 ? (int)sizeof pad - 1 : opt.payload_bytes;
+	memset(pad, 'x', (size_t)padn);
+	pad[padn] = 0;
+	w->sent_ms = now_ms();
+	int bl = snprintf(body, sizeof body, "{\"payload\":\"lb-%s-%ld-%s\",\"t\":%.3f}", s_run, idx, pad, w->sent_ms);
+	w->out_len = (size_t)snprintf(w->out, sizeof w->out,
+				      "POST /api/tables/%s/rows HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+				      "Content-Length: %d\r\n\r\n%s",
+				      opt.table, opt.host, opt.port, bl, body);
+	w->out_off = 0;
+	w->busy = 1;
+	w->idx = idx;
+	s_sent++;
+	writer_flush(w, i);
+}
+
+static void writer_event(struct writer *w, int i, uint32_t ev)
+{
+	if (ev & EPOLLOUT)
+		writer_flush(w, i);
+	if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	for (;;) {
+		if (w->in_len >= sizeof w->in - 1) {
+			note_error("writer %d: answer too long", i);
+			w->in_len = 0;
+		}
+		ssize_t r = recv(w->fd, w->in + w->in_len, sizeof w->in - 1 - w->in_len, 0);
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r <= 0) {
+			/* the server closed the keep-alive connection: an insert in flight is lost to us */
+			if (w->busy) {
+				s_post_errors++;
+				note_error("writer %d: connection closed with a request in flight", i);
+			}
+			w->fails++;
+			close(w->fd);
+			writer_connect(w, i);
+			return;
+		}
+		w->in_len += (size_t)r;
+		w->in[w->in_len] = 0;
+		for (;;) {
+			char *e = strstr(w->in, "\r\n\r\n");
+			if (!e)
+				break;
+			size_t hl = (size_t)(e - w->in) + 4;
+			long clen = 0;
+			const char *cl = strcasestr(w->in, "\r\ncontent-length:");
+			if (cl && cl < e)
+				clen = strtol(cl + 17, NULL, 10);
+			if (w->in_len < hl + (size_t)clen)
+				break;
+			int status = (int)strtol(w->in + 9, NULL, 10);
+			int closing = 0;
+			const char *cc = strcasestr(w->in, "\r\nconnection: close");
+			if (cc && cc < e)
+				closing = 1;
+			if (w->busy) {
+				if (status == 201) {
+					w->fails = 0;
+					s_acked++;
+					if (w->idx >= 0 && w->idx < s_max_inserts && !s_acked_mask[w->idx]) {
+						s_acked_mask[w->idx] = 1;
+						s_acked_mask_n++;
+					}
+					s_rtt[s_rtt_n++] = (float)(now_ms() - w->sent_ms);
+				} else {
+					s_post_errors++;
+					note_error("POST answered %d: %.*s", status, (int)(clen > 160 ? 160 : clen), w->in + hl);
+				}
+				w->busy = 0;
+			}
+			memmove(w->in, w->in + hl + (size_t)clen, w->in_len - hl - (size_t)clen + 1);
+			w->in_len -= hl + (size_t)clen;
+			if (closing) {
+				close(w->fd);
+				writer_connect(w, i);
+				return;
+			}
+		}
+	}
+}
+
+/* ---- main loop ---- */
+
+static void dispatch(int timeout_ms)
+{
+	struct epoll_event evs[256];
+	int n = epoll_wait(s_ep, evs, 256, timeout_ms);
+	if (n < 0 && errno != EINTR)
+		die("epoll_wait: %s", strerror(errno));
+	for (int k = 0; k < n; k++) {
+		uint64_t tag = evs[k].data.u64;
+		if (tag >= WRITER_TAG)
+			writer_event(&s_wr[tag - WRITER_TAG], (int)(tag - WRITER_TAG), evs[k].events);
+		else
+			sub_event(&s_subs[tag], evs[k].events);
+	}
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const float *v, long n, double p)
+{
+	if (n <= 0)
+		return -1;
+	long i = (long)(p / 100.0 * (double)(n - 1) + 0.5);
+	return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+static double cpu_self(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void usage(void)
+{
+	fputs("usage: live_load --port P [--host 127.0.0.1] [--subs N] [--rate R] [--duration D] [--writers W]\n"
+	      "                 [--table bench] [--path /api/live?table=bench] [--payload-bytes 32]\n"
+	      "                 [--server-pid PID] [--hold S (with --rate 0)] [--settle-ms MS] [--label TEXT]\n"
+	      "                 [--json-out FILE] [--md-out FILE] [-v]\n",
+	      stderr);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(a, "-v")) {
+			opt.verbose = 1;
+			continue;
+		}
+		if (!v)
+			usage();
+		i++;
+		if (!strcmp(a, "--host"))
+			opt.host = v;
+		else if (!strcmp(a, "--port"))
+			opt.port = atoi(v);
+		else if (!strcmp(a, "--path"))
+			opt.path = v;
+		else if (!strcmp(a, "--table"))
+			opt.table = v;
+		else if (!strcmp(a, "--subs"))
+			opt.subs = atoi(v);
+		else if (!strcmp(a, "--rate"))
+			opt.rate = atof(v);
+		else if (!strcmp(a, "--duration"))
+			opt.duration = atof(v);
+		else if (!strcmp(a, "--writers"))
+			opt.writers = atoi(v);
+		else if (!strcmp(a, "--payload-bytes"))
+			opt.payload_bytes = atoi(v);
+		else if (!strcmp(a, "--server-pid"))
+			opt.server_pid = atoi(v);
+		else if (!strcmp(a, "--hold"))
+			opt.hold = atof(v);
+		else if (!strcmp(a, "--settle-ms"))
+			opt.settle_ms = atof(v);
+		else if (!strcmp(a, "--md-out"))
+			opt.md_out = v;
+		else if (!strcmp(a, "--json-out"))
+			opt.json_out = v;
+		else if (!strcmp(a, "--label"))
+			opt.label = v;
+		else
+			usage();
+	}
+	if (opt.port <= 0 || opt.subs < 0 || opt.rate < 0 || opt.duration <= 0 || opt.duration > 600 ||
+	    opt.writers < 1 || opt.writers > MAX_WRITERS || opt.payload_bytes < 0 || opt.hold < 0 || opt.hold > 60)
+		usage();
+	for (const char *p = opt.label; *p; p++)
+		if (*p == '"' || *p == '\\')
+			die("--label must not hold quotes or backslashes");
+	char pathbuf[512];
+	if (!opt.path) {
+		snprintf(pathbuf, sizeof pathbuf, "/api/live?table=%s", opt.table);
+		opt.path = pathbuf;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)opt.subs + MAX_WRITERS + 16)
+		die("open-file limit %llu is too low for %d subscribers (raise ulimit -n)", (unsigned long long)rl.rlim_cur, opt.subs);
+	srand((unsigned)getpid());
+	snprintf(s_run, sizeof s_run, "%lx%x", (unsigned long)time(NULL), (unsigned)getpid() & 0xffff);
+	s_handshake_len = (size_t)snprintf(s_handshake, sizeof s_handshake,
+					   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+					   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+					   opt.path, opt.host, opt.port);
+
+	s_max_inserts = (long)(opt.rate * opt.duration) + 16;
+	if ((double)s_max_inserts * (opt.subs ? opt.subs : 1) > 4e8)
+		die("subs x inserts too large for the delivery table");
+	s_subs = calloc((size_t)(opt.subs ? opt.subs : 1), sizeof *s_subs);
+	s_seen = calloc((size_t)s_max_inserts * (size_t)(opt.subs ? opt.subs : 1), 1);
+	s_lat_cap = s_max_inserts * (opt.subs ? opt.subs : 1);
+	s_lat = malloc((size_t)s_lat_cap * sizeof *s_lat);
+	s_rtt = malloc((size_t)s_max_inserts * sizeof *s_rtt);
+	s_acked_mask = calloc((size_t)s_max_inserts, 1);
+	if (!s_subs || !s_seen || !s_lat || !s_rtt || !s_acked_mask)
+		die("out of memory");
+	s_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (s_ep < 0)
+		die("epoll_create1: %s", strerror(errno));
+
+	double t_begin = now_ms(), cpu_begin = cpu_self();
+	double hard_end = t_begin + opt.duration * 1e3 + TOTAL_SLACK_MS;
+	struct proc_sample p_before = proc_read(opt.server_pid);
+
+	/* Phase 1: subscribers, in waves, until every one has its hello. */
+	int next = 0, ready = 0, closed = 0;
+	for (int i = 0; i < opt.subs; i++)
+		s_subs[i].fd = -1;
+	while (now_ms() - t_begin < CONNECT_BUDGET_MS) {
+		int inflight = 0;
+		ready = closed = 0;
+		for (int i = 0; i < next; i++) {
+			if (s_subs[i].state == S_CLOSED)
+				closed++;
+			else if (s_subs[i].got_hello)
+				ready++;
+			else
+				inflight++;
+		}
+		if (ready + closed == opt.subs)
+			break;
+		while (next < opt.subs && inflight < HANDSHAKES_IN_FLIGHT) {
+			sub_start(&s_subs[next++]);
+			inflight++;
+		}
+		dispatch(20);
+	}
+	double t_connected = now_ms();
+	if (ready < opt.subs)
+		note_error("%d of %d subscribers ready after %.0f ms", ready, opt.subs, t_connected - t_begin);
+
+	/* Optionally let the server settle after the last hello (a workaround switch, not the default: a
+	 * subscriber that has its hello must not miss a later change). */
+	while (now_ms() < t_connected + opt.settle_ms)
+		dispatch(10);
+
+	/* Phase 2: inserts at a fixed rate (or, with --rate 0, hold the idle sockets). */
+	struct proc_sample p_start = proc_read(opt.server_pid);
+	for (int i = 0; i < opt.writers && opt.rate > 0; i++)
+		writer_connect(&s_wr[i], i);
+	double t0 = now_ms();
+	long total = (long)(opt.rate * opt.duration);
+	double max_behind = 0;
+	if (opt.rate > 0) {
+		long due_idx = 0;
+		while (s_sent < total && now_ms() < hard_end - DRAIN_BUDGET_MS) {
+			double now = now_ms();
+			while (due_idx < total && t0 + (double)due_idx * 1e3 / opt.rate <= now)
+				due_idx++;
+			while (s_sent < due_idx) {
+				int w = -1;
+				for (int i = 0; i < opt.writers; i++)
+					if (!s_wr[i].busy) {
+						w = i;
+						break;
+					}
+				if (w < 0)
+					break;
+				double behind = now - (t0 + (double)s_sent * 1e3 / opt.rate);
+				if (behind > max_behind)
+					max_behind = behind;
+				writer_send(&s_wr[w], w, s_sent);
+			}
+			double next_due = t0 + (double)due_idx * 1e3 / opt.rate;
+			int to = (int)(next_due - now_ms());
+			dispatch(s_sent < due_idx ? 1 : to < 0 ? 0 : to);
+		}
+	} else {
+		while (now_ms() < t0 + opt.hold * 1e3)
+			dispatch(50);
+	}
+	double t_last_send = now_ms();
+	struct proc_sample p_open = proc_read(opt.server_pid);
+
+	/* Phase 3: drain acks and deliveries. */
+	for (;;) {
+		int busy = 0;
+		for (int i = 0; i < opt.writers && opt.rate > 0; i++)
+			busy |= s_wr[i].busy;
+		long long got = 0, want = 0;
+		for (int i = 0; i < opt.subs; i++)
+			if (s_subs[i].got_hello) {
+				got += s_subs[i].received;
+				want += s_acked;
+			}
+		double now = now_ms();
+		if ((!busy && got >= want) || now - t_last_send > DRAIN_BUDGET_MS || now > hard_end)
+			break;
+		dispatch(10);
+	}
+	double t_end = now_ms();
+	struct proc_sample p_end = proc_read(opt.server_pid);
+	double cpu_client = cpu_self() - cpu_begin;
+
+	/* Figures. */
+	long long expected = 0, received = 0, dup = 0, ooo = 0, other = 0, resyncs = 0, errors = 0, missing = 0, gaps = 0;
+	int subs_with_loss = 0, closed_early = 0, late_starts = 0;
+	for (int i = 0; i < opt.subs; i++) {
+		struct sub *s = &s_subs[i];
+		if (!s->got_hello)
+			continue;
+		if (s->state == S_CLOSED)
+			closed_early++;
+		long long miss = 0;
+		const uint8_t *seen = &s_seen[(size_t)i * (size_t)s_max_inserts];
+		for (long k = 0; k < s_max_inserts; k++)
+			if (s_acked_mask[k] && !seen[k])
+				miss++;
+		if (miss && opt.verbose) {
+			fprintf(stderr, "live_load: subscriber %d (last seq %lld) misses inserts:", i, s->last_seq);
+			int shown = 0;
+			for (long k = 0; k < s_max_inserts && shown < 20; k++)
+				if (s_acked_mask[k] && !seen[k]) {
+					fprintf(stderr, " %ld", k);
+					shown++;
+				}
+			fprintf(stderr, "; hello last_seq %lld, first seqs:", s->hello_seq);
+			for (int k = 0; k < s->n_first; k++)
+				fprintf(stderr, " %lld", s->first_seqs[k]);
+			fputc('\n', stderr);
+		}
+		expected += s_acked_mask_n;
+		received += s->received;
+		dup += s->dup;
+		ooo += s->ooo;
+		other += s->other_changes;
+		resyncs += s->resyncs;
+		errors += s->errors;
+		missing += miss;
+		gaps += s->gaps;
+		late_starts += s->late_start;
+		subs_with_loss += miss > 0;
+	}
+	qsort(s_lat, (size_t)s_lat_n, sizeof *s_lat, cmp_float);
+	qsort(s_rtt, (size_t)s_rtt_n, sizeof *s_rtt, cmp_float);
+	double span_s = (s_last_recv_ms - t0) / 1e3;
+	double dps = received > 0 && span_s > 0 ? (double)received / span_s : 0;
+	double wall_s = (t_end - t_begin) / 1e3;
+	double client_core = wall_s > 0 ? cpu_client / wall_s : 0;
+	double server_cpu = p_end.cpu_s >= 0 && p_start.cpu_s >= 0 ? p_end.cpu_s - p_start.cpu_s : -1;
+	double server_core = server_cpu >= 0 && (t_end - t0) > 0 ? server_cpu / ((t_end - t0) / 1e3) : -1;
+	int client_saturated = client_core > 0.9;
+
+	char json[4096];
+	snprintf(json, sizeof json,
+		 "{\"label\":\"%s\",\"subscribers\":%d,\"subscribers_ready\":%d,\"rate\":%g,\"duration_s\":%g,\"writers\":%d,"
+		 "\"connect_ms\":%.0f,\"inserts_sent\":%ld,\"inserts_acked\":%ld,\"post_errors\":%ld,"
+		 "\"post_rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"schedule_max_behind_ms\":%.1f,"
+		 "\"deliveries_expected\":%lld,\"deliveries_received\":%lld,\"missing\":%lld,\"duplicated\":%lld,"
+		 "\"out_of_order\":%lld,\"subscribers_with_loss\":%d,\"subscribers_late_start\":%d,\"seq_gaps\":%lld,\"subscribers_closed\":%d,\"resyncs\":%lld,\"errors\":%lld,"
+		 "\"other_changes\":%lld,\"bad_frames\":%lld,"
+		 "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"deliveries_per_s\":%.0f,"
+		 "\"client_cpu_s\":%.2f,\"client_core_share\":%.2f,\"client_saturated\":%s,"
+		 "\"server_cpu_s\":%.2f,\"server_core_share\":%.2f,\"server_rss_before_kib\":%ld,\"server_rss_open_kib\":%ld,"
+		 "\"server_rss_end_kib\":%ld,\"server_peak_rss_kib\":%ld,\"server_threads\":%ld,\"first_error\":\"%s\"}",
+		 opt.label, opt.subs, ready, opt.rate, opt.duration, opt.writers, t_connected - t_begin, s_sent, s_acked,
+		 s_post_errors, pct(s_rtt, s_rtt_n, 50), pct(s_rtt, s_rtt_n, 99), s_rtt_n ? s_rtt[s_rtt_n - 1] : -1.0,
+		 max_behind, expected, received, missing, dup, ooo, subs_with_loss, late_starts, gaps, closed_early, resyncs, errors, other,
+		 s_frames_bad, pct(s_lat, s_lat_n, 50), pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99),
+		 s_lat_n ? s_lat[s_lat_n - 1] : -1.0, dps, cpu_client, client_core, client_saturated ? "true" : "false",
+		 server_cpu, server_core, p_before.rss_kib, p_open.rss_kib, p_end.rss_kib, p_end.hwm_kib, p_open.threads,
+		 s_first_error);
+
+	printf("live_load %s: %d subscribers (%d ready in %.0f ms), %g inserts/s for %g s over %d connection(s)\n",
+	       opt.label, opt.subs, ready, t_connected - t_begin, opt.rate, opt.duration, opt.writers);
+	printf("  %-34s %ld / %ld (errors %ld; POST rtt p50 %.2f ms, p99 %.2f ms)\n", "inserts sent / acknowledged", s_sent,
+	       s_acked, s_post_errors, pct(s_rtt, s_rtt_n, 50), pct(s_rtt, s_rtt_n, 99));
+	printf("  %-34s %lld / %lld\n", "deliveries expected / received", expected, received);
+	printf("  %-34s %lld / %lld / %lld (subscribers with loss %d, closed %d, resyncs %lld)\n",
+	       "missing / duplicated / out of order", missing, dup, ooo, subs_with_loss, closed_early, resyncs);
+	if (late_starts || gaps)
+		printf("  %-34s %d subscribers' first change came after a gap from hello's last_seq; %lld seq gaps later\n",
+		       "where the losses are", late_starts, gaps);
+	printf("  %-34s %.2f / %.2f / %.2f / %.2f\n", "latency ms p50 / p90 / p99 / max", pct(s_lat, s_lat_n, 50),
+	       pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99), s_lat_n ? s_lat[s_lat_n - 1] : -1.0);
+	printf("  %-34s %.0f\n", "deliveries per second", dps);
+	printf("  %-34s %.2f s (%.0f%% of a core)%s\n", "client CPU", cpu_client, client_core * 100,
+	       client_saturated ? "  WARNING: the load client saturated a core; latencies include its queueing" : "");
+	if (opt.server_pid > 0)
+		printf("  %-34s %.2f s (%.0f%% of a core); RSS before %ld KiB, open %ld KiB, end %ld KiB, peak %ld KiB; %ld threads\n",
+		       "server CPU", server_cpu, server_core * 100, p_before.rss_kib, p_open.rss_kib, p_end.rss_kib,
+		       p_end.hwm_kib, p_open.threads);
+	if (s_first_error[0])
+		printf("  first problem: %s\n", s_first_error);
+	printf("%s\n", json);
+	if (opt.json_out) {
+		FILE *f = fopen(opt.json_out, "w");
+		if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f) != 0)
+			die("cannot write %s", opt.json_out);
+	}
+	if (opt.md_out) {
+		/* | scenario | subscribers ready | inserts/s | sent / acked | expected / received | missing / dup / ooo |
+		 * p50 | p90 | p99 | max | deliveries/s | server CPU s | server peak RSS MiB | client core % | */
+		FILE *f = fopen(opt.md_out, "w");
+		if (!f || fprintf(f, "| %s | %d / %d | %g | %ld / %ld | %lld / %lld | %lld / %lld / %lld | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.1f | %.0f%s |\n",
+				  opt.label, ready, opt.subs, opt.rate, s_sent, s_acked, expected, received, missing, dup, ooo,
+				  pct(s_lat, s_lat_n, 50), pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99),
+				  s_lat_n ? s_lat[s_lat_n - 1] : -1.0, dps, server_cpu, (double)p_end.hwm_kib / 1024.0,
+				  client_core * 100, client_saturated ? " (saturated)" : "") < 0 || fclose(f) != 0)
+			die("cannot write %s", opt.md_out);
+	}
+	for (int i = 0; i < opt.subs; i++)
+		if (s_subs[i].fd >= 0)
+			close(s_subs[i].fd);
+	for (int i = 0; i < opt.writers && opt.rate > 0; i++)
+		if (s_wr[i].fd >= 0)
+			close(s_wr[i].fd);
+	return 0;
+}
