@@ -61,22 +61,27 @@ static long long wall_ms(void)
 
 /* ---------------------------------------------------------------- work queue */
 
+/* Appends c to the work queue and wakes a sender. s_work_lock held; c is neither queued nor in work. */
+static void queue_push(struct live_client *c)
+{
+	c->queued = 1;
+	c->work_next = NULL;
+	if (s_work_tail)
+		s_work_tail->work_next = c;
+	else
+		s_work_head = c;
+	s_work_tail = c;
+	pthread_cond_signal(&s_work_cond);
+}
+
 /* Asks a sender to look at c. Safe from any thread, with no other lock held. */
 void live_schedule(struct live_client *c)
 {
 	pthread_mutex_lock(&s_work_lock);
-	if (c->in_work) {
+	if (c->in_work)
 		c->again = 1;
-	} else if (!c->queued) {
-		c->queued = 1;
-		c->work_next = NULL;
-		if (s_work_tail)
-			s_work_tail->work_next = c;
-		else
-			s_work_head = c;
-		s_work_tail = c;
-		pthread_cond_signal(&s_work_cond);
-	}
+	else if (!c->queued)
+		queue_push(c);
 	pthread_mutex_unlock(&s_work_lock);
 }
 
@@ -565,16 +570,8 @@ static void *sender_main(void *arg)
 			pthread_mutex_lock(&c->lock);
 			pthread_mutex_lock(&s_work_lock);
 			c->in_work = 0;
-			if ((c->again || more) && c->state != CLIENT_DEAD && !c->queued) {
-				c->queued = 1;
-				c->work_next = NULL;
-				if (s_work_tail)
-					s_work_tail->work_next = c;
-				else
-					s_work_head = c;
-				s_work_tail = c;
-				pthread_cond_signal(&s_work_cond);
-			}
+			if ((c->again || more) && c->state != CLIENT_DEAD && !c->queued)
+				queue_push(c);
 			c->again = 0;
 			pthread_mutex_unlock(&s_work_lock);
 			pthread_cond_broadcast(&c->idle);
