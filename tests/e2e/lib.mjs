@@ -380,3 +380,152 @@ export class Rig {
     return notes;
   }
 }
+
+/* ---------- Firefox (firefox.test.mjs) ---------- */
+
+// Debian's firefox-esr, driven over WebDriver BiDi by puppeteer-core (playwright-core
+// cannot drive a stock Firefox). puppeteer-core is imported only when Firefox is
+// launched, so the Chromium suite does not load it.
+export const FIREFOX = '/usr/bin/firefox-esr';
+
+/**
+ * Preferences (on top of puppeteer's and Firefox's own remote-agent defaults) that
+ * stop background traffic: the machine has no internet, and the test must not
+ * depend on it or wait for it.
+ */
+export const FIREFOX_PREFS = {
+  // updates (Firefox, add-ons, search engines, plugins, system add-ons)
+  'app.update.auto': false,
+  'app.update.disabledForTesting': true,
+  'app.update.staging.enabled': false,
+  'app.update.checkInstallTime': false,
+  'extensions.update.enabled': false,
+  'extensions.systemAddon.update.enabled': false,
+  'extensions.getAddons.cache.enabled': false,
+  'extensions.blocklist.enabled': false,
+  'browser.search.update': false,
+  'media.gmp-manager.updateEnabled': false,
+  'media.gmp-gmpopenh264.enabled': false,
+  // telemetry, studies, experiments, pings
+  'toolkit.telemetry.enabled': false,
+  'toolkit.telemetry.unified': false,
+  'toolkit.telemetry.server': '',
+  'toolkit.telemetry.archive.enabled': false,
+  'toolkit.telemetry.newProfilePing.enabled': false,
+  'toolkit.telemetry.shutdownPingSender.enabled': false,
+  'toolkit.telemetry.firstShutdownPing.enabled': false,
+  'toolkit.telemetry.updatePing.enabled': false,
+  'toolkit.telemetry.bhrPing.enabled': false,
+  'datareporting.healthreport.uploadEnabled': false,
+  'datareporting.policy.dataSubmissionEnabled': false,
+  'app.shield.optoutstudies.enabled': false,
+  'app.normandy.enabled': false,
+  'app.normandy.api_url': '',
+  'messaging-system.rsexperimentloader.enabled': false,
+  'browser.ping-centre.telemetry': false,
+  'browser.newtabpage.activity-stream.telemetry': false,
+  'browser.newtabpage.activity-stream.feeds.telemetry': false,
+  'browser.newtabpage.activity-stream.feeds.section.topstories': false,
+  'browser.newtabpage.activity-stream.feeds.topsites': false,
+  'browser.topsites.contile.enabled': false,
+  'browser.discovery.enabled': false,
+  // captive portal and connectivity checks
+  'network.captive-portal-service.enabled': false,
+  'network.connectivity-service.enabled': false,
+  'captivedetect.canonicalURL': '',
+  // safe browsing
+  'browser.safebrowsing.malware.enabled': false,
+  'browser.safebrowsing.phishing.enabled': false,
+  'browser.safebrowsing.downloads.enabled': false,
+  'browser.safebrowsing.downloads.remote.enabled': false,
+  'browser.safebrowsing.blockedURIs.enabled': false,
+  'browser.safebrowsing.passwords.enabled': false,
+  'browser.safebrowsing.provider.google4.updateURL': '',
+  'browser.safebrowsing.provider.google.updateURL': '',
+  'browser.safebrowsing.provider.mozilla.updateURL': '',
+  // other background connections: push, remote settings, certificate revocation,
+  // DNS over HTTPS, region and geolocation, prefetching, accounts, ML and translation models
+  'dom.push.connection.enabled': false,
+  // (release builds honour this only when MOZ_DISABLE_NONLOCAL_CONNECTIONS=1, set by launchFirefox;
+  // with it, remote settings skip all remote activity)
+  'services.settings.server': 'data:,#remote-settings-dummy/v1',
+  'security.remote_settings.crlite_filters.enabled': false,
+  'security.remote_settings.intermediates.enabled': false,
+  'security.OCSP.enabled': 0,
+  'network.trr.mode': 5,
+  'browser.region.network.url': '',
+  'browser.region.update.enabled': false,
+  'geo.provider.network.url': '',
+  'network.dns.disablePrefetch': true,
+  'network.prefetch-next': false,
+  'network.predictor.enabled': false,
+  'network.http.speculative-parallel-limit': 0,
+  'identity.fxaccounts.enabled': false,
+  'browser.ml.enable': false,
+  'browser.translations.enable': false,
+};
+
+/**
+ * Launches /usr/bin/firefox-esr headless over WebDriver BiDi with a fresh temporary
+ * profile (puppeteer creates it and removes it on close) and FIREFOX_PREFS.
+ * MOZ_DISABLE_NONLOCAL_CONNECTIONS=1 (Firefox's own test-harness switch) makes Firefox
+ * refuse any connection to a host other than the local machine.
+ */
+export async function launchFirefox() {
+  const { default: puppeteer } = await import('puppeteer-core');
+  return puppeteer.launch({
+    browser: 'firefox',
+    protocol: 'webDriverBiDi',
+    executablePath: FIREFOX,
+    headless: true,
+    timeout: 30000,
+    protocolTimeout: 20000,
+    extraPrefsFirefox: FIREFOX_PREFS,
+    env: { ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: '1', MOZ_CRASHREPORTER_DISABLE: '1' },
+  });
+}
+
+/**
+ * A Rig whose pages are Firefox tabs (puppeteer over BiDi), each in its own
+ * browser context and watched the same way: console errors, uncaught errors, CSP
+ * violations, and every URL requested (through the BiDi network events, which
+ * show a WebSocket only as the http: URL of its handshake, and the ws: URL of
+ * every WebSocket the page constructs, recorded in the page).
+ */
+export class FirefoxRig extends Rig {
+  async page(viewport = DESKTOP) {
+    const context = await this.browser.createBrowserContext();
+    this.contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10000);
+    page.setDefaultNavigationTimeout(10000);
+    await page.setViewport(viewport);
+    await page.exposeFunction('__rowcastE2eCsp', (v) => { this.csp.push(v); });
+    await page.exposeFunction('__rowcastE2eWs', (u) => { this.urls.push(u); });
+    await page.evaluateOnNewDocument(() => {
+      document.addEventListener('securitypolicyviolation', (e) => {
+        try {
+          window.__rowcastE2eCsp(`${e.violatedDirective} blocked ${e.blockedURI || 'inline code'} (${e.sourceFile || '?'}:${e.lineNumber || '?'})`);
+        } catch { /* binding gone */ }
+      }, true);
+      const WS = window.WebSocket;
+      window.WebSocket = new Proxy(WS, {
+        construct(target, args, newTarget) {
+          try { window.__rowcastE2eWs(String(new URL(args[0], location.href))); } catch { /* binding gone */ }
+          return Reflect.construct(target, args, newTarget);
+        },
+      });
+    });
+    const n = this.pages.length + 1;
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const text = m.text();
+      if (this.allowConsole.some((re) => re.test(text))) return;
+      this.consoleErrors.push(`page ${n}: ${text} (${m.location()?.url || '?'})`);
+    });
+    page.on('pageerror', (e) => this.pageErrors.push(`page ${n}: ${e?.stack || e?.message || e}`));
+    page.on('request', (r) => this.urls.push(r.url()));
+    this.pages.push(page);
+    return page;
+  }
+}
