@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static pthread_mutex_t s_write_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t s_conn_key;
@@ -310,10 +311,25 @@ int store_fail(struct store_conn *c, int rc, struct store_error *e)
 	}
 }
 
+static long long realtime_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int store_write_begin(struct store_conn *c, struct store_error *e)
 {
-	pthread_mutex_lock(&s_write_lock);
+	/* One deadline for both waits, rowcast's own queue and another program's lock: a write queued behind
+	 * others that wait on a foreign lock must not wait their timeouts plus its own. */
+	long long deadline = realtime_ms() + LIMIT_BUSY_TIMEOUT_MS;
+	struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000L};
+	if (pthread_mutex_timedlock(&s_write_lock, &until) != 0)
+		return store_error_set(e, 503, "unavailable", "the database is locked by another program; try again");
+	long long left = deadline - realtime_ms();
+	sqlite3_busy_timeout(c->db, left > 0 ? (int)left : 1);
 	int rc = store_exec(c, "BEGIN IMMEDIATE");
+	sqlite3_busy_timeout(c->db, LIMIT_BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK) {
 		pthread_mutex_unlock(&s_write_lock);
 		return store_fail(c, rc, e);
