@@ -1,8 +1,8 @@
 /*
- * http.c: the router. A request is matched against one table of routes; then, once and in this order:
- * method (405 with Allow), origin of writes (403), --read-only (405), token (401), content type (415),
- * body length (411/413, refused before the body is read) and JSON syntax (400). Then one handler runs.
- * s_cfg is set before the server starts and read-only afterwards; s_ready is an atomic flag.
+ * http.c: the router's I/O. route.c decides, once and in order, what a request gets: route and method (405
+ * with Allow), origin of writes (403), --read-only (405), token (401), content type (415) and body length
+ * (411/413, refused before the body is read); here the body is read and parsed (400), then one handler
+ * runs. s_cfg is set before the server starts and read-only afterwards; s_ready is an atomic flag.
  */
 #include "http.h"
 
@@ -11,45 +11,35 @@
 #include "rowcast.h"
 #include "metrics.h"
 #include "query.h"
+#include "route.h"
 #include "static.h"
 
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 static const struct config *s_cfg;
 static atomic_int s_ready;
 
-enum { ROUTE_BODY = 1 };
-
 /* How much of a refused (413) body is read and dropped so the client sees the answer: 16 MiB, a few
  * milliseconds on a LAN; larger bodies are cut off by closing the connection. */
 #define HTTP_DRAIN_BYTES (16LL * 1024 * 1024)
 
-struct route {
-	const char *method;
-	const char *pattern; /* segments; ":t" one segment (the table), "*" the rest (the key) */
-	int (*handler)(struct http_request *);
-	int flags;
+/* The handler of each route of route.h. */
+static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
+	[ROUTE_HEALTH_GET] = api_health_get,
+	[ROUTE_METRICS_GET] = api_metrics_get,
+	[ROUTE_CHANGES_GET] = api_changes_get,
+	[ROUTE_TABLES_LIST] = api_tables_list,
+	[ROUTE_TABLE_GET] = api_table_get,
+	[ROUTE_ROWS_LIST] = api_rows_list,
+	[ROUTE_ROWS_POST] = api_rows_post,
+	[ROUTE_ROW_GET] = api_row_get,
+	[ROUTE_ROW_PATCH] = api_row_patch,
+	[ROUTE_ROW_PUT] = api_row_put,
+	[ROUTE_ROW_DELETE] = api_row_delete,
 };
-
-static const struct route s_routes[] = {
-	{"GET", "/healthz", api_health_get, 0},
-	{"GET", "/metrics", api_metrics_get, 0},
-	{"GET", "/api/changes", api_changes_get, 0},
-	{"GET", "/api/tables", api_tables_list, 0},
-	{"GET", "/api/tables/:t", api_table_get, 0},
-	{"GET", "/api/tables/:t/rows", api_rows_list, 0},
-	{"POST", "/api/tables/:t/rows", api_rows_post, ROUTE_BODY},
-	{"GET", "/api/tables/:t/rows/*", api_row_get, 0},
-	{"PATCH", "/api/tables/:t/rows/*", api_row_patch, ROUTE_BODY},
-	{"PUT", "/api/tables/:t/rows/*", api_row_put, ROUTE_BODY},
-	{"DELETE", "/api/tables/:t/rows/*", api_row_delete, 0},
-};
-#define N_ROUTES (sizeof s_routes / sizeof s_routes[0])
 
 void http_configure(const struct config *cfg)
 {
@@ -59,89 +49,6 @@ void http_configure(const struct config *cfg)
 void http_set_ready(void)
 {
 	atomic_store(&s_ready, 1);
-}
-
-/* Matches path against pattern; on success sets *table and *key to malloc'd copies (or NULL). */
-static int route_match(const char *pattern, const char *path, char **table, char **key)
-{
-	const char *p = pattern, *s = path;
-	*table = *key = NULL;
-	while (*p) {
-		if (*p == ':') {
-			const char *end = strchr(s, '/');
-			size_t n = end ? (size_t)(end - s) : strlen(s);
-			if (n == 0)
-				goto no;
-			*table = strndup(s, n);
-			s += n;
-			p += 2;
-		} else if (*p == '*') {
-			if (*s == '\0')
-				goto no;
-			*key = strdup(s);
-			s += strlen(s);
-			p++;
-		} else if (*p++ != *s++) {
-			goto no;
-		}
-	}
-	if (*s == '\0')
-		return 1;
-no:
-	free(*table);
-	free(*key);
-	*table = *key = NULL;
-	return 0;
-}
-
-static int is_write(const char *method)
-{
-	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "OPTIONS") != 0;
-}
-
-/* The origin this server answers as: scheme://Host. Returns 0, or -1 when there is no Host header. */
-static int own_origin(const struct http_request *req, char *out, size_t cap)
-{
-	const char *host = mg_get_header(req->conn, "Host");
-	if (!host)
-		return -1;
-	snprintf(out, cap, "%s://%s", req->ri->is_ssl ? "https" : "http", host);
-	return 0;
-}
-
-static int origin_allowed_foreign(const char *origin)
-{
-	for (int i = 0; i < s_cfg->n_allow_origins; i++)
-		if (strcasecmp(s_cfg->allow_origins[i], origin) == 0)
-			return 1;
-	return 0;
-}
-
-/* Constant-time comparison of the Authorization header with "Bearer TOKEN". */
-static int token_ok(const char *auth)
-{
-	static const char prefix[] = "Bearer ";
-	if (!auth || strncasecmp(auth, prefix, sizeof prefix - 1) != 0)
-		return 0;
-	const char *given = auth + sizeof prefix - 1;
-	size_t n = strlen(s_cfg->token), m = strlen(given);
-	unsigned diff = (unsigned)(n ^ m);
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned)(s_cfg->token[i] ^ (i < m ? given[i] : 0));
-	return diff == 0;
-}
-
-static int json_content_type(const char *ct)
-{
-	static const char want[] = "application/json";
-	if (!ct)
-		return 0;
-	while (*ct == ' ')
-		ct++;
-	if (strncasecmp(ct, want, sizeof want - 1) != 0)
-		return 0;
-	ct += sizeof want - 1;
-	return *ct == '\0' || *ct == ';' || *ct == ' ';
 }
 
 /* For checks that answer themselves: whatever the write returned, the request is finished. */
@@ -165,24 +72,13 @@ static void discard_body(struct http_request *req, long long declared)
 		total += n;
 }
 
-/* Reads the whole body (at most LIMIT_BODY_BYTES) and parses it. Answers the error itself; returns 0 when
- * req->body is set, -1 when an answer was sent. */
+/* Reads the whole body (at most LIMIT_BODY_BYTES; route.c has checked its type and declared length) and
+ * parses it. Answers the error itself; returns 0 when req->body is set, -1 when an answer was sent. */
 static int read_body(struct http_request *req)
 {
 	struct reply *r = &req->reply;
 	long long declared = req->ri->content_length;
-	const char *te = mg_get_header(req->conn, "Transfer-Encoding");
-	int chunked = te && strcasecmp(te, "chunked") == 0;
 	char err[256];
-	if (!json_content_type(mg_get_header(req->conn, "Content-Type")))
-		return answered(reply_error(r, 415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)"));
-	if (declared > LIMIT_BODY_BYTES) {
-		reply_error(r, 413, "payload_too_large", "the body is larger than %d bytes", LIMIT_BODY_BYTES);
-		discard_body(req, declared);
-		return -1;
-	}
-	if (declared < 0 && !chunked)
-		return answered(reply_error(r, 411, "payload_too_large", "the body needs a Content-Length"));
 	size_t cap = declared >= 0 ? (size_t)declared : 64 * 1024;
 	size_t len = 0;
 	char *buf = malloc(cap + 1);
@@ -230,84 +126,50 @@ static int read_body(struct http_request *req)
 	return 0;
 }
 
-static int preflight(struct http_request *req, const char *origin)
-{
-	struct reply *r = &req->reply;
-	if (origin && !origin_allowed_foreign(origin)) {
-		char own[512];
-		if (own_origin(req, own, sizeof own) != 0 || strcasecmp(own, origin) != 0)
-			return reply_error(r, 403, "forbidden", "origin '%.200s' is not allowed (see --allow-origin)", origin);
-	}
-	return reply_send(r, 204, "text/plain",
-			  "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"
-			  "Access-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE\r\n"
-			  "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
-			  "Access-Control-Max-Age: 600\r\n",
-			  NULL, 0);
-}
-
-/* Runs the checks that every write passes. Returns 0 to go on, -1 when an answer was sent. */
-static int check_write(struct http_request *req, const char *origin)
-{
-	struct reply *r = &req->reply;
-	if (origin && !r->cors_origin) {
-		char own[512];
-		if (own_origin(req, own, sizeof own) != 0 || strcasecmp(own, origin) != 0)
-			return answered(reply_error(r, 403, "forbidden", "writes from origin '%.200s' are not allowed (see --allow-origin)",
-					   origin));
-	}
-	if (s_cfg->read_only)
-		return answered(reply_error_h(r, 405, "method_not_allowed", "Allow: GET, HEAD\r\n",
-				     "this server is read-only (--read-only)"));
-	if (s_cfg->token[0] && !token_ok(mg_get_header(req->conn, "Authorization")))
-		return answered(reply_error_h(r, 401, "unauthorized", "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n",
-				     "writes need 'Authorization: Bearer <token>'"));
-	return 0;
-}
-
+/* Runs route.c's checks on req and then what they decide: the handler, the preflight answer, a file of the
+ * page, or the refusal. Returns what the answer's write returned (the status is in req->reply). */
 static int dispatch(struct http_request *req, const char *path)
 {
 	struct reply *r = &req->reply;
-	const char *method = req->method;
-	const char *origin = mg_get_header(req->conn, "Origin");
-	char allow[128] = "";
-	if (origin && origin_allowed_foreign(origin))
-		r->cors_origin = origin;
-	if (strcmp(method, "OPTIONS") == 0)
-		return preflight(req, origin);
-	for (size_t i = 0; i < N_ROUTES; i++) {
-		const struct route *rt = &s_routes[i];
-		char *table, *key;
-		if (!route_match(rt->pattern, path, &table, &key))
-			continue;
-		int same = strcmp(rt->method, method) == 0 || (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
-		if (!same) {
-			size_t n = strlen(allow);
-			snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", rt->method);
-			free(table);
-			free(key);
-			continue;
-		}
-		req->table = table;
-		req->key = key;
-		if (is_write(method) && check_write(req, origin))
-			return 0;
-		if ((rt->flags & ROUTE_BODY) && read_body(req))
-			return 0;
-		return rt->handler(req);
+	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins};
+	struct route_request rq = {
+		.method = req->method,
+		.path = path,
+		.is_ssl = req->ri->is_ssl,
+		.host = mg_get_header(req->conn, "Host"),
+		.origin = mg_get_header(req->conn, "Origin"),
+		.authorization = mg_get_header(req->conn, "Authorization"),
+		.content_type = mg_get_header(req->conn, "Content-Type"),
+		.transfer_encoding = mg_get_header(req->conn, "Transfer-Encoding"),
+		.content_length = req->ri->content_length,
+	};
+	struct route_verdict v;
+	int rc;
+	route_request_check(&rq, &policy, &v);
+	if (v.cors)
+		r->cors_origin = rq.origin;
+	switch (v.action) {
+	case ROUTE_PREFLIGHT:
+		rc = reply_send(r, 204, "text/plain", ROUTE_PREFLIGHT_HEADERS, NULL, 0);
+		break;
+	case ROUTE_STATIC:
+		rc = static_serve(r, path, mg_get_header(req->conn, "If-None-Match"));
+		break;
+	case ROUTE_REFUSE:
+		rc = reply_error_h(r, v.status, v.code, v.extra[0] ? v.extra : NULL, "%s", v.message);
+		if (v.discard)
+			discard_body(req, rq.content_length);
+		break;
+	case ROUTE_HANDLE:
+	default:
+		req->table = v.table; /* req takes them: freed by http_handle */
+		req->key = v.key;
+		v.table = v.key = NULL;
+		rc = v.body && read_body(req) ? 0 : s_handlers[v.id](req);
+		break;
 	}
-	if (allow[0]) {
-		char extra[160];
-		snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
-		return reply_error_h(r, 405, "method_not_allowed", extra, "%s is not allowed on %.200s (allowed: %s)", method,
-				     path, allow);
-	}
-	if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0)
-		return reply_error(r, 404, "not_found", "no such endpoint: %.200s", path);
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return reply_error_h(r, 405, "method_not_allowed", "Allow: GET, HEAD\r\n", "%s is not allowed on %.200s", method,
-				     path);
-	return static_serve(r, path, mg_get_header(req->conn, "If-None-Match"));
+	route_verdict_clear(&v);
+	return rc;
 }
 
 int http_handle(struct mg_connection *conn, void *cbdata)

@@ -6,6 +6,7 @@
  */
 #include "json.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -49,8 +50,8 @@ int json_utf8_valid(const char *buf, size_t len)
 }
 
 /* Checks what cJSON would get wrong before it runs: nesting deeper than max_depth (its parser recurses once
- * per level, and CivetWeb's worker threads have small stacks) and \u0000 in a string (cJSON would cut the
- * text there without a word). Returns NULL when fine, else the reason. */
+ * per level, and CivetWeb's worker threads have small stacks), \u0000 in a string (cJSON would cut the
+ * text there without a word), and raw control characters in strings (RFC 8259 forbids them; cJSON takes them). Returns NULL when fine, else the reason. */
 static const char *prescan(const char *buf, size_t len, int max_depth)
 {
 	int depth = 0;
@@ -58,12 +59,25 @@ static const char *prescan(const char *buf, size_t len, int max_depth)
 		char c = buf[i];
 		if (c == '"') {
 			for (i++; i < len && buf[i] != '"'; i++) {
+				if ((unsigned char)buf[i] < 0x20)
+					return "a string holds a raw control character (escape it)";
 				if (buf[i] != '\\')
 					continue;
-				if (i + 5 < len && buf[i + 1] == 'u' && memcmp(buf + i + 2, "0000", 4) == 0)
-					return "strings may not contain \\u0000";
+				if (i + 1 >= len)
+					return "malformed JSON: unterminated escape";
+				if (buf[i + 1] == 'u') {
+					if (i + 5 >= len || !isxdigit((unsigned char)buf[i + 2]) || !isxdigit((unsigned char)buf[i + 3]) ||
+					    !isxdigit((unsigned char)buf[i + 4]) || !isxdigit((unsigned char)buf[i + 5]))
+						return "malformed JSON: \\u needs four hex digits";
+					if (memcmp(buf + i + 2, "0000", 4) == 0)
+						return "strings may not contain \\u0000";
+				} else if (!strchr("\"\\/bfnrt", buf[i + 1]) || buf[i + 1] == '\0') {
+					return "malformed JSON: unknown escape in a string";
+				}
 				i++;
 			}
+		} else if ((unsigned char)c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+			return "a control character outside a string (only space, tab, CR and LF separate JSON)";
 		} else if (c == '[' || c == '{') {
 			if (++depth > max_depth)
 				return "deep";
@@ -100,6 +114,38 @@ static const char *next_number(const char *buf, size_t len, size_t *pos, size_t 
 	return NULL;
 }
 
+/* RFC 8259's number grammar, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, which cJSON (through strtod)
+ * stretches to "007", "1." and "-". */
+static int number_ok(const char *t, size_t n)
+{
+	size_t i = 0, d;
+	if (i < n && t[i] == '-')
+		i++;
+	if (i < n && t[i] == '0')
+		i++;
+	else if (i < n && t[i] >= '1' && t[i] <= '9')
+		while (i < n && t[i] >= '0' && t[i] <= '9')
+			i++;
+	else
+		return 0;
+	if (i < n && t[i] == '.') {
+		for (d = ++i; i < n && t[i] >= '0' && t[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+		i++;
+		if (i < n && (t[i] == '+' || t[i] == '-'))
+			i++;
+		for (d = i; i < n && t[i] >= '0' && t[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	return i == n;
+}
+
 /* Walks the tree in document order and stores each number's source text in its valuestring. */
 static int attach_numbers(cJSON *item, const char *buf, size_t len, size_t *pos)
 {
@@ -107,7 +153,7 @@ static int attach_numbers(cJSON *item, const char *buf, size_t len, size_t *pos)
 		if (cJSON_IsNumber(c)) {
 			size_t tlen;
 			const char *tok = next_number(buf, len, pos, &tlen);
-			if (!tok)
+			if (!tok || !number_ok(tok, tlen))
 				return JSON_ERR_SYNTAX;
 			c->valuestring = malloc(tlen + 1);
 			if (!c->valuestring)
@@ -158,7 +204,7 @@ int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, char *er
 	int rc = attach_numbers(root, buf, len, &pos);
 	if (rc) {
 		cJSON_Delete(root);
-		snprintf(err, errlen, rc == JSON_ERR_NOMEM ? "out of memory" : "malformed JSON number");
+		snprintf(err, errlen, rc == JSON_ERR_NOMEM ? "out of memory" : "malformed JSON: a number that RFC 8259 does not allow");
 		return rc;
 	}
 	*out = root;

@@ -1,6 +1,7 @@
 /*
  * live.c: the WebSocket endpoint /api/live: the handshake checks (origin, token, capacity), each client's
- * hello and messages (subscribe, unsubscribe, writes, ping), fragments and the 1 MiB limit, and the close.
+ * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here),
+ * fragments and the 1 MiB limit, and the close.
  * Runs on each client's CivetWeb worker thread; what reaches the client goes through its inbox to the
  * senders (live_send.c), the only writers of its socket. s_open counts open sockets (atomic); s_cfg is set
  * before the server starts and read-only afterwards.
@@ -10,10 +11,12 @@
 #include "catalog.h"
 #include "feed.h"
 #include "json.h"
+#include "live_proto.h"
 #include "rowcast.h"
 #include "match.h"
 #include "metrics.h"
 #include "query.h"
+#include "route.h"
 #include "store.h"
 
 #include <arpa/inet.h>
@@ -176,15 +179,6 @@ static int query_param(const char *qs, const char *name, char *out, size_t cap)
 	return n >= 0;
 }
 
-static int token_ok(const char *given)
-{
-	size_t n = strlen(s_cfg->token), m = given ? strlen(given) : 0;
-	unsigned diff = (unsigned)(n ^ m);
-	for (size_t i = 0; given && i < n; i++)
-		diff |= (unsigned)(s_cfg->token[i] ^ (i < m ? given[i] : 0));
-	return given && diff == 0;
-}
-
 /* The token a handshake carries: "Authorization: Bearer T" or ?token=T. Returns 1 when one was given
  * (any Authorization header counts as given: one that is not a bearer token is simply a wrong one). */
 static int handshake_token(const struct mg_connection *conn, char *out, size_t cap)
@@ -211,20 +205,13 @@ static int refuse(const struct mg_connection *cconn, int status, const char *cod
 	return 1; /* CivetWeb closes the connection */
 }
 
+/* A browser's socket must come from this server's page or an --allow-origin one; other clients send no Origin. */
 static int origin_allowed(const struct mg_connection *conn)
 {
 	const char *origin = mg_get_header(conn, "Origin");
-	const char *host = mg_get_header(conn, "Host");
-	char own[512];
-	if (!origin)
-		return 1; /* not a browser: nothing to protect it from */
-	for (int i = 0; i < s_cfg->n_allow_origins; i++)
-		if (strcasecmp(s_cfg->allow_origins[i], origin) == 0)
-			return 1;
-	if (!host)
-		return 0;
-	snprintf(own, sizeof own, "%s://%s", mg_get_request_info(conn)->is_ssl ? "https" : "http", host);
-	return strcasecmp(own, origin) == 0;
+	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins};
+	return !origin || route_origin_listed(&policy, origin) ||
+	       route_origin_same(origin, mg_get_header(conn, "Host"), mg_get_request_info(conn)->is_ssl);
 }
 
 static int on_connect(const struct mg_connection *conn, void *cbdata)
@@ -235,7 +222,7 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 		return refuse(conn, 503, "unavailable", "rowcast is starting");
 	if (!origin_allowed(conn))
 		return refuse(conn, 403, "forbidden", "this origin may not open the live socket (see --allow-origin)");
-	if (s_cfg->token[0] && handshake_token(conn, token, sizeof token) && !token_ok(token))
+	if (s_cfg->token[0] && handshake_token(conn, token, sizeof token) && !route_token_equal(token, s_cfg->token))
 		return refuse(conn, 401, "unauthorized", "wrong token");
 	if (atomic_load(&s_open) >= s_cfg->threads - LIVE_RESERVE_THREADS)
 		return refuse(conn, 503, "unavailable", "too many open sockets; try again later");
@@ -277,7 +264,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got / 4 < c->max_outq)
 			c->max_outq = got / 4;
 	}
-	c->can_write = !s_cfg->token[0] || (handshake_token(conn, token, sizeof token) && token_ok(token));
+	c->can_write = !s_cfg->token[0] || (handshake_token(conn, token, sizeof token) && route_token_equal(token, s_cfg->token));
 	long long head = committed_head();
 	c->cursor = head;
 	pthread_mutex_init(&c->lock, NULL);
@@ -302,84 +289,31 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 	live_schedule(c);
 }
 
-/* Text of a JSON value (for echoing an id), malloc'd; NULL when v is NULL. */
-static char *id_text(const cJSON *v)
+/* Runs a write request (m: insert, update or delete, validated by live_proto) and queues its ack or error. */
+static void handle_write(struct live_client *c, const struct live_proto_msg *m)
 {
-	cJSON *copy;
-	char *t;
-	if (!v)
-		return NULL;
-	copy = cJSON_Duplicate(v, 1);
-	if (!copy)
-		return NULL;
-	json_numbers_to_raw(copy);
-	t = cJSON_PrintUnformatted(copy);
-	cJSON_Delete(copy);
-	return t;
-}
-
-/* Turns a key given in a socket message into URL-style text. */
-static int key_text(const cJSON *k, char *out, size_t cap)
-{
-	long long v;
-	if (cJSON_IsString(k)) {
-		snprintf(out, cap, "%s", k->valuestring);
-		return 0;
-	}
-	if (cJSON_IsNumber(k) && json_int64_get(k, &v) == JSON_OK) {
-		snprintf(out, cap, "%lld", v);
-		return 0;
-	}
-	return -1;
-}
-
-static void handle_write(struct live_client *c, const char *id, const char *type, const cJSON *msg)
-{
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, "table");
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(msg, "key");
-	const cJSON *row = cJSON_GetObjectItemCaseSensitive(msg, "row");
+	const char *id = m->id;
 	struct store_error e = {0};
 	struct store_conn *conn;
 	struct catalog *cat = NULL;
 	cJSON *stored = NULL;
-	char key[1024];
 	int rc = -1;
-	if (!c->can_write) {
-		live_send_error(c, id, 401, "unauthorized", "writes need the token (Authorization: Bearer, or ?token=)");
-		return;
-	}
-	if (s_cfg->read_only) {
-		live_send_error(c, id, 405, "method_not_allowed", "this server is read-only (--read-only)");
-		return;
-	}
-	if (!cJSON_IsString(t)) {
-		live_send_error(c, id, 400, "bad_request", "%s needs a \"table\"", type);
-		return;
-	}
-	if (strcmp(type, "insert") != 0 && (!k || key_text(k, key, sizeof key) != 0)) {
-		live_send_error(c, id, 400, "bad_request", "%s needs a \"key\" (a number or a string)", type);
-		return;
-	}
-	if (strcmp(type, "delete") != 0 && !cJSON_IsObject(row)) {
-		live_send_error(c, id, 400, "bad_request", "%s needs a \"row\" object", type);
-		return;
-	}
 	if (!(conn = store_conn_get(&e)) || !(cat = store_catalog(conn, &e))) {
 		live_send_error(c, id, e.status, e.code, "%s", e.message);
 		return;
 	}
-	const struct catalog_table *tab = catalog_table_find(cat, t->valuestring);
+	const struct catalog_table *tab = catalog_table_find(cat, m->table);
 	if (!tab) {
-		live_send_error(c, id, 404, "not_found", "no table named '%.200s'", t->valuestring);
+		live_send_error(c, id, 404, "not_found", "no table named '%.200s'", m->table);
 	} else if (!tab->writable) {
 		live_send_error(c, id, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", tab->name);
 	} else {
-		if (strcmp(type, "insert") == 0)
-			rc = store_rows_insert(conn, tab, row, &stored, &e);
-		else if (strcmp(type, "update") == 0)
-			rc = store_row_update(conn, tab, key, row, &stored, &e);
+		if (m->type == LIVE_PROTO_INSERT)
+			rc = store_rows_insert(conn, tab, m->row, &stored, &e);
+		else if (m->type == LIVE_PROTO_UPDATE)
+			rc = store_row_update(conn, tab, m->key, m->row, &stored, &e);
 		else
-			rc = store_row_delete(conn, tab, key, &e);
+			rc = store_row_delete(conn, tab, m->key, &e);
 		if (rc)
 			live_send_error(c, id, e.status, e.code, "%s", e.message);
 	}
@@ -400,62 +334,53 @@ static void handle_write(struct live_client *c, const char *id, const char *type
 	catalog_release(cat);
 }
 
+/* Handles one complete text message: live_proto validates it, then it is answered or queued here. */
 static void handle_message(struct live_client *c, const char *data, size_t len)
 {
-	cJSON *msg = NULL;
-	char err[256];
-	char *id = NULL;
-	int rc = json_parse(data, len, LIMIT_JSON_DEPTH, &msg, err, sizeof err);
-	if (rc) {
-		live_send_error(c, NULL, rc == JSON_ERR_NOMEM ? 500 : 400, rc == JSON_ERR_NOMEM ? "internal" : "bad_request", "%s", err);
-		return;
-	}
-	const cJSON *type = cJSON_GetObjectItemCaseSensitive(msg, "type");
-	id = id_text(cJSON_GetObjectItemCaseSensitive(msg, "id"));
-	if (!cJSON_IsObject(msg) || !cJSON_IsString(type)) {
-		live_send_error(c, id, 400, "bad_request", "a message is an object with a \"type\"");
-	} else if (strcmp(type->valuestring, "ping") == 0) {
+	struct live_proto_ctx ctx = {c->can_write, s_cfg->read_only};
+	struct live_proto_msg m;
+	live_proto_parse(data, len, &ctx, &m);
+	switch (m.type) {
+	case LIVE_PROTO_ERROR:
+		live_send_error(c, m.id, m.status, m.code, "%s", m.message);
+		break;
+	case LIVE_PROTO_PING: {
 		cJSON *o = cJSON_CreateObject();
 		char *text = NULL;
-		if (o && cJSON_AddStringToObject(o, "type", "pong") && live_add_id(o, id))
+		if (o && cJSON_AddStringToObject(o, "type", "pong") && live_add_id(o, m.id))
 			text = cJSON_PrintUnformatted(o);
 		cJSON_Delete(o);
 		live_enqueue(c, live_msg_text(text));
-	} else if (strcmp(type->valuestring, "subscribe") == 0) {
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, "table");
-		const cJSON *w = cJSON_GetObjectItemCaseSensitive(msg, "where");
-		const cJSON *s = cJSON_GetObjectItemCaseSensitive(msg, "since");
-		long long since = -1;
+		break;
+	}
+	case LIVE_PROTO_SUBSCRIBE: {
 		pthread_mutex_lock(&c->lock);
 		int n = c->n_subs;
 		pthread_mutex_unlock(&c->lock);
-		if ((t && !cJSON_IsString(t) && !cJSON_IsNull(t)) || (w && !cJSON_IsString(w) && !cJSON_IsNull(w)))
-			live_send_error(c, id, 400, "bad_request", "table and where must be strings");
-		else if (s && !cJSON_IsNull(s) && (json_int64_get(s, &since) != JSON_OK || since < 0))
-			live_send_error(c, id, 400, "bad_request", "since must be a seq (a number from 0)");
-		else if (n >= LIMIT_SUBSCRIPTIONS)
-			live_send_error(c, id, 400, "bad_request", "at most %d subscriptions per socket", LIMIT_SUBSCRIPTIONS);
+		if (n >= LIMIT_SUBSCRIPTIONS)
+			live_send_error(c, m.id, 400, "bad_request", "at most %d subscriptions per socket", LIMIT_SUBSCRIPTIONS);
 		else
-			subscribe(c, id, cJSON_IsString(t) ? t->valuestring : NULL, cJSON_IsString(w) ? w->valuestring : NULL,
-				  since, committed_head());
-	} else if (strcmp(type->valuestring, "unsubscribe") == 0) {
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(msg, "table");
-		struct live_msg *m = calloc(1, sizeof *m);
-		if (m) {
-			m->kind = MSG_UNSUBSCRIBE;
-			m->table = cJSON_IsString(t) ? strdup(t->valuestring) : NULL;
-			m->id = id ? strdup(id) : NULL;
-			m->bytes = sizeof *m + 64;
-			live_enqueue(c, m);
-		}
-	} else if (strcmp(type->valuestring, "insert") == 0 || strcmp(type->valuestring, "update") == 0 ||
-		   strcmp(type->valuestring, "delete") == 0) {
-		handle_write(c, id, type->valuestring, msg);
-	} else {
-		live_send_error(c, id, 400, "bad_request", "unknown message type '%.60s'", type->valuestring);
+			subscribe(c, m.id, m.table, m.where, m.since, committed_head());
+		break;
 	}
-	cJSON_free(id);
-	cJSON_Delete(msg);
+	case LIVE_PROTO_UNSUBSCRIBE: {
+		struct live_msg *q = calloc(1, sizeof *q);
+		if (q) {
+			q->kind = MSG_UNSUBSCRIBE;
+			q->table = m.table ? strdup(m.table) : NULL;
+			q->id = m.id ? strdup(m.id) : NULL;
+			q->bytes = sizeof *q + 64;
+			live_enqueue(c, q);
+		}
+		break;
+	}
+	case LIVE_PROTO_INSERT:
+	case LIVE_PROTO_UPDATE:
+	case LIVE_PROTO_DELETE:
+		handle_write(c, &m);
+		break;
+	}
+	live_proto_clear(&m);
 }
 
 static int on_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)

@@ -1,0 +1,108 @@
+/*
+ * route.h: the router's decisions without I/O: which route a method and path reach (or 404, or 405 with
+ * the Allow list), and the checks a request passes on its headers (origin, --read-only, token,
+ * Content-Type, body length) in the order the server applies them. http.c does the I/O around it; the
+ * fuzzers and unit tests call it without a server. Stateless and pure: any thread.
+ */
+#ifndef ROWCAST_ROUTE_H
+#define ROWCAST_ROUTE_H
+
+/* The API's routes, in the order a path is tried against them. */
+enum route_id {
+	ROUTE_HEALTH_GET,
+	ROUTE_METRICS_GET,
+	ROUTE_CHANGES_GET,
+	ROUTE_TABLES_LIST,
+	ROUTE_TABLE_GET,
+	ROUTE_ROWS_LIST,
+	ROUTE_ROWS_POST,
+	ROUTE_ROW_GET,
+	ROUTE_ROW_PATCH,
+	ROUTE_ROW_PUT,
+	ROUTE_ROW_DELETE,
+	ROUTE_COUNT
+};
+
+/* What the router looks at in a request. Every header is NULL when absent; nothing is copied. */
+struct route_request {
+	const char *method;
+	const char *path;              /* URL-decoded, without the query string */
+	int is_ssl;
+	const char *host;
+	const char *origin;
+	const char *authorization;
+	const char *content_type;
+	const char *transfer_encoding;
+	long long content_length;      /* -1 when there is no Content-Length */
+};
+
+/* The settings the checks depend on (from struct config); nothing is copied. */
+struct route_policy {
+	const char *token;             /* "" when writes need no token */
+	int read_only;
+	char *const *allow_origins;    /* --allow-origin values */
+	int n_allow_origins;
+};
+
+enum route_action {
+	ROUTE_HANDLE,    /* run the route's handler (after reading the body when verdict.body) */
+	ROUTE_PREFLIGHT, /* answer 204 with ROUTE_PREFLIGHT_HEADERS */
+	ROUTE_STATIC,    /* serve a file of the page (GET or HEAD outside /api) */
+	ROUTE_REFUSE     /* answer the error in status, code, extra and message */
+};
+
+/* Header lines of the 204 answer to an OPTIONS (CORS preflight) request. */
+#define ROUTE_PREFLIGHT_HEADERS                                                                              \
+	"Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"                                            \
+	"Access-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE\r\n"                              \
+	"Access-Control-Allow-Headers: Authorization, Content-Type\r\n"                                      \
+	"Access-Control-Max-Age: 600\r\n"
+
+/* The outcome of route_request_check. table and key are owned by the verdict (route_verdict_clear). */
+struct route_verdict {
+	enum route_action action;
+	int cors;              /* the Origin is on the --allow-origin list: every answer echoes it */
+	/* ROUTE_HANDLE */
+	enum route_id id;
+	int body;              /* the route takes a JSON body: read and parse it before the handler */
+	char *table;           /* the {t} segment, or NULL */
+	char *key;             /* {key}: the rest of the path after .../rows/, or NULL */
+	/* ROUTE_REFUSE */
+	int status;
+	const char *code;      /* static string: "forbidden", "not_found"... */
+	int discard;           /* 413 on Content-Length: the client may still be sending; read and drop it */
+	char extra[192];       /* header lines, each ending "\r\n" ("" when none) */
+	char message[1024];
+};
+
+/* Decides what to do with rq under policy: fills *v (v->action tells the rest). Out of memory is a refusal
+ * (500). Free what v holds with route_verdict_clear, whatever the outcome. */
+void route_request_check(const struct route_request *rq, const struct route_policy *policy, struct route_verdict *v);
+
+/* Frees table and key; v may then be reused. */
+void route_verdict_clear(struct route_verdict *v);
+
+/* The method of route id ("GET", "POST"...) and its pattern ("/api/tables/:t/rows/" then "*" for the key). */
+const char *route_method(enum route_id id);
+const char *route_pattern(enum route_id id);
+
+/* 1 when origin is on the policy's --allow-origin list (ASCII case-insensitive), else 0. */
+int route_origin_listed(const struct route_policy *policy, const char *origin);
+
+/* 1 when origin is this server's own: "http://HOST" (or "https://HOST" when is_ssl), ASCII case-insensitive;
+ * 0 otherwise, and when host is NULL. */
+int route_origin_same(const char *origin, const char *host, int is_ssl);
+
+/* 1 when given equals token, compared in time that depends on the lengths only; 0 when given is NULL. */
+int route_token_equal(const char *given, const char *token);
+
+/* 1 when authorization is "Bearer TOKEN" (scheme case-insensitive) with TOKEN equal to token. */
+int route_bearer_check(const char *authorization, const char *token);
+
+/* 1 when content_type is application/json (any case, parameters after ';' allowed), else 0. */
+int route_json_type_check(const char *content_type);
+
+/* 1 when the method changes data (anything but GET, HEAD and OPTIONS). */
+int route_method_writes(const char *method);
+
+#endif

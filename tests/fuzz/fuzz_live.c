@@ -1,0 +1,107 @@
+/*
+ * fuzz_live.c: libFuzzer target for the live socket's client messages (live_proto.c). The input is one text
+ * frame. It is parsed under the four combinations of "may write" and --read-only; the outcome must be a
+ * request with the fields its type needs, or an error with a known status, the id echoed as valid JSON, the
+ * same whatever the context except for writes (401 without the right to write, then 405 when read-only).
+ * A subscription's where goes on through the filter parser, as live.c would send it.
+ */
+#include "fuzz.h"
+#include "json.h"
+#include "live_proto.h"
+#include "query.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_write(enum live_proto_type t)
+{
+	return t == LIVE_PROTO_INSERT || t == LIVE_PROTO_UPDATE || t == LIVE_PROTO_DELETE;
+}
+
+/* Checks m against what live.c relies on; returns nothing, aborts on a broken promise. */
+static void check_msg(const struct live_proto_msg *m, int rc, const struct live_proto_ctx *ctx)
+{
+	FUZZ_ASSERT((rc == 0) == (m->type != LIVE_PROTO_ERROR));
+	if (m->id) { /* echoed into answers as raw JSON text */
+		cJSON *id = NULL;
+		char err[256];
+		int rc_id = json_parse(m->id, strlen(m->id), LIMIT_JSON_DEPTH + 1, &id, err, sizeof err);
+		FUZZ_ASSERT(rc_id == JSON_OK || rc_id == JSON_ERR_NOMEM);
+		if (id && !fuzz_numbers_strict(id))
+			fprintf(stderr, "id echoed as %s, which strict JSON parsers refuse\n", m->id);
+		FUZZ_ASSERT(!id || fuzz_numbers_strict(id));
+		cJSON_Delete(id);
+	}
+	switch (m->type) {
+	case LIVE_PROTO_ERROR:
+		FUZZ_ASSERT(m->status == 400 || m->status == 401 || m->status == 405 || m->status == 500);
+		FUZZ_ASSERT(m->code != NULL && m->message[0] != '\0');
+		FUZZ_ASSERT(!m->table && !m->where && !m->key && !m->row);
+		break;
+	case LIVE_PROTO_PING:
+		break;
+	case LIVE_PROTO_SUBSCRIBE:
+		FUZZ_ASSERT(m->since >= -1);
+		break;
+	case LIVE_PROTO_UNSUBSCRIBE:
+		break;
+	case LIVE_PROTO_INSERT:
+	case LIVE_PROTO_UPDATE:
+	case LIVE_PROTO_DELETE:
+		FUZZ_ASSERT(ctx->can_write && !ctx->read_only);
+		FUZZ_ASSERT(m->table != NULL);
+		FUZZ_ASSERT((m->key != NULL) == (m->type != LIVE_PROTO_INSERT));
+		FUZZ_ASSERT((m->row != NULL) == (m->type != LIVE_PROTO_DELETE));
+		FUZZ_ASSERT(!m->row || cJSON_IsObject(m->row));
+		break;
+	default:
+		FUZZ_ASSERT(0);
+	}
+	if (m->type == LIVE_PROTO_ERROR && m->type_text &&
+	    (!strcmp(m->type_text, "insert") || !strcmp(m->type_text, "update") || !strcmp(m->type_text, "delete"))) {
+		if (!ctx->can_write)
+			FUZZ_ASSERT(m->status == 401);
+		else if (ctx->read_only)
+			FUZZ_ASSERT(m->status == 405);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct live_proto_msg first;
+	int first_rc = 0;
+	for (int k = 0; k < 4; k++) {
+		struct live_proto_ctx ctx = {.can_write = !(k & 1), .read_only = (k & 2) != 0};
+		struct live_proto_msg m;
+		int rc = live_proto_parse((const char *)data, size, &ctx, &m);
+		check_msg(&m, rc, &ctx);
+		if (k == 0) {
+			first = m; /* kept (not cleared) to compare the others with */
+			first_rc = rc;
+			if (m.type == LIVE_PROTO_SUBSCRIBE && m.where && *m.where) {
+				struct query *q = NULL;
+				char err[512];
+				if (query_parse_filters(m.where, fuzz_col_resolve, fuzz_col_name, NULL, &q, err, sizeof err) == QUERY_OK)
+					fuzz_query_check(q);
+				query_free(q);
+			}
+			continue;
+		}
+		if (!is_write(first.type) && !(first.type == LIVE_PROTO_ERROR && m.type == LIVE_PROTO_ERROR &&
+					       (m.status == 401 || m.status == 405))) {
+			/* anything but a write is answered the same in every context (out of memory aside) */
+			if (m.status != 500 && first.status != 500) {
+				FUZZ_ASSERT(m.type == first.type && rc == first_rc && m.status == first.status);
+				FUZZ_ASSERT(strcmp(m.message, first.message) == 0);
+				FUZZ_ASSERT((m.id == NULL) == (first.id == NULL));
+				FUZZ_ASSERT(!m.id || strcmp(m.id, first.id) == 0);
+			}
+		}
+		live_proto_clear(&m);
+	}
+	live_proto_clear(&first);
+	return 0;
+}
