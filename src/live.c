@@ -198,8 +198,11 @@ static int refuse(const struct mg_connection *cconn, int status, const char *cod
 	if (body) {
 		mg_printf(conn,
 			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-			  "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n%s",
-			  status, mg_get_response_code_text(NULL, status), strlen(body), body);
+			  "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n"
+			  "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n%s"
+			  "Connection: close\r\n\r\n%s",
+			  status, mg_get_response_code_text(NULL, status), strlen(body),
+			  status == 503 ? "Retry-After: 1\r\n" : "", body);
 		cJSON_free(body);
 	}
 	return 1; /* CivetWeb closes the connection */

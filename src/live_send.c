@@ -158,7 +158,8 @@ static int text_append(struct batch *b, const char *text)
 int live_enqueue(struct live_client *c, struct live_msg *m)
 {
 	pthread_mutex_lock(&c->lock);
-	if (c->in_bytes + m->bytes > LIVE_INBOX_BYTES || c->state == CLIENT_DEAD) {
+	/* one reply may be large (the ack of a 1 MiB row); the bound stops a client that sends faster than it reads */
+	if ((c->in_bytes > 0 && c->in_bytes + m->bytes > LIVE_INBOX_BYTES) || c->state == CLIENT_DEAD) {
 		pthread_mutex_unlock(&c->lock);
 		live_msg_free(m);
 		return -1;
@@ -252,6 +253,19 @@ static char *ack_text(const char *id, long long last_seq)
 	return text;
 }
 
+/* {"type":"error","id":ID,"error":{...}} as text (for answers decided on the sender's side). */
+static char *error_text(const char *id, int status, const char *code, const char *message)
+{
+	cJSON *o = cJSON_CreateObject(), *e;
+	char *text = NULL;
+	if (o && cJSON_AddStringToObject(o, "type", "error") && live_add_id(o, id) && (e = cJSON_AddObjectToObject(o, "error")) &&
+	    cJSON_AddNumberToObject(e, "status", status) && cJSON_AddStringToObject(e, "code", code) &&
+	    cJSON_AddStringToObject(e, "message", message))
+		text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return text;
+}
+
 static char *resync_text(const char *reason, long long last_seq)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -272,8 +286,9 @@ static char *apply_subscribe(struct live_client *c, struct live_msg *m)
 	char *resync = NULL;
 	m->sub = NULL;
 	if (c->n_subs >= LIMIT_SUBSCRIPTIONS) {
+		/* the worker's check raced with a burst of subscribes: refuse here, where the count is exact */
 		live_sub_free(s);
-		return NULL; /* refused by the worker already; kept as a guard */
+		return error_text(m->id, 400, "bad_request", "at most " LIMIT_SUBSCRIPTIONS_TEXT " subscriptions per socket");
 	}
 	if (m->since > head || m->since + 1 < feed_first_retained()) {
 		resync = resync_text(m->since > head ? "since is ahead of this server's log" :

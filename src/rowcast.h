@@ -73,6 +73,7 @@
 
 /* Subscriptions one socket may hold: one per table and a few filtered views is the real use. */
 #define LIMIT_SUBSCRIPTIONS 64
+#define LIMIT_SUBSCRIPTIONS_TEXT "64"
 
 /* WebSocket senders shared by every client: measured best at one or two on this class of machine
  * (LIBRARIES.md); they never block on a client, so two keep both cores busy under fan-out. */
