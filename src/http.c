@@ -131,7 +131,8 @@ static int read_body(struct http_request *req)
 static int dispatch(struct http_request *req, const char *path)
 {
 	struct reply *r = &req->reply;
-	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins};
+	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins,
+				      strncmp(s_cfg->listen_host, "127.", 4) == 0};
 	struct route_request rq = {
 		.method = req->method,
 		.path = path,

@@ -212,7 +212,7 @@ static int refuse(const struct mg_connection *cconn, int status, const char *cod
 static int origin_allowed(const struct mg_connection *conn)
 {
 	const char *origin = mg_get_header(conn, "Origin");
-	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins};
+	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins, 0};
 	return !origin || route_origin_listed(&policy, origin) ||
 	       route_origin_same(origin, mg_get_header(conn, "Host"), mg_get_request_info(conn)->is_ssl);
 }
@@ -223,6 +223,8 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	(void)cbdata;
 	if (!atomic_load(&s_started))
 		return refuse(conn, 503, "unavailable", "rowcast is starting");
+	if (strncmp(s_cfg->listen_host, "127.", 4) == 0 && !route_host_local(mg_get_header(conn, "Host")))
+		return refuse(conn, 403, "forbidden", "this Host is not a name of this machine (a guard against DNS rebinding)");
 	if (!origin_allowed(conn))
 		return refuse(conn, 403, "forbidden", "this origin may not open the live socket (see --allow-origin)");
 	if (s_cfg->token[0] && handshake_token(conn, token, sizeof token) && !route_token_equal(token, s_cfg->token))

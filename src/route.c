@@ -189,11 +189,35 @@ static void check_matched(const struct route_request *rq, const struct route_pol
 	}
 }
 
+int route_host_local(const char *host)
+{
+	size_t n;
+	if (!host)
+		return 1; /* an HTTP/1.0 client without Host: not a browser page */
+	if (host[0] == '[')
+		return strncmp(host, "[::1]", 5) == 0 && (host[5] == '\0' || host[5] == ':');
+	n = strcspn(host, ":");
+	if (n == 9 && strncasecmp(host, "localhost", 9) == 0)
+		return 1;
+	if (n < 4 || strncmp(host, "127.", 4) != 0)
+		return 0;
+	for (size_t i = 4; i < n; i++)
+		if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
+			return 0;
+	return 1;
+}
+
 void route_request_check(const struct route_request *rq, const struct route_policy *policy, struct route_verdict *v)
 {
 	const char *method = rq->method, *path = rq->path;
 	char allow[128] = "";
 	memset(v, 0, sizeof *v);
+	if (policy->loopback_only && !route_host_local(rq->host)) {
+		refuse(v, 403, "forbidden", NULL,
+		       "Host '%.200s' is not a name of this machine: a server on a loopback address answers only to "
+		       "localhost, 127.x.x.x and [::1] (a guard against DNS rebinding)", rq->host);
+		return;
+	}
 	v->cors = route_origin_listed(policy, rq->origin);
 	if (strcmp(method, "OPTIONS") == 0) {
 		if (rq->origin && !v->cors && !route_origin_same(rq->origin, rq->host, rq->is_ssl))

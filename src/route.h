@@ -42,6 +42,7 @@ struct route_policy {
 	int read_only;
 	char *const *allow_origins;    /* --allow-origin values */
 	int n_allow_origins;
+	int loopback_only;             /* listening on a loopback address: only localhost names in Host */
 };
 
 enum route_action {
@@ -74,6 +75,11 @@ struct route_verdict {
 	char extra[192];       /* header lines, each ending "\r\n" ("" when none) */
 	char message[1024];
 };
+
+/* 1 when host (a Host header, port included, or NULL) names this machine's loopback: localhost,
+ * 127.x.x.x or [::1]. A page served from another name cannot be reaching a loopback-only server except by
+ * DNS rebinding. */
+int route_host_local(const char *host);
 
 /* Decides what to do with rq under policy: fills *v (v->action tells the rest). Out of memory is a refusal
  * (500). Free what v holds with route_verdict_clear, whatever the outcome. */

@@ -4,7 +4,10 @@
  * an input without "\n" is all body. The body goes through json_parse; every member of an object is bound
  * with json_value_bind and read back with json_value_from_column (the value must survive exactly), then the
  * object is inserted as a row of an in-memory table of the fuzz columns and read back as rowcast writes
- * rows; the filters are matched against both. One in-memory database per process, emptied after each input.
+ * rows; the filters are matched against both. With ROWCAST_FUZZ_ORACLE=1 in the environment (campaign.sh
+ * sets it), each filter's match_row answer on the row as the change log writes it must also equal what the
+ * store's SQL answers on the stored row: a filtered subscription sees what GET .../rows returns.
+ * One in-memory database per process, emptied after each input.
  */
 #include "fuzz.h"
 #include "json.h"

@@ -195,10 +195,10 @@ class ErrorsTest(TestCase):
 
     def test_server_survives_garbage_requests(self):
         for raw in (b"GARBAGE\r\n\r\n", b"GET /api/tables HTTP/9.9\r\n\r\n",
-                    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                    b"POST /api/tables/items/rows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                    b"POST /api/tables/items/rows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     b"Content-Length: -5\r\n\r\n{}",
-                    b"POST /api/tables/items/rows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"POST /api/tables/items/rows HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                     b"Content-Length: 100\r\n\r\n{\"name\":"):
             try:
                 self.s.raw(raw, timeout=3)
@@ -242,7 +242,7 @@ class ErrorsTest(TestCase):
                 c = socket.create_connection((self.s.host, self.s.port), timeout=10)
                 socks.append(c)
                 if i % 2:
-                    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")   # then keep it open
+                    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")   # then keep it open
             for c in socks[1::2]:
                 st, _, _ = parse_raw_response(c.recv(65536))
                 self.assertEqual(st, 200)

@@ -226,8 +226,6 @@ class HeadersTest(TestCase):
             for h in ("access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers"):
                 self.assertNotIn(h, r.headers, "a refused preflight must grant nothing: %r" % r)
 
-    @unittest.skip("known gap, issue 6: Host is not checked against the loopback names yet (DNS rebinding)")
-
     def test_dns_rebinding_writes_are_refused(self):
         """A page at http://evil.example:PORT whose name resolves to 127.0.0.1 sends Host and Origin both
         naming evil.example: same-origin to the browser, not to rowcast (it listens on loopback only)."""
@@ -247,8 +245,6 @@ class HeadersTest(TestCase):
         problems += check_json_error(st, h, body, 403, "WebSocket handshake with Host %s, Origin %s" % (host, origin))
         self.assertFalse(problems, "\n".join(problems))
         self.assertEqual(snapshot(s.db), before)
-
-    @unittest.skip("known gap, issue 6: Host is not checked against the loopback names yet (DNS rebinding)")
 
     def test_dns_rebinding_reads_are_refused(self):
         s = self.server(SCHEMA)

@@ -10,9 +10,9 @@
 #include <string.h>
 
 static char *s_origins[] = {"http://app.example"};
-static const struct route_policy s_open = {"", 0, s_origins, 1};
-static const struct route_policy s_token = {"s3cret", 0, s_origins, 1};
-static const struct route_policy s_read_only = {"", 1, s_origins, 1};
+static const struct route_policy s_open = {"", 0, s_origins, 1, 0};
+static const struct route_policy s_token = {"s3cret", 0, s_origins, 1, 0};
+static const struct route_policy s_read_only = {"", 1, s_origins, 1, 0};
 
 static struct route_verdict s_v; /* the last verdict; cleared by the next check() */
 
@@ -185,7 +185,7 @@ static void test_token(void)
 static void test_checks_run_in_order(void)
 {
 	/* a foreign origin on a read-only server with a token, no type, no length: the origin is named first */
-	static const struct route_policy all = {"s3cret", 1, s_origins, 1};
+	static const struct route_policy all = {"s3cret", 1, s_origins, 1, 0};
 	struct route_request rq = {.origin = "http://evil.example", .host = "h", .content_length = -1};
 	CHECK_INT(check(&all, "POST", "/api/tables/t/rows", &rq)->status, 403);
 	rq.origin = NULL;
@@ -234,6 +234,29 @@ static void test_allowed_origin_is_echoed(void)
 	route_verdict_clear(&s_v);
 }
 
+static void test_loopback_server_answers_only_local_names(void)
+{
+	static const struct route_policy loop = {"", 0, s_origins, 1, 1};
+	struct route_request rq = {"GET", "/api/tables", 0, "127.0.0.1:8080", NULL, NULL, NULL, NULL, -1};
+	struct route_verdict v;
+	const char *local[] = {"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.1.2.3", NULL};
+	const char *foreign[] = {"evil.example:8080", "127.0.0.1.evil.example", "localhost.evil", "[::2]:8080",
+				 "10.0.0.1:8080", "", "127.x", NULL};
+	for (int i = 0; local[i]; i++)
+		CHECK_INT(route_host_local(local[i]), 1);
+	CHECK_INT(route_host_local(NULL), 1);
+	for (int i = 0; foreign[i]; i++)
+		CHECK_INT(route_host_local(foreign[i]), 0);
+	rq.host = "evil.example:8080";
+	route_request_check(&rq, &loop, &v);
+	CHECK_INT(v.action, ROUTE_REFUSE);
+	CHECK_INT(v.status, 403);
+	route_verdict_clear(&v);
+	route_request_check(&rq, &s_open, &v); /* not on loopback: every name is fine */
+	CHECK_INT(v.action, ROUTE_HANDLE);
+	route_verdict_clear(&v);
+}
+
 static const struct unit_test tests[] = {
 	UNIT_TEST(test_every_route_is_reached),
 	UNIT_TEST(test_table_and_key_segments),
@@ -248,6 +271,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_checks_run_in_order),
 	UNIT_TEST(test_body_type_and_length),
 	UNIT_TEST(test_allowed_origin_is_echoed),
+	UNIT_TEST(test_loopback_server_answers_only_local_names),
 };
 
 UNIT_MAIN(tests)
