@@ -388,6 +388,23 @@ static void handle_message(struct live_client *c, const char *data, size_t len)
 	live_proto_clear(&m);
 }
 
+/* Sends a close frame with code and stops everything else for c; the rest of what the peer sends is read
+ * and dropped until its own close arrives. Returns 1 (keep reading) for the data handler. */
+static int close_with(struct live_client *c, struct mg_connection *conn, int code)
+{
+	const char payload[2] = {(char)(code >> 8), (char)(code & 0xFF)};
+	free(c->frag);
+	c->frag = NULL;
+	c->frag_len = 0;
+	c->frag_open = 0;
+	c->closing = 1;
+	pthread_mutex_lock(&c->lock);
+	c->state = CLIENT_DEAD; /* nothing more from the senders after the close frame */
+	pthread_mutex_unlock(&c->lock);
+	mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
+	return 1;
+}
+
 static int on_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
 {
 	struct live_client *c = mg_get_user_connection_data(conn);
@@ -399,23 +416,19 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 		return 0;
 	if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG || c->closing)
 		return 1; /* after our close frame, the rest of what the peer was sending is read and dropped */
-	if (opcode == MG_WEBSOCKET_OPCODE_BINARY) {
-		live_send_error(c, NULL, 415, "unsupported_media_type", "messages are JSON text frames");
-		return 1;
+	/* RFC 6455 5.4: a continuation needs a message in progress, and a new message may not start inside one */
+	if ((opcode == MG_WEBSOCKET_OPCODE_CONTINUATION) != (c->frag_open != 0))
+		return close_with(c, conn, 1002);
+	if (opcode == MG_WEBSOCKET_OPCODE_BINARY || (opcode == MG_WEBSOCKET_OPCODE_CONTINUATION && c->frag_binary)) {
+		if (opcode == MG_WEBSOCKET_OPCODE_BINARY)
+			live_send_error(c, NULL, 415, "unsupported_media_type", "messages are JSON text frames");
+		c->frag_open = !fin;
+		c->frag_binary = !fin;
+		return 1; /* its fragments are read and dropped */
 	}
-	if (c->frag_len + len > LIMIT_BODY_BYTES) {
-		static const char code[2] = {(char)(1009 >> 8), (char)(1009 & 0xFF)};
-		free(c->frag);
-		c->frag = NULL;
-		c->frag_len = 0;
-		c->closing = 1;
-		pthread_mutex_lock(&c->lock);
-		c->state = CLIENT_DEAD; /* nothing more from the senders after the close frame */
-		pthread_mutex_unlock(&c->lock);
-		mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, code, sizeof code);
-		return 1;
-	}
-	if (fin && c->frag_len == 0) {
+	if (c->frag_len + len > LIMIT_BODY_BYTES)
+		return close_with(c, conn, 1009);
+	if (fin && !c->frag_open) {
 		handle_message(c, data, len);
 		return 1;
 	}
@@ -425,6 +438,7 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 	c->frag = n;
 	memcpy(c->frag + c->frag_len, data, len);
 	c->frag_len += len;
+	c->frag_open = !fin;
 	if (fin) {
 		handle_message(c, c->frag, c->frag_len);
 		free(c->frag);

@@ -62,6 +62,8 @@ struct live_client {
 	char *frag;
 	size_t frag_len;
 	int closing;                     /* we sent a close frame: drop data until the peer's close */
+	int frag_open;                   /* a fragmented message is in progress (its FIN not seen yet) */
+	int frag_binary;                 /* ... and it is a binary one, being dropped */
 };
 
 /* Asks a sender to look at c. Any thread, with no lock held. */

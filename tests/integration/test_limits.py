@@ -330,8 +330,6 @@ class LimitsTest(TestCase):
         finally:
             w.close()
 
-    @unittest.skip("known gap, issue 6: a stray continuation frame or a text frame inside a fragmented message is not closed with 1002 yet")
-
     def test_fragmentation_violations_close_the_socket(self):
         """RFC 6455 §5.4: a continuation frame with no message started, or a new data frame inside a
         fragmented message, is a protocol error: the server fails the connection (close 1002)."""
