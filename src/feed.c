@@ -218,18 +218,25 @@ static long long now_ms(void)
 }
 
 /* Re-reads the catalog and makes the triggers match it (a table or column was added or changed). */
-static void sync_schema(struct store_conn *conn)
+/* Returns 0, or -1 when the triggers could not be made to match (another writer held the lock past the
+ * busy timeout...): the caller tries again at its next wake. */
+static int sync_schema(struct store_conn *conn)
 {
 	struct store_error e;
 	char err[256];
+	int rc = -1;
 	struct catalog *cat = store_catalog(conn, &e);
-	if (!cat)
-		return;
+	if (!cat) {
+		fprintf(stderr, "rowcast: cannot read the schema to update the change log: %s\n", e.message);
+		return -1;
+	}
 	store_writes_lock();
-	if (changelog_sync(store_conn_db(conn), cat, err, sizeof err) != 0)
-		fprintf(stderr, "rowcast: %s\n", err);
+	rc = changelog_sync(store_conn_db(conn), cat, err, sizeof err);
 	store_writes_unlock();
+	if (rc != 0)
+		fprintf(stderr, "rowcast: %s (will retry)\n", err);
 	catalog_release(cat);
+	return rc;
 }
 
 static void prune(sqlite3 *db)
@@ -258,6 +265,7 @@ static void *feed_main(void *arg)
 	struct store_conn *conn = store_conn_get(&e);
 	sqlite3_stmt *data_version = NULL, *schema_version = NULL;
 	long long last_dv = -1, last_sv = -1, last_prune = 0, last_event = 0;
+	int sync_pending = 0; /* the last trigger sync failed: try again */
 	(void)arg;
 	if (!conn || sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA data_version", -1, &data_version, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA schema_version", -1, &schema_version, NULL) != SQLITE_OK) {
@@ -282,9 +290,9 @@ static void *feed_main(void *arg)
 			break;
 		long long dv = pragma_int(data_version);
 		long long sv = pragma_int(schema_version);
-		if (sv != last_sv) {
+		if (sv != last_sv || sync_pending) {
 			if (last_sv != -1)
-				sync_schema(conn);
+				sync_pending = sync_schema(conn) != 0;
 			last_sv = pragma_int(schema_version);
 		}
 		if (dv != last_dv) {
