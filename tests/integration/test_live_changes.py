@@ -168,13 +168,21 @@ class LiveChangesTest(TestCase):
                 await c.close()
         run(go())
 
+    async def wait_for_trigger(self, name, column, timeout=10.0):
+        """Waits until rowcast's trigger `name` exists and lists `column` (read with the sqlite3 shell)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = query(self.s.db, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = '%s';" % name)
+            if rows and ("'%s'" % column) in rows[0]["sql"]:
+                return time.monotonic()
+            await asyncio.sleep(0.05)
+        self.fail("trigger %s listing %s not installed within %.0f s" % (name, column, timeout))
+
     def test_table_and_column_added_by_shell_while_running(self):
         async def go():
             sql(self.s.db, "CREATE TABLE fresh (id INTEGER PRIMARY KEY, label TEXT);")
-            deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline and self.s.get("/api/tables/fresh").status != 200:
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            # rowcast notices the new table and installs its triggers (milliseconds; allow for a loaded machine)
+            await self.wait_for_trigger("_rowcast_ins_fresh", "label")
             c = await Client.connect(ws_url(self.s, table="fresh"))
             every = await Client.connect(ws_url(self.s))
             try:
@@ -195,13 +203,8 @@ class LiveChangesTest(TestCase):
 
                 # a column added by the shell: the next change carries it
                 sql(self.s.db, "ALTER TABLE fresh ADD COLUMN extra TEXT DEFAULT 'd';")
-                deadline = time.monotonic() + 2.0
-                while time.monotonic() < deadline:
-                    t = self.s.get("/api/tables/fresh").json or {}
-                    if "extra" in [col.get("name") for col in t.get("columns", [])]:
-                        break
-                    await asyncio.sleep(0.05)
-                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                await self.wait_for_trigger("_rowcast_ins_fresh", "extra")
+                await self.wait_for_trigger("_rowcast_upd_fresh", "extra")
                 await self.shell("INSERT INTO fresh (id, label, extra) VALUES (5, 'x', 'e');")
                 m3 = await c.next(3)
                 assert_change(self, m3, "insert", "fresh", 5, {"id": 5, "label": "x", "extra": "e"}, None,
