@@ -1,15 +1,22 @@
-# bench/lib.sh: helpers shared by bench/rest.sh and bench/live.sh (sourced, not run).
-# Starts and stops rowcast on 127.0.0.1 with a port the kernel picks, makes the bench database,
-# reads a process's memory, and removes everything it made on exit.
+# bench/lib.sh: helpers shared by the bench/ scripts (sourced, not run).
+# Starts and stops rowcast and the peer servers of bench/peers/ on 127.0.0.1 with a port the kernel picks,
+# installs what the peers need, makes the bench database, reads a process's memory, builds the C load
+# clients, and removes everything it made on exit.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH_DIR/.." && pwd)
 BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 ROWCAST_BIN=${ROWCAST_BIN:-$BUILD_DIR/rowcast}
 
+PYTHON=/usr/bin/python3 # Debian's: the peers use Debian's python3-flask-socketio, python3-eventlet, python3-tornado
+# The servers every benchmark compares, rowcast first; SERVERS="rowcast node" picks some.
+ALL_SERVERS="rowcast node flask tornado"
+SERVERS=${SERVERS:-$ALL_SERVERS}
+
 SERVER_PID=
 SERVER_PORT=
 SERVER_EXIT=
+SERVER_KIND=
 BENCH_TMP=$(mktemp -d /tmp/rowcast-bench.XXXXXX)
 
 bench_cleanup() {
@@ -57,20 +64,117 @@ make_db() {
 
 # start_server DB [rowcast options...]: starts rowcast on 127.0.0.1:0 and sets SERVER_PID and SERVER_PORT.
 start_server() {
-	local db=$1 out="$BENCH_TMP/server.out" i
-	shift
+	start_kind rowcast "$@"
+}
+
+# server_argv KIND DB PORT: sets the array SERVER_ARGV to the command that starts server KIND (rowcast or a
+# peer of bench/peers/) on 127.0.0.1:PORT.
+server_argv() {
+	case $1 in
+	rowcast) SERVER_ARGV=("$ROWCAST_BIN" "$2" --listen "127.0.0.1:$3") ;;
+	node) SERVER_ARGV=(node "$BENCH_DIR/peers/node/server.js" "$2" "$3") ;;
+	flask) SERVER_ARGV=("$PYTHON" "$BENCH_DIR/peers/flask/server.py" "$2" "$3") ;;
+	tornado) SERVER_ARGV=("$PYTHON" "$BENCH_DIR/peers/tornado/server.py" "$2" "$3") ;;
+	*) echo "bench: unknown server '$1' (one of: $ALL_SERVERS)" >&2; exit 2 ;;
+	esac
+}
+
+# server_label KIND: how the tables name it.
+server_label() {
+	case $1 in
+	rowcast) echo "rowcast" ;;
+	node) echo "Node ws" ;;
+	flask) echo "Flask-SocketIO" ;;
+	tornado) echo "Tornado" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# start_kind KIND DB [rowcast options...]: starts server KIND on 127.0.0.1:0 (options go to rowcast only) and
+# sets SERVER_PID, SERVER_PORT and SERVER_KIND. Every server prints "... on http://127.0.0.1:PORT/" first.
+start_kind() {
+	local kind=$1 db=$2 out="$BENCH_TMP/server.out" i
+	shift 2
 	: >"$out"
-	"$ROWCAST_BIN" "$db" --listen 127.0.0.1:0 "$@" >"$out" 2>>"$BENCH_TMP/server.err" &
+	server_argv "$kind" "$db" 0
+	[ "$kind" = rowcast ] && SERVER_ARGV+=("$@")
+	"${SERVER_ARGV[@]}" >"$out" 2>>"$BENCH_TMP/server.err" &
 	SERVER_PID=$!
+	SERVER_KIND=$kind
 	SERVER_PORT=
-	for i in $(seq 100); do
-		SERVER_PORT=$(sed -n 's#^rowcast .* on http://127\.0\.0\.1:\([0-9]*\)/.*#\1#p' "$out" | head -1)
+	for i in $(seq 200); do
+		SERVER_PORT=$(sed -n 's#^.* on http://127\.0\.0\.1:\([0-9]*\)/.*#\1#p' "$out" | head -1)
 		[ -n "$SERVER_PORT" ] && return 0
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	echo "bench: rowcast did not start: $(cat "$BENCH_TMP/server.err")" >&2
+	echo "bench: $kind did not start: $(tail -c 2000 "$BENCH_TMP/server.err")" >&2
 	exit 2
+}
+
+# wait_http PATH: waits (at most 10 s) until the started server answers PATH with 200.
+wait_http() {
+	local i
+	for i in $(seq 200); do
+		curl -sf -o /dev/null "http://127.0.0.1:$SERVER_PORT$1" && return 0
+		sleep 0.05
+	done
+	echo "bench: $SERVER_KIND does not answer $1" >&2
+	exit 2
+}
+
+# peers_setup: what the peer servers need, installed when missing (npm ci from the lock file; Debian
+# packages with apt-get). A peer whose setup fails is left out of SERVERS, with a warning.
+peers_setup() {
+	local want=$SERVERS s keep=
+	for s in $want; do
+		case $s in
+		node)
+			if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+				echo "bench: node/npm missing (apt-get install -y nodejs npm, Node 20): leaving the Node peer out" >&2
+				continue
+			fi
+			if [ ! -f "$BENCH_DIR/peers/node/node_modules/.package-lock.json" ] ||
+				[ "$BENCH_DIR/peers/node/package-lock.json" -nt "$BENCH_DIR/peers/node/node_modules/.package-lock.json" ]; then
+				echo "bench: npm ci in bench/peers/node (builds better-sqlite3, about a minute)" >&2
+				(cd "$BENCH_DIR/peers/node" && timeout 600 npm ci --no-audit --no-fund >&2) || {
+					echo "bench: npm ci failed: leaving the Node peer out" >&2
+					continue
+				}
+			fi
+			;;
+		flask | tornado)
+			local mods=tornado pkgs=python3-tornado
+			[ "$s" = flask ] && mods="flask, flask_socketio, eventlet" pkgs="python3-flask-socketio python3-eventlet"
+			if ! "$PYTHON" -c "import $mods" 2>/dev/null; then
+				echo "bench: apt-get install -y $pkgs" >&2
+				apt_install $pkgs || {
+					echo "bench: cannot install $pkgs: leaving the $s peer out" >&2
+					continue
+				}
+			fi
+			;;
+		esac
+		keep="$keep${keep:+ }$s"
+	done
+	SERVERS=$keep
+}
+
+# apt_install PKG...: apt-get install, with one apt-get update when the first try fails.
+apt_install() {
+	DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$@" >&2 ||
+		{ timeout 300 apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq "$@" >&2; }
+}
+
+# build_tools: the C load clients (live_load, poll_push, startup), rebuilt when their source is newer.
+build_tools() {
+	local t
+	mkdir -p "$BUILD_DIR"
+	for t in live_load poll_push startup; do
+		if [ ! -x "$BUILD_DIR/$t" ] || [ "$BENCH_DIR/$t.c" -nt "$BUILD_DIR/$t" ]; then
+			cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/$t" "$BENCH_DIR/$t.c" || exit 2
+		fi
+	done
 }
 
 # stop_server: SIGTERM, then wait up to 5 s (SIGKILL after that). Sets SERVER_EXIT to the exit status,
@@ -119,7 +223,7 @@ json_in() {
 load_note() {
 	local la
 	la=$(cut -d' ' -f1 /proc/loadavg)
-	if awk -v l="$la" 'BEGIN { exit !(l > 0.5) }'; then
+	if awk -v l="$la" 'BEGIN { exit !(l >= 1) }'; then
 		echo "WARNING: load average $la before this benchmark: other processes are using the CPU, figures will be noisy." >&2
 		ps -eo pcpu,pid,args --sort=-pcpu | head -4 | cut -c1-160 >&2
 	fi

@@ -11,6 +11,11 @@
  *
  * With --rate 0 it only opens the subscribers, holds them --hold seconds and reports the server's RSS before
  * and while they are open (the per-socket memory cost).
+ *
+ * --stalled N adds N subscribers that never read after their hello, with a small receive buffer
+ * (--stalled-rcvbuf, 4096 bytes): the server's queue for them fills while the others must not notice. They
+ * are not counted in the figures; after the run they read what is waiting for at most 300 ms, which tells
+ * whether the server cut them off (resync, close) or kept their backlog.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,7 +41,7 @@
 
 #define MAX_WRITERS 16
 #define CONNECT_BUDGET_MS 4000.0 /* all subscribers must have their hello within this */
-#define DRAIN_BUDGET_MS 5000.0   /* after the last insert, wait at most this for acks and deliveries */
+#define DRAIN_BUDGET_MS 5000.0   /* after the last insert, wait at most this for acks and deliveries (--drain-ms) */
 #define TOTAL_SLACK_MS 10000.0   /* hard bound: D + this */
 #define MAX_FRAME (4u << 20)     /* larger frames are counted as errors and the subscriber is closed */
 #define HANDSHAKES_IN_FLIGHT 64
@@ -61,6 +66,7 @@ struct sub {
 	long long first_seqs[8];
 	int n_first;
 	int close_code;
+	int stalled;            /* 1: never reads after hello; 2: draining at the end */
 };
 
 struct writer {
@@ -92,7 +98,10 @@ static struct {
 	const char *md_out;
 	const char *label;
 	int verbose;
-} opt = { "127.0.0.1", 0, NULL, "bench", 1, 100, 10, 2, 32, 0, 2, 0, NULL, NULL, "", 0 };
+	int stalled;
+	int stalled_rcvbuf;
+	double drain_ms;
+} opt = { "127.0.0.1", 0, NULL, "bench", 1, 100, 10, 2, 32, 0, 2, 0, NULL, NULL, "", 0, 0, 4096, DRAIN_BUDGET_MS };
 
 static struct sub *s_subs;
 static struct writer s_wr[MAX_WRITERS];
@@ -111,6 +120,7 @@ static uint8_t *s_acked_mask;    /* which insert indices were acknowledged */
 static long long s_frames_bad, s_unparsed;
 static char s_first_error[256];
 static double s_first_recv_ms, s_last_recv_ms;
+static double s_last_send_ms;    /* when the last insert was written */
 
 static double now_ms(void)
 {
@@ -143,13 +153,17 @@ static void note_error(const char *fmt, ...)
 			*p = ' ';
 }
 
-static int open_socket(void)
+/* A non-blocking TCP socket connecting to the server; rcvbuf > 0 sets SO_RCVBUF first (the window is
+ * chosen at connect). */
+static int open_socket(int rcvbuf)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
 	if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1)
 		die("bad host %s", opt.host);
@@ -223,7 +237,7 @@ static void sub_close(struct sub *s)
 
 static void sub_start(struct sub *s)
 {
-	s->fd = open_socket();
+	s->fd = open_socket(s->stalled ? opt.stalled_rcvbuf : 0);
 	if (s->fd < 0) {
 		s->state = S_CLOSED;
 		return;
@@ -303,6 +317,8 @@ static void on_message(struct sub *s, const char *msg, size_t n, double recv_ms)
 		}
 		*seen = 1;
 		s->received++;
+		if (s->stalled)
+			return;
 		if (s_lat_n < s_lat_cap)
 			s_lat[s_lat_n++] = (float)(recv_ms - sent);
 		if (s_first_recv_ms == 0)
@@ -314,7 +330,8 @@ static void on_message(struct sub *s, const char *msg, size_t n, double recv_ms)
 		s->hello_seq = ls ? strtoll(ls, NULL, 10) : -1;
 	} else if (!strncmp(type, "resync\"", 7)) {
 		s->resyncs++;
-		note_error("subscriber %ld got resync: %.*s", (long)(s - s_subs), (int)(n > 160 ? 160 : n), msg);
+		if (!s->stalled)
+			note_error("subscriber %ld got resync: %.*s", (long)(s - s_subs), (int)(n > 160 ? 160 : n), msg);
 	} else if (!strncmp(type, "error\"", 6)) {
 		s->errors++;
 		note_error("subscriber %ld got error: %.*s", (long)(s - s_subs), (int)(n > 160 ? 160 : n), msg);
@@ -380,7 +397,8 @@ static int sub_parse(struct sub *s, double recv_ms)
 			break;
 		case 0x8: /* close */
 			s->close_code = plen >= 2 ? (p[0] << 8 | p[1]) : 1005;
-			note_error("subscriber %ld closed by server, code %d", (long)(s - s_subs), s->close_code);
+			if (!s->stalled)
+				note_error("subscriber %ld closed by server, code %d", (long)(s - s_subs), s->close_code);
 			sub_send_control(s, 0x8, p, plen >= 2 ? 2 : 0);
 			sub_close(s);
 			return -1;
@@ -439,11 +457,14 @@ static void sub_event(struct sub *s, uint32_t ev)
 			s->buf = nb;
 			s->cap = nc;
 		}
-		ssize_t r = recv(s->fd, s->buf + s->len, s->cap - s->len, 0);
+		size_t want = s->cap - s->len;
+		ssize_t r = recv(s->fd, s->buf + s->len, want, 0);
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (r <= 0) {
-			if (s->state != S_CLOSED)
+			if (s->stalled)
+				s->close_code = s->close_code ? s->close_code : 1006;
+			else if (s->state != S_CLOSED)
 				note_error("subscriber %ld: connection %s", (long)(s - s_subs), r == 0 ? "closed by server" : strerror(errno));
 			sub_close(s);
 			return;
@@ -472,6 +493,13 @@ static void sub_event(struct sub *s, uint32_t ev)
 		}
 		if (sub_parse(s, t) < 0)
 			return;
+		if (s->stalled == 1 && s->got_hello) {
+			/* from now on it reads nothing: the server's queue for it fills */
+			epoll_ctl(s_ep, EPOLL_CTL_DEL, s->fd, NULL);
+			return;
+		}
+		if ((size_t)r < want)
+			return; /* the socket is empty: level-triggered epoll says when more comes (saves a recv) */
 	}
 }
 
@@ -479,7 +507,7 @@ static void sub_event(struct sub *s, uint32_t ev)
 
 static void writer_connect(struct writer *w, int i)
 {
-	w->fd = w->fails >= WRITER_MAX_FAILS ? -1 : open_socket();
+	w->fd = w->fails >= WRITER_MAX_FAILS ? -1 : open_socket(0);
 	w->in_len = 0;
 	w->busy = w->fd < 0; /* a writer that cannot connect stays out of use */
 	if (w->fd < 0)
@@ -524,6 +552,7 @@ static void writer_send(struct writer *w, int i, long idx)
 	w->busy = 1;
 	w->idx = idx;
 	s_sent++;
+	s_last_send_ms = w->sent_ms;
 	writer_flush(w, i);
 }
 
@@ -546,8 +575,8 @@ static void writer_event(struct writer *w, int i, uint32_t ev)
 			if (w->busy) {
 				s_post_errors++;
 				note_error("writer %d: connection closed with a request in flight", i);
-			}
-			w->fails++;
+				w->fails++;
+			} /* else: the server closed an idle keep-alive connection, as it may */
 			close(w->fd);
 			writer_connect(w, i);
 			return;
@@ -639,7 +668,7 @@ static void usage(void)
 	fputs("usage: live_load --port P [--host 127.0.0.1] [--subs N] [--rate R] [--duration D] [--writers W]\n"
 	      "                 [--table bench] [--path /api/live?table=bench] [--payload-bytes 32]\n"
 	      "                 [--server-pid PID] [--hold S (with --rate 0)] [--settle-ms MS] [--label TEXT]\n"
-	      "                 [--json-out FILE] [--md-out FILE] [-v]\n",
+	      "                 [--stalled N] [--stalled-rcvbuf BYTES] [--drain-ms 5000] [--json-out FILE] [--md-out FILE] [-v]\n",
 	      stderr);
 	exit(2);
 }
@@ -686,11 +715,18 @@ int main(int argc, char **argv)
 			opt.json_out = v;
 		else if (!strcmp(a, "--label"))
 			opt.label = v;
+		else if (!strcmp(a, "--stalled"))
+			opt.stalled = atoi(v);
+		else if (!strcmp(a, "--stalled-rcvbuf"))
+			opt.stalled_rcvbuf = atoi(v);
+		else if (!strcmp(a, "--drain-ms"))
+			opt.drain_ms = atof(v);
 		else
 			usage();
 	}
 	if (opt.port <= 0 || opt.subs < 0 || opt.rate < 0 || opt.duration <= 0 || opt.duration > 600 ||
-	    opt.writers < 1 || opt.writers > MAX_WRITERS || opt.payload_bytes < 0 || opt.hold < 0 || opt.hold > 60)
+	    opt.writers < 1 || opt.writers > MAX_WRITERS || opt.payload_bytes < 0 || opt.hold < 0 || opt.hold > 60 ||
+	    opt.stalled < 0 || opt.stalled > 1000 || opt.stalled_rcvbuf < 0 || opt.drain_ms < 0 || opt.drain_ms > 5000)
 		usage();
 	for (const char *p = opt.label; *p; p++)
 		if (*p == '"' || *p == '\\')
@@ -706,7 +742,8 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)opt.subs + MAX_WRITERS + 16)
+	int nsubs = opt.subs + opt.stalled; /* the stalled ones come last in s_subs */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nsubs + MAX_WRITERS + 16)
 		die("open-file limit %llu is too low for %d subscribers (raise ulimit -n)", (unsigned long long)rl.rlim_cur, opt.subs);
 	srand((unsigned)getpid());
 	snprintf(s_run, sizeof s_run, "%lx%x", (unsigned long)time(NULL), (unsigned)getpid() & 0xffff);
@@ -716,10 +753,10 @@ int main(int argc, char **argv)
 					   opt.path, opt.host, opt.port);
 
 	s_max_inserts = (long)(opt.rate * opt.duration) + 16;
-	if ((double)s_max_inserts * (opt.subs ? opt.subs : 1) > 4e8)
+	if ((double)s_max_inserts * (nsubs ? nsubs : 1) > 4e8)
 		die("subs x inserts too large for the delivery table");
-	s_subs = calloc((size_t)(opt.subs ? opt.subs : 1), sizeof *s_subs);
-	s_seen = calloc((size_t)s_max_inserts * (size_t)(opt.subs ? opt.subs : 1), 1);
+	s_subs = calloc((size_t)(nsubs ? nsubs : 1), sizeof *s_subs);
+	s_seen = calloc((size_t)s_max_inserts * (size_t)(nsubs ? nsubs : 1), 1);
 	s_lat_cap = s_max_inserts * (opt.subs ? opt.subs : 1);
 	s_lat = malloc((size_t)s_lat_cap * sizeof *s_lat);
 	s_rtt = malloc((size_t)s_max_inserts * sizeof *s_rtt);
@@ -736,8 +773,10 @@ int main(int argc, char **argv)
 
 	/* Phase 1: subscribers, in waves, until every one has its hello. */
 	int next = 0, ready = 0, closed = 0;
-	for (int i = 0; i < opt.subs; i++)
+	for (int i = 0; i < nsubs; i++) {
 		s_subs[i].fd = -1;
+		s_subs[i].stalled = i >= opt.subs;
+	}
 	while (now_ms() - t_begin < CONNECT_BUDGET_MS) {
 		int inflight = 0;
 		ready = closed = 0;
@@ -749,17 +788,22 @@ int main(int argc, char **argv)
 			else
 				inflight++;
 		}
-		if (ready + closed == opt.subs)
+		if (ready + closed == nsubs)
 			break;
-		while (next < opt.subs && inflight < HANDSHAKES_IN_FLIGHT) {
+		while (next < nsubs && inflight < HANDSHAKES_IN_FLIGHT) {
 			sub_start(&s_subs[next++]);
 			inflight++;
 		}
 		dispatch(20);
 	}
 	double t_connected = now_ms();
-	if (ready < opt.subs)
-		note_error("%d of %d subscribers ready after %.0f ms", ready, opt.subs, t_connected - t_begin);
+	int stalled_ready = 0;
+	for (int i = opt.subs; i < nsubs; i++)
+		stalled_ready += s_subs[i].got_hello;
+	ready -= stalled_ready;
+	if (ready < opt.subs || stalled_ready < opt.stalled)
+		note_error("%d of %d subscribers (%d of %d stalled) ready after %.0f ms", ready, opt.subs, stalled_ready,
+			   opt.stalled, t_connected - t_begin);
 
 	/* Optionally let the server settle after the last hello (a workaround switch, not the default: a
 	 * subscriber that has its hello must not miss a later change). */
@@ -775,7 +819,7 @@ int main(int argc, char **argv)
 	double max_behind = 0;
 	if (opt.rate > 0) {
 		long due_idx = 0;
-		while (s_sent < total && now_ms() < hard_end - DRAIN_BUDGET_MS) {
+		while (s_sent < total && now_ms() < hard_end - opt.drain_ms && now_ms() < t0 + opt.duration * 1e3 + opt.drain_ms) {
 			double now = now_ms();
 			while (due_idx < total && t0 + (double)due_idx * 1e3 / opt.rate <= now)
 				due_idx++;
@@ -794,8 +838,9 @@ int main(int argc, char **argv)
 				writer_send(&s_wr[w], w, s_sent);
 			}
 			double next_due = t0 + (double)due_idx * 1e3 / opt.rate;
-			int to = (int)(next_due - now_ms());
-			dispatch(s_sent < due_idx ? 1 : to < 0 ? 0 : to);
+			/* round up: waking before the next insert is due would only spin */
+			double to = next_due - now_ms();
+			dispatch(s_sent < due_idx ? 1 : to <= 0 ? 0 : (int)to + 1);
 		}
 	} else {
 		while (now_ms() < t0 + opt.hold * 1e3)
@@ -816,13 +861,33 @@ int main(int argc, char **argv)
 				want += s_acked;
 			}
 		double now = now_ms();
-		if ((!busy && got >= want) || now - t_last_send > DRAIN_BUDGET_MS || now > hard_end)
+		if ((!busy && got >= want) || now - t_last_send > opt.drain_ms || now > hard_end)
 			break;
 		dispatch(10);
 	}
 	double t_end = now_ms();
 	struct proc_sample p_end = proc_read(opt.server_pid);
 	double cpu_client = cpu_self() - cpu_begin;
+
+	/* The stalled subscribers read what waits for them, for at most 300 ms (not in the CPU figures). */
+	long long stalled_received = 0, stalled_resyncs = 0;
+	int stalled_closed = 0;
+	if (opt.stalled) {
+		for (int i = opt.subs; i < nsubs; i++)
+			if (s_subs[i].state == S_OPEN) {
+				s_subs[i].stalled = 2;
+				ep_set(s_subs[i].fd, EPOLLIN, (uint64_t)i, EPOLL_CTL_ADD);
+			}
+		double until = now_ms() + 300;
+		while (now_ms() < until)
+			dispatch(20);
+		for (int i = opt.subs; i < nsubs; i++) {
+			stalled_received += s_subs[i].received;
+			stalled_resyncs += s_subs[i].resyncs;
+			stalled_closed += s_subs[i].got_hello && (s_subs[i].state == S_CLOSED || s_subs[i].close_code);
+		}
+	}
+	double send_span_s = s_sent ? (s_last_send_ms - t0) / 1e3 : 0;
 
 	/* Figures. */
 	long long expected = 0, received = 0, dup = 0, ooo = 0, other = 0, resyncs = 0, errors = 0, missing = 0, gaps = 0;
@@ -884,14 +949,16 @@ int main(int argc, char **argv)
 		 "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"deliveries_per_s\":%.0f,"
 		 "\"client_cpu_s\":%.2f,\"client_core_share\":%.2f,\"client_saturated\":%s,"
 		 "\"server_cpu_s\":%.2f,\"server_core_share\":%.2f,\"server_rss_before_kib\":%ld,\"server_rss_open_kib\":%ld,"
-		 "\"server_rss_end_kib\":%ld,\"server_peak_rss_kib\":%ld,\"server_threads\":%ld,\"first_error\":\"%s\"}",
+		 "\"server_rss_end_kib\":%ld,\"server_peak_rss_kib\":%ld,\"server_threads\":%ld,"
+		 "\"send_span_s\":%.3f,\"stalled\":%d,\"stalled_ready\":%d,\"stalled_received\":%lld,\"stalled_resyncs\":%lld,"
+		 "\"stalled_closed\":%d,\"first_error\":\"%s\"}",
 		 opt.label, opt.subs, ready, opt.rate, opt.duration, opt.writers, t_connected - t_begin, s_sent, s_acked,
 		 s_post_errors, pct(s_rtt, s_rtt_n, 50), pct(s_rtt, s_rtt_n, 99), s_rtt_n ? s_rtt[s_rtt_n - 1] : -1.0,
 		 max_behind, expected, received, missing, dup, ooo, subs_with_loss, late_starts, gaps, closed_early, resyncs, errors, other,
 		 s_frames_bad, pct(s_lat, s_lat_n, 50), pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99),
 		 s_lat_n ? s_lat[s_lat_n - 1] : -1.0, dps, cpu_client, client_core, client_saturated ? "true" : "false",
 		 server_cpu, server_core, p_before.rss_kib, p_open.rss_kib, p_end.rss_kib, p_end.hwm_kib, p_open.threads,
-		 s_first_error);
+		 send_span_s, opt.stalled, stalled_ready, stalled_received, stalled_resyncs, stalled_closed, s_first_error);
 
 	printf("live_load %s: %d subscribers (%d ready in %.0f ms), %g inserts/s for %g s over %d connection(s)\n",
 	       opt.label, opt.subs, ready, t_connected - t_begin, opt.rate, opt.duration, opt.writers);
@@ -912,6 +979,11 @@ int main(int argc, char **argv)
 		printf("  %-34s %.2f s (%.0f%% of a core); RSS before %ld KiB, open %ld KiB, end %ld KiB, peak %ld KiB; %ld threads\n",
 		       "server CPU", server_cpu, server_core * 100, p_before.rss_kib, p_open.rss_kib, p_end.rss_kib,
 		       p_end.hwm_kib, p_open.threads);
+	if (opt.stalled)
+		printf("  %-34s %d of %d ready; afterwards they read %lld changes, %lld resyncs; %d closed by the server\n",
+		       "stalled subscribers (not counted)", stalled_ready, opt.stalled, stalled_received, stalled_resyncs,
+		       stalled_closed);
+	printf("  %-34s %.2f s for %g s of schedule\n", "inserts sent over", send_span_s, opt.duration);
 	if (s_first_error[0])
 		printf("  first problem: %s\n", s_first_error);
 	printf("%s\n", json);
@@ -921,17 +993,17 @@ int main(int argc, char **argv)
 			die("cannot write %s", opt.json_out);
 	}
 	if (opt.md_out) {
-		/* | scenario | subscribers ready | inserts/s | sent / acked | expected / received | missing / dup / ooo |
+		/* | scenario | subscribers ready | inserts/s | sent / acked in S | expected / received | missing / dup / ooo |
 		 * p50 | p90 | p99 | max | deliveries/s | server CPU s | server peak RSS MiB | client core % | */
 		FILE *f = fopen(opt.md_out, "w");
-		if (!f || fprintf(f, "| %s | %d / %d | %g | %ld / %ld | %lld / %lld | %lld / %lld / %lld | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.1f | %.0f%s |\n",
-				  opt.label, ready, opt.subs, opt.rate, s_sent, s_acked, expected, received, missing, dup, ooo,
+		if (!f || fprintf(f, "| %s | %d / %d | %g | %ld / %ld in %.1f s | %lld / %lld | %lld / %lld / %lld | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.1f | %.0f%s |\n",
+				  opt.label, ready, opt.subs, opt.rate, s_sent, s_acked, send_span_s, expected, received, missing, dup, ooo,
 				  pct(s_lat, s_lat_n, 50), pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99),
 				  s_lat_n ? s_lat[s_lat_n - 1] : -1.0, dps, server_cpu, (double)p_end.hwm_kib / 1024.0,
 				  client_core * 100, client_saturated ? " (saturated)" : "") < 0 || fclose(f) != 0)
 			die("cannot write %s", opt.md_out);
 	}
-	for (int i = 0; i < opt.subs; i++)
+	for (int i = 0; i < nsubs; i++)
 		if (s_subs[i].fd >= 0)
 			close(s_subs[i].fd);
 	for (int i = 0; i < opt.writers && opt.rate > 0; i++)
