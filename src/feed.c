@@ -290,9 +290,10 @@ static void *feed_main(void *arg)
 			break;
 		long long dv = pragma_int(data_version);
 		long long sv = pragma_int(schema_version);
+		/* also on the first pass: a table created between start-up's sync and this thread's first look
+		 * must get its triggers too (a sync with nothing to change writes nothing) */
 		if (sv != last_sv || sync_pending) {
-			if (last_sv != -1)
-				sync_pending = sync_schema(conn) != 0;
+			sync_pending = sync_schema(conn) != 0;
 			last_sv = pragma_int(schema_version);
 		}
 		if (dv != last_dv) {

@@ -161,16 +161,20 @@ class PollTest(TestCase):
         got = {}
 
         def poll():
-            got["r"] = self.s.get("/api/changes?since=%d&wait=25" % since, timeout=30)
+            try:
+                got["r"] = self.s.get("/api/changes?since=%d&wait=25" % since, timeout=30)
+            except Exception as e:  # reported below
+                got["error"] = repr(e)
 
         t = threading.Thread(target=poll)
         t.start()
-        time.sleep(0.5)
+        time.sleep(1.5)  # the poll is waiting in the server by then, even on a slow sanitizer build
         t0 = time.monotonic()
         self.s.stop()  # SIGTERM; asserts exit code 0
         took = time.monotonic() - t0
         t.join(10)
         self.assertLess(took, 2.0, "a waiting long poll held up the exit for %.1fs" % took)
+        self.assertIn("r", got, "the waiting long poll got no answer: %s" % got.get("error"))
         self.assertStatus(got["r"], 200)
         self.assertEqual((got["r"].json["changes"], got["r"].json["resync"]), ([], False))
 
