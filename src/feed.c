@@ -46,6 +46,7 @@ static atomic_llong s_first_retained; /* smallest seq in the log, refreshed by t
 static int s_event_fd = -1, s_inotify_fd = -1;
 
 static long long s_retain;
+static long long s_synced_schema = -1; /* PRAGMA schema_version when start-up synced the triggers */
 static void (*s_on_publish)(void *);
 static void *s_on_publish_arg;
 
@@ -264,7 +265,7 @@ static void *feed_main(void *arg)
 	struct store_error e;
 	struct store_conn *conn = store_conn_get(&e);
 	sqlite3_stmt *data_version = NULL, *schema_version = NULL;
-	long long last_dv = -1, last_sv = -1, last_prune = 0, last_event = 0;
+	long long last_dv = -1, last_sv = s_synced_schema, last_prune = 0, last_event = 0;
 	int sync_pending = 0; /* the last trigger sync failed: try again */
 	(void)arg;
 	if (!conn || sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA data_version", -1, &data_version, NULL) != SQLITE_OK ||
@@ -290,8 +291,8 @@ static void *feed_main(void *arg)
 			break;
 		long long dv = pragma_int(data_version);
 		long long sv = pragma_int(schema_version);
-		/* also on the first pass: a table created between start-up's sync and this thread's first look
-		 * must get its triggers too (a sync with nothing to change writes nothing) */
+		/* last_sv starts at the version start-up synced at, so a table created before this thread's
+		 * first look gets its triggers too */
 		if (sv != last_sv || sync_pending) {
 			sync_pending = sync_schema(conn) != 0;
 			last_sv = pragma_int(schema_version);
@@ -326,6 +327,12 @@ int feed_start(const char *db_path, long long retain, char *err, size_t errlen)
 	if (!s_ring) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	sqlite3_stmt *sv;
+	if (sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA schema_version", -1, &sv, NULL) == SQLITE_OK) {
+		if (sqlite3_step(sv) == SQLITE_ROW)
+			s_synced_schema = sqlite3_column_int64(sv, 0);
+		sqlite3_finalize(sv);
 	}
 	s_head = last;
 	s_first = last + 1;
