@@ -1,8 +1,9 @@
 /*
- * http.c: the router's I/O. route.c decides, once and in order, what a request gets: route and method (405
- * with Allow), origin of writes (403), --read-only (405), token (401), content type (415) and body length
- * (411/413, refused before the body is read); here the body is read and parsed (400), then one handler
- * runs. s_cfg is set before the server starts and read-only afterwards; s_ready is an atomic flag.
+ * http.c: the router's I/O. route.c decides, once and in order, what a request gets: Host on a loopback
+ * server (403), route and method (405 with Allow), origin of writes (403), --read-only (405), token (401),
+ * content type (415) and body length (411/413, refused before the body is read); here the body is read and
+ * parsed (400), then one handler runs. s_cfg is set before the server starts and read-only afterwards;
+ * s_ready is an atomic flag.
  */
 #include "http.h"
 

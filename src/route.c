@@ -1,8 +1,9 @@
 /*
  * route.c: the route table and the checks of route.h. A path is matched against every pattern without
  * allocating; only the route that is finally taken copies its {t} and {key} segments. The checks run in
- * one fixed order: preflight, route and method (405 with Allow), origin of writes (403), --read-only (405),
- * token (401), content type (415), body length (413/411). No state: any thread.
+ * one fixed order: Host on a loopback server (403), preflight, route and method (405 with Allow), origin of
+ * writes (403), --read-only (405), token (401), content type (415), body length (413/411). No state: any
+ * thread.
  */
 #include "route.h"
 

@@ -1,6 +1,6 @@
 /*
  * route.h: the router's decisions without I/O: which route a method and path reach (or 404, or 405 with
- * the Allow list), and the checks a request passes on its headers (origin, --read-only, token,
+ * the Allow list), and the checks a request passes on its headers (Host, origin, --read-only, token,
  * Content-Type, body length) in the order the server applies them. http.c does the I/O around it; the
  * fuzzers and unit tests call it without a server. Stateless and pure: any thread.
  */

@@ -2,8 +2,8 @@
 # campaign.sh: a long fuzzing campaign. Builds the fuzz targets with clang in build-fuzz/ (ROWCAST_FUZZ=ON),
 # then runs each target for SECONDS, all at once (one process each), starting from its seed corpus and what
 # earlier campaigns learned (build-fuzz/campaign/<target>/corpus, kept between runs). The seeds folder is
-# only read. fuzz_json also compares match.c with the store's SQL (ROWCAST_FUZZ_ORACLE=1). Prints each
-# target's final coverage and the crashes found; exits 1 when there is any.
+# only read. fuzz_json also compares match.c with the store's SQL (ROWCAST_FUZZ_ORACLE=1; =0 turns it off).
+# Prints each target's final coverage and the crashes found; exits 1 when there is any.
 # Usage: tests/fuzz/campaign.sh [SECONDS] [TARGET...]     (default: 3600 s; query json live route)
 set -eu
 cd "$(dirname "$0")/../.."
@@ -19,7 +19,7 @@ for t in $targets; do
 	work=$build/campaign/$t
 	mkdir -p "$work/corpus"
 	echo "fuzz_$t: ${secs}s, log in $work/log"
-	ROWCAST_FUZZ_ORACLE=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ROWCAST_FUZZ_ORACLE=${ROWCAST_FUZZ_ORACLE-1} ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		"$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$work/" "$work/corpus" "tests/fuzz/corpus/$t" >"$work/log" 2>&1 &
 done

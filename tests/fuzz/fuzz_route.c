@@ -2,7 +2,7 @@
  * fuzz_route.c: libFuzzer target for the router's decisions (route.c). The input is a request head as text:
  *     METHOD PATH
  *     Header: value          (Host, Origin, Authorization, Content-Type, Transfer-Encoding, Content-Length)
- *     @read-only | @tls | @token T | @allow-origin O      (the server's settings)
+ *     @read-only | @tls | @loopback | @token T | @allow-origin O      (the server's settings)
  * one per line. The verdict must agree with the rules of API.md: a handled request reached a route of its
  * method whose pattern rebuilds the path from the table and key, and passed the origin, read-only, token,
  * type and length checks; a refusal has a known status, a message, and header lines nothing can inject into.
@@ -61,6 +61,11 @@ static void check_verdict(const struct route_request *rq, const struct route_pol
 {
 	const char *m = rq->method;
 	int api = strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0;
+	if (pol->loopback_only && !route_host_local(rq->host)) { /* DNS rebinding: refused before anything else */
+		FUZZ_ASSERT(v->action == ROUTE_REFUSE && v->status == 403);
+		FUZZ_ASSERT(header_lines_clean(v->extra) && !v->table && !v->key);
+		return;
+	}
 	FUZZ_ASSERT(v->cors == route_origin_listed(pol, rq->origin));
 	switch (v->action) {
 	case ROUTE_PREFLIGHT:
@@ -135,6 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				pol.read_only = 1;
 			else if (strcmp(line, "@tls") == 0)
 				rq.is_ssl = 1;
+			else if (strcmp(line, "@loopback") == 0)
+				pol.loopback_only = 1;
 			else if (strncmp(line, "@token ", 7) == 0)
 				pol.token = line + 7;
 			else if (strncmp(line, "@allow-origin ", 14) == 0 && pol.n_allow_origins < MAX_ORIGINS)
