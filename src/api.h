@@ -18,6 +18,10 @@ int api_row_delete(struct http_request *req);
 
 int api_changes_get(struct http_request *req);
 
+/* How many /api/changes requests are being answered now (at shutdown: wait for released long polls to
+ * write their answers before CivetWeb stops, since its writes fail once it is stopping). */
+int api_changes_active(void);
+
 int api_health_get(struct http_request *req);
 int api_metrics_get(struct http_request *req);
 

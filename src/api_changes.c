@@ -12,6 +12,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,7 +92,24 @@ static long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static atomic_int s_active; /* requests inside api_changes_get */
+
+int api_changes_active(void)
+{
+	return atomic_load(&s_active);
+}
+
+static int changes_get(struct http_request *req);
+
 int api_changes_get(struct http_request *req)
+{
+	atomic_fetch_add(&s_active, 1);
+	int rc = changes_get(req);
+	atomic_fetch_sub(&s_active, 1);
+	return rc;
+}
+
+static int changes_get(struct http_request *req)
 {
 	struct reply *r = &req->reply;
 	const char *qs = req->query;

@@ -2,6 +2,7 @@
  * main.c: parse options, check the database, start serving, wait for SIGINT/SIGTERM, stop.
  * The signals are blocked before any thread starts, so only sigwait here receives them.
  */
+#include "api.h"
 #include "assets.h"
 #include "catalog.h"
 #include "changelog.h"
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static int die(struct config *cfg, const char *msg)
 {
@@ -114,6 +116,10 @@ int main(int argc, char **argv)
 
 	sigwait(&sigs, &sig);
 	feed_release_waiters();
+	for (int i = 0; i < 200 && api_changes_active() > 0; i++) { /* at most 2 s */
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 	server_stop();
 	live_stop();
 	feed_stop();
