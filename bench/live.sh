@@ -68,7 +68,7 @@ EXITS=
 start_fresh() {
 	make_db "$BENCH_TMP/live.db" 1000
 	: >"$BENCH_TMP/server.err"
-	if [ "$1" = rowcast ]; then start_server "$BENCH_TMP/live.db" --threads "$THREADS"; else start_kind "$1" "$BENCH_TMP/live.db"; fi
+	if [ "$1" = rowcast ]; then start_server "$BENCH_TMP/live.db" --threads "$THREADS" --sockets-per-address 0; else start_kind "$1" "$BENCH_TMP/live.db"; fi
 }
 
 # run_load KIND LABEL SUBS RATE DURATION [live_load options...]: one live_load run on a fresh server; sets
@@ -216,7 +216,7 @@ if has_part memory; then
 		if [ "$kind" = rowcast ]; then
 			stop_server
 			EXITS="$EXITS $kind/idle:${SERVER_EXIT// /_}"
-			start_server "$BENCH_TMP/live.db" --threads "$THREADS"
+			start_server "$BENCH_TMP/live.db" --threads "$THREADS" --sockets-per-address 0
 			wait_http /api/tables/bench/rows/1
 			sleep 1
 			idle_threads=$(rss_kib "$SERVER_PID")

@@ -14,7 +14,7 @@
 int api_health_get(struct http_request *req)
 {
 	struct store_error e = {0};
-	struct store_conn *c = store_conn_get(&e);
+	struct store_conn *c = store_file_check(&e) == 0 ? store_conn_get(&e) : NULL;
 	long long seq = 0;
 	int ok = c && store_last_seq(c, &seq, &e) == 0;
 	cJSON *root = cJSON_CreateObject();
@@ -35,7 +35,7 @@ int api_metrics_get(struct http_request *req)
 	char *text = metrics_render();
 	if (!text)
 		return reply_error(&req->reply, 500, "internal", "out of memory");
-	int rc = reply_send(&req->reply, 200, "text/plain; version=0.0.4; charset=utf-8", "Cache-Control: no-store\r\n",
+	int rc = reply_send(&req->reply, 200, "text/plain; version=0.0.4; charset=utf-8", REPLY_API_HEADERS,
 			    text, strlen(text));
 	free(text);
 	return rc;

@@ -277,7 +277,7 @@ int api_row_delete(struct http_request *req)
 	else if (store_row_delete(tg.conn, tg.table, req->key, &e))
 		rc = answer_store_error(req, &e);
 	else
-		rc = reply_send(&req->reply, 204, "application/json", NULL, NULL, 0);
+		rc = reply_send(&req->reply, 204, "application/json", REPLY_API_HEADERS, NULL, 0);
 	target_done(&tg);
 	return rc;
 }

@@ -129,6 +129,7 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 	strcpy(cfg->listen_host, "127.0.0.1");
 	cfg->listen_port = 8080;
 	cfg->threads = LIMIT_THREADS_DEFAULT;
+	cfg->sockets_per_address = LIMIT_SOCKETS_PER_ADDRESS;
 	cfg->retain = 100000;
 	if (env_token && *env_token && copy_str(cfg->token, sizeof cfg->token, env_token, "ROWCAST_TOKEN", err, errlen))
 		return CONFIG_ERR;
@@ -174,6 +175,12 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 					return fail(err, errlen, "--threads must be a number from 4 to %d, got '%s'",
 						    LIMIT_THREADS_MAX, v);
 				cfg->threads = (int)n;
+			} else if (opt_is(a, "--sockets-per-address")) {
+				NEED_VALUE("--sockets-per-address");
+				if (parse_ll(v, 0, LIMIT_THREADS_MAX, &n))
+					return fail(err, errlen, "--sockets-per-address must be a number from 0 (no limit) to %d, got '%s'",
+						    LIMIT_THREADS_MAX, v);
+				cfg->sockets_per_address = (int)n;
 			} else if (opt_is(a, "--retain")) {
 				NEED_VALUE("--retain");
 				if (parse_ll(v, 1, 1000000000000LL, &n))
@@ -246,6 +253,8 @@ void config_usage(FILE *out)
 	      "  --read-only              refuse every write through the API (405)\n"
 	      "  --token TOKEN            writes need 'Authorization: Bearer TOKEN' (also ROWCAST_TOKEN)\n"
 	      "  --threads N              worker threads (default 272: 256 connections plus a reserve)\n"
+	      "  --sockets-per-address N  open WebSockets allowed from one client address (default 64;\n"
+	      "                           0: no limit, e.g. behind a reverse proxy)\n"
 	      "  --retain N               change-log rows kept for replay (default 100000)\n"
 	      "  --allow-origin URL,...   other browser origins allowed to call the API and open the WebSocket\n"
 	      "  --uninstall              remove rowcast's triggers and tables from DB_FILE and exit\n"

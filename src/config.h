@@ -20,6 +20,7 @@ struct config {
 	int read_only;
 	char token[512];          /* "" when writes need no token */
 	int threads;
+	int sockets_per_address;     /* open WebSockets from one client address; 0: no limit */
 	long long retain;
 	char *allow_origins[CONFIG_MAX_LIST];
 	int n_allow_origins;

@@ -8,6 +8,7 @@
 #include "http.h"
 
 #include "api.h"
+#include "deadline.h"
 #include "json.h"
 #include "rowcast.h"
 #include "metrics.h"
@@ -15,13 +16,25 @@
 #include "route.h"
 #include "static.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <linux/tcp.h> /* its tcp_info has tcpi_bytes_received; glibc's has not */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 static const struct config *s_cfg;
 static atomic_int s_ready;
+
+/* When the head of this worker's current request began to arrive: a worker thread serves one connection
+ * at a time, from http_connection_init to its close; reset after each answer (keep-alive). */
+static _Thread_local struct timespec t_head_start;
+/* The socket of this worker's connection: -2 until a body deadline first needs it (found once per
+ * connection), -1 when not found. */
+static _Thread_local int t_fd = -2;
 
 /* How much of a refused (413) body is read and dropped so the client sees the answer: 16 MiB, a few
  * milliseconds on a LAN; larger bodies are cut off by closing the connection. */
@@ -52,6 +65,69 @@ void http_set_ready(void)
 	atomic_store(&s_ready, 1);
 }
 
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+int http_connection_init(const struct mg_connection *conn, void **conn_data)
+{
+	(void)conn;
+	*conn_data = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t_head_start);
+	t_fd = -2;
+	return 0;
+}
+
+void http_head_measure(const struct mg_request_info *ri, struct route_head_size *h)
+{
+	h->line_bytes = strlen(ri->request_method) + 1 + strlen(ri->request_uri) +
+			(ri->query_string ? 1 + strlen(ri->query_string) : 0) + strlen(" HTTP/") + strlen(ri->http_version);
+	h->header_bytes = 0;
+	for (int i = 0; i < ri->num_headers; i++)
+		h->header_bytes += strlen(ri->http_headers[i].name) + 2 + strlen(ri->http_headers[i].value) + 2;
+	h->n_headers = ri->num_headers;
+}
+
+int http_find_socket(const struct mg_request_info *ri)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = -1;
+	struct in_addr want;
+	if (!d || inet_pton(AF_INET, ri->remote_addr, &want) != 1) {
+		if (d)
+			closedir(d);
+		return -1;
+	}
+	while (found < 0 && (de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		struct sockaddr_in peer, self;
+		socklen_t pl = sizeof peer, sl = sizeof self;
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || peer.sin_family != AF_INET)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&self, &sl) != 0)
+			continue;
+		if (peer.sin_addr.s_addr == want.s_addr && ntohs(peer.sin_port) == ri->remote_port &&
+		    ntohs(self.sin_port) == ri->server_port)
+			found = fd;
+	}
+	closedir(d);
+	return found;
+}
+
+/* Arms LIMIT_REQUEST_MS on reading req's body; the slot for deadline_disarm. */
+static int arm_body_deadline(struct http_request *req)
+{
+	if (t_fd == -2)
+		t_fd = http_find_socket(req->ri);
+	return deadline_arm(t_fd, LIMIT_REQUEST_MS);
+}
+
 /* For checks that answer themselves: whatever the write returned, the request is finished. */
 static int answered(int reply_rc)
 {
@@ -65,16 +141,23 @@ static void discard_body(struct http_request *req, long long declared)
 {
 	char sink[4096];
 	long long total = 0;
+	struct timespec t0;
 	int n;
 	req->reply.close = 1;
 	if (declared > HTTP_DRAIN_BYTES)
 		return;
-	while (total < HTTP_DRAIN_BYTES && (n = mg_read(req->conn, sink, sizeof sink)) > 0)
+	int slot = arm_body_deadline(req);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (total < HTTP_DRAIN_BYTES && seconds_since(&t0) * 1000 < LIMIT_REQUEST_MS &&
+	       (n = mg_read(req->conn, sink, sizeof sink)) > 0)
 		total += n;
+	deadline_disarm(slot);
 }
 
 /* Reads the whole body (at most LIMIT_BODY_BYTES; route.c has checked its type and declared length) and
- * parses it. Answers the error itself; returns 0 when req->body is set, -1 when an answer was sent. */
+ * parses it. A body still arriving LIMIT_REQUEST_MS after it began is refused (408), however it trickles:
+ * deadline.c ends a read still waiting then.
+ * Answers the error itself; returns 0 when req->body is set, -1 when an answer was sent. */
 static int read_body(struct http_request *req)
 {
 	struct reply *r = &req->reply;
@@ -82,9 +165,13 @@ static int read_body(struct http_request *req)
 	char err[256];
 	size_t cap = declared >= 0 ? (size_t)declared : 64 * 1024;
 	size_t len = 0;
+	int late = 0;
+	struct timespec t0;
 	char *buf = malloc(cap + 1);
 	if (!buf)
 		return answered(reply_error(r, 500, "internal", "out of memory"));
+	int slot = arm_body_deadline(req);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		if (len == cap) {
 			if (declared >= 0 || cap > LIMIT_BODY_BYTES)
@@ -92,6 +179,7 @@ static int read_body(struct http_request *req)
 			size_t ncap = cap * 2 > (size_t)LIMIT_BODY_BYTES + 1 ? (size_t)LIMIT_BODY_BYTES + 1 : cap * 2;
 			char *nb = realloc(buf, ncap + 1);
 			if (!nb) {
+				deadline_disarm(slot);
 				free(buf);
 				return answered(reply_error(r, 500, "internal", "out of memory"));
 			}
@@ -99,9 +187,17 @@ static int read_body(struct http_request *req)
 			cap = ncap;
 		}
 		int n = mg_read(req->conn, buf + len, cap - len);
-		if (n <= 0)
+		if (n > 0)
+			len += (size_t)n;
+		if ((late = seconds_since(&t0) * 1000 >= LIMIT_REQUEST_MS) || n <= 0)
 			break;
-		len += (size_t)n;
+	}
+	late |= deadline_disarm(slot);
+	if (late && (declared < 0 ? len <= LIMIT_BODY_BYTES : len < (size_t)declared)) {
+		free(buf);
+		r->close = 1;
+		return answered(reply_error(r, 408, "request_timeout", "the body did not arrive within %d s (%zu bytes came)",
+					    LIMIT_REQUEST_MS / 1000, len));
 	}
 	if (len > LIMIT_BODY_BYTES) {
 		free(buf);
@@ -147,12 +243,13 @@ static int dispatch(struct http_request *req, const char *path)
 	};
 	struct route_verdict v;
 	int rc;
+	http_head_measure(req->ri, &rq.head);
 	route_request_check(&rq, &policy, &v);
 	if (v.cors)
 		r->cors_origin = rq.origin;
 	switch (v.action) {
 	case ROUTE_PREFLIGHT:
-		rc = reply_send(r, 204, "text/plain", ROUTE_PREFLIGHT_HEADERS, NULL, 0);
+		rc = reply_send(r, 204, "text/plain", REPLY_API_HEADERS ROUTE_PREFLIGHT_HEADERS, NULL, 0);
 		break;
 	case ROUTE_STATIC:
 		rc = static_serve(r, path, mg_get_header(req->conn, "If-None-Match"));
@@ -200,13 +297,38 @@ int http_handle(struct mg_connection *conn, void *cbdata)
 	free(req.key);
 	cJSON_Delete(req.body);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t_head_start = t1; /* the next request on this connection starts now */
 	metrics_request(req.reply.status, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return req.reply.status;
+}
+
+/* Bytes the client has sent on conn's socket, or -1 when unknown. */
+static long long bytes_received(const struct mg_connection *conn)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	int fd = http_find_socket(mg_get_request_info(conn));
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return -1;
+	return (long long)ti.tcpi_bytes_received;
 }
 
 int http_error(struct mg_connection *conn, int status, const char *msg)
 {
 	struct reply r = {.conn = conn, .close = 1};
+	/* CivetWeb says "Malformed message" for a head that timed out, filled its buffer, or has a control
+	 * character: the time and the bytes received tell which */
+	if (status == 400 && msg && strcmp(msg, "Malformed message") == 0) {
+		if (seconds_since(&t_head_start) * 1000 >= LIMIT_REQUEST_MS - 50)
+			reply_error(&r, 408, "request_timeout", "the request head did not arrive within %d s",
+				    LIMIT_REQUEST_MS / 1000);
+		else if (bytes_received(conn) >= LIMIT_HEAD_BUFFER_BYTES)
+			reply_error(&r, 431, "headers_too_large", "the request head is larger than %d bytes",
+				    LIMIT_HEAD_BUFFER_BYTES);
+		else
+			reply_error(&r, 400, "bad_request", "the request head is not valid HTTP (a control character?)");
+		return 0;
+	}
 	const char *code = status == 413 ? "payload_too_large" : status == 404 ? "not_found" :
 			   status == 405 ? "method_not_allowed" : status >= 500 ? "internal" : "bad_request";
 	reply_error(&r, status, code, "%s", msg && *msg ? msg : "the request could not be read");

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "reply.h"
+#include "route.h"
 
 #include <civetweb.h>
 #include <cjson/cJSON.h>
@@ -32,7 +33,19 @@ void http_set_ready(void);
 /* The CivetWeb request handler for every path. Returns the status sent (CivetWeb: non-zero = handled). */
 int http_handle(struct mg_connection *conn, void *cbdata);
 
-/* CivetWeb's http_error callback: CivetWeb's own errors (bad request line, headers too large) as JSON. */
+/* CivetWeb's http_error callback: CivetWeb's own errors as JSON. A head CivetWeb could not read is told
+ * apart: 408 when it did not arrive within LIMIT_REQUEST_MS, 431 when it filled LIMIT_HEAD_BUFFER_BYTES,
+ * else 400. */
 int http_error(struct mg_connection *conn, int status, const char *msg);
+
+/* CivetWeb's init_connection callback: a worker thread takes a new connection (its first head starts). */
+int http_connection_init(const struct mg_connection *conn, void **conn_data);
+
+/* The sizes route_head_check limits, measured on a parsed request (also a WebSocket handshake). */
+void http_head_measure(const struct mg_request_info *ri, struct route_head_size *h);
+
+/* The socket of a connection, found by its addresses (CivetWeb does not expose it); -1 when not found.
+ * Reads /proc/self/fd: for once per connection or an error path, not per request. */
+int http_find_socket(const struct mg_request_info *ri);
 
 #endif

@@ -9,7 +9,9 @@
 #include "live_int.h"
 
 #include "catalog.h"
+#include "deadline.h"
 #include "feed.h"
+#include "http.h"
 #include "json.h"
 #include "live_proto.h"
 #include "rowcast.h"
@@ -30,7 +32,17 @@
 #include <sys/socket.h>
 
 static const struct config *s_cfg;
-static atomic_int s_open;
+static atomic_int s_open; /* sockets with a place: reserved at the handshake, given back when closed */
+
+/* Open sockets per client address, for --sockets-per-address: one node per address with a socket open.
+ * s_addr_lock guards the list and every change of s_open. */
+struct addr_count {
+	char addr[48];
+	int n;
+	struct addr_count *next;
+};
+static pthread_mutex_t s_addr_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct addr_count *s_addrs;
 static atomic_int s_started; /* the feed and the senders run: sockets are accepted */
 
 /* ---------------------------------------------------------------- subscriptions */
@@ -140,36 +152,6 @@ static void subscribe(struct live_client *c, const char *id, const char *table, 
 
 /* ---------------------------------------------------------------- handshake and messages */
 
-/* Finds the socket of a connection by its addresses (CivetWeb does not expose it). -1 when not found. */
-static int find_socket(const struct mg_request_info *ri)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int found = -1;
-	struct in_addr want;
-	if (!d || inet_pton(AF_INET, ri->remote_addr, &want) != 1) {
-		if (d)
-			closedir(d);
-		return -1;
-	}
-	while (found < 0 && (de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		struct sockaddr_in peer, self;
-		socklen_t pl = sizeof peer, sl = sizeof self;
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || peer.sin_family != AF_INET)
-			continue;
-		if (getsockname(fd, (struct sockaddr *)&self, &sl) != 0)
-			continue;
-		if (peer.sin_addr.s_addr == want.s_addr && ntohs(peer.sin_port) == ri->remote_port &&
-		    ntohs(self.sin_port) == ri->server_port)
-			found = fd;
-	}
-	closedir(d);
-	return found;
-}
-
 /* Reads a query parameter (URL-decoded) into out; 1 when present. */
 static int query_param(const char *qs, const char *name, char *out, size_t cap)
 {
@@ -217,10 +199,61 @@ static int origin_allowed(const struct mg_connection *conn)
 	       route_origin_same(origin, mg_get_header(conn, "Host"), mg_get_request_info(conn)->is_ssl);
 }
 
+/* Takes a place for a socket from addr: 0, or the refusal's status (503: every place is taken; 429: addr
+ * has its --sockets-per-address). The check and the count are one step, so a burst cannot overshoot. */
+static int place_take(const char *addr)
+{
+	struct addr_count *a;
+	int status = 0;
+	pthread_mutex_lock(&s_addr_lock);
+	for (a = s_addrs; a && strcmp(a->addr, addr) != 0; a = a->next)
+		;
+	if (atomic_load(&s_open) >= s_cfg->threads - LIVE_RESERVE_THREADS)
+		status = 503;
+	else if (s_cfg->sockets_per_address > 0 && a && a->n >= s_cfg->sockets_per_address)
+		status = 429;
+	else if (!a && !(a = calloc(1, sizeof *a)))
+		status = 503;
+	if (status == 0) {
+		if (!a->n) {
+			snprintf(a->addr, sizeof a->addr, "%s", addr);
+			a->next = s_addrs;
+			s_addrs = a;
+		}
+		a->n++;
+		atomic_fetch_add(&s_open, 1);
+	}
+	pthread_mutex_unlock(&s_addr_lock);
+	return status;
+}
+
+/* Gives back a place place_take gave to addr. */
+static void place_give(const char *addr)
+{
+	struct addr_count **p, *a;
+	pthread_mutex_lock(&s_addr_lock);
+	for (p = &s_addrs; (a = *p) && strcmp(a->addr, addr) != 0; p = &a->next)
+		;
+	if (a && --a->n == 0) {
+		*p = a->next;
+		free(a);
+	}
+	atomic_fetch_sub(&s_open, 1);
+	pthread_mutex_unlock(&s_addr_lock);
+}
+
 static int on_connect(const struct mg_connection *conn, void *cbdata)
 {
 	char token[512];
+	const char *addr = mg_get_request_info(conn)->remote_addr;
+	struct route_head_size head;
+	struct route_verdict v;
+	struct live_client *c;
+	int status;
 	(void)cbdata;
+	http_head_measure(mg_get_request_info(conn), &head);
+	if (route_head_check(&head, &v))
+		return refuse(conn, v.status, v.code, v.message);
 	if (!atomic_load(&s_started))
 		return refuse(conn, 503, "unavailable", "rowcast is starting");
 	if (strncmp(s_cfg->listen_host, "127.", 4) == 0 && !route_host_local(mg_get_header(conn, "Host")))
@@ -229,10 +262,19 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 		return refuse(conn, 403, "forbidden", "this origin may not open the live socket (see --allow-origin)");
 	if (s_cfg->token[0] && handshake_token(conn, token, sizeof token) && !route_token_equal(token, s_cfg->token))
 		return refuse(conn, 401, "unauthorized", "wrong token");
-	if (atomic_load(&s_open) >= s_cfg->threads - LIVE_RESERVE_THREADS)
-		return refuse(conn, 503, "unavailable", "too many open sockets; try again later");
 	if (live_stopping())
 		return refuse(conn, 503, "unavailable", "shutting down");
+	if ((status = place_take(addr)) != 0)
+		return refuse(conn, status, status == 429 ? "too_many_requests" : "unavailable",
+			      status == 429 ? "too many open sockets from this address (see --sockets-per-address)"
+					    : "too many open sockets; try again later");
+	if (!(c = calloc(1, sizeof *c))) {
+		place_give(addr);
+		return refuse(conn, 503, "unavailable", "out of memory");
+	}
+	snprintf(c->addr, sizeof c->addr, "%s", addr);
+	c->silence_slot = -1;
+	mg_set_user_connection_data(conn, c); /* on_ready fills it in; on_close frees it and gives the place back */
 	return 0;
 }
 
@@ -251,13 +293,12 @@ static char *hello_text(long long head)
 static void on_ready(struct mg_connection *conn, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	struct live_client *c = calloc(1, sizeof *c);
+	struct live_client *c = mg_get_user_connection_data(conn);
 	char token[512], table[LIMIT_NAME_BYTES], where[LIMIT_QUERY_BYTES], since[32];
 	(void)cbdata;
-	if (!c)
-		return;
 	c->conn = conn;
-	c->fd = find_socket(ri);
+	c->fd = http_find_socket(ri);
+	c->silence_slot = deadline_arm_silence(c->fd, LIVE_SILENCE_CLOSE_MS);
 	c->max_outq = LIVE_MAX_OUTQ;
 	if (c->fd >= 0) {
 		/* a send buffer large enough that a write of max_outq never blocks; FORCE works as root, else the
@@ -274,7 +315,6 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 	c->cursor = head;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->idle, NULL);
-	mg_set_user_connection_data(conn, c);
 	live_enqueue(c, live_msg_text(hello_text(head)));
 
 	int has_table = query_param(ri->query_string, "table", table, sizeof table);
@@ -289,7 +329,6 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 			subscribe(c, NULL, has_table ? table : NULL, has_where ? where : NULL, s, head);
 	}
 	live_client_add(c);
-	atomic_fetch_add(&s_open, 1);
 	metrics_add(METRICS_WS_OPEN, 1);
 	live_schedule(c);
 }
@@ -454,6 +493,11 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 	(void)cbdata;
 	if (!c)
 		return;
+	deadline_disarm(c->silence_slot);
+	if (!c->conn) { /* on_ready never ran */
+		live_connection_closed(conn);
+		return;
+	}
 	live_client_remove(c);
 	while (c->in_head) {
 		struct live_msg *m = c->in_head;
@@ -469,12 +513,23 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 	free(c->frag);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->idle);
+	place_give(c->addr);
 	free(c);
-	atomic_fetch_sub(&s_open, 1);
+	mg_set_user_connection_data(conn, NULL);
 	metrics_add(METRICS_WS_OPEN, -1);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
+
+void live_connection_closed(const struct mg_connection *conn)
+{
+	struct live_client *c = mg_get_user_connection_data(conn);
+	if (c) { /* a place taken by on_connect whose handshake failed before on_ready */
+		place_give(c->addr);
+		free(c);
+		mg_set_user_connection_data(conn, NULL);
+	}
+}
 
 void live_configure(const struct config *cfg)
 {

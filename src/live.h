@@ -23,6 +23,10 @@ void live_wake_all(void *arg);
 /* Registers the WebSocket handlers for /api/live on ctx. */
 void live_register(struct mg_context *ctx);
 
+/* CivetWeb's connection_closed callback: gives back the place of a socket whose handshake failed between
+ * on_connect and on_ready (on_close handles every other). */
+void live_connection_closed(const struct mg_connection *conn);
+
 /* Sends close 1001 to every client (without blocking on any), before the server stops. */
 void live_close_all(void);
 

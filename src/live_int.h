@@ -64,6 +64,8 @@ struct live_client {
 	int closing;                     /* we sent a close frame: drop data until the peer's close */
 	int frag_open;                   /* a fragmented message is in progress (its FIN not seen yet) */
 	int frag_binary;                 /* ... and it is a binary one, being dropped */
+	int silence_slot;                /* deadline.c slot that closes the socket of a peer gone silent */
+	char addr[48];                   /* the client's address, counted against --sockets-per-address */
 };
 
 /* Asks a sender to look at c. Any thread, with no lock held. */

@@ -57,9 +57,7 @@ int reply_send(struct reply *r, int status, const char *ctype, const char *extra
 int reply_json(struct reply *r, int status, const char *json, const char *extra)
 {
 	char hdr[1024];
-	/* an API answer is data, never a document: nothing may load or frame it */
-	snprintf(hdr, sizeof hdr, "Cache-Control: no-store\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n%s",
-		 extra ? extra : "");
+	snprintf(hdr, sizeof hdr, REPLY_API_HEADERS "%s", extra ? extra : "");
 	return reply_send(r, status, "application/json", hdr, json, strlen(json));
 }
 

@@ -17,6 +17,10 @@ struct reply {
 	int close;               /* ask the client to close the connection after this answer */
 };
 
+/* Header lines of every API answer (not the page's files): data, never a document, so nothing may load or
+ * frame it, and no cache keeps it. */
+#define REPLY_API_HEADERS "Cache-Control: no-store\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+
 /* Sends status, Content-Type ctype, the extra header lines (each ending "\r\n"; may be NULL) and body.
  * Returns 0, or -1 when the connection failed (the answer is then lost; nothing else to do). */
 int reply_send(struct reply *r, int status, const char *ctype, const char *extra, const void *body, size_t len);

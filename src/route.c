@@ -1,7 +1,7 @@
 /*
  * route.c: the route table and the checks of route.h. A path is matched against every pattern without
  * allocating; only the route that is finally taken copies its {t} and {key} segments. The checks run in
- * one fixed order: Host on a loopback server (403), preflight, route and method (405 with Allow), origin of
+ * one fixed order: the head's size (414/431), Host on a loopback server (403), preflight, route and method (405 with Allow), origin of
  * writes (403), --read-only (405), token (401), content type (415), body length (413/411). No state: any
  * thread.
  */
@@ -208,11 +208,28 @@ int route_host_local(const char *host)
 	return 1;
 }
 
+int route_head_check(const struct route_head_size *h, struct route_verdict *v)
+{
+	memset(v, 0, sizeof *v);
+	if (h->line_bytes > LIMIT_REQUEST_LINE_BYTES)
+		refuse(v, 414, "uri_too_long", NULL, "the request line is %zu bytes; at most %d are read",
+		       h->line_bytes, LIMIT_REQUEST_LINE_BYTES);
+	else if (h->n_headers > LIMIT_HEADER_COUNT)
+		refuse(v, 431, "headers_too_large", NULL, "the request has more than %d header lines", LIMIT_HEADER_COUNT);
+	else if (h->header_bytes > LIMIT_HEADER_BYTES)
+		refuse(v, 431, "headers_too_large", NULL, "the header lines are %zu bytes; at most %d are read",
+		       h->header_bytes, LIMIT_HEADER_BYTES);
+	else
+		return 0;
+	return 1;
+}
+
 void route_request_check(const struct route_request *rq, const struct route_policy *policy, struct route_verdict *v)
 {
 	const char *method = rq->method, *path = rq->path;
 	char allow[128] = "";
-	memset(v, 0, sizeof *v);
+	if (route_head_check(&rq->head, v))
+		return;
 	if (policy->loopback_only && !route_host_local(rq->host)) {
 		refuse(v, 403, "forbidden", NULL,
 		       "Host '%.200s' is not a name of this machine: a server on a loopback address answers only to "

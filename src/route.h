@@ -7,6 +7,8 @@
 #ifndef ROWCAST_ROUTE_H
 #define ROWCAST_ROUTE_H
 
+#include <stddef.h>
+
 /* The API's routes, in the order a path is tried against them. */
 enum route_id {
 	ROUTE_HEALTH_GET,
@@ -23,6 +25,15 @@ enum route_id {
 	ROUTE_COUNT
 };
 
+/* How large a request head was, counted as sent: the request line "METHOD TARGET HTTP/1.1" without its
+ * CRLF; every header line "Name: value\r\n"; the number of header lines (CivetWeb keeps at most
+ * LIMIT_HEADER_COUNT + 1, so a count past the limit is all a request past it shows). */
+struct route_head_size {
+	size_t line_bytes;
+	size_t header_bytes;
+	int n_headers;
+};
+
 /* What the router looks at in a request. Every header is NULL when absent; nothing is copied. */
 struct route_request {
 	const char *method;
@@ -34,6 +45,7 @@ struct route_request {
 	const char *content_type;
 	const char *transfer_encoding;
 	long long content_length;      /* -1 when there is no Content-Length */
+	struct route_head_size head;   /* sizes of the request line and the header lines */
 };
 
 /* The settings the checks depend on (from struct config); nothing is copied. */
@@ -80,6 +92,10 @@ struct route_verdict {
  * 127.x.x.x or [::1]. A page served from another name cannot be reaching a loopback-only server except by
  * DNS rebinding. */
 int route_host_local(const char *host);
+
+/* The size checks of a request head, the first of route_request_check's: 414 past LIMIT_REQUEST_LINE_BYTES,
+ * 431 past LIMIT_HEADER_BYTES or LIMIT_HEADER_COUNT. Returns 1 and fills *v with the refusal, else 0. */
+int route_head_check(const struct route_head_size *h, struct route_verdict *v);
 
 /* Decides what to do with rq under policy: fills *v (v->action tells the rest). Out of memory is a refusal
  * (500). Free what v holds with route_verdict_clear, whatever the outcome. */

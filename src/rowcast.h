@@ -37,6 +37,31 @@
 /* Query string length: filters and cursors fit in a few KiB; CivetWeb caps the whole request head anyway. */
 #define LIMIT_QUERY_BYTES (16 * 1024)
 
+/* The request line ("METHOD TARGET HTTP/1.1"): room for a query of LIMIT_QUERY_BYTES and 1 KiB of method,
+ * path and version (17 KiB). Past it: 414. */
+#define LIMIT_REQUEST_LINE_BYTES (17 * 1024)
+
+/* The header lines together ("Name: value\r\n" each): 16 KiB holds any browser's cookies and a long
+ * bearer token, as nginx's and Node's default do. Past it: 431. */
+#define LIMIT_HEADER_BYTES (16 * 1024)
+
+/* Header lines per request: CivetWeb keeps 64 and drops the rest without a word, so the limit is one less:
+ * a request that shows 64 may have had more (an Origin past them would never be checked). Past it: 431. */
+#define LIMIT_HEADER_COUNT 63
+
+/* CivetWeb's buffer for one request head (its max_request_size): the request line, the header lines and
+ * their blank lines at their limits, and 1 KiB more so that a head a little past a limit still arrives and
+ * gets the precise 414/431. A head that fills the buffer gets 431 too. */
+#define LIMIT_HEAD_BUFFER_BYTES (34 * 1024)
+
+/* How long a request head, and then a request body, may take to arrive (CivetWeb's request_timeout_ms
+ * for the head; rowcast's own deadline for the body, however it trickles in). Past it: 408. */
+#define LIMIT_REQUEST_MS 10000
+
+/* Open WebSockets from one client address, unless --sockets-per-address says otherwise: dozens of tabs
+ * of one person fit, and no single host can take every worker. Past it: 429. */
+#define LIMIT_SOCKETS_PER_ADDRESS 64
+
 /* Default worker threads: 256 concurrent connections (API.md) plus a reserve for plain HTTP. */
 #define LIMIT_THREADS_DEFAULT 272
 #define LIMIT_THREADS_MAX 4096
@@ -106,6 +131,12 @@
 
 /* How often senders look again at clients that were skipped for a full socket. */
 #define LIVE_TICK_MS 50
+
+/* CivetWeb pings a socket after this much silence from its peer (websocket_timeout_ms)... */
+#define LIVE_PING_MS 20000
+/* ... and rowcast closes a socket whose peer has sent nothing, not even a pong, for two pings: a dead or
+ * hostile peer gives its worker back within 40 s. */
+#define LIVE_SILENCE_CLOSE_MS (2 * 20000)
 
 /* Worker threads kept for plain HTTP: a new socket is refused (503) past threads - this. */
 #define LIVE_RESERVE_THREADS 16

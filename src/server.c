@@ -5,6 +5,7 @@
  */
 #include "server.h"
 
+#include "deadline.h"
 #include "http.h"
 #include "rowcast.h"
 #include "live.h"
@@ -36,7 +37,7 @@ static int log_message(const struct mg_connection *conn, const char *message)
 
 int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, size_t errlen)
 {
-	char ports[300], threads[16];
+	char ports[300], threads[16], head_bytes[16], request_ms[16], ping_ms[16];
 	struct mg_callbacks cb;
 	struct mg_server_port sp[4];
 	unsigned code = 0;
@@ -46,25 +47,31 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 
 	snprintf(ports, sizeof ports, "%s:%d%s", cfg->listen_host, cfg->listen_port, tls ? "s" : "");
 	snprintf(threads, sizeof threads, "%d", cfg->threads);
+	snprintf(head_bytes, sizeof head_bytes, "%d", LIMIT_HEAD_BUFFER_BYTES);
+	snprintf(request_ms, sizeof request_ms, "%d", LIMIT_REQUEST_MS);
+	snprintf(ping_ms, sizeof ping_ms, "%d", LIVE_PING_MS);
 	const char *opts[] = {
 		"listening_ports", ports,
 		"num_threads", threads,
 		"tcp_nodelay", "1", /* see LIBRARIES.md: Nagle + delayed ACK cost ~40 ms per response */
 		"enable_keep_alive", "yes",
 		"keep_alive_timeout_ms", "5000",
-		"request_timeout_ms", "10000",
+		"request_timeout_ms", request_ms, /* a head's deadline, and each read's */
+		"max_request_size", head_bytes,
 		"access_control_allow_origin", "",
 		"access_control_allow_methods", "",
 		"access_control_allow_headers", "",
 		"enable_auth_domain_check", "no",
 		"enable_websocket_ping_pong", "yes", /* a ping every websocket_timeout_ms finds dead peers */
-		"websocket_timeout_ms", "20000",
+		"websocket_timeout_ms", ping_ms,
 		tls ? "ssl_certificate" : NULL, tls ? cfg->tls_cert : NULL,
 		NULL, NULL,
 	};
 	memset(&cb, 0, sizeof cb);
 	cb.log_message = log_message;
 	cb.http_error = http_error;
+	cb.init_connection = http_connection_init;
+	cb.connection_closed = live_connection_closed;
 	struct mg_init_data init = {&cb, NULL, opts};
 
 	mg_init_library(tls ? MG_FEATURES_TLS : 0);
@@ -74,8 +81,14 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 		return -1;
 	}
 	http_configure(cfg);
+	if (deadline_start(cfg->threads, text, sizeof text) != 0) {
+		snprintf(err, errlen, "cannot start: %s", text);
+		mg_exit_library();
+		return -1;
+	}
 	s_ctx = mg_start2(&init, &ed);
 	if (!s_ctx) {
+		deadline_stop();
 		snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
 			 text[0] ? text : "unknown error");
 		mg_exit_library();
@@ -126,6 +139,7 @@ void server_stop(void)
 		if (knocking)
 			pthread_join(knocker, NULL);
 		s_ctx = NULL;
+		deadline_stop();
 		mg_exit_library();
 	}
 }

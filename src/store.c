@@ -2,7 +2,8 @@
  * store.c: SQLite connections (one per thread, via a pthread key whose destructor closes it), the
  * per-connection statement cache, write transactions and the mapping of SQLite errors to API errors.
  * s_write_lock serializes rowcast's own write transactions (SQLite allows one writer at a time anyway);
- * s_path is set once by store_init before any worker thread runs and is read-only afterwards.
+ * s_path and the file's identity (s_dev, s_ino) are set once by store_init before any worker thread runs
+ * and are read-only afterwards: a file deleted or replaced underneath is refused, never half-served.
  */
 #include "store_int.h"
 
@@ -22,6 +23,8 @@ static pthread_mutex_t s_write_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t s_conn_key;
 static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;
 static char s_path[4096];
+static dev_t s_dev; /* the database file store_init prepared: set before any worker runs, then read-only */
+static ino_t s_ino;
 static void (*s_on_commit)(void);
 static pthread_mutex_t s_shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_conn *s_shared; /* guarded by s_shared_lock */
@@ -125,6 +128,13 @@ int store_init(const char *path, int create, const char *demo_sql, char *err, si
 	if (rc != SQLITE_OK)
 		snprintf(err, errlen, "cannot prepare database '%s': %s", path,
 			 msg ? msg : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	if (rc == SQLITE_OK) {
+		struct stat st;
+		if (stat(path, &st) == 0) {
+			s_dev = st.st_dev;
+			s_ino = st.st_ino;
+		}
+	}
 	sqlite3_free(msg);
 	sqlite3_close_v2(db);
 	return rc == SQLITE_OK ? 0 : -1;
@@ -144,11 +154,24 @@ int store_uninstall(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+int store_file_check(struct store_error *e)
+{
+	struct stat st;
+	int found = stat(s_path, &st) == 0;
+	if (found && st.st_dev == s_dev && st.st_ino == s_ino)
+		return 0;
+	return store_error_set(e, 503, "unavailable",
+			       "the database file '%s' was %s while rowcast ran; restart rowcast to serve the file now at that path",
+			       s_path, found ? "replaced" : "deleted");
+}
+
 /* Opens a connection for the current settings; NULL with e on failure. */
 static struct store_conn *conn_open(struct store_error *e)
 {
-	struct store_conn *c = calloc(1, sizeof *c);
-	if (!c) {
+	struct store_conn *c;
+	if (store_file_check(e) != 0)
+		return NULL;
+	if (!(c = calloc(1, sizeof *c))) {
 		store_error_set(e, 500, "internal", "out of memory");
 		return NULL;
 	}
@@ -333,6 +356,12 @@ int store_write_begin(struct store_conn *c, struct store_error *e)
 	if (rc != SQLITE_OK) {
 		pthread_mutex_unlock(&s_write_lock);
 		return store_fail(c, rc, e);
+	}
+	/* a write into a file no longer at the path would be lost, or never reach the change feed */
+	if (store_file_check(e) != 0) {
+		store_exec(c, "ROLLBACK");
+		pthread_mutex_unlock(&s_write_lock);
+		return -1;
 	}
 	return 0;
 }

@@ -35,6 +35,10 @@ int store_init(const char *path, int create, const char *demo_sql, char *err, si
  * with a reason. */
 int store_uninstall(const char *path, char *err, size_t errlen);
 
+/* 0 while the file at the database's path is the one store_init prepared; else -1 with a 503 in e (it was
+ * deleted, or another file was renamed over it): rowcast then opens no connection and commits no write. */
+int store_file_check(struct store_error *e);
+
 /* Returns the calling thread's connection, opening it on first use; NULL (with a reason in e) on failure.
  * The connection belongs to the thread and is closed when the thread exits (or by store_conn_close). */
 struct store_conn *store_conn_get(struct store_error *e);

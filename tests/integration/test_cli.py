@@ -18,7 +18,7 @@ CREATE TABLE other (id INTEGER PRIMARY KEY, v TEXT);
 INSERT INTO other (v) VALUES ('x');
 """
 
-OPTIONS = ["--db", "--listen", "--web-root", "--tables", "--read-only", "--token", "--threads",
+OPTIONS = ["--db", "--listen", "--web-root", "--tables", "--read-only", "--token", "--threads", "--sockets-per-address",
            "--retain", "--allow-origin", "--uninstall", "--tls-cert", "--help", "--version"]
 
 

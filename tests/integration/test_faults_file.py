@@ -96,8 +96,6 @@ class FileGoneTest(TestCase):
         self.assertTrue(s.alive(), "rowcast died after its database was deleted")
         s.stop()
 
-    @unittest.skip("known gap, issue 6: a database file replaced underneath is written to without its change log")
-
     def test_database_replaced_underneath(self):
         s = self.server(SCHEMA)
         self.warm(s)

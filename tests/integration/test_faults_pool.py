@@ -99,8 +99,6 @@ class PoolTest(TestCase):
         run(go(), timeout=60)
         self.assertTrue(s.alive())
 
-    @unittest.skip("known gap, issue 6: the socket count is checked at connect and counted at ready: a burst overshoots")
-
     def test_a_burst_of_handshakes_does_not_overshoot(self):
         threads = 24
         cap = threads - RESERVE
@@ -123,8 +121,6 @@ class PoolTest(TestCase):
         self.assertGreaterEqual(most, 1)
         self.assertFalse(problems, "\n".join(sorted(problems)))
         self.assertEqual(s.get("/healthz").status, 200)
-
-    @unittest.skip("known gap, issue 6: peers that never answer pings are not closed within two ping intervals")
 
     def test_silent_peers_do_not_hold_workers_forever(self):
         threads = RESERVE + 4

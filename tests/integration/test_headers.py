@@ -103,8 +103,6 @@ class HeadersTest(TestCase):
 
     # ------------------------------------------------------------ every answer
 
-    @unittest.skip("known gap, issue 6: some answers (CivetWeb's own errors, 204s) lack the full header set")
-
     def test_every_answer_carries_security_headers(self):
         s = self.server(SCHEMA)
         js = [("Content-Type", "application/json")]

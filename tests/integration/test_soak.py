@@ -445,7 +445,7 @@ class Soak:
             list(pool.map(lambda i: self.s.get("/api/changes?since=%d&wait=1" % head, timeout=20), range(self.threads)))
 
     def run(self):
-        self.s = Server(SCHEMA, args=["--threads", str(self.threads)], start=False)
+        self.s = Server(SCHEMA, args=["--threads", str(self.threads), "--sockets-per-address", "0"], start=False)
         try:
             self.s.start()
             self.out("soak: %.0f s, %d churning subscribers (%d at a time), %d stable, %d stalled, --threads %d, pid %d"

@@ -53,6 +53,7 @@ static void test_defaults(void)
 	CHECK_INT(cfg.listen_port, 8080);
 	CHECK_INT(cfg.threads, 272);
 	CHECK_INT(cfg.threads, LIMIT_THREADS_DEFAULT);
+	CHECK_INT(cfg.sockets_per_address, LIMIT_SOCKETS_PER_ADDRESS);
 	CHECK_INT(cfg.retain, 100000);
 	CHECK_STR(cfg.web_root, "");
 	CHECK_STR(cfg.token, "");
@@ -221,6 +222,20 @@ static void test_threads_range(void)
 	CHECK(refused("many", ARGS("--threads", "many")));
 	CHECK(refused("--threads", ARGS("--threads", "8k")));
 	CHECK(refused("--threads", ARGS("--threads", "99999999999999999999")));
+}
+
+static void test_sockets_per_address(void)
+{
+	struct config cfg;
+	CHECK_INT(PARSE(&cfg, "--sockets-per-address", "0"), CONFIG_OK);
+	config_free(&cfg);
+	CHECK_INT(cfg.sockets_per_address, 0); /* no limit */
+	CHECK_INT(PARSE(&cfg, "--sockets-per-address=200"), CONFIG_OK);
+	config_free(&cfg);
+	CHECK_INT(cfg.sockets_per_address, 200);
+	CHECK(refused("--sockets-per-address", ARGS("--sockets-per-address", "-1")));
+	CHECK(refused("--sockets-per-address", ARGS("--sockets-per-address", "lots")));
+	CHECK(refused("needs a value", ARGS("--sockets-per-address")));
 }
 
 static void test_retain(void)
@@ -409,6 +424,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_allow_origin_list),
 	UNIT_TEST(test_allow_origin_errors),
 	UNIT_TEST(test_threads_range),
+	UNIT_TEST(test_sockets_per_address),
 	UNIT_TEST(test_retain),
 	UNIT_TEST(test_read_only_and_uninstall_flags),
 	UNIT_TEST(test_token_flag),

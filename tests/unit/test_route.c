@@ -237,7 +237,7 @@ static void test_allowed_origin_is_echoed(void)
 static void test_loopback_server_answers_only_local_names(void)
 {
 	static const struct route_policy loop = {"", 0, s_origins, 1, 1};
-	struct route_request rq = {"GET", "/api/tables", 0, "127.0.0.1:8080", NULL, NULL, NULL, NULL, -1};
+	struct route_request rq = {.method = "GET", .path = "/api/tables", .host = "127.0.0.1:8080", .content_length = -1};
 	struct route_verdict v;
 	const char *local[] = {"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.1.2.3", NULL};
 	const char *foreign[] = {"evil.example:8080", "127.0.0.1.evil.example", "localhost.evil", "[::2]:8080",
@@ -257,7 +257,36 @@ static void test_loopback_server_answers_only_local_names(void)
 	route_verdict_clear(&v);
 }
 
+static void test_head_limits(void)
+{
+	struct route_request rq = {.content_length = -1};
+	struct route_head_size *h = &rq.head;
+	struct route_verdict v;
+	h->line_bytes = LIMIT_REQUEST_LINE_BYTES;
+	h->header_bytes = LIMIT_HEADER_BYTES;
+	h->n_headers = LIMIT_HEADER_COUNT;
+	CHECK_INT(route_head_check(h, &v), 0); /* every one at its limit */
+	CHECK_INT(check(&s_open, "GET", "/api/tables", &rq)->action, ROUTE_HANDLE);
+	h->line_bytes++;
+	CHECK_INT(route_head_check(h, &v), 1);
+	CHECK_INT(v.status, 414);
+	CHECK_STR(v.code, "uri_too_long");
+	CHECK_INT(check(&s_open, "POST", "/api/tables/t/rows", &rq)->status, 414); /* before anything else */
+	h->line_bytes--;
+	h->header_bytes++;
+	CHECK_INT(route_head_check(h, &v), 1);
+	CHECK_INT(v.status, 431);
+	CHECK_STR(v.code, "headers_too_large");
+	CHECK_CONTAINS(v.message, "bytes");
+	h->header_bytes--;
+	h->n_headers++;
+	CHECK_INT(check(&s_open, "OPTIONS", "/api/tables", &rq)->status, 431);
+	CHECK_CONTAINS(s_v.message, "header lines");
+	route_verdict_clear(&s_v);
+}
+
 static const struct unit_test tests[] = {
+	UNIT_TEST(test_head_limits),
 	UNIT_TEST(test_every_route_is_reached),
 	UNIT_TEST(test_table_and_key_segments),
 	UNIT_TEST(test_empty_segments_are_not_found),
