@@ -1,6 +1,7 @@
 /*
- * match.h: evaluates parsed filters (query.h) against a row in JSON, with SQLite's comparison rules, so a
- * filtered subscription decides in memory whether a change concerns its view. Pure; any thread.
+ * match.h: evaluates parsed filters (query.h) against a row in JSON exactly as the store's SQL evaluates them
+ * on the stored row, so a filtered subscription decides in memory whether a change concerns its view.
+ * Pure; any thread.
  */
 #ifndef ROWCAST_MATCH_H
 #define ROWCAST_MATCH_H
@@ -9,18 +10,23 @@
 
 #include <cjson/cJSON.h>
 
-/* How to read filter i: the column's name in the row object, and whether the column has numeric affinity
- * (INTEGER, REAL or NUMERIC: a numeric filter value then compares as a number). */
+/* How to read filter i: the column's name in the row object and its affinity, which decides how the filter
+ * value is bound and what a comparison converts. numeric: INTEGER, REAL or NUMERIC affinity (the value binds
+ * as a number when it reads as one; text on either side is read as a number where it can be). blob: BLOB
+ * affinity, a column declared BLOB or with no type (the value binds as a number when it reads as one; nothing
+ * is converted). Neither: TEXT affinity (the value binds as text; numbers compare as their text). */
 struct match_column {
 	const char *name;
 	int numeric;
+	int blob;
 };
 
 /* Returns 1 when row (a JSON object as rowcast writes rows; NULL for none) satisfies every filter of q,
  * cols[i] describing q->filters[i]; 0 otherwise (a NULL row never matches). */
 int match_row(const struct query *q, const struct match_column *cols, const cJSON *row);
 
-/* SQL LIKE: '%' any run, '_' one character, ASCII letters case-insensitive. Exposed for tests. */
+/* SQL LIKE as SQLite evaluates it on UTF-8: '%' any run of characters, '_' exactly one character, ASCII
+ * letters case-insensitive and every other character only equal to itself. Exposed for tests. */
 int match_like(const char *text, const char *pattern);
 
 #endif

@@ -27,9 +27,10 @@
 static const struct {
 	const char *name;
 	int numeric; /* INTEGER, REAL or NUMERIC affinity */
+	int blob;    /* BLOB affinity (declared BLOB or no type) */
 } s_fuzz_cols[] = {
-	{"id", 1}, {"title", 0}, {"done", 1}, {"priority", 1}, {"note col", 0}, {"a&b=c%", 0}, {"\xc3\xa9t\xc3\xa9", 1},
-	{"data", 0},
+	{"id", 1, 0}, {"title", 0, 0}, {"done", 1, 0}, {"priority", 1, 0}, {"note col", 0, 0}, {"a&b=c%", 0, 1},
+	{"\xc3\xa9t\xc3\xa9", 1, 0}, {"data", 0, 1},
 };
 #define FUZZ_NCOLS ((int)(sizeof s_fuzz_cols / sizeof s_fuzz_cols[0]))
 #define FUZZ_REF(i) (100 + (i))
@@ -127,6 +128,7 @@ static inline const struct match_column *fuzz_match_cols(const struct query *q)
 		int c = q->filters[i].col - FUZZ_REF(0);
 		cols[i].name = s_fuzz_cols[c].name;
 		cols[i].numeric = s_fuzz_cols[c].numeric;
+		cols[i].blob = s_fuzz_cols[c].blob;
 	}
 	return cols;
 }

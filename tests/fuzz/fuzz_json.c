@@ -4,9 +4,9 @@
  * an input without "\n" is all body. The body goes through json_parse; every member of an object is bound
  * with json_value_bind and read back with json_value_from_column (the value must survive exactly), then the
  * object is inserted as a row of an in-memory table of the fuzz columns and read back as rowcast writes
- * rows; the filters are matched against both. With ROWCAST_FUZZ_ORACLE=1 in the environment (campaign.sh
- * sets it unless told otherwise), each filter's match_row answer on the row as the change log writes it must also equal what the
- * store's SQL answers on the stored row: a filtered subscription sees what GET .../rows returns.
+ * rows; the filters are matched against both. With ROWCAST_FUZZ_ORACLE=1 in the environment (the ctest and
+ * campaign.sh set it), each filter's match_row answer on the row as the change log writes it must also equal
+ * what the store's SQL answers on the stored row: a filtered subscription sees what GET .../rows returns.
  * One in-memory database per process, emptied after each input.
  */
 #include "fuzz.h"
@@ -24,6 +24,9 @@
 static sqlite3 *s_db;
 static sqlite3_stmt *s_echo;   /* SELECT ?1 */
 static sqlite3_stmt *s_insert; /* INSERT of the fuzz columns, RETURNING them */
+static sqlite3_stmt *s_real;   /* a REAL as the change log writes it (changelog.c append_value) */
+static sqlite3_stmt *s_cast;   /* SELECT CAST(?1 AS REAL) */
+static sqlite3_stmt *s_select; /* SELECT of the fuzz columns of the one row of t */
 static int s_oracle;           /* ROWCAST_FUZZ_ORACLE=1: compare match.c with the store's SQL */
 
 static void db_open(void)
@@ -35,10 +38,18 @@ static void db_open(void)
 	static const char insert[] =
 		"INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 		" RETURNING id, title, done, priority, \"note col\", \"a&b=c%\", \"\xc3\xa9t\xc3\xa9\", data";
+	static const char select[] =
+		"SELECT id, title, done, priority, \"note col\", \"a&b=c%\", \"\xc3\xa9t\xc3\xa9\", data FROM t";
+	static const char real[] =
+		"SELECT CASE WHEN ?1 BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308 THEN"
+		" CASE WHEN CAST(printf('%!.15g', ?1) AS REAL) = ?1 THEN printf('%!.15g', ?1) ELSE printf('%!.17g', ?1) END END";
 	FUZZ_ASSERT(sqlite3_open(":memory:", &s_db) == SQLITE_OK);
 	FUZZ_ASSERT(sqlite3_exec(s_db, schema, NULL, NULL, NULL) == SQLITE_OK);
 	FUZZ_ASSERT(sqlite3_prepare_v2(s_db, "SELECT ?1", -1, &s_echo, NULL) == SQLITE_OK);
 	FUZZ_ASSERT(sqlite3_prepare_v2(s_db, insert, -1, &s_insert, NULL) == SQLITE_OK);
+	FUZZ_ASSERT(sqlite3_prepare_v2(s_db, real, -1, &s_real, NULL) == SQLITE_OK);
+	FUZZ_ASSERT(sqlite3_prepare_v2(s_db, "SELECT CAST(?1 AS REAL)", -1, &s_cast, NULL) == SQLITE_OK);
+	FUZZ_ASSERT(sqlite3_prepare_v2(s_db, select, -1, &s_select, NULL) == SQLITE_OK);
 }
 
 /* ---------------------------------------------------------------- a strict RFC 8259 reader, the oracle */
@@ -366,13 +377,16 @@ static int sql_match(const struct query_filter *f)
 	return out;
 }
 
-/* Each filter of q alone, by match_row on row (the stored row as rowcast writes it) and by SQL on t. */
-static void check_filters_agree(const struct query *q, const cJSON *row)
+/* Each filter of q alone, by match_row on row (the stored row as the change log writes it) and by SQL on t;
+ * filters on the columns in skip (bit i: column i) are left out. */
+static void check_filters_agree(const struct query *q, const cJSON *row, unsigned skip)
 {
 	static struct query one; /* large: not on the stack */
 	const struct match_column *cols = fuzz_match_cols(q);
 	for (int i = 0; i < q->n_filters; i++) {
 		const struct query_filter *f = &q->filters[i];
+		if (skip & (1u << (f->col - FUZZ_REF(0))))
+			continue;
 		int want = sql_match(f);
 		if (want < 0)
 			continue;
@@ -389,22 +403,69 @@ static void check_filters_agree(const struct query *q, const cJSON *row)
 	}
 }
 
+/* The change log's text for the REAL d (NULL for one it writes as null: past the range of doubles), malloc'd
+ * in *text; returns -1 on OOM. */
+static int log_real(double d, char **text)
+{
+	int rc = -1;
+	*text = NULL;
+	if (sqlite3_bind_double(s_real, 1, d) == SQLITE_OK && sqlite3_step(s_real) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s_real, 0);
+		rc = 0;
+		if (t && !(*text = strdup(t)))
+			rc = -1;
+	}
+	sqlite3_reset(s_real);
+	return rc;
+}
+
+/* 1 when the change log cannot carry the REAL d to a subscriber: it writes it as null (an infinity), or its
+ * text also stands for another REAL (SQLite 3.40's printf is not exact in the last digit, so a few REALs
+ * near the ends of the range share their text with a neighbour). match.c cannot know such a value; that is
+ * the log's representation, not a disagreement of match.c. */
+static int log_real_lossy(double d, const char *text)
+{
+	if (!text)
+		return 1;
+	double cast = d;
+	if (sqlite3_bind_text(s_cast, 1, text, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(s_cast) == SQLITE_ROW)
+		cast = sqlite3_column_double(s_cast, 0);
+	sqlite3_reset(s_cast);
+	double s = strtod(text, NULL);
+	const double others[] = {nextafter(d, INFINITY), nextafter(d, -INFINITY), s, cast, nextafter(s, INFINITY),
+				 nextafter(s, -INFINITY), nextafter(cast, INFINITY), nextafter(cast, -INFINITY)};
+	int lossy = 0;
+	for (size_t k = 0; k < sizeof others / sizeof others[0] && !lossy; k++) {
+		char *t = NULL;
+		if (others[k] == d || !isfinite(others[k]) || log_real(others[k], &t) < 0)
+			continue;
+		lossy = t && strcmp(t, text) == 0;
+		free(t);
+	}
+	return lossy;
+}
+
 /* The row of stmt as the change log writes it (changelog.c append_value), which is what a filtered
- * subscription matches: a REAL as SQLite prints it ("%!.15g", or "%!.17g" when 15 digits do not read back). */
-static cJSON *feed_row(sqlite3_stmt *stmt)
+ * subscription matches: a REAL as the log's own SQL prints it ("%!.15g" when SQLite reads that back as the
+ * same REAL, else "%!.17g"; null past the range of doubles). Columns whose REAL the log cannot carry
+ * (log_real_lossy) are set in *lossy (bit i: column i). */
+static cJSON *feed_row(sqlite3_stmt *stmt, unsigned *lossy)
 {
 	cJSON *row = cJSON_CreateObject();
+	*lossy = 0;
 	for (int i = 0; row && i < FUZZ_NCOLS; i++) {
 		cJSON *v;
 		if (sqlite3_column_type(stmt, i) == SQLITE_FLOAT) {
 			double d = sqlite3_column_double(stmt, i);
-			char *t = isfinite(d) ? sqlite3_mprintf("%!.15g", d) : NULL;
-			if (t && strtod(t, NULL) != d) {
-				sqlite3_free(t);
-				t = sqlite3_mprintf("%!.17g", d);
+			char *t;
+			if (log_real(d, &t) < 0) {
+				cJSON_Delete(row);
+				return NULL;
 			}
+			if (log_real_lossy(d, t))
+				*lossy |= 1u << i;
 			v = t ? cJSON_CreateRaw(t) : cJSON_CreateNull();
-			sqlite3_free(t);
+			free(t);
 		} else {
 			v = json_value_from_column(stmt, i);
 		}
@@ -434,10 +495,15 @@ static cJSON *store_row(const cJSON *obj, const struct query *q)
 		FUZZ_ASSERT(!row || cJSON_GetArraySize(row) == FUZZ_NCOLS);
 	}
 	if (row && q && s_oracle) {
-		cJSON *feed = feed_row(s_insert);
+		unsigned lossy = 0;
+		cJSON *feed = NULL;
 		sqlite3_reset(s_insert); /* the insert is complete: the row is in t */
+		/* read back as a trigger sees NEW: a REAL column's INTEGER is a REAL there, not in RETURNING */
+		if (sqlite3_step(s_select) == SQLITE_ROW)
+			feed = feed_row(s_select, &lossy);
+		sqlite3_reset(s_select);
 		if (feed)
-			check_filters_agree(q, feed);
+			check_filters_agree(q, feed, lossy);
 		cJSON_Delete(feed);
 	}
 out:

@@ -5,11 +5,14 @@
 #include "match.h"
 #include "unit.h"
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
-static const char *s_cols[] = {"id", "title", "done", "price", "note"};
-#define NCOLS 5
-static const int s_numeric[NCOLS] = {1, 0, 1, 1, 0};
+/* As in CREATE TABLE (id INTEGER, title TEXT, done INTEGER, price REAL, note TEXT, data) */
+static const char *s_cols[] = {"id", "title", "done", "price", "note", "data"};
+#define NCOLS 6
+static const int s_numeric[NCOLS] = {1, 0, 1, 1, 0, 0};
+static const int s_blob[NCOLS] = {0, 0, 0, 0, 0, 1};
 
 static int resolve(void *ctx, const char *name)
 {
@@ -40,6 +43,7 @@ static int matches(const char *filter, const char *row_json)
 		for (int i = 0; i < q->n_filters; i++) {
 			cols[i].name = s_cols[q->filters[i].col];
 			cols[i].numeric = s_numeric[q->filters[i].col];
+			cols[i].blob = s_blob[q->filters[i].col];
 		}
 		rc = match_row(q, cols, row);
 	}
@@ -119,7 +123,116 @@ static void test_numbers_sort_before_text(void)
 	/* a text value in a numeric column: SQLite orders every number before every text */
 	CHECK_INT(matches("price=lt.5", "{\"price\":\"cheap\"}"), 0);
 	CHECK_INT(matches("price=gt.5", "{\"price\":\"cheap\"}"), 1);
-	CHECK_INT(matches("title=eq.5", "{\"title\":5}"), 0);
+	CHECK_INT(matches("data=lt.5", "{\"data\":\"4\"}"), 0);
+}
+
+/* '_' is one UTF-8 character and '%' skips whole characters, as SQLite's LIKE steps them */
+static void test_like_steps_utf8_characters(void)
+{
+	CHECK_INT(matches("title=like.caf_", "{\"title\":\"caf\u00e9\"}"), 1);
+	CHECK_INT(matches("title=like.caf__", "{\"title\":\"caf\u00e9\"}"), 0);
+	CHECK_INT(matches("title=like.*_", "{\"title\":\"\u20ac\"}"), 1);
+	CHECK_INT(matches("title=like.__", "{\"title\":\"\u20ac\"}"), 0);
+	CHECK_INT(match_like("\xf0\x9f\x98\x80x", "_x"), 1);
+	CHECK_INT(match_like("a\xc3\xa9\xc3\xa9" "b", "a%_b"), 1);
+	CHECK_INT(match_like("a\xc3\xa9" "b", "a%__b"), 0);
+	/* bytes that are not UTF-8 read as U+FFFD, as SQLite reads them */
+	CHECK_INT(match_like("\xef\xbf\xbd", "\xff"), 1);
+	CHECK_INT(match_like("\xff\xfe", "_"), 0);
+}
+
+/* LIKE folds ASCII letters only: SQLite's LIKE knows no other case */
+static void test_like_folds_ascii_case_only(void)
+{
+	CHECK_INT(matches("title=like.CAF\xc3\xa9", "{\"title\":\"caf\u00e9\"}"), 1);
+	CHECK_INT(matches("title=like.caf\xc3\x89", "{\"title\":\"caf\u00e9\"}"), 0);
+	CHECK_INT(match_like("\xc3\x89T\xc3\x89", "\xc3\xa9t\xc3\xa9"), 0);
+	CHECK_INT(match_like("[A]", "[a]"), 1);
+}
+
+/* a number is matched as SQLite writes it as text (a REAL with 15 digits); a BLOB only when SQLite's build
+ * lets LIKE match BLOBs */
+static void test_like_on_numbers_and_blobs(void)
+{
+	CHECK_INT(matches("price=like.0.3", "{\"price\":0.30000000000000004}"), 1);
+	CHECK_INT(matches("price=like.2.5", ROW), 1);
+	CHECK_INT(matches("id=like.9007*3", ROW), 1);
+	CHECK_INT(matches("data=like.*", "{\"data\":{\"$base64\":\"YWJj\"}}"),
+		  !sqlite3_compileoption_used("LIKE_DOESNT_MATCH_BLOBS"));
+}
+
+/* IS TRUE / IS FALSE read TEXT and BLOBs as SQLite reads a number from them: the leading decimal number */
+static void test_is_true_and_false_on_text_and_blobs(void)
+{
+	CHECK_INT(matches("data=is.false", "{\"data\":{\"$base64\":\"AAECAw==\"}}"), 1);
+	CHECK_INT(matches("data=is.true", "{\"data\":{\"$base64\":\"AAECAw==\"}}"), 0);
+	CHECK_INT(matches("data=is.true", "{\"data\":{\"$base64\":\"IDVhYmM=\"}}"), 1); /* " 5abc" */
+	CHECK_INT(matches("data=is.false", "{\"data\":{\"$base64\":\"\"}}"), 1);
+	CHECK_INT(matches("data=is.null", "{\"data\":{\"$base64\":\"\"}}"), 0);
+	CHECK_INT(matches("title=is.true", "{\"title\":\"inf\"}"), 0);
+	CHECK_INT(matches("title=is.false", "{\"title\":\"inf\"}"), 1);
+	CHECK_INT(matches("title=is.false", "{\"title\":\"0x10\"}"), 1);
+	CHECK_INT(matches("title=is.true", "{\"title\":\" .5e1x\"}"), 1);
+	CHECK_INT(matches("title=is.false", "{\"title\":\"1e-400\"}"), 1);
+	CHECK_INT(matches("note=is.true", ROW), 0);
+	CHECK_INT(matches("note=is.false", ROW), 0);
+}
+
+/* an INTEGER and a REAL compare exactly, not as two doubles */
+static void test_integer_and_real_compare_exactly(void)
+{
+	CHECK_INT(matches("id=eq.9007199254740992.0", ROW), 0);
+	CHECK_INT(matches("id=gt.9007199254740992.0", ROW), 1);
+	CHECK_INT(matches("id=in.(9007199254740992.0,1)", ROW), 0);
+	CHECK_INT(matches("price=lt.9007199254740993", "{\"price\":9007199254740992.0}"), 1);
+	CHECK_INT(matches("price=eq.9007199254740993", "{\"price\":9007199254740992.0}"), 0);
+	CHECK_INT(matches("id=eq.9223372036854775807.0", "{\"id\":9223372036854775807}"), 0);
+	CHECK_INT(matches("id=lt.9223372036854775807.0", "{\"id\":9223372036854775807}"), 1);
+	CHECK_INT(matches("id=gt.-9223372036854775808.0", "{\"id\":-9223372036854775808}"), 0);
+}
+
+/* the filter value is bound as the store binds it: " 9007199254740993" reads as a REAL */
+static void test_filter_value_binds_as_the_store_binds_it(void)
+{
+	CHECK_INT(matches("id=eq.%209007199254740993", ROW), 0);
+	CHECK_INT(matches("id=eq.%209007199254740992", ROW), 0);
+	CHECK_INT(matches("id=lt.99999999999999999999", ROW), 1);
+	CHECK_INT(matches("price=gt.1e999", ROW), 0);
+	CHECK_INT(matches("price=gt.-1e999", ROW), 1);
+}
+
+/* a column with no type (BLOB affinity) binds a number as a number and converts nothing */
+static void test_blob_column_converts_nothing(void)
+{
+	CHECK_INT(matches("data=eq.5", "{\"data\":5}"), 1);
+	CHECK_INT(matches("data=eq.5", "{\"data\":\"5\"}"), 0);
+	CHECK_INT(matches("data=lt.5", "{\"data\":\"10\"}"), 0);
+	CHECK_INT(matches("data=gt.5", "{\"data\":\"10\"}"), 1);
+	CHECK_INT(matches("data=gt.9", "{\"data\":10}"), 1);
+	CHECK_INT(matches("data=eq.abc", "{\"data\":\"abc\"}"), 1);
+	CHECK_INT(matches("data=gt.abc", "{\"data\":{\"$base64\":\"YWJj\"}}"), 1);
+}
+
+/* a TEXT column compares a number as its text (it never stores one, but SQLite's comparison would write it as
+ * text); a numeric column reads text as a number where it can */
+static void test_comparison_affinity(void)
+{
+	CHECK_INT(matches("title=eq.5", "{\"title\":5}"), 1);
+	CHECK_INT(matches("title=eq.10", "{\"title\":10}"), 1);
+	CHECK_INT(matches("title=gt.9", "{\"title\":10}"), 0);
+	CHECK_INT(matches("title=eq.2.0", "{\"title\":2.0}"), 1);
+	CHECK_INT(matches("price=eq.5", "{\"price\":\"5\"}"), 1);
+	CHECK_INT(matches("price=lt.5", "{\"price\":\" 4.5 \"}"), 1);
+	CHECK_INT(matches("price=lt.5", "{\"price\":\"4.5x\"}"), 0);
+}
+
+/* a REAL is read back as the change log wrote it, even where SQLite's printf missed the last digit */
+static void test_real_read_as_the_change_log_wrote_it(void)
+{
+	/* the log writes -1.0648508112888789e+216 as "-1.0648508112888788e+216" */
+	CHECK_INT(matches("price=eq.-1.0648508112888789e%2B216", "{\"price\":-1.0648508112888788e+216}"), 1);
+	CHECK_INT(matches("price=eq.0.30000000000000004", "{\"price\":0.30000000000000004}"), 1);
+	CHECK_INT(matches("price=eq.1e20", "{\"price\":1.0e+20}"), 1);
 }
 
 static void test_filters_are_anded(void)
@@ -145,6 +258,12 @@ int main(int argc, char **argv)
 		UNIT_TEST(test_is_true_and_false),              UNIT_TEST(test_like_wildcards_and_case),
 		UNIT_TEST(test_in_list),                        UNIT_TEST(test_numbers_sort_before_text),
 		UNIT_TEST(test_filters_are_anded),              UNIT_TEST(test_missing_column_and_no_row),
+		UNIT_TEST(test_like_steps_utf8_characters),     UNIT_TEST(test_like_folds_ascii_case_only),
+		UNIT_TEST(test_like_on_numbers_and_blobs),      UNIT_TEST(test_is_true_and_false_on_text_and_blobs),
+		UNIT_TEST(test_integer_and_real_compare_exactly),
+		UNIT_TEST(test_filter_value_binds_as_the_store_binds_it),
+		UNIT_TEST(test_blob_column_converts_nothing),   UNIT_TEST(test_comparison_affinity),
+		UNIT_TEST(test_real_read_as_the_change_log_wrote_it),
 	};
 	return unit_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
