@@ -101,6 +101,7 @@ static struct live_sub *sub_prepare(struct live_client *c, const char *id, const
 			if (!(s->cols[i].name = strdup(catalog_column_name(t, col))))
 				goto nomem;
 			s->cols[i].numeric = aff == CATALOG_AFF_INTEGER || aff == CATALOG_AFF_REAL || aff == CATALOG_AFF_NUMERIC;
+			s->cols[i].blob = aff == CATALOG_AFF_BLOB;
 		}
 	}
 	goto out;

@@ -22,6 +22,7 @@ CREATE TABLE tasks (
   assignee TEXT
 );
 CREATE TABLE other (id INTEGER PRIMARY KEY, done INTEGER, priority INTEGER);
+CREATE TABLE loose (id INTEGER PRIMARY KEY, v);
 """
 
 WHERE = "done=eq.0&priority=gt.2"
@@ -152,6 +153,28 @@ class FilterTest(TestCase):
                 assert_change(self, msgs[0], "insert", "tasks", a["id"], a, None, view="added")
                 assert_change(self, msgs[1], "update", "tasks", a["id"], a2, a, view="removed")
                 assert_change(self, msgs[2], "update", "tasks", a["id"], a3, a2, view="added")
+            finally:
+                await c.close()
+        run(go())
+
+    def test_a_subscription_matches_what_get_returns_on_an_untyped_column(self):
+        """A column with no declared type (BLOB affinity) converts nothing: 5 and 5.0 equal the filter's 5,
+        the text '5' and '05' do not. The socket's filter and GET's SQL must agree row for row."""
+        async def go():
+            c = await Client.connect(ws_url(self.s, table="loose", where="v=eq.5"))
+            try:
+                await c.hello()
+                values = ["5", "5.0", "'5'", "'05'", "x'35'", "6", "NULL", "4.9999999999999999"]
+                sql(self.s.db, ".timeout 5000\n" + "".join("INSERT INTO loose (id, v) VALUES (%d, %s);\n" % (i + 1, v)
+                                                           for i, v in enumerate(values)))
+                r = await asyncio.to_thread(self.s.get, "/api/tables/loose/rows?v=eq.5&order=id")
+                self.assertEqual(r.status, 200, r)
+                want = [row["id"] for row in r.json["rows"]]
+                self.assertEqual(want, [1, 2, 8], "GET's own answer (SQLite): 5, 5.0 and 4.9999999999999999 (= 5.0)")
+                msgs = await c.changes(len(want), 5)
+                msgs += await c.quiet(0.4)
+                self.assertEqual([(m["op"], m.get("view"), m["key"]) for m in msgs], [("insert", "added", k) for k in want],
+                                 "the subscription must push exactly the rows GET returns")
             finally:
                 await c.close()
         run(go())
