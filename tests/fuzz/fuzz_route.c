@@ -61,6 +61,13 @@ static void check_verdict(const struct route_request *rq, const struct route_pol
 {
 	const char *m = rq->method;
 	int api = strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0;
+	const struct route_head_size *h = &rq->head;
+	if (h->line_bytes > LIMIT_REQUEST_LINE_BYTES || h->header_bytes > LIMIT_HEADER_BYTES ||
+	    h->n_headers > LIMIT_HEADER_COUNT) { /* the head's size: refused before anything else */
+		FUZZ_ASSERT(v->action == ROUTE_REFUSE && !v->table && !v->key);
+		FUZZ_ASSERT(v->status == (h->line_bytes > LIMIT_REQUEST_LINE_BYTES ? 414 : 431));
+		return;
+	}
 	if (pol->loopback_only && !route_host_local(rq->host)) { /* DNS rebinding: refused before anything else */
 		FUZZ_ASSERT(v->action == ROUTE_REFUSE && v->status == 403);
 		FUZZ_ASSERT(header_lines_clean(v->extra) && !v->table && !v->key);
@@ -133,6 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				*sp = '\0';
 				rq.path = sp + 1;
 			}
+			rq.head.line_bytes = strlen(rq.method) + 1 + strlen(rq.path) + strlen(" HTTP/1.1");
 			continue;
 		}
 		if (line[0] == '@') {
@@ -146,8 +154,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				pol.token = line + 7;
 			else if (strncmp(line, "@allow-origin ", 14) == 0 && pol.n_allow_origins < MAX_ORIGINS)
 				origins[pol.n_allow_origins++] = line + 14;
+			else if (strncmp(line, "@head-padding ", 14) == 0) { /* heads larger than an input can be */
+				unsigned long long a = 0, b = 0, c = 0;
+				sscanf(line + 14, "%llu %llu %llu", &a, &b, &c);
+				rq.head.line_bytes += (size_t)(a % (1u << 20));
+				rq.head.header_bytes += (size_t)(b % (1u << 20));
+				rq.head.n_headers += (int)(c % 1000);
+			}
 			continue;
 		}
+		rq.head.header_bytes += len + 2; /* as http_head_measure counts a header line */
+		rq.head.n_headers++;
 		char *colon = strchr(line, ':');
 		if (!colon)
 			continue;
