@@ -2,9 +2,14 @@
  * feed.c: the feed thread and the ring of recent changes.
  * s_lock (a rwlock) guards the ring (s_ring, s_first, s_head, s_bytes): the feed thread writes it,
  * readers (senders, pollers) hold it shared while they copy what they need. s_wait_lock/s_wait_cond
- * wake long pollers. Wake-ups: an eventfd written by feed_notify, and inotify on the database's folder
- * (the -wal file changes on every commit of every program); PRAGMA data_version decides whether anything
- * was committed, and a 250 ms poll is the fallback. The thread never busy-loops.
+ * wake long pollers. Wake-ups: an eventfd written by feed_notify after each of rowcast's own commits, and
+ * inotify on the database's folder for other programs' commits (each writes the -wal file). An event is
+ * followed by one PRAGMA data_version check, once no other process holds SQLite's WAL write lock (then
+ * the commit that wrote the event is published); while one does, the feed looks again every
+ * FEED_SETTLE_POLL_MS. After a file event, and after rowcast's own commit while it commits every few
+ * milliseconds, file events are not polled for FEED_SETTLE_POLL_MS (they are read at the next wake: one
+ * wake-up per commit, not one per write). A 250 ms poll is the fallback. The thread never busy-loops.
+ * Only the feed thread touches its inotify, eventfd and -shm descriptors after feed_start.
  */
 #include "feed.h"
 
@@ -16,6 +21,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -44,6 +50,13 @@ static atomic_int s_release; /* waiters return at once: the server is stopping *
 static atomic_llong s_head_pub;       /* s_head, readable without the lock */
 static atomic_llong s_first_retained; /* smallest seq in the log, refreshed by the feed thread */
 static int s_event_fd = -1, s_inotify_fd = -1;
+/* The database's -shm file, opened only to ask whether another process holds the WAL write lock. Never
+ * closed: closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's
+ * included; it goes with the process. -1 when it could not be opened (then every file event is followed
+ * by FEED_SETTLE_MS of polling, as if another program were writing). */
+static int s_shm_fd = -1;
+/* The names, in the database's folder, whose events can mean a commit: the database, -wal and -journal. */
+static char s_db_name[NAME_MAX + 1], s_wal_name[NAME_MAX + 1], s_journal_name[NAME_MAX + 1];
 
 static long long s_retain;
 static long long s_synced_schema = -1; /* PRAGMA schema_version when start-up synced the triggers */
@@ -253,63 +266,168 @@ static void prune(sqlite3 *db)
 		atomic_store(&s_first_retained, first);
 }
 
-static void drain(int fd)
+/* Takes the eventfd's count (one read takes all of it). */
+static void take_notifications(int fd)
 {
-	char buf[4096];
-	while (read(fd, buf, sizeof buf) > 0)
-		;
+	uint64_t count;
+	if (read(fd, &count, sizeof count) < 0) {
+		/* EAGAIN: nothing was pending */
+	}
+}
+
+/* Reads every queued inotify event. Returns 1 when one of them concerns the database's own files (or the
+ * queue overflowed), else 0. */
+static int take_events(int fd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int relevant = 0;
+	ssize_t n;
+	do {
+		n = read(fd, buf, sizeof buf);
+		for (char *p = buf; n > 0 && p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+			if ((ev->mask & IN_Q_OVERFLOW) ||
+			    (ev->len > 0 && (strcmp(ev->name, s_wal_name) == 0 || strcmp(ev->name, s_db_name) == 0 ||
+			                     strcmp(ev->name, s_journal_name) == 0)))
+				relevant = 1;
+			p += sizeof *ev + ev->len;
+		}
+		/* a read returns whole events: one that left room for another largest event took them all */
+	} while (n > (ssize_t)(sizeof buf - sizeof(struct inotify_event) - NAME_MAX - 1));
+	return relevant;
+}
+
+/* SQLite's WAL_WRITE_LOCK: byte 120 of the -shm file, held (POSIX fcntl lock) by a writer from the start
+ * of its write transaction until its commit is published in the WAL index (sqlite.org/walformat.html,
+ * "2.3.1 How the shm locks work"). F_GETLK reports only other processes' locks. */
+enum { WAL_WRITE_LOCK_BYTE = 120 };
+
+/* 1 when another process holds the WAL write lock now, or when that cannot be known; else 0. */
+static int foreign_writer(void)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = WAL_WRITE_LOCK_BYTE, .l_len = 1};
+	if (s_shm_fd < 0 || fcntl(s_shm_fd, F_GETLK, &fl) != 0)
+		return 1;
+	return fl.l_type != F_UNLCK;
+}
+
+/* The feed connection's statements for look(), prepared once. */
+struct looker {
+	struct store_conn *conn;
+	sqlite3_stmt *begin, *commit, *data_version, *schema_version;
+	long long last_dv, last_sv; /* the versions seen so far */
+	int sync_pending;           /* the last trigger sync failed: try again */
+};
+
+/* Ends look()'s read transaction, if one is open (an open one would pin the WAL). */
+static void look_end(struct looker *l)
+{
+	if (!sqlite3_get_autocommit(store_conn_db(l->conn))) {
+		sqlite3_step(l->commit);
+		sqlite3_reset(l->commit);
+	}
+}
+
+/* Checks for commits and schema changes and publishes what is new: the checks and the read in one read
+ * transaction (each one alone would take and release the WAL's read lock again). */
+static void look(struct looker *l)
+{
+	sqlite3_step(l->begin);
+	sqlite3_reset(l->begin);
+	long long dv = pragma_int(l->data_version);
+	if (dv == l->last_dv && !l->sync_pending) {
+		look_end(l);
+		return;
+	}
+	/* last_sv starts at the version start-up synced at, so a table created before this thread's first
+	 * look gets its triggers too; the feed's own trigger sync moves schema_version but not data_version */
+	long long sv = pragma_int(l->schema_version);
+	if (sv != l->last_sv || l->sync_pending) {
+		look_end(l); /* the sync writes */
+		l->sync_pending = sync_schema(l->conn) != 0;
+		l->last_sv = pragma_int(l->schema_version);
+	}
+	if (dv != l->last_dv) {
+		l->last_dv = dv;
+		if (read_new(store_conn_db(l->conn)) != 0)
+			fprintf(stderr, "rowcast: cannot read the change log: %s\n", sqlite3_errmsg(store_conn_db(l->conn)));
+	}
+	look_end(l);
 }
 
 static void *feed_main(void *arg)
 {
 	struct store_error e;
-	struct store_conn *conn = store_conn_get(&e);
-	sqlite3_stmt *data_version = NULL, *schema_version = NULL;
-	long long last_dv = -1, last_sv = s_synced_schema, last_prune = 0, last_event = 0;
-	int sync_pending = 0; /* the last trigger sync failed: try again */
+	struct looker l = {store_conn_get(&e), NULL, NULL, NULL, NULL, -1, s_synced_schema, 0};
+	long long last_prune = 0;
+	long long settle_until = 0; /* another process is writing: look every FEED_SETTLE_POLL_MS until then */
+	long long quiet_until = 0;  /* file events are not polled for until then (read at the next wake) */
+	long long last_own = 0;     /* when rowcast last said it committed */
+	int check = 1;              /* look for commits on this pass */
 	(void)arg;
-	if (!conn || sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA data_version", -1, &data_version, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(store_conn_db(conn), "PRAGMA schema_version", -1, &schema_version, NULL) != SQLITE_OK) {
+	sqlite3 *db = l.conn ? store_conn_db(l.conn) : NULL;
+	if (!db || sqlite3_prepare_v2(db, "BEGIN", -1, &l.begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "COMMIT", -1, &l.commit, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &l.data_version, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &l.schema_version, NULL) != SQLITE_OK) {
 		fprintf(stderr, "rowcast: the change feed cannot open the database; no changes will be pushed\n");
 		goto out;
 	}
 	while (!atomic_load(&s_stop)) {
-		struct pollfd fds[2] = {{s_event_fd, POLLIN, 0}, {s_inotify_fd, POLLIN, 0}};
-		int nfds = s_inotify_fd >= 0 ? 2 : 1;
-		/* another program's WAL write is seen before its commit is published in the WAL index (shared
-		 * memory, no event): after an event, look again every FEED_SETTLE_POLL_MS for a while */
-		int timeout = now_ms() - last_event < FEED_SETTLE_MS ? FEED_SETTLE_POLL_MS : FEED_POLL_MS;
-		if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR)
-			break;
-		if (fds[0].revents & POLLIN)
-			drain(s_event_fd);
-		if (nfds == 2 && (fds[1].revents & POLLIN)) {
-			drain(s_inotify_fd);
-			last_event = now_ms();
-		}
-		if (atomic_load(&s_stop))
-			break;
-		long long dv = pragma_int(data_version);
-		long long sv = pragma_int(schema_version);
-		/* last_sv starts at the version start-up synced at, so a table created before this thread's
-		 * first look gets its triggers too */
-		if (sv != last_sv || sync_pending) {
-			sync_pending = sync_schema(conn) != 0;
-			last_sv = pragma_int(schema_version);
-		}
-		if (dv != last_dv) {
-			last_dv = dv;
-			if (read_new(store_conn_db(conn)) != 0)
-				fprintf(stderr, "rowcast: cannot read the change log: %s\n", sqlite3_errmsg(store_conn_db(conn)));
-		}
+		if (check || l.sync_pending)
+			look(&l);
 		if (now_ms() - last_prune >= FEED_PRUNE_MS) {
 			last_prune = now_ms();
-			prune(store_conn_db(conn));
+			prune(db);
 		}
+
+		long long now = now_ms();
+		int watch = s_inotify_fd >= 0 && now >= quiet_until;
+		int timeout = FEED_POLL_MS;
+		if (now < settle_until)
+			timeout = FEED_SETTLE_POLL_MS;
+		else if (s_inotify_fd >= 0 && now < quiet_until)
+			timeout = (int)(quiet_until - now);
+		struct pollfd fds[2] = {{s_event_fd, POLLIN, 0}, {s_inotify_fd, POLLIN, 0}};
+		int n = poll(fds, watch ? 2 : 1, timeout);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (atomic_load(&s_stop))
+			break;
+		now = now_ms();
+		int own = (fds[0].revents & POLLIN) != 0, woken_by_file = watch && (fds[1].revents & POLLIN);
+		if (own) {
+			take_notifications(s_event_fd);
+			/* Its file events were written before it told us, and are read on this pass. When rowcast
+			 * commits often, the next commit's are read with its notification too, instead of waking
+			 * the thread first; when it commits rarely, listening again at once saves a wake-up. */
+			quiet_until = now - last_own < FEED_SETTLE_POLL_MS ? now + FEED_SETTLE_POLL_MS : 0;
+			last_own = now;
+		} else if (woken_by_file) {
+			/* a commit writes the -wal in several steps, each an event: one wake-up for all of them */
+			quiet_until = now + FEED_SETTLE_POLL_MS;
+		}
+		int events = 0;
+		if (s_inotify_fd >= 0 && (!watch || woken_by_file))
+			events = take_events(s_inotify_fd);
+		/* An event drained now was written by a writer that held the WAL write lock when it wrote; once
+		 * no other process holds that lock, every such commit is published (or rolled back) and one look
+		 * sees it. rowcast's own writers are this process: their events need nothing more. */
+		int settling = now < settle_until;
+		if ((events || settling) && foreign_writer()) {
+			if (events)
+				settle_until = now + FEED_SETTLE_MS;
+			check = own || s_shm_fd < 0; /* without the lock test, look at every pass, as before */
+			continue;
+		}
+		settle_until = 0;
+		check = own || events || settling || (n == 0 && timeout == FEED_POLL_MS);
 	}
 out:
-	sqlite3_finalize(data_version);
-	sqlite3_finalize(schema_version);
+	sqlite3_finalize(l.begin);
+	sqlite3_finalize(l.commit);
+	sqlite3_finalize(l.data_version);
+	sqlite3_finalize(l.schema_version);
 	store_conn_close();
 	return NULL;
 }
@@ -339,8 +457,18 @@ int feed_start(const char *db_path, long long retain, char *err, size_t errlen)
 	atomic_store(&s_head_pub, last);
 	atomic_store(&s_first_retained, first);
 	s_retain = retain;
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s", db_path);
+	/* SQLite's own name for the file (symbolic links resolved): its -wal and -shm lie beside it */
+	const char *file = sqlite3_db_filename(store_conn_db(conn), "main");
+	char dir[PATH_MAX], base[PATH_MAX], shm[PATH_MAX + 8];
+	snprintf(dir, sizeof dir, "%s", file && *file ? file : db_path);
+	snprintf(base, sizeof base, "%s", dir);
+	const char *name = basename(base);
+	snprintf(s_db_name, sizeof s_db_name, "%s", name);
+	snprintf(s_wal_name, sizeof s_wal_name, "%s-wal", name);
+	snprintf(s_journal_name, sizeof s_journal_name, "%s-journal", name);
+	snprintf(shm, sizeof shm, "%s-shm", dir);
+	if (s_shm_fd < 0)
+		s_shm_fd = open(shm, O_RDONLY | O_CLOEXEC);
 	s_event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s_inotify_fd >= 0 && inotify_add_watch(s_inotify_fd, dirname(dir), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0) {
@@ -351,6 +479,7 @@ int feed_start(const char *db_path, long long retain, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the change feed: %s", strerror(errno));
 		return -1;
 	}
+	pthread_setname_np(s_thread, "rowcast-feed");
 	return 0;
 }
 

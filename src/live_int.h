@@ -66,6 +66,7 @@ struct live_client {
 	int frag_binary;                 /* ... and it is a binary one, being dropped */
 	int silence_slot;                /* deadline.c slot that closes the socket of a peer gone silent */
 	char addr[48];                   /* the client's address, counted against --sockets-per-address */
+	long outq_bound;                 /* unsent bytes in its socket, at most; only its sender touches it */
 };
 
 /* Asks a sender to look at c. Any thread, with no lock held. */
