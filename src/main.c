@@ -6,6 +6,7 @@
 #include "assets.h"
 #include "catalog.h"
 #include "changelog.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "feed.h"
 #include "http.h"
@@ -103,11 +104,14 @@ int main(int argc, char **argv)
 		server_stop();
 		return die(&cfg, err);
 	}
+	if (checkpoint_start(cfg.db_path, err, sizeof err) != 0)
+		fprintf(stderr, "rowcast: %s; SQLite checkpoints inside writes instead\n", err);
 	if (prepare_feed(&cfg, err, sizeof err)) {
 		server_stop();
 		feed_stop();
 		store_conn_close();
 		catalog_shutdown();
+		checkpoint_stop();
 		return die(&cfg, err);
 	}
 	http_set_ready();
@@ -126,6 +130,7 @@ int main(int argc, char **argv)
 	store_conn_close();
 	store_shared_close();
 	catalog_shutdown();
+	checkpoint_stop();
 	config_free(&cfg);
 	return 0;
 }

@@ -71,6 +71,11 @@
 #define STORE_CACHE_KIB_TEXT "512"
 #define STORE_MMAP_BYTES_TEXT "268435456"
 
+/* WAL pages past which the checkpoint thread copies the WAL back into the database (SQLite's own
+ * auto-checkpoint default, 4 MiB of 4 KiB pages); it also looks every STORE_CHECKPOINT_MS in any case. */
+#define STORE_CHECKPOINT_PAGES 1000
+#define STORE_CHECKPOINT_MS 1000
+
 /* Busy timeout for SQLite connections: how long a write waits for another process's lock before 503. */
 #define LIMIT_BUSY_TIMEOUT_MS 5000
 

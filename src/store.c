@@ -8,6 +8,7 @@
 #include "store_int.h"
 
 #include "changelog.h"
+#include "checkpoint.h"
 #include "rowcast.h"
 
 #include <errno.h>
@@ -176,6 +177,8 @@ static struct store_conn *conn_open(struct store_error *e)
 		return NULL;
 	}
 	int rc = open_db(s_path, SQLITE_OPEN_READWRITE, &c->db);
+	if (rc == SQLITE_OK)
+		checkpoint_attach(c->db);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(c->db, "PRAGMA schema_version", -1, SQLITE_PREPARE_PERSISTENT,
 					&c->schema_version, NULL);
