@@ -6,6 +6,7 @@
 #include "checkpoint.h"
 
 #include "rowcast.h"
+#include "store.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +36,24 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
+/* One passive checkpoint: it copies what no reader still needs, and a busy or locked database is simply
+ * tried later. The WAL starts over only when a write begins after a checkpoint that copied everything;
+ * under a steady stream of writes that rarely happens, so past STORE_CHECKPOINT_HIGH_PAGES the last few
+ * frames are copied with rowcast's writes held off, and the next write starts the WAL over. Then a pause,
+ * so that checkpoints do not run back to back (each one fsyncs). */
+static void checkpoint_once(void)
+{
+	int log = 0, done = 0;
+	struct timespec gap = {0, STORE_CHECKPOINT_GAP_MS * 1000000L};
+	if (sqlite3_wal_checkpoint_v2(s_db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK &&
+	    log >= STORE_CHECKPOINT_HIGH_PAGES) {
+		store_writes_lock();
+		sqlite3_wal_checkpoint_v2(s_db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		store_writes_unlock();
+	}
+	nanosleep(&gap, NULL);
+}
+
 static void *run(void *arg)
 {
 	(void)arg;
@@ -52,8 +71,7 @@ static void *run(void *arg)
 			;
 		s_wanted = 0;
 		pthread_mutex_unlock(&s_lock);
-		/* passive: copies what no reader still needs; a busy or locked database is simply tried later */
-		sqlite3_wal_checkpoint_v2(s_db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		checkpoint_once();
 		pthread_mutex_lock(&s_lock);
 	}
 	pthread_mutex_unlock(&s_lock);

@@ -75,6 +75,11 @@
  * auto-checkpoint default, 4 MiB of 4 KiB pages); it also looks every STORE_CHECKPOINT_MS in any case. */
 #define STORE_CHECKPOINT_PAGES 1000
 #define STORE_CHECKPOINT_MS 1000
+/* At least this long between two checkpoints (each one fsyncs; back to back they cost a tenth of the write
+ * rate), and past this many WAL pages a checkpoint holds rowcast's writes off for its last few frames so
+ * the WAL starts over (a steady stream of writes otherwise keeps it from ever doing so). */
+#define STORE_CHECKPOINT_GAP_MS 10
+#define STORE_CHECKPOINT_HIGH_PAGES 2000
 
 /* Busy timeout for SQLite connections: how long a write waits for another process's lock before 503. */
 #define LIMIT_BUSY_TIMEOUT_MS 5000
