@@ -42,6 +42,18 @@ static enum catalog_affinity affinity_of(const char *type)
 	return CATALOG_AFF_NUMERIC;
 }
 
+static enum catalog_collation collation_of(sqlite3 *db, const char *table, const char *column)
+{
+	const char *coll = NULL;
+	if (sqlite3_table_column_metadata(db, "main", table, column, NULL, &coll, NULL, NULL, NULL) != SQLITE_OK || !coll)
+		return CATALOG_COLL_BINARY;
+	if (sqlite3_stricmp(coll, "NOCASE") == 0)
+		return CATALOG_COLL_NOCASE;
+	if (sqlite3_stricmp(coll, "RTRIM") == 0)
+		return CATALOG_COLL_RTRIM;
+	return CATALOG_COLL_BINARY;
+}
+
 static void table_free(struct catalog_table *t)
 {
 	for (int i = 0; i < t->n_cols; i++) {
@@ -180,6 +192,7 @@ static int table_load(sqlite3 *db, struct catalog_table *t)
 		c->pk = sqlite3_column_int(st, 4);
 		c->generated = sqlite3_column_int(st, 5) != 0;
 		c->affinity = affinity_of(c->type);
+		c->collation = collation_of(db, t->name, c->name);
 		if (c->pk > t->n_key_cols)
 			t->n_key_cols = c->pk;
 	}
@@ -352,4 +365,9 @@ const char *catalog_column_name(const struct catalog_table *t, int col)
 enum catalog_affinity catalog_column_affinity(const struct catalog_table *t, int col)
 {
 	return col == CATALOG_ROWID ? CATALOG_AFF_INTEGER : t->cols[col].affinity;
+}
+
+enum catalog_collation catalog_column_collation(const struct catalog_table *t, int col)
+{
+	return col == CATALOG_ROWID ? CATALOG_COLL_BINARY : t->cols[col].collation;
 }

@@ -13,6 +13,10 @@ enum catalog_key { CATALOG_KEY_COLUMN, CATALOG_KEY_ROWID, CATALOG_KEY_COMPOSITE 
 /* Column affinity by SQLite's rules (section 3.1 of datatype3.html). */
 enum catalog_affinity { CATALOG_AFF_BLOB, CATALOG_AFF_TEXT, CATALOG_AFF_NUMERIC, CATALOG_AFF_INTEGER, CATALOG_AFF_REAL };
 
+/* The collating sequence of a column, for comparisons with it: SQLite's built-in ones (another name is
+ * taken as BINARY: rowcast's own SQL could not use it either). */
+enum catalog_collation { CATALOG_COLL_BINARY, CATALOG_COLL_NOCASE, CATALOG_COLL_RTRIM };
+
 /* Index meaning "the rowid" in column references (filters, order, bodies) of rowid tables. */
 #define CATALOG_ROWID (-2)
 
@@ -26,6 +30,7 @@ struct catalog_column {
 	char *ref_table; /* FOREIGN KEY: the table it references, or NULL */
 	char *ref_column;/* ... and the column there (NULL: that table's primary key) */
 	enum catalog_affinity affinity;
+	enum catalog_collation collation;
 };
 
 struct catalog_table {
@@ -76,5 +81,8 @@ const char *catalog_column_name(const struct catalog_table *t, int col);
 
 /* Affinity of column index col (CATALOG_ROWID is INTEGER). */
 enum catalog_affinity catalog_column_affinity(const struct catalog_table *t, int col);
+
+/* Collating sequence of column index col (CATALOG_ROWID is BINARY). */
+enum catalog_collation catalog_column_collation(const struct catalog_table *t, int col);
 
 #endif

@@ -102,6 +102,16 @@ static struct live_sub *sub_prepare(struct live_client *c, const char *id, const
 				goto nomem;
 			s->cols[i].numeric = aff == CATALOG_AFF_INTEGER || aff == CATALOG_AFF_REAL || aff == CATALOG_AFF_NUMERIC;
 			s->cols[i].blob = aff == CATALOG_AFF_BLOB;
+			switch (catalog_column_collation(t, col)) {
+			case CATALOG_COLL_NOCASE:
+				s->cols[i].collation = MATCH_COLL_NOCASE;
+				break;
+			case CATALOG_COLL_RTRIM:
+				s->cols[i].collation = MATCH_COLL_RTRIM;
+				break;
+			default:
+				s->cols[i].collation = MATCH_COLL_BINARY;
+			}
 		}
 	}
 	goto out;

@@ -389,8 +389,36 @@ static int int_real_compare(long long i, double r)
 	return s < r ? -1 : s > r;
 }
 
-/* <0, 0, >0 as SQLite's sqlite3MemCompare orders a and b (neither NULL; BINARY collation). */
-static int compare(const struct value *a, const struct value *b)
+static int fold(unsigned char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? ch + 32 : ch;
+}
+
+/* <0, 0, >0 as text a (na bytes) and b compare under collation coll (SQLite's binCollFunc,
+ * nocaseCollatingFunc and rtrimCollFunc). */
+static int text_compare(const char *a, size_t na, const char *b, size_t nb, int coll)
+{
+	int c = 0;
+	if (coll == MATCH_COLL_RTRIM) {
+		while (na > 0 && a[na - 1] == ' ')
+			na--;
+		while (nb > 0 && b[nb - 1] == ' ')
+			nb--;
+	}
+	if (coll == MATCH_COLL_NOCASE) { /* sqlite3StrNICmp: ASCII letters folded; it stops at a NUL byte */
+		const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+		size_t n = na < nb ? na : nb, i = 0;
+		while (i < n && x[i] != 0 && fold(x[i]) == fold(y[i]))
+			i++;
+		c = i < n ? fold(x[i]) - fold(y[i]) : 0;
+	} else {
+		c = memcmp(a, b, na < nb ? na : nb);
+	}
+	return c ? c : na < nb ? -1 : na > nb;
+}
+
+/* <0, 0, >0 as SQLite's sqlite3MemCompare orders a and b (neither NULL) under collation coll. */
+static int compare(const struct value *a, const struct value *b, int coll)
 {
 	int ca = kind_class(a->kind), cb = kind_class(b->kind);
 	if (ca != cb)
@@ -404,8 +432,7 @@ static int compare(const struct value *a, const struct value *b)
 	if (a->kind == K_REAL && b->kind == K_INT)
 		return -int_real_compare(b->i, a->r);
 	assert(a->kind == K_TEXT && b->kind == K_TEXT); /* a filter value is never a BLOB */
-	int c = memcmp(a->s, b->s, a->n < b->n ? a->n : b->n);
-	return c ? c : a->n < b->n ? -1 : a->n > b->n;
+	return text_compare(a->s, a->n, b->s, b->n, coll);
 }
 
 /* The column value (v, converted in place) compared with one filter value, with the conversions the
@@ -424,7 +451,7 @@ static int compare_column(struct value *v, const char *filter, const struct matc
 		if (w.kind == K_INT || w.kind == K_REAL)
 			number_text(&w);
 	}
-	return compare(v, &w);
+	return compare(v, &w, col->collation);
 }
 
 /* ---------------------------------------------------------------- LIKE */

@@ -19,7 +19,11 @@ struct match_column {
 	const char *name;
 	int numeric;
 	int blob;
+	int collation; /* how text compares: MATCH_COLL_BINARY, _NOCASE (ASCII case folded), _RTRIM (trailing
+	                * spaces ignored), the column's collating sequence as SQLite applies it to col = value */
 };
+
+enum { MATCH_COLL_BINARY, MATCH_COLL_NOCASE, MATCH_COLL_RTRIM };
 
 /* Returns 1 when row (a JSON object as rowcast writes rows; NULL for none) satisfies every filter of q,
  * cols[i] describing q->filters[i]; 0 otherwise (a NULL row never matches). */

@@ -23,6 +23,7 @@ CREATE TABLE tasks (
 );
 CREATE TABLE other (id INTEGER PRIMARY KEY, done INTEGER, priority INTEGER);
 CREATE TABLE loose (id INTEGER PRIMARY KEY, v);
+CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT COLLATE NOCASE, code TEXT COLLATE RTRIM);
 """
 
 WHERE = "done=eq.0&priority=gt.2"
@@ -177,6 +178,28 @@ class FilterTest(TestCase):
                                  "the subscription must push exactly the rows GET returns")
             finally:
                 await c.close()
+        run(go())
+
+    def test_a_subscription_follows_the_columns_collation(self):
+        """name is COLLATE NOCASE and code COLLATE RTRIM: GET's SQL compares with them, so must the socket."""
+        async def go():
+            by_name = await Client.connect(ws_url(self.s, table="people", where="name=eq.ada"), name="name")
+            by_code = await Client.connect(ws_url(self.s, table="people", where="code=eq.x1"), name="code")
+            try:
+                await by_name.hello()
+                await by_code.hello()
+                rows = [("ADA", "x1  "), ("Ada", "  x1"), ("ada", "X1"), ("ad\u00e1", "x1"), ("bob", "x2")]
+                sql(self.s.db, ".timeout 5000\n" + "".join("INSERT INTO people (id, name, code) VALUES (%d, '%s', '%s');\n"
+                                                           % (i + 1, n, c) for i, (n, c) in enumerate(rows)))
+                for client, qs, want in ((by_name, "name=eq.ada", [1, 2, 3]), (by_code, "code=eq.x1", [1, 4])):
+                    r = await asyncio.to_thread(self.s.get, "/api/tables/people/rows?%s&order=id" % qs)
+                    self.assertEqual([row["id"] for row in r.json["rows"]], want, "GET's own answer (SQLite) for " + qs)
+                    msgs = await client.changes(len(want), 5)
+                    msgs += await client.quiet(0.3)
+                    self.assertEqual([m["key"] for m in msgs], want, "the subscription to %s must push GET's rows" % qs)
+            finally:
+                await by_name.close()
+                await by_code.close()
         run(go())
 
 

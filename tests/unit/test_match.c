@@ -8,11 +8,13 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
-/* As in CREATE TABLE (id INTEGER, title TEXT, done INTEGER, price REAL, note TEXT, data) */
-static const char *s_cols[] = {"id", "title", "done", "price", "note", "data"};
-#define NCOLS 6
-static const int s_numeric[NCOLS] = {1, 0, 1, 1, 0, 0};
-static const int s_blob[NCOLS] = {0, 0, 0, 0, 0, 1};
+/* As in CREATE TABLE (id INTEGER, title TEXT, done INTEGER, price REAL, note TEXT, data,
+ * name TEXT COLLATE NOCASE, code TEXT COLLATE RTRIM) */
+static const char *s_cols[] = {"id", "title", "done", "price", "note", "data", "name", "code"};
+#define NCOLS 8
+static const int s_numeric[NCOLS] = {1, 0, 1, 1, 0, 0, 0, 0};
+static const int s_blob[NCOLS] = {0, 0, 0, 0, 0, 1, 0, 0};
+static const int s_coll[NCOLS] = {0, 0, 0, 0, 0, 0, MATCH_COLL_NOCASE, MATCH_COLL_RTRIM};
 
 static int resolve(void *ctx, const char *name)
 {
@@ -44,6 +46,7 @@ static int matches(const char *filter, const char *row_json)
 			cols[i].name = s_cols[q->filters[i].col];
 			cols[i].numeric = s_numeric[q->filters[i].col];
 			cols[i].blob = s_blob[q->filters[i].col];
+			cols[i].collation = s_coll[q->filters[i].col];
 		}
 		rc = match_row(q, cols, row);
 	}
@@ -226,6 +229,24 @@ static void test_comparison_affinity(void)
 	CHECK_INT(matches("price=lt.5", "{\"price\":\"4.5x\"}"), 0);
 }
 
+/* a column's collating sequence decides how text compares with it, as in SQLite's col = value */
+static void test_column_collation(void)
+{
+	CHECK_INT(matches("name=eq.ada", "{\"name\":\"ADA\"}"), 1);
+	CHECK_INT(matches("name=eq.ada", "{\"name\":\"Ada\"}"), 1);
+	CHECK_INT(matches("title=eq.ada", "{\"title\":\"ADA\"}"), 0); /* BINARY */
+	CHECK_INT(matches("name=eq.%C3%A9", "{\"name\":\"\u00c9\"}"), 0); /* ASCII letters only */
+	CHECK_INT(matches("name=lt.b", "{\"name\":\"B\"}"), 0);
+	CHECK_INT(matches("name=lt.b", "{\"name\":\"A\"}"), 1);
+	CHECK_INT(matches("title=lt.b", "{\"title\":\"B\"}"), 1); /* 'B' < 'b' in BINARY */
+	CHECK_INT(matches("name=in.(x,Y)", "{\"name\":\"y\"}"), 1);
+	CHECK_INT(matches("name=neq.ADA", "{\"name\":\"ada\"}"), 0);
+	CHECK_INT(matches("code=eq.abc", "{\"code\":\"abc  \"}"), 1);
+	CHECK_INT(matches("code=eq.abc", "{\"code\":\"  abc\"}"), 0);
+	CHECK_INT(matches("code=gt.abc", "{\"code\":\"abc \"}"), 0);
+	CHECK_INT(matches("title=eq.abc", "{\"title\":\"abc \"}"), 0);
+}
+
 /* a REAL is read back as the change log wrote it, even where SQLite's printf missed the last digit */
 static void test_real_read_as_the_change_log_wrote_it(void)
 {
@@ -264,6 +285,7 @@ int main(int argc, char **argv)
 		UNIT_TEST(test_filter_value_binds_as_the_store_binds_it),
 		UNIT_TEST(test_blob_column_converts_nothing),   UNIT_TEST(test_comparison_affinity),
 		UNIT_TEST(test_real_read_as_the_change_log_wrote_it),
+		UNIT_TEST(test_column_collation),
 	};
 	return unit_run(tests, sizeof tests / sizeof tests[0], argc, argv);
 }
