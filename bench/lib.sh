@@ -181,9 +181,10 @@ build_tools() {
 # or to "crashed" when the server was already gone, or "killed" when it did not stop.
 stop_server() {
 	[ -n "$SERVER_PID" ] || return 0
+	local st=0
 	if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-		wait "$SERVER_PID" 2>/dev/null
-		SERVER_EXIT="crashed (status $?)"
+		wait "$SERVER_PID" 2>/dev/null || st=$?
+		SERVER_EXIT="crashed (status $st)"
 		SERVER_PID=
 		return 0
 	fi
@@ -195,11 +196,11 @@ stop_server() {
 	done
 	if kill -0 "$SERVER_PID" 2>/dev/null; then
 		kill -KILL "$SERVER_PID" 2>/dev/null
-		wait "$SERVER_PID" 2>/dev/null
+		wait "$SERVER_PID" 2>/dev/null || true # under set -e a killed server's 137 must not end the run
 		SERVER_EXIT="killed (did not stop within 5 s of SIGTERM)"
 	else
-		wait "$SERVER_PID" 2>/dev/null
-		SERVER_EXIT=$?
+		wait "$SERVER_PID" 2>/dev/null || st=$?
+		SERVER_EXIT=$st
 	fi
 	SERVER_PID=
 }

@@ -22,15 +22,18 @@
 		}                                                                                    \
 	} while (0)
 
-/* The columns of the fuzzed table: names that need URL-encoding, and one of each affinity. References
- * are offset by 100 so that a reference mixed up with a position shows. */
+/* The columns of the fuzzed table: names that need URL-encoding, one of each affinity, and the collating
+ * sequences other than BINARY ("note col" NOCASE, data RTRIM). References are offset by 100 so that a
+ * reference mixed up with a position shows. */
 static const struct {
 	const char *name;
-	int numeric; /* INTEGER, REAL or NUMERIC affinity */
-	int blob;    /* BLOB affinity (declared BLOB or no type) */
+	int numeric;   /* INTEGER, REAL or NUMERIC affinity */
+	int blob;      /* BLOB affinity (declared BLOB or no type) */
+	int collation; /* MATCH_COLL_* */
 } s_fuzz_cols[] = {
-	{"id", 1, 0}, {"title", 0, 0}, {"done", 1, 0}, {"priority", 1, 0}, {"note col", 0, 0}, {"a&b=c%", 0, 1},
-	{"\xc3\xa9t\xc3\xa9", 1, 0}, {"data", 0, 1},
+	{"id", 1, 0, MATCH_COLL_BINARY}, {"title", 0, 0, MATCH_COLL_BINARY}, {"done", 1, 0, MATCH_COLL_BINARY},
+	{"priority", 1, 0, MATCH_COLL_BINARY}, {"note col", 0, 0, MATCH_COLL_NOCASE}, {"a&b=c%", 0, 1, MATCH_COLL_BINARY},
+	{"\xc3\xa9t\xc3\xa9", 1, 0, MATCH_COLL_BINARY}, {"data", 0, 1, MATCH_COLL_RTRIM},
 };
 #define FUZZ_NCOLS ((int)(sizeof s_fuzz_cols / sizeof s_fuzz_cols[0]))
 #define FUZZ_REF(i) (100 + (i))
@@ -129,6 +132,7 @@ static inline const struct match_column *fuzz_match_cols(const struct query *q)
 		cols[i].name = s_fuzz_cols[c].name;
 		cols[i].numeric = s_fuzz_cols[c].numeric;
 		cols[i].blob = s_fuzz_cols[c].blob;
+		cols[i].collation = s_fuzz_cols[c].collation;
 	}
 	return cols;
 }

@@ -33,8 +33,8 @@ static void db_open(void)
 {
 	/* columns as in fuzz.h, one per affinity; the table has a rowid so any key value is accepted */
 	static const char schema[] =
-		"CREATE TABLE t (id INTEGER, title TEXT, done INTEGER, priority REAL, \"note col\" TEXT, \"a&b=c%\" BLOB,"
-		" \"\xc3\xa9t\xc3\xa9\" NUMERIC, data)";
+		"CREATE TABLE t (id INTEGER, title TEXT, done INTEGER, priority REAL, \"note col\" TEXT COLLATE NOCASE, \"a&b=c%\" BLOB,"
+		" \"\xc3\xa9t\xc3\xa9\" NUMERIC, data COLLATE RTRIM)";
 	static const char insert[] =
 		"INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 		" RETURNING id, title, done, priority, \"note col\", \"a&b=c%\", \"\xc3\xa9t\xc3\xa9\", data";
