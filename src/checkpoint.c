@@ -5,6 +5,7 @@
  */
 #include "checkpoint.h"
 
+#include "clock.h"
 #include "rowcast.h"
 #include "store.h"
 
@@ -60,13 +61,7 @@ static void *run(void *arg)
 	pthread_mutex_lock(&s_lock);
 	while (!s_stop) {
 		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += STORE_CHECKPOINT_MS / 1000;
-		until.tv_nsec += (long)(STORE_CHECKPOINT_MS % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		clock_after_ms(CLOCK_MONOTONIC, &until, STORE_CHECKPOINT_MS);
 		while (!s_wanted && !s_stop && pthread_cond_timedwait(&s_wake, &s_lock, &until) == 0)
 			;
 		s_wanted = 0;

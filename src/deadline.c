@@ -6,6 +6,8 @@
  */
 #include "deadline.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,16 +39,10 @@ static int passed(const struct timespec *now, const struct timespec *at)
 	return now->tv_sec > at->tv_sec || (now->tv_sec == at->tv_sec && now->tv_nsec >= at->tv_nsec);
 }
 
-/* *at = now + ms. */
+/* *at = now + ms, on the slots' clock. */
 static void after_ms(struct timespec *at, int ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, at);
-	at->tv_sec += ms / 1000;
-	at->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (at->tv_nsec >= 1000000000L) {
-		at->tv_sec++;
-		at->tv_nsec -= 1000000000L;
-	}
+	clock_after_ms(CLOCK_MONOTONIC, at, ms);
 }
 
 static void *watch(void *arg)

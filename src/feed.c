@@ -15,6 +15,7 @@
 
 #include "catalog.h"
 #include "changelog.h"
+#include "clock.h"
 #include "json.h"
 #include "rowcast.h"
 #include "metrics.h"
@@ -520,13 +521,7 @@ int feed_wait(long long since, int timeout_ms)
 {
 	struct timespec deadline;
 	int rc = 0;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	clock_after_ms(CLOCK_REALTIME, &deadline, timeout_ms);
 	pthread_mutex_lock(&s_wait_lock);
 	while (!atomic_load(&s_stop) && !atomic_load(&s_release) && atomic_load(&s_head_pub) <= since && rc == 0)
 		rc = pthread_cond_timedwait(&s_wait_cond, &s_wait_lock, &deadline);

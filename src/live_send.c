@@ -20,6 +20,7 @@
 #include "live_int.h"
 
 #include "catalog.h"
+#include "clock.h"
 #include "feed.h"
 #include "json.h"
 #include "rowcast.h"
@@ -644,12 +645,7 @@ static void *sender_main(void *arg)
 		pthread_mutex_lock(&s_work_lock);
 		while (!s_work_head && !atomic_load(&s_stopping)) {
 			struct timespec t;
-			clock_gettime(CLOCK_REALTIME, &t);
-			t.tv_nsec += LIVE_TICK_MS * 1000000L;
-			if (t.tv_nsec >= 1000000000L) {
-				t.tv_sec++;
-				t.tv_nsec -= 1000000000L;
-			}
+			clock_after_ms(CLOCK_REALTIME, &t, LIVE_TICK_MS);
 			if (pthread_cond_timedwait(&s_work_cond, &s_work_lock, &t) == ETIMEDOUT)
 				break;
 		}
