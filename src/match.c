@@ -328,44 +328,23 @@ static unsigned char *value_blob_bytes(const struct value *v, size_t *n)
 	return out;
 }
 
-static int looks_integer(const char *s)
-{
-	if (*s == '-' || *s == '+')
-		s++;
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (!sql_isdigit(*s))
-			return 0;
-	return 1;
-}
-
-/* The filter value text as the store binds it (store.c store_bind_text, step for step, errno included):
- * TEXT for a TEXT column; otherwise an INTEGER or a REAL when it reads as one, else TEXT. */
+/* The filter value text as the store binds it (query_value_number, the rule store_bind_text uses): TEXT
+ * for a TEXT column; otherwise an INTEGER or a REAL when it reads as one, else TEXT. */
 static void from_filter(const char *text, const struct match_column *col, struct value *v)
 {
 	memset(v, 0, sizeof *v);
-	if ((col->numeric || col->blob) && *text) {
-		char *end;
-		errno = 0;
-		if (looks_integer(text)) {
-			long long i = strtoll(text, &end, 10);
-			if (!errno) {
-				v->kind = K_INT;
-				v->i = i;
-				return;
-			}
-		}
-		double d = strtod(text, &end);
-		if (!*end && !errno && d == d && !strpbrk(text, "xXnNiI")) {
-			v->kind = K_REAL;
-			v->r = d;
-			return;
-		}
+	switch (col->numeric || col->blob ? query_value_number(text, &v->i, &v->r) : QUERY_NUM_TEXT) {
+	case QUERY_NUM_INT:
+		v->kind = K_INT;
+		break;
+	case QUERY_NUM_REAL:
+		v->kind = K_REAL;
+		break;
+	default:
+		v->kind = K_TEXT;
+		v->s = text;
+		v->n = strlen(text);
 	}
-	v->kind = K_TEXT;
-	v->s = text;
-	v->n = strlen(text);
 }
 
 /* ---------------------------------------------------------------- comparison */

@@ -457,3 +457,32 @@ void query_free(struct query *q)
 	cJSON_Delete(q->after);
 	free(q);
 }
+
+static int looks_integer(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+enum query_number query_value_number(const char *text, long long *i, double *r)
+{
+	char *end;
+	if (!*text)
+		return QUERY_NUM_TEXT;
+	errno = 0;
+	if (looks_integer(text)) {
+		*i = strtoll(text, &end, 10);
+		if (!errno)
+			return QUERY_NUM_INT;
+	}
+	*r = strtod(text, &end); /* errno may still hold strtoll's ERANGE: such a value stays text */
+	if (!*end && !errno && *r == *r && !strpbrk(text, "xXnNiI"))
+		return QUERY_NUM_REAL;
+	return QUERY_NUM_TEXT;
+}

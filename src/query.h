@@ -65,6 +65,13 @@ int query_parse_filters(const char *qs, query_resolve_fn resolve, query_name_fn 
 
 void query_free(struct query *q);
 
+/* How a filter value reads for a column of numeric or BLOB affinity, the one rule the store binds it by
+ * and match.c compares it by: QUERY_NUM_INT (*i set) when it is a decimal 64-bit integer, QUERY_NUM_REAL
+ * (*r set) when it is any other finite or infinite number strtod reads whole (no hex, NaN or "inf"
+ * words), else QUERY_NUM_TEXT. */
+enum query_number { QUERY_NUM_TEXT, QUERY_NUM_INT, QUERY_NUM_REAL };
+enum query_number query_value_number(const char *text, long long *i, double *r);
+
 /* Encodes a cursor for the row whose order and key values are in vals (a JSON array) under q's order.
  * Returns a malloc'd URL-safe string, or NULL on OOM. */
 char *query_cursor_encode(const struct query *q, const cJSON *vals);

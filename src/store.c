@@ -9,6 +9,7 @@
 
 #include "changelog.h"
 #include "checkpoint.h"
+#include "query.h"
 #include "rowcast.h"
 
 #include <errno.h>
@@ -402,33 +403,18 @@ int store_write_end(struct store_conn *c, int ok, struct store_error *e)
 	return ok ? 0 : -1;
 }
 
-static int looks_integer(const char *s)
-{
-	if (*s == '-' || *s == '+')
-		s++;
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
-}
-
 int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const char *text)
 {
-	if (aff != CATALOG_AFF_TEXT && *text) {
-		char *end;
-		errno = 0;
-		if (looks_integer(text)) {
-			long long v = strtoll(text, &end, 10);
-			if (!errno)
-				return sqlite3_bind_int64(st, idx, v);
-		}
-		double d = strtod(text, &end);
-		if (!*end && !errno && d == d && !strpbrk(text, "xXnNiI"))
-			return sqlite3_bind_double(st, idx, d);
+	long long i;
+	double r;
+	switch (aff == CATALOG_AFF_TEXT ? QUERY_NUM_TEXT : query_value_number(text, &i, &r)) {
+	case QUERY_NUM_INT:
+		return sqlite3_bind_int64(st, idx, i);
+	case QUERY_NUM_REAL:
+		return sqlite3_bind_double(st, idx, r);
+	default:
+		return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
 	}
-	return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
 }
 
 int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e)
