@@ -10,7 +10,7 @@
 #include "config.h"
 #include "feed.h"
 #include "http.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "live.h"
 #include "server.h"
 #include "static.h"

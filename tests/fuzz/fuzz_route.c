@@ -9,7 +9,7 @@
  */
 #include "fuzz.h"
 #include "route.h"
-#include "rowcast.h"
+#include "limit.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
 test_headers.py, test_soak.py and bench/soak). Python 3 standard library only; builds on harness.py and
 wsclient.py without changing them.
 
-- limits(): every #define of src/rowcast.h, evaluated (the tests read the limits from there, so a test and
+- limits(): every #define of src/base/limit.h, evaluated (the tests read the limits from there, so a test and
   the server never disagree about a number), and SUGGESTED values for limits the header does not name yet.
 - raw_exchange(): one hand-made request on a plain socket, with the parsed answer and how long it took.
 - JSON error checks for statuses harness.ERROR_CODES does not list (408, 414, 429, 431, 503, 507).
@@ -26,9 +26,9 @@ import time
 import harness
 from harness import REPO, SQLITE3, parse_json, parse_raw_response
 
-ROWCAST_H = os.path.join(REPO, "src", "rowcast.h")
+ROWCAST_H = os.path.join(REPO, "src", "base", "limit.h")
 
-# Limits issue 6 asks for that src/rowcast.h does not define (yet): the value a test uses when the name is
+# Limits issue 6 asks for that src/base/limit.h does not define (yet): the value a test uses when the name is
 # missing (test_limits.test_every_limit_is_a_named_constant fails until it is there).
 SUGGESTED = {
     "LIMIT_REQUEST_LINE_BYTES": 17408,   # LIMIT_QUERY_BYTES (16 KiB) + 1 KiB for method, path and version
@@ -37,7 +37,7 @@ SUGGESTED = {
     "LIMIT_SOCKETS_PER_ADDRESS": 64,     # open WebSockets from one client address
 }
 
-# CivetWeb settings rowcast passes in src/server.c (not in rowcast.h): request_timeout_ms and
+# CivetWeb settings rowcast passes in src/http/server.c (not in limit.h): request_timeout_ms and
 # websocket_timeout_ms (the ping interval with enable_websocket_ping_pong).
 REQUEST_TIMEOUT_S = 10.0
 WS_PING_INTERVAL_S = 20.0
@@ -49,7 +49,7 @@ _DEFINE = re.compile(r"^\s*#\s*define\s+([A-Z_][A-Z0-9_]*)\s+(.+?)\s*(?:/\*.*)?$
 
 
 def limits():
-    """{NAME: int} for every #define in rowcast.h whose value is an integer expression."""
+    """{NAME: int} for every #define in limit.h whose value is an integer expression."""
     out = {}
     with open(ROWCAST_H) as f:
         for ln in f:

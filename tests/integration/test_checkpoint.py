@@ -1,5 +1,5 @@
 """The WAL stays bounded under a steady stream of writes, now that rowcast checkpoints on a thread of its
-own (src/checkpoint.c) instead of inside a writer's COMMIT: 3,200 separate commits of ~1 KB rows (about
+own (src/store/checkpoint.c) instead of inside a writer's COMMIT: 3,200 separate commits of ~1 KB rows (about
 10,000 WAL pages, 40 MiB, if nothing were copied back) must leave the -wal file near SQLite's own
 threshold (1,000 pages), every row in the database file, and every change in the log in order. A writer
 from another program (the sqlite3 shell, with SQLite's own auto-checkpoint) meanwhile is fine too.

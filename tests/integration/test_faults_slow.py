@@ -1,7 +1,7 @@
 """Fault: slow and silent clients (slowloris) must not pin workers forever (issue 6 §3).
 
 rowcast runs with --threads 8, so 8 hostile connections take every worker. CivetWeb's request_timeout_ms
-is 10 s in rowcast (src/server.c). Measured and required here:
+is 10 s in rowcast (src/http/server.c). Measured and required here:
 - sockets that connect and send nothing, and clients that send a request head one byte at a time
   (never finishing it), are cut off within request_timeout + 3 s; an answer, when one is sent, is
   408 with the JSON error body (not a 400 "Malformed message"); a request from a well-behaved client that

@@ -1,5 +1,5 @@
-"""Limits (issue 6 §7): every limit is a named constant in src/rowcast.h, with a test at the limit
-(accepted) and one past it (refused with a clear JSON answer). The values are read from rowcast.h, so a
+"""Limits (issue 6 §7): every limit is a named constant in src/base/limit.h, with a test at the limit
+(accepted) and one past it (refused with a clear JSON answer). The values are read from limit.h, so a
 changed constant moves its test with it; a limit the header does not name yet is tested with the value in
 hardening.SUGGESTED and reported by test_every_limit_is_a_named_constant.
 
@@ -66,7 +66,7 @@ class LimitsTest(TestCase):
 
     def test_every_limit_is_a_named_constant(self):
         missing = [n for n in REQUIRED if n not in L]
-        self.assertFalse(missing, "src/rowcast.h does not define %s (issue 6 §7: each limit a named constant; "
+        self.assertFalse(missing, "src/base/limit.h does not define %s (issue 6 §7: each limit a named constant; "
                                   "suggested: %s)" % (", ".join(missing),
                                                       ", ".join("%s %s" % (n, limit(n)[0]) for n in missing)))
 

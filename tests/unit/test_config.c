@@ -4,7 +4,7 @@
  * Every test calls config_free, so the sanitizer build also checks that lists are never leaked.
  */
 #include "config.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "unit.h"
 
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * Values go through a real in-memory SQLite database, so the tests see what a client would get back.
  */
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "unit.h"
 
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  * content type, body length. Requests are built as http.c builds them from CivetWeb's request info.
  */
 #include "route.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "unit.h"
 
 #include <string.h>

@@ -6,7 +6,7 @@
 #include "checkpoint.h"
 
 #include "clock.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "store.h"
 
 #include <pthread.h>

@@ -7,7 +7,7 @@
 
 #include "deadline.h"
 #include "http.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "live.h"
 #include "tlscompat.h"
 

@@ -6,7 +6,7 @@
  */
 #include "catalog.h"
 
-#include "rowcast.h"
+#include "limit.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>

@@ -10,7 +10,7 @@
 #include "changelog.h"
 #include "checkpoint.h"
 #include "query.h"
-#include "rowcast.h"
+#include "limit.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -8,7 +8,7 @@
 #include "catalog.h"
 #include "feed.h"
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "store.h"
 
 #include <errno.h>

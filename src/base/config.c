@@ -5,7 +5,7 @@
  */
 #include "config.h"
 
-#include "rowcast.h"
+#include "limit.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -7,7 +7,7 @@
 #include "live_proto.h"
 
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  */
 #include "route.h"
 
-#include "rowcast.h"
+#include "limit.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -14,7 +14,7 @@
 #include "http.h"
 #include "json.h"
 #include "live_proto.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "match.h"
 #include "metrics.h"
 #include "query.h"

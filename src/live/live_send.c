@@ -23,7 +23,7 @@
 #include "clock.h"
 #include "feed.h"
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "match.h"
 #include "metrics.h"
 #include "query.h"

@@ -6,7 +6,7 @@
 #ifndef ROWCAST_QUERY_H
 #define ROWCAST_QUERY_H
 
-#include "rowcast.h"
+#include "limit.h"
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

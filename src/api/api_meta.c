@@ -4,7 +4,7 @@
 #include "api.h"
 
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "metrics.h"
 #include "store.h"
 

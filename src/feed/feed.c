@@ -17,7 +17,7 @@
 #include "changelog.h"
 #include "clock.h"
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "metrics.h"
 #include "store.h"
 

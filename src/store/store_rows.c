@@ -6,7 +6,7 @@
 #include "store_int.h"
 
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #include "api.h"
 #include "deadline.h"
 #include "json.h"
-#include "rowcast.h"
+#include "limit.h"
 #include "metrics.h"
 #include "query.h"
 #include "route.h"

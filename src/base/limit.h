@@ -1,11 +1,10 @@
 /*
- * rowcast.h: the version, and every limit rowcast enforces, as named constants with the reason for each number.
- * Included by any module that checks a limit; constants only, no state.
+ * limit.h: every limit rowcast enforces, as named constants with the reason for each number.
+ * Included by any module that checks a limit; constants only, no state. (The version comes from
+ * CMakeLists.txt as ROWCAST_VERSION.)
  */
-#ifndef ROWCAST_H
-#define ROWCAST_H
-
-#define ROWCAST_VERSION "0.1.0"
+#ifndef ROWCAST_LIMIT_H
+#define ROWCAST_LIMIT_H
 
 /* Request bodies and WebSocket messages: 1 MiB (API.md). Large enough for a batch of a few thousand
  * ordinary rows, small enough that 256 concurrent writers cannot exhaust memory. */
