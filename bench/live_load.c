@@ -7,7 +7,10 @@
  * (POST /api/tables/T/rows with {"payload":"lb-RUN-I-...","t":SEND_TIME_MS}). Every subscriber records, for
  * each `change` it receives, receive time minus the row's `t`, and checks its own stream: each insert I once
  * (missing, duplicated), seqs strictly increasing (out of order). It prints a readable table and one JSON
- * object (stdout, and --json-out FILE). The whole run is bounded by D + 10 s (connect <= 4 s, drain <= 5 s).
+ * object (stdout, and --json-out FILE). The whole run is bounded by D + 10 s (connect <= 4 s, drain <= 5 s);
+ * --connect-ms C gives the subscribers C ms instead of 4 s to get their hello (thousands of them: bench/ceiling.sh),
+ * and the bound grows by as much. It reports how long all of them took, and each one's time from connect() to
+ * its hello (p50/p99/max).
  *
  * With --rate 0 it only opens the subscribers, holds them --hold seconds and reports the server's RSS before
  * and while they are open (the per-socket memory cost).
@@ -22,6 +25,7 @@
 #endif
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -40,7 +44,8 @@
 #include <unistd.h>
 
 #define MAX_WRITERS 16
-#define CONNECT_BUDGET_MS 4000.0 /* all subscribers must have their hello within this */
+#define CONNECT_BUDGET_MS 4000.0 /* all subscribers must have their hello within this (--connect-ms) */
+#define CONNECT_MAX_MS 300000.0  /* the largest --connect-ms */
 #define DRAIN_BUDGET_MS 5000.0   /* after the last insert, wait at most this for acks and deliveries (--drain-ms) */
 #define TOTAL_SLACK_MS 10000.0   /* hard bound: D + this */
 #define MAX_FRAME (4u << 20)     /* larger frames are counted as errors and the subscriber is closed */
@@ -65,6 +70,8 @@ struct sub {
 	int late_start;         /* the first change seen was not hello's last_seq + 1 */
 	long long first_seqs[8];
 	int n_first;
+	double start_ms;        /* when connect() was called */
+	double hello_ms;        /* when its hello arrived (0: not yet) */
 	int close_code;
 	int stalled;            /* 1: never reads after hello; 2: draining at the end */
 };
@@ -101,7 +108,9 @@ static struct {
 	int stalled;
 	int stalled_rcvbuf;
 	double drain_ms;
-} opt = { "127.0.0.1", 0, NULL, "bench", 1, 100, 10, 2, 32, 0, 2, 0, NULL, NULL, "", 0, 0, 4096, DRAIN_BUDGET_MS };
+	double connect_ms;
+} opt = { "127.0.0.1", 0, NULL, "bench", 1, 100, 10, 2, 32, 0, 2, 0, NULL, NULL, "", 0, 0, 4096, DRAIN_BUDGET_MS,
+	  CONNECT_BUDGET_MS };
 
 static struct sub *s_subs;
 static struct writer s_wr[MAX_WRITERS];
@@ -189,11 +198,12 @@ static void ep_set(int fd, uint32_t events, uint64_t tag, int op)
 struct proc_sample {
 	double cpu_s;   /* utime + stime */
 	long rss_kib, hwm_kib, threads;
+	long fds;       /* open file descriptors */
 };
 
 static struct proc_sample proc_read(int pid)
 {
-	struct proc_sample p = { -1, -1, -1, -1 };
+	struct proc_sample p = { -1, -1, -1, -1, -1 };
 	if (pid <= 0)
 		return p;
 	char path[64], buf[4096];
@@ -222,6 +232,14 @@ static struct proc_sample proc_read(int pid)
 		}
 		fclose(f);
 	}
+	snprintf(path, sizeof path, "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	if (d) {
+		p.fds = 0;
+		for (struct dirent *e; (e = readdir(d)) != NULL;)
+			p.fds += e->d_name[0] != '.';
+		closedir(d);
+	}
 	return p;
 }
 
@@ -243,6 +261,7 @@ static void sub_start(struct sub *s)
 		return;
 	}
 	s->state = S_CONNECTING;
+	s->start_ms = now_ms();
 	s->hs_off = 0;
 	s->last_seq = -1;
 	ep_set(s->fd, EPOLLIN | EPOLLOUT, (uint64_t)(s - s_subs), EPOLL_CTL_ADD);
@@ -326,6 +345,8 @@ static void on_message(struct sub *s, const char *msg, size_t n, double recv_ms)
 		s_last_recv_ms = recv_ms;
 	} else if (!strncmp(type, "hello\"", 6)) {
 		s->got_hello = 1;
+		if (s->hello_ms == 0)
+			s->hello_ms = recv_ms;
 		const char *ls = find_key(msg, end, "\"last_seq\":");
 		s->hello_seq = ls ? strtoll(ls, NULL, 10) : -1;
 	} else if (!strncmp(type, "resync\"", 7)) {
@@ -668,7 +689,8 @@ static void usage(void)
 	fputs("usage: live_load --port P [--host 127.0.0.1] [--subs N] [--rate R] [--duration D] [--writers W]\n"
 	      "                 [--table bench] [--path /api/live?table=bench] [--payload-bytes 32]\n"
 	      "                 [--server-pid PID] [--hold S (with --rate 0)] [--settle-ms MS] [--label TEXT]\n"
-	      "                 [--stalled N] [--stalled-rcvbuf BYTES] [--drain-ms 5000] [--json-out FILE] [--md-out FILE] [-v]\n",
+	      "                 [--stalled N] [--stalled-rcvbuf BYTES] [--drain-ms 5000] [--connect-ms 4000]\n"
+	      "                 [--json-out FILE] [--md-out FILE] [-v]\n",
 	      stderr);
 	exit(2);
 }
@@ -721,12 +743,15 @@ int main(int argc, char **argv)
 			opt.stalled_rcvbuf = atoi(v);
 		else if (!strcmp(a, "--drain-ms"))
 			opt.drain_ms = atof(v);
+		else if (!strcmp(a, "--connect-ms"))
+			opt.connect_ms = atof(v);
 		else
 			usage();
 	}
 	if (opt.port <= 0 || opt.subs < 0 || opt.rate < 0 || opt.duration <= 0 || opt.duration > 600 ||
 	    opt.writers < 1 || opt.writers > MAX_WRITERS || opt.payload_bytes < 0 || opt.hold < 0 || opt.hold > 60 ||
-	    opt.stalled < 0 || opt.stalled > 1000 || opt.stalled_rcvbuf < 0 || opt.drain_ms < 0 || opt.drain_ms > 5000)
+	    opt.stalled < 0 || opt.stalled > 1000 || opt.stalled_rcvbuf < 0 || opt.drain_ms < 0 || opt.drain_ms > 5000 ||
+	    opt.connect_ms < 100 || opt.connect_ms > CONNECT_MAX_MS)
 		usage();
 	for (const char *p = opt.label; *p; p++)
 		if (*p == '"' || *p == '\\')
@@ -768,7 +793,8 @@ int main(int argc, char **argv)
 		die("epoll_create1: %s", strerror(errno));
 
 	double t_begin = now_ms(), cpu_begin = cpu_self();
-	double hard_end = t_begin + opt.duration * 1e3 + TOTAL_SLACK_MS;
+	/* a longer connect budget than the default moves the bound by as much */
+	double hard_end = t_begin + (opt.connect_ms - CONNECT_BUDGET_MS) + opt.duration * 1e3 + TOTAL_SLACK_MS;
 	struct proc_sample p_before = proc_read(opt.server_pid);
 
 	/* Phase 1: subscribers, in waves, until every one has its hello. */
@@ -777,7 +803,7 @@ int main(int argc, char **argv)
 		s_subs[i].fd = -1;
 		s_subs[i].stalled = i >= opt.subs;
 	}
-	while (now_ms() - t_begin < CONNECT_BUDGET_MS) {
+	while (now_ms() - t_begin < opt.connect_ms) {
 		int inflight = 0;
 		ready = closed = 0;
 		for (int i = 0; i < next; i++) {
@@ -804,6 +830,15 @@ int main(int argc, char **argv)
 	if (ready < opt.subs || stalled_ready < opt.stalled)
 		note_error("%d of %d subscribers (%d of %d stalled) ready after %.0f ms", ready, opt.subs, stalled_ready,
 			   opt.stalled, t_connected - t_begin);
+	/* each subscriber's own connect() to hello, whatever the others were doing meanwhile */
+	float *conn = malloc((size_t)(opt.subs ? opt.subs : 1) * sizeof *conn);
+	long conn_n = 0;
+	if (!conn)
+		die("out of memory");
+	for (int i = 0; i < opt.subs; i++)
+		if (s_subs[i].hello_ms > 0)
+			conn[conn_n++] = (float)(s_subs[i].hello_ms - s_subs[i].start_ms);
+	qsort(conn, (size_t)conn_n, sizeof *conn, cmp_float);
 
 	/* Optionally let the server settle after the last hello (a workaround switch, not the default: a
 	 * subscriber that has its hello must not miss a later change). */
@@ -941,27 +976,30 @@ int main(int argc, char **argv)
 	char json[4096];
 	snprintf(json, sizeof json,
 		 "{\"label\":\"%s\",\"subscribers\":%d,\"subscribers_ready\":%d,\"rate\":%g,\"duration_s\":%g,\"writers\":%d,"
-		 "\"connect_ms\":%.0f,\"inserts_sent\":%ld,\"inserts_acked\":%ld,\"post_errors\":%ld,"
+		 "\"connect_ms\":%.0f,\"connect_socket_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"inserts_sent\":%ld,\"inserts_acked\":%ld,\"post_errors\":%ld,"
 		 "\"post_rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"schedule_max_behind_ms\":%.1f,"
 		 "\"deliveries_expected\":%lld,\"deliveries_received\":%lld,\"missing\":%lld,\"duplicated\":%lld,"
 		 "\"out_of_order\":%lld,\"subscribers_with_loss\":%d,\"subscribers_late_start\":%d,\"seq_gaps\":%lld,\"subscribers_closed\":%d,\"resyncs\":%lld,\"errors\":%lld,"
 		 "\"other_changes\":%lld,\"bad_frames\":%lld,"
 		 "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"deliveries_per_s\":%.0f,"
 		 "\"client_cpu_s\":%.2f,\"client_core_share\":%.2f,\"client_saturated\":%s,"
-		 "\"server_cpu_s\":%.2f,\"server_core_share\":%.2f,\"server_rss_before_kib\":%ld,\"server_rss_open_kib\":%ld,"
+		 "\"server_cpu_s\":%.2f,\"server_core_share\":%.2f,\"server_rss_before_kib\":%ld,\"server_rss_connected_kib\":%ld,\"server_fds_connected\":%ld,\"server_rss_open_kib\":%ld,"
 		 "\"server_rss_end_kib\":%ld,\"server_peak_rss_kib\":%ld,\"server_threads\":%ld,"
 		 "\"send_span_s\":%.3f,\"stalled\":%d,\"stalled_ready\":%d,\"stalled_received\":%lld,\"stalled_resyncs\":%lld,"
 		 "\"stalled_closed\":%d,\"first_error\":\"%s\"}",
-		 opt.label, opt.subs, ready, opt.rate, opt.duration, opt.writers, t_connected - t_begin, s_sent, s_acked,
+		 opt.label, opt.subs, ready, opt.rate, opt.duration, opt.writers, t_connected - t_begin,
+		 pct(conn, conn_n, 50), pct(conn, conn_n, 99), conn_n ? conn[conn_n - 1] : -1.0, s_sent, s_acked,
 		 s_post_errors, pct(s_rtt, s_rtt_n, 50), pct(s_rtt, s_rtt_n, 99), s_rtt_n ? s_rtt[s_rtt_n - 1] : -1.0,
 		 max_behind, expected, received, missing, dup, ooo, subs_with_loss, late_starts, gaps, closed_early, resyncs, errors, other,
 		 s_frames_bad, pct(s_lat, s_lat_n, 50), pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99),
 		 s_lat_n ? s_lat[s_lat_n - 1] : -1.0, dps, cpu_client, client_core, client_saturated ? "true" : "false",
-		 server_cpu, server_core, p_before.rss_kib, p_open.rss_kib, p_end.rss_kib, p_end.hwm_kib, p_open.threads,
+		 server_cpu, server_core, p_before.rss_kib, p_start.rss_kib, p_start.fds, p_open.rss_kib, p_end.rss_kib, p_end.hwm_kib, p_open.threads,
 		 send_span_s, opt.stalled, stalled_ready, stalled_received, stalled_resyncs, stalled_closed, s_first_error);
 
 	printf("live_load %s: %d subscribers (%d ready in %.0f ms), %g inserts/s for %g s over %d connection(s)\n",
 	       opt.label, opt.subs, ready, t_connected - t_begin, opt.rate, opt.duration, opt.writers);
+	printf("  %-34s %.2f / %.2f / %.2f\n", "connect() to hello ms p50 / p99 / max", pct(conn, conn_n, 50),
+	       pct(conn, conn_n, 99), conn_n ? conn[conn_n - 1] : -1.0);
 	printf("  %-34s %ld / %ld (errors %ld; POST rtt p50 %.2f ms, p99 %.2f ms)\n", "inserts sent / acknowledged", s_sent,
 	       s_acked, s_post_errors, pct(s_rtt, s_rtt_n, 50), pct(s_rtt, s_rtt_n, 99));
 	printf("  %-34s %lld / %lld\n", "deliveries expected / received", expected, received);
@@ -1003,6 +1041,7 @@ int main(int argc, char **argv)
 				  client_core * 100, client_saturated ? " (saturated)" : "") < 0 || fclose(f) != 0)
 			die("cannot write %s", opt.md_out);
 	}
+	free(conn);
 	for (int i = 0; i < nsubs; i++)
 		if (s_subs[i].fd >= 0)
 			close(s_subs[i].fd);
