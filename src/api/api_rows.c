@@ -105,7 +105,7 @@ int api_rows_list(struct http_request *req)
 	struct target tg;
 	struct query *q = NULL;
 	struct store_error e = {0};
-	char err[512];
+	struct error qe;
 	cJSON *rows = NULL, *root = NULL;
 	char *next = NULL, range[96] = "";
 	long long seq = 0;
@@ -113,13 +113,8 @@ int api_rows_list(struct http_request *req)
 	if (target_open(req, &tg))
 		return 0;
 	void *ctx = (void *)tg.table;
-	int qrc = query_parse(req->query, resolve_col, col_name, ctx, &q, err, sizeof err);
-	if (qrc == QUERY_NOMEM) {
-		rc = reply_error(&req->reply, 500, "internal", "out of memory");
-		goto out;
-	}
-	if (qrc) {
-		rc = reply_error(&req->reply, 400, "bad_request", "%s", err);
+	if (query_parse(req->query, resolve_col, col_name, ctx, &q, &qe)) {
+		rc = reply_error(&req->reply, qe.status, qe.code, "%s", qe.message);
 		goto out;
 	}
 	if (store_rows_list(tg.conn, tg.table, q, &rows, &next, &seq, &e)) {

@@ -126,15 +126,17 @@ static void append_after(sqlite3_str *s, const struct catalog_table *t, const in
 	sqlite3_str_appendall(s, ")");
 }
 
-static int bind_after(sqlite3_stmt *st, int *idx, int n, const cJSON *vals, char *err, size_t errlen)
+/* Binds the cursor's values in append_after's order. Returns 0, or ERR_INVALID / ERR_NOMEM with e. */
+static int bind_after(sqlite3_stmt *st, int *idx, int n, const cJSON *vals, struct error *e)
 {
+	int rc;
 	for (int i = 0; i < n; i++) {
 		const cJSON *v = cJSON_GetArrayItem(vals, i);
 		for (int j = 0; j < i; j++)
-			if (json_value_bind(st, (*idx)++, cJSON_GetArrayItem(vals, j), err, errlen))
-				return -1;
-		if (!cJSON_IsNull(v) && json_value_bind(st, (*idx)++, v, err, errlen))
-			return -1;
+			if ((rc = json_value_bind(st, (*idx)++, cJSON_GetArrayItem(vals, j), e)) != 0)
+				return rc;
+		if (!cJSON_IsNull(v) && (rc = json_value_bind(st, (*idx)++, v, e)) != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -183,7 +185,7 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 {
 	int keys[LIMIT_QUERY_COLUMNS * 2], desc[LIMIT_QUERY_COLUMNS * 2];
 	int n = 0, idx = 1, rc;
-	char err[256];
+	struct error be;
 	*rows = NULL;
 	*next = NULL;
 	for (int i = 0; i < q->n_order; i++) {
@@ -222,8 +224,8 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 		return -1;
 	if (bind_filters(st, &idx, t, q))
 		return store_error_set(e, 500, "internal", "cannot bind a filter value");
-	if (q->after && bind_after(st, &idx, n, q->after, err, sizeof err))
-		return store_error_set(e, 400, "bad_request", "after: %s", err);
+	if (q->after && bind_after(st, &idx, n, q->after, &be))
+		return store_error_set(e, be.status, be.code, "after: %s", be.message);
 	sqlite3_bind_int64(st, idx, q->limit + 1);
 
 	/* rows and seq come from one read transaction, so subscribing with since=seq misses nothing */
@@ -402,14 +404,14 @@ static int body_columns(const struct catalog_table *t, const cJSON *obj, int *co
 
 static int bind_body(const cJSON *obj, sqlite3_stmt *st, int first_idx, struct store_error *e)
 {
-	char err[256];
+	struct error be;
 	int idx = first_idx;
 	for (const cJSON *m = obj->child; m; m = m->next) {
-		int rc = json_value_bind(st, idx++, m, err, sizeof err);
-		if (rc == JSON_ERR_NOMEM)
+		int rc = json_value_bind(st, idx++, m, &be);
+		if (rc == ERR_NOMEM)
 			return store_error_set(e, 500, "internal", "out of memory");
 		if (rc)
-			return store_error_set(e, 400, "bad_request", "column '%.200s': %s", m->string, err);
+			return store_error_set(e, be.status, be.code, "column '%.200s': %s", m->string, be.message);
 	}
 	return 0;
 }
@@ -556,7 +558,7 @@ static int same_key(const struct catalog_table *t, const cJSON *obj, const char 
 		text = k->valuestring;
 	} else if (cJSON_IsNumber(k)) {
 		long long v;
-		if (json_int64_get(k, &v) == JSON_OK) {
+		if (json_int64_get(k, &v) == 0) {
 			snprintf(num, sizeof num, "%lld", v);
 			text = num;
 		} else {

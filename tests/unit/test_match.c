@@ -36,12 +36,12 @@ static int matches(const char *filter, const char *row_json)
 {
 	struct query *q = NULL;
 	cJSON *row = NULL;
-	char err[256];
+	struct error err;
 	struct match_column cols[LIMIT_FILTERS];
 	int rc = -1;
-	if (query_parse_filters(filter, resolve, colname, NULL, &q, err, sizeof err) != QUERY_OK)
+	if (query_parse_filters(filter, resolve, colname, NULL, &q, &err) != 0)
 		return -1;
-	if (json_parse(row_json, strlen(row_json), 8, &row, err, sizeof err) == JSON_OK) {
+	if (json_parse(row_json, strlen(row_json), 8, &row, &err) == 0) {
 		for (int i = 0; i < q->n_filters; i++) {
 			cols[i].name = s_cols[q->filters[i].col];
 			cols[i].numeric = s_numeric[q->filters[i].col];
