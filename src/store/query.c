@@ -8,6 +8,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,31 +470,52 @@ void query_free(struct query *q)
 	free(q);
 }
 
-static int looks_integer(const char *s)
+/* Scans the decimal number grammar of query_value_number over the whole of s. Returns 0 when s is not
+ * such a number; else 1, with *integer set when it has neither fraction nor exponent. */
+static int decimal_number(const char *s, int *integer)
 {
-	if (*s == '-' || *s == '+')
+	int digits = 0;
+	*integer = 1;
+	if (*s == '+' || *s == '-')
 		s++;
-	if (!*s)
+	for (; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (*s == '.') {
+		*integer = 0;
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			digits++;
+	}
+	if (!digits)
 		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
+	if (*s == 'e' || *s == 'E') {
+		*integer = 0;
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!(*s >= '0' && *s <= '9'))
 			return 0;
-	return 1;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
 }
 
 enum query_number query_value_number(const char *text, long long *i, double *r)
 {
-	char *end;
-	if (!*text)
+	int integer;
+	if (!decimal_number(text, &integer))
 		return QUERY_NUM_TEXT;
 	errno = 0;
-	if (looks_integer(text)) {
-		*i = strtoll(text, &end, 10);
-		if (!errno)
-			return QUERY_NUM_INT;
+	if (integer) {
+		long long v = strtoll(text, NULL, 10);
+		if (errno == ERANGE)
+			return QUERY_NUM_TEXT; /* past 64 bits */
+		*i = v;
+		return QUERY_NUM_INT;
 	}
-	*r = strtod(text, &end); /* errno may still hold strtoll's ERANGE: such a value stays text */
-	if (!*end && !errno && *r == *r && !strpbrk(text, "xXnNiI"))
-		return QUERY_NUM_REAL;
-	return QUERY_NUM_TEXT;
+	double d = strtod(text, NULL); /* the grammar above is a subset of what strtod reads whole */
+	if (!isfinite(d))
+		return QUERY_NUM_TEXT; /* overflow: ERANGE with HUGE_VAL (an underflow's ERANGE keeps its value) */
+	*r = d;
+	return QUERY_NUM_REAL;
 }

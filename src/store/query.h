@@ -68,10 +68,13 @@ int query_parse_filters(const char *qs, query_resolve_fn resolve, query_name_fn 
 
 void query_free(struct query *q);
 
-/* How a filter value reads for a column of numeric or BLOB affinity, the one rule the store binds it by
- * and match.c compares it by: QUERY_NUM_INT (*i set) when it is a decimal 64-bit integer, QUERY_NUM_REAL
- * (*r set) when it is any other finite or infinite number strtod reads whole (no hex, NaN or "inf"
- * words), else QUERY_NUM_TEXT. */
+/* How a value from a URL (a filter value, a key) reads for a column of numeric or BLOB affinity: the one
+ * rule by which the store binds it, refuses a filter on a numeric column (store_rows.c) and match.c
+ * compares it. A number is written in decimal, [+-]?(D+(.D*)?|.D+)([eE][+-]?D+)?, with nothing around it
+ * (no blanks, no hex, no inf or nan words). QUERY_NUM_INT (*i set) when it has no fraction or exponent
+ * and fits in 64 bits; QUERY_NUM_REAL (*r set) when it has one and its value is a finite double (one that
+ * underflows reads as the nearest double, as SQLite and JSON bodies read it; one that overflows does not
+ * read); QUERY_NUM_TEXT for everything else, an integer past 64 bits included (a body refuses those too). */
 enum query_number { QUERY_NUM_TEXT, QUERY_NUM_INT, QUERY_NUM_REAL };
 enum query_number query_value_number(const char *text, long long *i, double *r);
 

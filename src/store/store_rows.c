@@ -141,28 +141,22 @@ static int bind_after(sqlite3_stmt *st, int *idx, int n, const cJSON *vals, stru
 	return 0;
 }
 
-static int is_number(const char *s)
-{
-	char *end;
-	if (!*s)
-		return 0;
-	strtod(s, &end);
-	return *end == '\0' && !strpbrk(s, "xXnNiI");
-}
-
-/* Refuses a filter that compares a numeric column with text: SQLite would order every number before
- * every text value, so qty=lt.abc would match every row, never what the user meant. */
+/* Refuses a filter that compares a numeric column with what is not a number (query_value_number's rule,
+ * the one the value is bound by): SQLite would order every number before every text value, so qty=lt.abc
+ * would match every row, never what the user meant. */
 static int check_filters(const struct catalog_table *t, const struct query *q, struct store_error *e)
 {
-	for (int i = 0; i < q->n_filters; i++) {
-		const struct query_filter *f = &q->filters[i];
-		enum catalog_affinity aff = catalog_column_affinity(t, f->col);
-		if (f->op == QUERY_LIKE || aff == CATALOG_AFF_TEXT || aff == CATALOG_AFF_BLOB)
+	long long i;
+	double r;
+	for (int f = 0; f < q->n_filters; f++) {
+		const struct query_filter *qf = &q->filters[f];
+		enum catalog_affinity aff = catalog_column_affinity(t, qf->col);
+		if (qf->op == QUERY_LIKE || aff == CATALOG_AFF_TEXT || aff == CATALOG_AFF_BLOB)
 			continue;
-		for (int k = 0; k < f->n_values; k++)
-			if (!is_number(f->values[k]))
+		for (int k = 0; k < qf->n_values; k++)
+			if (query_value_number(qf->values[k], &i, &r) == QUERY_NUM_TEXT)
 				return store_error_set(e, 400, "bad_request", "filter on '%s': '%.100s' is not a number",
-						       catalog_column_name(t, f->col), f->values[k]);
+						       catalog_column_name(t, qf->col), qf->values[k]);
 	}
 	return 0;
 }

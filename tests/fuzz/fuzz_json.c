@@ -292,49 +292,34 @@ out:
 
  * A filtered subscription (match.c) must select the rows GET .../rows selects with the same filter. The
  * store's SQL and binding for one filter (store_rows.c append_filters, bind_filters, check_filters;
- * store.c store_bind_text) are repeated here and run on the stored row. */
+ * store.c store_bind_text) are repeated here, with the store's own rule for what reads as a number
+ * (query_value_number), and run on the stored row. */
 
 enum aff { AFF_BLOB, AFF_TEXT, AFF_NUMERIC, AFF_INTEGER, AFF_REAL };
 
 /* The affinity of each fuzz column in the schema above (the catalog's rules). */
 static const enum aff s_aff[] = {AFF_INTEGER, AFF_TEXT, AFF_INTEGER, AFF_REAL, AFF_TEXT, AFF_BLOB, AFF_NUMERIC, AFF_BLOB};
 
-static int looks_integer(const char *s)
-{
-	if (*s == '-' || *s == '+')
-		s++;
-	if (!*s)
-		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return 0;
-	return 1;
-}
-
+/* Whether a value reads as a number: the one rule the store refuses and binds filter values by. */
 static int is_number(const char *s)
 {
-	char *end;
-	if (!*s)
-		return 0;
-	strtod(s, &end);
-	return *end == '\0' && !strpbrk(s, "xXnNiI");
+	long long i;
+	double r;
+	return query_value_number(s, &i, &r) != QUERY_NUM_TEXT;
 }
 
 static int bind_text(sqlite3_stmt *st, int idx, enum aff aff, const char *text)
 {
-	if (aff != AFF_TEXT && *text) {
-		char *end;
-		errno = 0;
-		if (looks_integer(text)) {
-			long long v = strtoll(text, &end, 10);
-			if (!errno)
-				return sqlite3_bind_int64(st, idx, v);
-		}
-		double d = strtod(text, &end);
-		if (!*end && !errno && d == d && !strpbrk(text, "xXnNiI"))
-			return sqlite3_bind_double(st, idx, d);
+	long long i;
+	double r;
+	switch (aff == AFF_TEXT ? QUERY_NUM_TEXT : query_value_number(text, &i, &r)) {
+	case QUERY_NUM_INT:
+		return sqlite3_bind_int64(st, idx, i);
+	case QUERY_NUM_REAL:
+		return sqlite3_bind_double(st, idx, r);
+	default:
+		return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
 	}
-	return sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
 }
 
 /* 1 or 0: whether the row in t matches filter f as the store's SQL decides; -1 when the store would refuse

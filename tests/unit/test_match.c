@@ -194,10 +194,11 @@ static void test_integer_and_real_compare_exactly(void)
 	CHECK_INT(matches("id=gt.-9223372036854775808.0", "{\"id\":-9223372036854775808}"), 0);
 }
 
-/* the filter value is bound as the store binds it: " 9007199254740993" reads as a REAL */
+/* the filter value is bound as the store binds it (query_value_number): " 9007199254740993" is not a
+ * number there, so it goes as text, which SQLite reads with the column's numeric affinity, exactly */
 static void test_filter_value_binds_as_the_store_binds_it(void)
 {
-	CHECK_INT(matches("id=eq.%209007199254740993", ROW), 0);
+	CHECK_INT(matches("id=eq.%209007199254740993", ROW), 1);
 	CHECK_INT(matches("id=eq.%209007199254740992", ROW), 0);
 	CHECK_INT(matches("id=lt.99999999999999999999", ROW), 1);
 	CHECK_INT(matches("price=gt.1e999", ROW), 0);

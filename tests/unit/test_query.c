@@ -667,6 +667,71 @@ static void test_cursor_tampered_rejected(void)
 	CHECK(refused(qs, "after"));
 }
 
+/* query_value_number: decimal integers that fit in 64 bits are INT. */
+static void test_value_number_integers(void)
+{
+	static const struct {
+		const char *text;
+		long long want;
+	} cases[] = {
+		{"0", 0}, {"-0", 0}, {"+7", 7}, {"42", 42}, {"007", 7},
+		{"9223372036854775807", 9223372036854775807LL}, {"-9223372036854775808", -9223372036854775807LL - 1},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		long long i = -1;
+		double r = -1;
+		enum query_number got = query_value_number(cases[k].text, &i, &r);
+		if (got != QUERY_NUM_INT || i != cases[k].want)
+			fprintf(stderr, "  '%s': kind %d, %lld\n", cases[k].text, (int)got, i);
+		CHECK_INT(got, QUERY_NUM_INT);
+		CHECK_INT(i, cases[k].want);
+	}
+}
+
+/* Decimal numbers with a fraction or an exponent are REAL when their value is a finite double; an
+ * underflow reads as the nearest double (0 here), as SQLite and cJSON read it. */
+static void test_value_number_reals(void)
+{
+	static const struct {
+		const char *text;
+		double want;
+	} cases[] = {
+		{"1.5", 1.5}, {"-2.5e3", -2500.0}, {"1e308", 1e308}, {"1E+308", 1e308}, {".5", 0.5}, {"5.", 5.0},
+		{"4.0", 4.0}, {"1e2", 100.0}, {"-0.0", 0.0}, {"1e-400", 0.0}, {"+.25e1", 2.5},
+		{"1.7976931348623157e308", 1.7976931348623157e308},
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		long long i = -1;
+		double r = -1;
+		enum query_number got = query_value_number(cases[k].text, &i, &r);
+		if (got != QUERY_NUM_REAL || r != cases[k].want)
+			fprintf(stderr, "  '%s': kind %d, %.17g\n", cases[k].text, (int)got, r);
+		CHECK_INT(got, QUERY_NUM_REAL);
+		CHECK(r == cases[k].want);
+	}
+}
+
+/* Everything else stays text: blanks around a number, overflow (1e999, an integer past 64 bits), the
+ * inf and nan words, hex, and what is not a whole number at all. */
+static void test_value_number_text(void)
+{
+	static const char *const cases[] = {
+		"", " 1", "1 ", "\t1", "1\n", "1e999", "-1e999", "1.8e308", "inf", "-inf", "Infinity", "nan", "NAN",
+		"-nan", "0x10", "0X1p4", "1e", "e5", "1e+", "+", "-", ".", "..5", "1..2", "1e5.5", "1,5", "1_000",
+		"--1", "+-1", "99999999999999999999", "-9223372036854775809", "\xd9\xa1", "1.5x", "12abc",
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		long long i = -1;
+		double r = -1;
+		enum query_number got = query_value_number(cases[k], &i, &r);
+		if (got != QUERY_NUM_TEXT)
+			fprintf(stderr, "  '%s' read as a number (kind %d)\n", cases[k], (int)got);
+		CHECK_INT(got, QUERY_NUM_TEXT);
+		CHECK_INT(i, -1); /* untouched */
+		CHECK(r == -1);
+	}
+}
+
 static void test_query_free_null(void)
 {
 	query_free(NULL);
@@ -707,6 +772,9 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_cursor_under_another_order_rejected),
 	UNIT_TEST(test_garbage_cursor_rejected),
 	UNIT_TEST(test_cursor_tampered_rejected),
+	UNIT_TEST(test_value_number_integers),
+	UNIT_TEST(test_value_number_reals),
+	UNIT_TEST(test_value_number_text),
 	UNIT_TEST(test_query_free_null),
 };
 
