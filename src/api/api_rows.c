@@ -83,16 +83,6 @@ int api_table_get(struct http_request *req)
 	return rc;
 }
 
-static int resolve_col(void *ctx, const char *name)
-{
-	return catalog_column_find(ctx, name);
-}
-
-static const char *col_name(void *ctx, int col)
-{
-	return catalog_column_name(ctx, col);
-}
-
 /* True when the request asks for the total row count (Prefer: count=exact). */
 static int wants_count(const struct http_request *req)
 {
@@ -113,7 +103,7 @@ int api_rows_list(struct http_request *req)
 	if (target_open(req, &tg))
 		return 0;
 	void *ctx = (void *)tg.table;
-	if (query_parse(req->query, resolve_col, col_name, ctx, &q, &qe)) {
+	if (query_parse(req->query, catalog_query_resolve, catalog_query_name, ctx, &q, &qe)) {
 		rc = reply_error(&req->reply, qe.status, qe.code, "%s", qe.message);
 		goto out;
 	}
