@@ -1,7 +1,9 @@
 /*
- * api_rows.c: the REST handlers for /api/tables/... Each looks the table up in the current catalog
- * snapshot (a name from the request is only ever compared with the catalog's), calls one store function
- * and answers. Runs on CivetWeb worker threads with the thread's own store connection.
+ * api_rows.c: the REST handlers for /api/tables/... One worker (rows_serve) takes the thread's store
+ * connection and a catalog snapshot, finds the table (a name from the request is only ever compared with
+ * the catalog's), checks that a write may touch it, runs the handler's own step (one store call, mostly),
+ * answers once and releases everything; each handler is that worker and its step.
+ * Runs on CivetWeb worker threads with the thread's own store connection; no state of its own.
  */
 #include "api.h"
 
@@ -10,18 +12,34 @@
 #include "query.h"
 #include "store.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* What a handler works on: the thread's connection, a held catalog snapshot and the table in it. */
+/* What a handler works on: the thread's connection, a held catalog snapshot and the table in it (NULL for
+ * a route without a table). */
 struct target {
 	struct store_conn *conn;
 	struct catalog *cat;
 	const struct catalog_table *table;
 };
 
-static int answer_store_error(struct http_request *req, const struct store_error *e)
+/* What a handler answers when its step succeeds. */
+struct answer {
+	int status;       /* 200, 201, or 204 (no body) */
+	cJSON *body;      /* freed by the worker */
+	const char *text; /* or a printed body owned by the snapshot the worker holds */
+	char *headers;    /* malloc'd header lines ("\r\n"-ended: Location, Content-Range), freed by the worker */
+};
+
+/* A handler's own step: fills a, or returns -1 with e (everything put in a is freed either way). */
+typedef int (*rows_step_fn)(struct http_request *req, const struct target *tg, struct answer *a,
+                            struct store_error *e);
+
+enum rows_access { ROWS_READ, ROWS_WRITE };
+
+static int answer_error(struct http_request *req, const struct store_error *e)
 {
 	if (e->status == 503)
 		return reply_error_h(&req->reply, 503, e->code, "Retry-After: 1\r\n", "%s", e->message);
@@ -30,67 +48,118 @@ static int answer_store_error(struct http_request *req, const struct store_error
 	return reply_error(&req->reply, e->status, e->code, "%s", e->message);
 }
 
-/* Fills tg for req->table (or only conn and cat when there is none). Answers and returns -1 on failure;
- * on success the caller calls target_done. */
-static int target_open(struct http_request *req, struct target *tg)
+/* Fills tg for the table named table (only conn and cat when it is NULL). Returns 0, or -1 with e. */
+static int target_open(struct target *tg, const char *table, struct store_error *e)
 {
-	struct store_error e = {0};
-	memset(tg, 0, sizeof *tg);
-	if (!(tg->conn = store_conn_get(&e)) || !(tg->cat = store_catalog(tg->conn, &e))) {
-		answer_store_error(req, &e);
+	if (!(tg->conn = store_conn_get(e)) || !(tg->cat = store_catalog(tg->conn, e)))
 		return -1;
-	}
-	if (req->table && !(tg->table = catalog_table_find(tg->cat, req->table))) {
-		reply_error(&req->reply, 404, "not_found", "no table named '%.200s'", req->table);
-		catalog_release(tg->cat);
-		return -1;
-	}
+	if (table && !(tg->table = catalog_table_find(tg->cat, table)))
+		return store_error_set(e, 404, "not_found", "no table named '%.200s'", table);
 	return 0;
 }
 
-static void target_done(struct target *tg)
-{
-	catalog_release(tg->cat);
-}
-
 /* Refuses writes to a table that cannot take them (composite key; --read-only is checked by the router). */
-static int check_writable(struct http_request *req, const struct catalog_table *t)
+static int writable_check(const struct catalog_table *t, struct store_error *e)
 {
 	if (t->writable)
 		return 0;
-	reply_error_h(&req->reply, 405, "method_not_allowed", "Allow: GET, HEAD\r\n",
-		      "table '%s' is read-only (its key is composite)", t->name);
-	return -1;
+	return store_error_set(e, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", t->name);
+}
+
+/* The worker behind every handler: see the top of the file. Returns what the answer's write returned. */
+static int rows_serve(struct http_request *req, enum rows_access access, rows_step_fn step)
+{
+	struct target tg = {0};
+	struct store_error e = {0};
+	struct answer a = {0};
+	int rc;
+	if (target_open(&tg, req->table, &e) || (access == ROWS_WRITE && writable_check(tg.table, &e)) ||
+	    step(req, &tg, &a, &e))
+		rc = answer_error(req, &e);
+	else if (a.text)
+		rc = reply_json(&req->reply, a.status, a.text, a.headers);
+	else if (a.body)
+		rc = reply_cjson(&req->reply, a.status, a.body, a.headers);
+	else
+		rc = reply_send(&req->reply, a.status, "application/json", REPLY_API_HEADERS, NULL, 0);
+	cJSON_Delete(a.body);
+	free(a.headers);
+	catalog_release(tg.cat);
+	return rc;
+}
+
+static int nomem(struct store_error *e)
+{
+	return store_error_set(e, 500, "internal", "out of memory");
+}
+
+/* Prints header lines into a malloc'd string; NULL on out of memory. */
+static char *headers_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *headers_print(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (out) {
+		va_start(ap, fmt);
+		vsnprintf(out, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+	}
+	return out;
+}
+
+/* Sets a->headers to "Location: /api/tables/T/rows/KEY\r\n" for a stored row, T and KEY URL-encoded, of
+ * whatever length. No Location when the row's key has no text form (a BLOB, or text that is not UTF-8,
+ * which no URL names). Returns 0, or -1 with e (out of memory). */
+static int location_set(const struct catalog_table *t, const cJSON *row, struct answer *a, struct store_error *e)
+{
+	if (t->key == CATALOG_KEY_COMPOSITE) /* no single-row URL */
+		return 0;
+	const char *keyname = t->key == CATALOG_KEY_ROWID ? "rowid" : t->cols[t->key_col].name;
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(row, keyname);
+	/* a string, or an exact number printed raw (a raw string in quotes is text that is not UTF-8) */
+	const char *key = cJSON_IsString(k) || (cJSON_IsRaw(k) && k->valuestring[0] != '"') ? k->valuestring : NULL;
+	if (!key)
+		return 0;
+	/* each byte may become %XX */
+	size_t cap_t = 3 * strlen(t->name) + 1, cap_k = 3 * strlen(key) + 1;
+	char *enc = malloc(cap_t + cap_k);
+	if (!enc)
+		return nomem(e);
+	if (mg_url_encode(t->name, enc, cap_t) >= 0 && mg_url_encode(key, enc + cap_t, cap_k) >= 0)
+		a->headers = headers_print("Location: /api/tables/%s/rows/%s\r\n", enc, enc + cap_t);
+	free(enc);
+	return a->headers ? 0 : nomem(e);
+}
+
+static int tables_list_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+{
+	(void)req;
+	(void)e;
+	a->status = 200;
+	a->text = tg->cat->json;
+	return 0;
 }
 
 int api_tables_list(struct http_request *req)
 {
-	struct target tg;
-	if (target_open(req, &tg))
-		return 0;
-	int rc = reply_json(&req->reply, 200, tg.cat->json, NULL);
-	target_done(&tg);
-	return rc;
+	return rows_serve(req, ROWS_READ, tables_list_step);
+}
+
+static int table_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+{
+	(void)req;
+	(void)e;
+	a->status = 200;
+	a->text = tg->table->json;
+	return 0;
 }
 
 int api_table_get(struct http_request *req)
 {
-	struct target tg;
-	if (target_open(req, &tg))
-		return 0;
-	int rc = reply_json(&req->reply, 200, tg.table->json, NULL);
-	target_done(&tg);
-	return rc;
-}
-
-static int resolve_col(void *ctx, const char *name)
-{
-	return catalog_column_find(ctx, name);
-}
-
-static const char *col_name(void *ctx, int col)
-{
-	return catalog_column_name(ctx, col);
+	return rows_serve(req, ROWS_READ, table_get_step);
 }
 
 /* True when the request asks for the total row count (Prefer: count=exact). */
@@ -100,184 +169,113 @@ static int wants_count(const struct http_request *req)
 	return prefer && strstr(prefer, "count=exact") != NULL;
 }
 
-int api_rows_list(struct http_request *req)
+/* PostgREST's Prefer: count=exact: the total under q's filters, in the body and in Content-Range for the
+ * n rows of the page. Returns 0, or -1 with e. */
+static int count_add(const struct target *tg, const struct query *q, int n, struct answer *a, struct store_error *e)
 {
-	struct target tg;
+	long long count = 0;
+	if (store_rows_count(tg->conn, tg->table, q, &count, e))
+		return -1;
+	if (!cJSON_AddItemToObject(a->body, "count", json_int64_create(count)))
+		return nomem(e);
+	a->headers = n > 0 ? headers_print("Content-Range: 0-%d/%lld\r\n", n - 1, count)
+			   : headers_print("Content-Range: */%lld\r\n", count);
+	return a->headers ? 0 : nomem(e);
+}
+
+static int rows_list_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+{
 	struct query *q = NULL;
-	struct store_error e = {0};
-	char err[512];
-	cJSON *rows = NULL, *root = NULL;
-	char *next = NULL, range[96] = "";
+	struct error qe;
+	cJSON *rows = NULL;
+	char *next = NULL;
 	long long seq = 0;
-	int rc = 0;
-	if (target_open(req, &tg))
-		return 0;
-	void *ctx = (void *)tg.table;
-	int qrc = query_parse(req->query, resolve_col, col_name, ctx, &q, err, sizeof err);
-	if (qrc == QUERY_NOMEM) {
-		rc = reply_error(&req->reply, 500, "internal", "out of memory");
+	int rc = -1;
+	if (query_parse(req->query, catalog_query_resolve, catalog_query_name, (void *)tg->table, &q, &qe))
+		return store_error_set(e, qe.status, qe.code, "%s", qe.message);
+	if (store_rows_list(tg->conn, tg->table, q, &rows, &next, &seq, e))
 		goto out;
-	}
-	if (qrc) {
-		rc = reply_error(&req->reply, 400, "bad_request", "%s", err);
-		goto out;
-	}
-	if (store_rows_list(tg.conn, tg.table, q, &rows, &next, &seq, &e)) {
-		rc = answer_store_error(req, &e);
-		goto out;
-	}
-	root = cJSON_CreateObject();
-	if (!root || !cJSON_AddItemToObject(root, "rows", rows)) {
+	int n = cJSON_GetArraySize(rows);
+	a->status = 200;
+	if (!(a->body = cJSON_CreateObject()) || !cJSON_AddItemToObject(a->body, "rows", rows)) {
 		cJSON_Delete(rows);
-		rc = reply_error(&req->reply, 500, "internal", "out of memory");
+		nomem(e);
 		goto out;
 	}
-	if (!(next ? cJSON_AddStringToObject(root, "next", next) : cJSON_AddNullToObject(root, "next")) ||
-	    !cJSON_AddItemToObject(root, "seq", json_int64_create(seq))) {
-		rc = reply_error(&req->reply, 500, "internal", "out of memory");
+	if (!(next ? cJSON_AddStringToObject(a->body, "next", next) : cJSON_AddNullToObject(a->body, "next")) ||
+	    !cJSON_AddItemToObject(a->body, "seq", json_int64_create(seq))) {
+		nomem(e);
 		goto out;
 	}
-	if (wants_count(req)) {
-		/* PostgREST's Prefer: count=exact: the total under the filters, in the body and Content-Range */
-		long long count = 0;
-		int n = cJSON_GetArraySize(rows);
-		if (store_rows_count(tg.conn, tg.table, q, &count, &e)) {
-			rc = answer_store_error(req, &e);
-			goto out;
-		}
-		if (!cJSON_AddItemToObject(root, "count", json_int64_create(count))) {
-			rc = reply_error(&req->reply, 500, "internal", "out of memory");
-			goto out;
-		}
-		if (n > 0)
-			snprintf(range, sizeof range, "Content-Range: 0-%d/%lld\r\n", n - 1, count);
-		else
-			snprintf(range, sizeof range, "Content-Range: */%lld\r\n", count);
-	}
-	rc = reply_cjson(&req->reply, 200, root, range[0] ? range : NULL);
+	rc = wants_count(req) ? count_add(tg, q, n, a, e) : 0;
 out:
 	free(next);
-	cJSON_Delete(root);
 	query_free(q);
-	target_done(&tg);
 	return rc;
+}
+
+int api_rows_list(struct http_request *req)
+{
+	return rows_serve(req, ROWS_READ, rows_list_step);
+}
+
+static int row_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+{
+	a->status = 200;
+	return store_row_get(tg->conn, tg->table, req->key, &a->body, e);
 }
 
 int api_row_get(struct http_request *req)
 {
-	struct target tg;
-	struct store_error e = {0};
-	cJSON *row = NULL;
-	int rc;
-	if (target_open(req, &tg))
-		return 0;
-	if (store_row_get(tg.conn, tg.table, req->key, &row, &e))
-		rc = answer_store_error(req, &e);
-	else
-		rc = reply_cjson(&req->reply, 200, row, NULL);
-	cJSON_Delete(row);
-	target_done(&tg);
-	return rc;
+	return rows_serve(req, ROWS_READ, row_get_step);
 }
 
-/* Builds "Location: /api/tables/T/rows/KEY\r\n" for a stored row into out (empty when it has no key). */
-static void location_of(const struct catalog_table *t, const cJSON *row, char *out, size_t cap)
+static int rows_post_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
 {
-	const char *keyname = t->key == CATALOG_KEY_ROWID ? "rowid" : t->cols[t->key_col].name;
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(row, keyname);
-	char enc_t[1024], enc_k[1024];
-	const char *text = k ? (cJSON_IsString(k) || cJSON_IsRaw(k) ? k->valuestring : NULL) : NULL;
-	char num[64];
-	out[0] = '\0';
-	if (!text && cJSON_IsNumber(k)) {
-		snprintf(num, sizeof num, "%.17g", k->valuedouble);
-		text = num;
-	}
-	if (!text || mg_url_encode(t->name, enc_t, sizeof enc_t) < 0 || mg_url_encode(text, enc_k, sizeof enc_k) < 0)
-		return;
-	snprintf(out, cap, "Location: /api/tables/%s/rows/%s\r\n", enc_t, enc_k);
+	if (store_rows_insert(tg->conn, tg->table, req->body, &a->body, e))
+		return -1;
+	a->status = 201;
+	/* a batch: the first row's */
+	return location_set(tg->table, cJSON_IsArray(a->body) ? cJSON_GetArrayItem(a->body, 0) : a->body, a, e);
 }
 
 int api_rows_post(struct http_request *req)
 {
-	struct target tg;
-	struct store_error e = {0};
-	cJSON *out = NULL;
-	char loc[2200] = "";
-	int rc;
-	if (target_open(req, &tg))
-		return 0;
-	if (check_writable(req, tg.table)) {
-		target_done(&tg);
-		return 0;
-	}
-	if (store_rows_insert(tg.conn, tg.table, req->body, &out, &e)) {
-		rc = answer_store_error(req, &e);
-	} else {
-		if (tg.table->key != CATALOG_KEY_COMPOSITE)
-			location_of(tg.table, cJSON_IsArray(out) ? cJSON_GetArrayItem(out, 0) : out, loc, sizeof loc);
-		rc = reply_cjson(&req->reply, 201, out, loc);
-	}
-	cJSON_Delete(out);
-	target_done(&tg);
-	return rc;
+	return rows_serve(req, ROWS_WRITE, rows_post_step);
+}
+
+static int row_patch_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+{
+	a->status = 200;
+	return store_row_update(tg->conn, tg->table, req->key, req->body, &a->body, e);
 }
 
 int api_row_patch(struct http_request *req)
 {
-	struct target tg;
-	struct store_error e = {0};
-	cJSON *row = NULL;
-	int rc;
-	if (target_open(req, &tg))
-		return 0;
-	if (check_writable(req, tg.table))
-		rc = 0;
-	else if (store_row_update(tg.conn, tg.table, req->key, req->body, &row, &e))
-		rc = answer_store_error(req, &e);
-	else
-		rc = reply_cjson(&req->reply, 200, row, NULL);
-	cJSON_Delete(row);
-	target_done(&tg);
-	return rc;
+	return rows_serve(req, ROWS_WRITE, row_patch_step);
+}
+
+static int row_put_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+{
+	int created = 0;
+	if (store_row_replace(tg->conn, tg->table, req->key, req->body, &a->body, &created, e))
+		return -1;
+	a->status = created ? 201 : 200;
+	return created ? location_set(tg->table, a->body, a, e) : 0;
 }
 
 int api_row_put(struct http_request *req)
 {
-	struct target tg;
-	struct store_error e = {0};
-	cJSON *row = NULL;
-	int created = 0, rc;
-	char loc[2200] = "";
-	if (target_open(req, &tg))
-		return 0;
-	if (check_writable(req, tg.table)) {
-		rc = 0;
-	} else if (store_row_replace(tg.conn, tg.table, req->key, req->body, &row, &created, &e)) {
-		rc = answer_store_error(req, &e);
-	} else {
-		if (created)
-			location_of(tg.table, row, loc, sizeof loc);
-		rc = reply_cjson(&req->reply, created ? 201 : 200, row, loc);
-	}
-	cJSON_Delete(row);
-	target_done(&tg);
-	return rc;
+	return rows_serve(req, ROWS_WRITE, row_put_step);
+}
+
+static int row_delete_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+{
+	a->status = 204;
+	return store_row_delete(tg->conn, tg->table, req->key, e);
 }
 
 int api_row_delete(struct http_request *req)
 {
-	struct target tg;
-	struct store_error e = {0};
-	int rc;
-	if (target_open(req, &tg))
-		return 0;
-	if (check_writable(req, tg.table))
-		rc = 0;
-	else if (store_row_delete(tg.conn, tg.table, req->key, &e))
-		rc = answer_store_error(req, &e);
-	else
-		rc = reply_send(&req->reply, 204, "application/json", REPLY_API_HEADERS, NULL, 0);
-	target_done(&tg);
-	return rc;
+	return rows_serve(req, ROWS_WRITE, row_delete_step);
 }

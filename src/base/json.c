@@ -1,5 +1,5 @@
 /*
- * json.c: conversions between JSON (cJSON) and SQLite values.
+ * json.c: conversions between JSON (cJSON) and SQLite values, and the REST error body.
  * cJSON keeps numbers as doubles; to keep 64-bit integers exact, json_parse records each number's source
  * text in the item's valuestring (numbers appear in the text in the same order as in cJSON's tree).
  * Outgoing integers are raw number items printed from the int64. No global state: any thread may call.
@@ -8,7 +8,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,12 @@ int json_utf8_valid(const char *buf, size_t len)
 	return 1;
 }
 
+/* Room for a number's text: an int64 (%lld) or a double (%.17g), with sign, point, exponent and NUL. */
+#define JSON_NUMBER_BYTES 32
+
+/* prescan's answer for nesting past the caller's bound (json_parse then names the bound). */
+static const char s_too_deep[] = "too deep";
+
 /* Checks what cJSON would get wrong before it runs: nesting deeper than max_depth (its parser recurses once
  * per level, and CivetWeb's worker threads have small stacks), \u0000 in a string (cJSON would cut the
  * text there without a word), and raw control characters in strings (RFC 8259 forbids them; cJSON takes them). Returns NULL when fine, else the reason. */
@@ -80,7 +88,7 @@ static const char *prescan(const char *buf, size_t len, int max_depth)
 			return "a control character outside a string (only space, tab, CR and LF separate JSON)";
 		} else if (c == '[' || c == '{') {
 			if (++depth > max_depth)
-				return "deep";
+				return s_too_deep;
 		} else if (c == ']' || c == '}') {
 			depth--;
 		}
@@ -154,10 +162,10 @@ static int attach_numbers(cJSON *item, const char *buf, size_t len, size_t *pos)
 			size_t tlen;
 			const char *tok = next_number(buf, len, pos, &tlen);
 			if (!tok || !number_ok(tok, tlen))
-				return JSON_ERR_SYNTAX;
+				return ERR_INVALID;
 			c->valuestring = malloc(tlen + 1);
 			if (!c->valuestring)
-				return JSON_ERR_NOMEM;
+				return ERR_NOMEM;
 			memcpy(c->valuestring, tok, tlen);
 			c->valuestring[tlen] = '\0';
 		}
@@ -167,71 +175,76 @@ static int attach_numbers(cJSON *item, const char *buf, size_t len, size_t *pos)
 				return rc;
 		}
 	}
-	return JSON_OK;
+	return 0;
 }
 
-int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, char *err, size_t errlen)
+static int invalid(struct error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* error_set(e, ERR_INVALID, 400, "bad_request", fmt, ...). */
+static int invalid(struct error *e, const char *fmt, ...)
+{
+	char msg[ERROR_MESSAGE_BYTES];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return error_set(e, ERR_INVALID, 400, "bad_request", "%s", msg);
+}
+
+int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, struct error *e)
 {
 	const char *end = NULL;
 	size_t pos = 0;
 	*out = NULL;
-	if (!json_utf8_valid(buf, len)) {
-		snprintf(err, errlen, "body is not valid UTF-8");
-		return JSON_ERR_SYNTAX;
-	}
+	if (!json_utf8_valid(buf, len))
+		return invalid(e, "body is not valid UTF-8");
 	const char *why = prescan(buf, len, max_depth);
-	if (why) {
-		if (strcmp(why, "deep") == 0)
-			snprintf(err, errlen, "JSON is nested deeper than %d levels", max_depth);
-		else
-			snprintf(err, errlen, "%s", why);
-		return JSON_ERR_SYNTAX;
-	}
+	if (why == s_too_deep)
+		return invalid(e, "JSON is nested deeper than %d levels", max_depth);
+	if (why)
+		return invalid(e, "%s", why);
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!root) {
 		size_t at = end && end >= buf ? (size_t)(end - buf) : 0;
-		snprintf(err, errlen, "malformed JSON near byte %zu", at);
-		return JSON_ERR_SYNTAX;
+		return invalid(e, "malformed JSON near byte %zu", at);
 	}
 	/* cJSON stops at the end of the first value; only white space may follow. */
 	for (size_t i = (size_t)(end - buf); i < len; i++) {
 		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n') {
 			cJSON_Delete(root);
-			snprintf(err, errlen, "malformed JSON: unexpected data after the value at byte %zu", i);
-			return JSON_ERR_SYNTAX;
+			return invalid(e, "malformed JSON: unexpected data after the value at byte %zu", i);
 		}
 	}
 	int rc = attach_numbers(root, buf, len, &pos);
 	if (rc) {
 		cJSON_Delete(root);
-		snprintf(err, errlen, rc == JSON_ERR_NOMEM ? "out of memory" : "malformed JSON: a number that RFC 8259 does not allow");
-		return rc;
+		return rc == ERR_NOMEM ? error_nomem(e) : invalid(e, "malformed JSON: a number that RFC 8259 does not allow");
 	}
 	*out = root;
-	return JSON_OK;
+	return 0;
 }
 
 int json_int64_get(const cJSON *v, long long *out)
 {
 	if (!cJSON_IsNumber(v))
-		return JSON_ERR_VALUE;
+		return ERR_INVALID;
 	if (!v->valuestring) { /* built by code, not parsed: trust the double when it is integral */
 		double d = v->valuedouble;
 		if (d != d || d < -9223372036854775808.0 || d >= 9223372036854775808.0 || (double)(long long)d != d)
-			return JSON_ERR_VALUE;
+			return ERR_INVALID;
 		*out = (long long)d;
-		return JSON_OK;
+		return 0;
 	}
 	const char *t = v->valuestring;
 	if (strpbrk(t, ".eE"))
-		return JSON_ERR_VALUE;
+		return ERR_INVALID;
 	char *end;
 	errno = 0;
 	long long n = strtoll(t, &end, 10);
 	if (errno == ERANGE || *end)
-		return JSON_ERR_VALUE;
+		return ERR_INVALID;
 	*out = n;
-	return JSON_OK;
+	return 0;
 }
 
 static int is_integer_text(const cJSON *v)
@@ -239,7 +252,7 @@ static int is_integer_text(const cJSON *v)
 	return v->valuestring ? !strpbrk(v->valuestring, ".eE") : 0;
 }
 
-int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, char *err, size_t errlen)
+int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, struct error *e)
 {
 	int rc;
 	if (cJSON_IsNull(v)) {
@@ -249,14 +262,11 @@ int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, char *err, size
 	} else if (cJSON_IsNumber(v)) {
 		long long n;
 		if (is_integer_text(v)) {
-			if (json_int64_get(v, &n)) {
-				snprintf(err, errlen, "integer %.40s does not fit in 64 bits", v->valuestring);
-				return JSON_ERR_VALUE;
-			}
+			if (json_int64_get(v, &n))
+				return invalid(e, "integer %.40s does not fit in 64 bits", v->valuestring);
 			rc = sqlite3_bind_int64(stmt, idx, n);
 		} else if (!isfinite(v->valuedouble)) {
-			snprintf(err, errlen, "number %.40s is out of range for a 64-bit float", v->valuestring ? v->valuestring : "");
-			return JSON_ERR_VALUE;
+			return invalid(e, "number %.40s is out of range for a 64-bit float", v->valuestring ? v->valuestring : "");
 		} else {
 			rc = sqlite3_bind_double(stmt, idx, v->valuedouble);
 		}
@@ -264,45 +274,38 @@ int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, char *err, size
 		rc = sqlite3_bind_text(stmt, idx, v->valuestring, -1, SQLITE_TRANSIENT);
 	} else if (cJSON_IsObject(v)) {
 		const cJSON *b = cJSON_GetObjectItemCaseSensitive(v, "$base64");
-		if (!b || !cJSON_IsString(b) || cJSON_GetArraySize(v) != 1) {
-			snprintf(err, errlen, "an object value must be {\"$base64\": \"...\"}");
-			return JSON_ERR_VALUE;
-		}
+		if (!b || !cJSON_IsString(b) || cJSON_GetArraySize(v) != 1)
+			return invalid(e, "an object value must be {\"$base64\": \"...\"}");
 		size_t n;
 		unsigned char *bytes = json_base64_decode(b->valuestring, strlen(b->valuestring), &n);
-		if (!bytes) {
-			snprintf(err, errlen, "$base64 value is not valid base64");
-			return JSON_ERR_VALUE;
-		}
+		if (!bytes)
+			return invalid(e, "$base64 value is not valid base64");
 		rc = sqlite3_bind_blob64(stmt, idx, bytes, n, free);
 	} else {
-		snprintf(err, errlen, "arrays cannot be stored in a column");
-		return JSON_ERR_VALUE;
+		return invalid(e, "arrays cannot be stored in a column");
 	}
 	if (rc == SQLITE_NOMEM)
-		return JSON_ERR_NOMEM;
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot bind value: %s", sqlite3_errstr(rc));
-		return JSON_ERR_VALUE;
-	}
-	return JSON_OK;
+		return error_nomem(e);
+	if (rc != SQLITE_OK)
+		return invalid(e, "cannot bind value: %s", sqlite3_errstr(rc));
+	return 0;
 }
 
 cJSON *json_int64_create(long long v)
 {
-	char num[24];
+	char num[JSON_NUMBER_BYTES];
 	snprintf(num, sizeof num, "%lld", v);
 	return cJSON_CreateRaw(num);
 }
 
 cJSON *json_double_create(double d)
 {
-	char num[32];
+	char num[JSON_NUMBER_BYTES];
 	if (!isfinite(d))
 		return cJSON_CreateNull();
 	/* the shortest of 15, 16 or 17 digits that reads back as exactly d (cJSON's own printing compares
 	 * approximately, and prints 0.30000000000000004 as 0.3) */
-	for (int prec = 15; prec <= 17; prec++) {
+	for (int prec = DBL_DIG; prec <= DBL_DECIMAL_DIG; prec++) {
 		snprintf(num, sizeof num, "%.*g", prec, d);
 		if (strtod(num, NULL) == d)
 			break;
@@ -322,6 +325,7 @@ static size_t utf8_seq(const unsigned char *s, size_t left)
  * are not UTF-8 (another program may store anything) become U+FFFD, so the answer stays valid JSON. */
 static cJSON *odd_string_create(const unsigned char *t, size_t len)
 {
+	/* each byte at most "\u00XX" (6), and the quotes and NUL */
 	char *out = malloc(len * 6 + 3), *o = out;
 	if (!out)
 		return NULL;
@@ -411,6 +415,8 @@ void json_numbers_to_raw(cJSON *item)
 			json_numbers_to_raw(c->child);
 	}
 }
+
+const char json_error_nomem_body[] = "{\"error\":{\"status\":500,\"code\":\"internal\",\"message\":\"out of memory\"}}";
 
 char *json_error_print(int status, const char *code, const char *message)
 {

@@ -398,12 +398,11 @@ static int convert_hex(cJSON *item)
 
 char *changelog_blobs_to_base64(const char *row_json, int is_row, int *failed)
 {
-	char err[128];
 	cJSON *root = NULL;
 	if (!strstr(row_json, "\"$hex\""))
 		return NULL;
 	/* in a row, only the column values can be BLOBs (a column may be named "$hex") */
-	if (json_parse(row_json, strlen(row_json), 64, &root, err, sizeof err) != JSON_OK ||
+	if (json_parse(row_json, strlen(row_json), 64, &root, NULL) != 0 ||
 	    convert_hex(is_row ? root->child : root) != 0) {
 		cJSON_Delete(root);
 		*failed = 1;

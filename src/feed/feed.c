@@ -103,10 +103,9 @@ const cJSON *feed_change_parsed(const struct feed_change *cc)
 {
 	struct feed_change *c = (struct feed_change *)cc; /* only the atomic cache is written */
 	cJSON *p = atomic_load(&c->parsed), *expected = NULL;
-	char err[64];
 	if (p)
 		return p;
-	if (json_parse(c->msg_json, c->msg_len, 64, &p, err, sizeof err) != JSON_OK)
+	if (json_parse(c->msg_json, c->msg_len, 64, &p, NULL) != 0)
 		return NULL;
 	if (!atomic_compare_exchange_strong(&c->parsed, &expected, p)) {
 		cJSON_Delete(p); /* another reader parsed it first */

@@ -162,7 +162,7 @@ static int read_body(struct http_request *req)
 {
 	struct reply *r = &req->reply;
 	long long declared = req->ri->content_length;
-	char err[256];
+	struct error je;
 	size_t cap = declared >= 0 ? (size_t)declared : 64 * 1024;
 	size_t len = 0;
 	int late = 0;
@@ -214,12 +214,12 @@ static int read_body(struct http_request *req)
 		free(buf);
 		return answered(reply_error(r, 400, "bad_request", "the request needs a JSON body"));
 	}
-	int rc = json_parse(buf, len, LIMIT_JSON_DEPTH, &req->body, err, sizeof err);
+	int rc = json_parse(buf, len, LIMIT_JSON_DEPTH, &req->body, &je);
 	free(buf);
-	if (rc == JSON_ERR_NOMEM)
+	if (rc == ERR_NOMEM)
 		return answered(reply_error(r, 500, "internal", "out of memory"));
 	if (rc)
-		return answered(reply_error(r, 400, "bad_request", "%s", err));
+		return answered(reply_error(r, 400, "bad_request", "%s", je.message));
 	return 0;
 }
 

@@ -1,10 +1,12 @@
 /*
  * reply.c: builds the status line and headers of every answer and writes them with the body, in one
  * mg_write when the total is small (with tcp_nodelay, two writes would cost an extra packet each).
+ * Headers of any length go out whole (a Location names a key that only the body limit bounds).
  * No state: any worker thread calls it for its own connection.
  */
 #include "reply.h"
 
+#include "error.h"
 #include "json.h"
 
 #include <stdarg.h>
@@ -14,51 +16,84 @@
 
 /* Answers up to this size are sent with one write; larger ones as headers, then body. */
 #define REPLY_ONE_WRITE_BYTES (64 * 1024)
+
+/* Headers up to this size are built on the stack (every answer but one naming a very long key). */
 #define REPLY_HEAD_BYTES 4096
 
-int reply_send(struct reply *r, int status, const char *ctype, const char *extra, const void *body, size_t len)
+/* Room for an error message: a struct error's message and a caller's words around it. */
+#define REPLY_MESSAGE_BYTES (2 * ERROR_MESSAGE_BYTES)
+
+/* Prints the status line and headers (the common ones, then extra1 and extra2: "\r\n"-ended lines, or
+ * NULL) into buf of size cap, as snprintf does. Returns the full length, or -1. */
+static int head_print(char *buf, size_t cap, const struct reply *r, int status, const char *ctype, size_t len,
+                      const char *extra1, const char *extra2)
 {
-	char head[REPLY_HEAD_BYTES];
 	const char *text = mg_get_response_code_text(NULL, status);
-	int n = snprintf(head, sizeof head,
-			 "HTTP/1.1 %d %s\r\n"
-			 "Content-Type: %s\r\n"
-			 "Content-Length: %zu\r\n"
-			 "X-Content-Type-Options: nosniff\r\n"
-			 "Referrer-Policy: no-referrer\r\n"
-			 "%s%s%s%s%s"
-			 "\r\n",
-			 status, text ? text : "Status", ctype, len, r->cors_origin ? "Access-Control-Allow-Origin: " : "",
-			 r->cors_origin ? r->cors_origin : "", r->cors_origin ? "\r\nVary: Origin\r\n" : "",
-			 r->close ? "Connection: close\r\n" : "", extra ? extra : "");
-	if (n < 0 || (size_t)n >= sizeof head)
-		return -1;
-	r->status = status;
-	if (r->close)
-		mg_disable_keep_alive(r->conn);
+	return snprintf(buf, cap,
+			"HTTP/1.1 %d %s\r\n"
+			"Content-Type: %s\r\n"
+			"Content-Length: %zu\r\n"
+			"X-Content-Type-Options: nosniff\r\n"
+			"Referrer-Policy: no-referrer\r\n"
+			"%s%s%s%s%s%s"
+			"\r\n",
+			status, text ? text : "Status", ctype, len, r->cors_origin ? "Access-Control-Allow-Origin: " : "",
+			r->cors_origin ? r->cors_origin : "", r->cors_origin ? "\r\nVary: Origin\r\n" : "",
+			r->close ? "Connection: close\r\n" : "", extra1 ? extra1 : "", extra2 ? extra2 : "");
+}
+
+/* Writes head[0..n) and then the body: in one write when the whole is small. Returns 0 or -1. */
+static int write_answer(struct reply *r, const char *head, size_t n, const void *body, size_t len)
+{
 	if (r->head || len == 0)
-		return mg_write(r->conn, head, (size_t)n) == n ? 0 : -1;
-	if ((size_t)n + len <= REPLY_ONE_WRITE_BYTES) {
+		return mg_write(r->conn, head, n) == (int)n ? 0 : -1;
+	if (n + len <= REPLY_ONE_WRITE_BYTES) {
 		/* on the heap: CivetWeb's worker threads have small stacks */
-		char *buf = malloc((size_t)n + len);
+		char *buf = malloc(n + len);
 		if (buf) {
-			memcpy(buf, head, (size_t)n);
+			memcpy(buf, head, n);
 			memcpy(buf + n, body, len);
-			int w = mg_write(r->conn, buf, (size_t)n + len);
+			int w = mg_write(r->conn, buf, n + len);
 			free(buf);
-			return w == (int)((size_t)n + len) ? 0 : -1;
+			return w == (int)(n + len) ? 0 : -1;
 		}
 	}
-	if (mg_write(r->conn, head, (size_t)n) != n)
+	if (mg_write(r->conn, head, n) != (int)n)
 		return -1;
 	return mg_write(r->conn, body, len) == (int)len ? 0 : -1;
 }
 
+/* reply_send with two sets of extra header lines. */
+static int send_answer(struct reply *r, int status, const char *ctype, const char *extra1, const char *extra2,
+                       const void *body, size_t len)
+{
+	char stack[REPLY_HEAD_BYTES];
+	char *head = stack;
+	int n = head_print(stack, sizeof stack, r, status, ctype, len, extra1, extra2);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= sizeof stack) {
+		if (!(head = malloc((size_t)n + 1)))
+			return -1;
+		head_print(head, (size_t)n + 1, r, status, ctype, len, extra1, extra2);
+	}
+	r->status = status;
+	if (r->close)
+		mg_disable_keep_alive(r->conn);
+	int rc = write_answer(r, head, (size_t)n, body, len);
+	if (head != stack)
+		free(head);
+	return rc;
+}
+
+int reply_send(struct reply *r, int status, const char *ctype, const char *extra, const void *body, size_t len)
+{
+	return send_answer(r, status, ctype, extra, NULL, body, len);
+}
+
 int reply_json(struct reply *r, int status, const char *json, const char *extra)
 {
-	char hdr[1024];
-	snprintf(hdr, sizeof hdr, REPLY_API_HEADERS "%s", extra ? extra : "");
-	return reply_send(r, status, "application/json", hdr, json, strlen(json));
+	return send_answer(r, status, "application/json", REPLY_API_HEADERS, extra, json, strlen(json));
 }
 
 int reply_cjson(struct reply *r, int status, const cJSON *obj, const char *extra)
@@ -73,15 +108,14 @@ int reply_cjson(struct reply *r, int status, const cJSON *obj, const char *extra
 
 static int error_v(struct reply *r, int status, const char *code, const char *extra, const char *fmt, va_list ap)
 {
-	char msg[1024];
+	char msg[REPLY_MESSAGE_BYTES];
 	vsnprintf(msg, sizeof msg, fmt, ap);
-	char *body = json_error_print(status, code, msg);
 	if (status >= 500)
 		fprintf(stderr, "rowcast: %d %s: %s\n", status, code, msg);
+	char *body = json_error_print(status, code, msg);
 	if (!body)
-		body = strdup("{\"error\":{\"status\":500,\"code\":\"internal\",\"message\":\"out of memory\"}}");
-	if (!body)
-		return -1;
+		return send_answer(r, 500, "application/json", REPLY_API_HEADERS, NULL, json_error_nomem_body,
+				   strlen(json_error_nomem_body));
 	int rc = reply_json(r, status, body, extra);
 	cJSON_free(body);
 	return rc;

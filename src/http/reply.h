@@ -1,6 +1,7 @@
 /*
  * reply.h: writing HTTP answers. Every answer carries Content-Length and the common security headers, and
- * goes out in one write when it is small. Called on the worker thread that owns the connection.
+ * goes out in one write when it is small; header lines of any length go out whole. Error bodies are the one
+ * JSON error body of json_error_print. Called on the worker thread that owns the connection.
  */
 #ifndef ROWCAST_REPLY_H
 #define ROWCAST_REPLY_H
@@ -31,7 +32,8 @@ int reply_json(struct reply *r, int status, const char *json, const char *extra)
 /* Prints obj (not freed) and sends it; a 500 error when printing runs out of memory. */
 int reply_cjson(struct reply *r, int status, const cJSON *obj, const char *extra);
 
-/* Sends {"error":{"status","code","message"}} with the given status. */
+/* Sends {"error":{"status","code","message"}} (json_error_print) with the given status; when memory runs
+ * out, json_error_nomem_body with 500. Logs answers of 500 and above on stderr. */
 int reply_error(struct reply *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

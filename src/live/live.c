@@ -47,16 +47,6 @@ static atomic_int s_started; /* the feed and the senders run: sockets are accept
 
 /* ---------------------------------------------------------------- subscriptions */
 
-static int resolve_col(void *ctx, const char *name)
-{
-	return catalog_column_find(ctx, name);
-}
-
-static const char *col_name(void *ctx, int col)
-{
-	return catalog_column_name(ctx, col);
-}
-
 /* Builds a subscription from its request fields. Returns NULL after queuing an error for the client. */
 static struct live_sub *sub_prepare(struct live_client *c, const char *id, const char *table, const char *where)
 {
@@ -66,7 +56,7 @@ static struct live_sub *sub_prepare(struct live_client *c, const char *id, const
 	struct live_sub *s = NULL;
 	if (conn)
 		store_shared_release(); /* the snapshot is held by reference; the connection is not needed */
-	char err[512];
+	struct error qe;
 	if (!cat) {
 		live_send_error(c, id, e.status, e.code, "%s", e.message);
 		return NULL;
@@ -86,10 +76,9 @@ static struct live_sub *sub_prepare(struct live_client *c, const char *id, const
 		goto fail;
 	}
 	if (where && *where) {
-		int rc = query_parse_filters(where, resolve_col, col_name, (void *)t, &s->where, err, sizeof err);
+		int rc = query_parse_filters(where, catalog_query_resolve, catalog_query_name, (void *)t, &s->where, &qe);
 		if (rc) {
-			live_send_error(c, id, rc == QUERY_NOMEM ? 500 : 400, rc == QUERY_NOMEM ? "internal" : "bad_request",
-				   "where: %s", err);
+			live_send_error(c, id, qe.status, qe.code, "where: %s", qe.message);
 			goto fail;
 		}
 		s->cols = calloc((size_t)s->where->n_filters + 1, sizeof *s->cols);

@@ -59,7 +59,7 @@ static int key_set(struct live_proto_msg *m, const cJSON *k)
 		m->key = k->valuestring;
 		return 0;
 	}
-	if (cJSON_IsNumber(k) && json_int64_get(k, &v) == JSON_OK) {
+	if (cJSON_IsNumber(k) && json_int64_get(k, &v) == 0) {
 		snprintf(m->key_buf, sizeof m->key_buf, "%lld", v);
 		m->key = m->key_buf;
 		return 0;
@@ -98,7 +98,7 @@ static int parse_subscribe(struct live_proto_msg *m)
 	long long since = -1;
 	if ((t && !cJSON_IsString(t) && !cJSON_IsNull(t)) || (w && !cJSON_IsString(w) && !cJSON_IsNull(w)))
 		return refuse(m, 400, "bad_request", "table and where must be strings");
-	if (s && !cJSON_IsNull(s) && (json_int64_get(s, &since) != JSON_OK || since < 0))
+	if (s && !cJSON_IsNull(s) && (json_int64_get(s, &since) != 0 || since < 0))
 		return refuse(m, 400, "bad_request", "since must be a seq (a number from 0)");
 	m->table = cJSON_IsString(t) ? t->valuestring : NULL;
 	m->where = cJSON_IsString(w) ? w->valuestring : NULL;
@@ -116,12 +116,12 @@ static const struct {
 
 int live_proto_parse(const char *data, size_t len, const struct live_proto_ctx *ctx, struct live_proto_msg *m)
 {
-	char err[256];
+	struct error je;
 	memset(m, 0, sizeof *m);
 	m->since = -1;
-	int rc = json_parse(data, len, LIMIT_JSON_DEPTH, &m->root, err, sizeof err);
+	int rc = json_parse(data, len, LIMIT_JSON_DEPTH, &m->root, &je);
 	if (rc)
-		return refuse(m, rc == JSON_ERR_NOMEM ? 500 : 400, rc == JSON_ERR_NOMEM ? "internal" : "bad_request", "%s", err);
+		return refuse(m, je.status, je.code, "%s", je.message);
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(m->root, "type");
 	m->id = id_text(cJSON_GetObjectItemCaseSensitive(m->root, "id"));
 	if (!cJSON_IsObject(m->root) || !cJSON_IsString(type))

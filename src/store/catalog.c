@@ -362,6 +362,16 @@ const char *catalog_column_name(const struct catalog_table *t, int col)
 	return col == CATALOG_ROWID ? "rowid" : t->cols[col].name;
 }
 
+int catalog_query_resolve(void *table, const char *name)
+{
+	return catalog_column_find(table, name);
+}
+
+const char *catalog_query_name(void *table, int col)
+{
+	return catalog_column_name(table, col);
+}
+
 enum catalog_affinity catalog_column_affinity(const struct catalog_table *t, int col)
 {
 	return col == CATALOG_ROWID ? CATALOG_AFF_INTEGER : t->cols[col].affinity;

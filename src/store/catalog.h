@@ -79,6 +79,11 @@ int catalog_column_find(const struct catalog_table *t, const char *name);
 /* Name of column index col (CATALOG_ROWID gives "rowid"). */
 const char *catalog_column_name(const struct catalog_table *t, int col);
 
+/* catalog_column_find and catalog_column_name in the shape query_parse takes as its resolver and namer
+ * (query_resolve_fn, query_name_fn), for queries over one table: table is a const struct catalog_table *. */
+int catalog_query_resolve(void *table, const char *name);
+const char *catalog_query_name(void *table, int col);
+
 /* Affinity of column index col (CATALOG_ROWID is INTEGER). */
 enum catalog_affinity catalog_column_affinity(const struct catalog_table *t, int col);
 

@@ -20,6 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Room for a REAL as the change log prints it (%!.17g at most): sign, 17 digits, point, exponent, NUL. */
+#define MATCH_REAL_TEXT_BYTES 48
+
 /* Storage classes, in the order SQLite sorts them. */
 enum kind { K_NULL, K_INT, K_REAL, K_TEXT, K_BLOB };
 
@@ -255,7 +258,7 @@ static void log_real_text(double r, char *buf, int size)
  * the ends of the range share their log text with a neighbour; for those the first candidate is taken. */
 static double row_real(const char *t, size_t n)
 {
-	char buf[48];
+	char buf[MATCH_REAL_TEXT_BYTES];
 	double a, s = strtod(t, NULL);
 	sql_atof(t, n, &a);
 	const double cand[] = {a, s, nextafter(a, INFINITY), nextafter(a, -INFINITY), nextafter(s, INFINITY),

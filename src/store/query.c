@@ -8,18 +8,30 @@
 #include "json.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+/* A cursor is {"o": ORDER, "v": [VALUES]}, a BLOB value one level more: deeper is not one of ours. */
+#define QUERY_CURSOR_DEPTH 4
+
+/* First capacities of a query's string pool and list pool (they double as needed). */
+#define QUERY_POOL_STRINGS 16
+#define QUERY_POOL_LISTS 8
+
+static int fail(struct error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Refuses the query: error_set(e, ERR_INVALID, 400, "bad_request", fmt, ...). */
+static int fail(struct error *e, const char *fmt, ...)
 {
+	char msg[ERROR_MESSAGE_BYTES];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	return QUERY_ERR;
+	return error_set(e, ERR_INVALID, 400, "bad_request", "%s", msg);
 }
 
 static int hexval(char c)
@@ -63,7 +75,7 @@ static char *keep(struct query *q, char *s)
 	if (!s)
 		return NULL;
 	if (q->n_strings == q->cap_strings) {
-		int cap = q->cap_strings ? q->cap_strings * 2 : 16;
+		int cap = q->cap_strings ? q->cap_strings * 2 : QUERY_POOL_STRINGS;
 		char **n = realloc(q->strings, (size_t)cap * sizeof *n);
 		if (!n) {
 			free(s);
@@ -79,7 +91,7 @@ static char *keep(struct query *q, char *s)
 static char **keep_list(struct query *q, int n)
 {
 	if (q->n_lists == q->cap_lists) {
-		int cap = q->cap_lists ? q->cap_lists * 2 : 8;
+		int cap = q->cap_lists ? q->cap_lists * 2 : QUERY_POOL_LISTS;
 		void **nl = realloc(q->lists, (size_t)cap * sizeof *nl);
 		if (!nl)
 			return NULL;
@@ -112,26 +124,25 @@ static const struct {
 };
 
 /* Parses the inside of in.(a,"b,c",d) into a list of values. */
-static int parse_in_list(struct query *q, struct query_filter *f, const char *v, const char *col, char *err,
-                         size_t errlen)
+static int parse_in_list(struct query *q, struct query_filter *f, const char *v, const char *col, struct error *e)
 {
 	size_t len = strlen(v);
 	if (len < 2 || v[0] != '(' || v[len - 1] != ')')
-		return fail(err, errlen, "filter on '%s': in wants a list like in.(1,2,3)", col);
+		return fail(e, "filter on '%s': in wants a list like in.(1,2,3)", col);
 	const char *p = v + 1, *end = v + len - 1;
 	char *tmp[LIMIT_IN_VALUES];
 	int n = 0;
 	if (p == end)
-		return fail(err, errlen, "filter on '%s': in.() needs at least one value", col);
+		return fail(e, "filter on '%s': in.() needs at least one value", col);
 	for (;;) {
 		char *item;
 		if (n >= LIMIT_IN_VALUES)
-			return fail(err, errlen, "filter on '%s': in lists hold at most %d values", col, LIMIT_IN_VALUES);
+			return fail(e, "filter on '%s': in lists hold at most %d values", col, LIMIT_IN_VALUES);
 		if (*p == '"') {
 			char *buf = malloc((size_t)(end - p) + 1);
 			size_t o = 0;
 			if (!buf)
-				return QUERY_NOMEM;
+				return error_nomem(e);
 			for (p++; p < end && *p != '"'; p++) {
 				if (*p == '\\' && p + 1 < end)
 					p++;
@@ -140,12 +151,12 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 			buf[o] = '\0';
 			if (p >= end) {
 				free(buf);
-				return fail(err, errlen, "filter on '%s': unterminated quote in in-list", col);
+				return fail(e, "filter on '%s': unterminated quote in in-list", col);
 			}
 			p++;
 			item = keep(q, buf);
 			if (p < end && *p != ',')
-				return fail(err, errlen, "filter on '%s': expected ',' after a quoted value", col);
+				return fail(e, "filter on '%s': expected ',' after a quoted value", col);
 		} else {
 			const char *comma = memchr(p, ',', (size_t)(end - p));
 			const char *stop = comma ? comma : end;
@@ -153,7 +164,7 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 			p = stop;
 		}
 		if (!item)
-			return QUERY_NOMEM;
+			return error_nomem(e);
 		tmp[n++] = item;
 		if (p >= end)
 			break;
@@ -161,19 +172,19 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 	}
 	f->values = keep_list(q, n);
 	if (!f->values)
-		return QUERY_NOMEM;
+		return error_nomem(e);
 	memcpy(f->values, tmp, (size_t)n * sizeof *tmp);
 	f->n_values = n;
-	return QUERY_OK;
+	return 0;
 }
 
-static int parse_filter(struct query *q, int col, const char *name, const char *v, char *err, size_t errlen)
+static int parse_filter(struct query *q, int col, const char *name, const char *v, struct error *e)
 {
 	const char *dot = strchr(v, '.');
 	size_t oplen = dot ? (size_t)(dot - v) : 0;
 	struct query_filter *f;
 	if (q->n_filters >= LIMIT_FILTERS)
-		return fail(err, errlen, "at most %d filters per query", LIMIT_FILTERS);
+		return fail(e, "at most %d filters per query", LIMIT_FILTERS);
 	f = &q->filters[q->n_filters];
 	memset(f, 0, sizeof *f);
 	f->col = col;
@@ -182,7 +193,7 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 		if (dot && strlen(s_ops[i].name) == oplen && memcmp(s_ops[i].name, v, oplen) == 0)
 			break;
 	if (i == sizeof s_ops / sizeof s_ops[0])
-		return fail(err, errlen,
+		return fail(e,
 			    "filter on '%s' wants OP.VALUE with OP one of eq neq lt lte gt gte like in is, got '%.60s'",
 			    name, v);
 	f->op = s_ops[i].op;
@@ -195,15 +206,15 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 		else if (strcmp(val, "false") == 0)
 			f->is = QUERY_IS_FALSE;
 		else
-			return fail(err, errlen, "filter on '%s': is takes null, true or false, got '%.60s'", name, val);
+			return fail(e, "filter on '%s': is takes null, true or false, got '%.60s'", name, val);
 	} else if (f->op == QUERY_IN) {
-		int rc = parse_in_list(q, f, val, name, err, errlen);
+		int rc = parse_in_list(q, f, val, name, e);
 		if (rc)
 			return rc;
 	} else {
 		char *copy = keep(q, dup_range(val, strlen(val)));
 		if (!copy || !(f->values = keep_list(q, 1)))
-			return QUERY_NOMEM;
+			return error_nomem(e);
 		if (f->op == QUERY_LIKE)
 			for (char *p = copy; *p; p++)
 				if (*p == '*')
@@ -212,17 +223,17 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 		f->n_values = 1;
 	}
 	q->n_filters++;
-	return QUERY_OK;
+	return 0;
 }
 
 /* Splits a comma list of column names into resolved indexes. */
 static int parse_columns(const char *v, const char *param, int allow_desc, query_resolve_fn resolve, void *ctx,
-                         int *cols, int *desc, int *n, char *err, size_t errlen)
+                         int *cols, int *desc, int *n, struct error *e)
 {
 	const char *p = v;
 	*n = 0;
 	if (*v == '\0')
-		return fail(err, errlen, "%s needs at least one column", param);
+		return fail(e, "%s needs at least one column", param);
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -234,22 +245,22 @@ static int parse_columns(const char *v, const char *param, int allow_desc, query
 			len--;
 		}
 		if (len == 0)
-			return fail(err, errlen, "%s has an empty column name", param);
+			return fail(e, "%s has an empty column name", param);
 		if (len >= sizeof name)
-			return fail(err, errlen, "%s names a column that is too long", param);
+			return fail(e, "%s names a column that is too long", param);
 		if (*n >= LIMIT_QUERY_COLUMNS)
-			return fail(err, errlen, "%s names more than %d columns", param, LIMIT_QUERY_COLUMNS);
+			return fail(e, "%s names more than %d columns", param, LIMIT_QUERY_COLUMNS);
 		memcpy(name, p, len);
 		name[len] = '\0';
 		int col = resolve(ctx, name);
 		if (col == -1)
-			return fail(err, errlen, "%s: unknown column '%s'", param, name);
+			return fail(e, "%s: unknown column '%s'", param, name);
 		cols[*n] = col;
 		if (desc)
 			desc[*n] = d;
 		(*n)++;
 		if (!comma)
-			return QUERY_OK;
+			return 0;
 		p = comma + 1;
 	}
 }
@@ -289,16 +300,16 @@ out:
 	return out;
 }
 
-static int parse_cursor(struct query *q, const char *v, char *err, size_t errlen)
+static int parse_cursor(struct query *q, const char *v, struct error *e)
 {
 	size_t len = strlen(v);
 	char *std = malloc(len + 4);
 	size_t n = 0;
 	unsigned char *raw;
 	cJSON *root = NULL;
-	int rc = QUERY_ERR;
+	int rc;
 	if (!std)
-		return QUERY_NOMEM;
+		return error_nomem(e);
 	for (size_t i = 0; i < len; i++)
 		std[i] = v[i] == '-' ? '+' : v[i] == '_' ? '/' : v[i];
 	size_t padded = len;
@@ -307,49 +318,50 @@ static int parse_cursor(struct query *q, const char *v, char *err, size_t errlen
 	std[padded] = '\0';
 	raw = json_base64_decode(std, padded, &n);
 	free(std);
-	if (!raw || json_parse((const char *)raw, n, 4, &root, err, errlen) != JSON_OK) {
-		free(raw);
-		return fail(err, errlen, "after: not a cursor returned by this server");
-	}
+	rc = raw ? json_parse((const char *)raw, n, QUERY_CURSOR_DEPTH, &root, e) : ERR_INVALID;
 	free(raw);
+	if (rc == ERR_NOMEM)
+		return rc;
+	if (rc)
+		return fail(e, "after: not a cursor returned by this server");
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "o");
 	cJSON *vals = cJSON_GetObjectItemCaseSensitive(root, "v");
 	if (!cJSON_IsString(o) || !cJSON_IsArray(vals)) {
-		rc = fail(err, errlen, "after: not a cursor returned by this server");
+		rc = fail(e, "after: not a cursor returned by this server");
 	} else if (strcmp(o->valuestring, q->order_text) != 0) {
-		rc = fail(err, errlen, "after: the cursor was made for order '%s', not '%s'", o->valuestring,
+		rc = fail(e, "after: the cursor was made for order '%s', not '%s'", o->valuestring,
 			  q->order_text);
 	} else {
 		q->after = cJSON_DetachItemViaPointer(root, vals);
-		rc = QUERY_OK;
+		rc = 0;
 	}
 	cJSON_Delete(root);
 	return rc;
 }
 
-static int parse_limit(struct query *q, const char *v, char *err, size_t errlen)
+static int parse_limit(struct query *q, const char *v, struct error *e)
 {
 	char *end;
 	errno = 0;
 	long long n = strtoll(v, &end, 10);
 	if (errno || end == v || *end || n < 0)
-		return fail(err, errlen, "limit must be a number from 0, got '%.40s'", v);
+		return fail(e, "limit must be a number from 0, got '%.40s'", v);
 	q->limit = n > LIMIT_PAGE_MAX ? LIMIT_PAGE_MAX : n;
-	return QUERY_OK;
+	return 0;
 }
 
 static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve, query_name_fn name, void *ctx,
-                     struct query **out, char *err, size_t errlen)
+                     struct query **out, struct error *e)
 {
 	struct query *q = calloc(1, sizeof *q);
 	const char *after = NULL;
-	int rc = QUERY_OK;
+	int rc = 0;
 	*out = NULL;
 	if (!q)
-		return QUERY_NOMEM;
+		return error_nomem(e);
 	q->limit = LIMIT_PAGE_DEFAULT;
 	if (qs && strlen(qs) > LIMIT_QUERY_BYTES) {
-		rc = fail(err, errlen, "query string longer than %d bytes", LIMIT_QUERY_BYTES);
+		rc = fail(e, "query string longer than %d bytes", LIMIT_QUERY_BYTES);
 		goto fail;
 	}
 	const char *p = qs ? qs : "";
@@ -363,46 +375,46 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		char *key = keep(q, malloc(klen + 1));
 		char *val = eq ? keep(q, malloc(len - klen)) : NULL;
 		if (!key || (eq && !val)) {
-			rc = QUERY_NOMEM;
+			rc = error_nomem(e);
 			goto fail;
 		}
 		if (query_url_decode(p, klen, key, 1) < 0 ||
 		    (eq && query_url_decode(eq + 1, len - klen - 1, val, 1) < 0)) {
-			rc = fail(err, errlen, "malformed %%-escape in the query string");
+			rc = fail(e, "malformed %%-escape in the query string");
 			goto fail;
 		}
 		int is_param = !strcmp(key, "order") || !strcmp(key, "limit") || !strcmp(key, "after") ||
 			       !strcmp(key, "select");
 		if (is_param && filters_only) {
-			rc = fail(err, errlen, "'%s' is not allowed in a filter", key);
+			rc = fail(e, "'%s' is not allowed in a filter", key);
 			goto fail;
 		}
 		if (!val) {
-			rc = fail(err, errlen, "parameter '%.60s' has no value", key);
+			rc = fail(e, "parameter '%.60s' has no value", key);
 			goto fail;
 		}
 		if (!strcmp(key, "order")) {
 			int desc[LIMIT_QUERY_COLUMNS];
 			int cols[LIMIT_QUERY_COLUMNS];
-			rc = parse_columns(val, "order", 1, resolve, ctx, cols, desc, &q->n_order, err, errlen);
-			if (rc == QUERY_OK && q->n_order > LIMIT_ORDER_COLUMNS)
-				rc = fail(err, errlen, "order names more than %d columns", LIMIT_ORDER_COLUMNS);
-			for (int i = 0; rc == QUERY_OK && i < q->n_order; i++) {
+			rc = parse_columns(val, "order", 1, resolve, ctx, cols, desc, &q->n_order, e);
+			if (rc == 0 && q->n_order > LIMIT_ORDER_COLUMNS)
+				rc = fail(e, "order names more than %d columns", LIMIT_ORDER_COLUMNS);
+			for (int i = 0; rc == 0 && i < q->n_order; i++) {
 				q->order[i].col = cols[i];
 				q->order[i].desc = desc[i];
 			}
 		} else if (!strcmp(key, "select")) {
-			rc = parse_columns(val, "select", 0, resolve, ctx, q->select, NULL, &q->n_select, err, errlen);
+			rc = parse_columns(val, "select", 0, resolve, ctx, q->select, NULL, &q->n_select, e);
 		} else if (!strcmp(key, "limit")) {
-			rc = parse_limit(q, val, err, errlen);
+			rc = parse_limit(q, val, e);
 		} else if (!strcmp(key, "after")) {
 			after = val;
 		} else {
 			int col = resolve(ctx, key);
 			if (col == -1)
-				rc = fail(err, errlen, "unknown column '%.200s'", key);
+				rc = fail(e, "unknown column '%.200s'", key);
 			else
-				rc = parse_filter(q, col, key, val, err, errlen);
+				rc = parse_filter(q, col, key, val, e);
 		}
 		if (rc)
 			goto fail;
@@ -418,30 +430,30 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		int w = snprintf(q->order_text + o, sizeof q->order_text - o, "%s%s%s", i ? "," : "",
 				 q->order[i].desc ? "-" : "", name(ctx, q->order[i].col));
 		if (w < 0 || (size_t)w >= sizeof q->order_text - o) {
-			rc = fail(err, errlen, "order is too long");
+			rc = fail(e, "order is too long");
 			goto fail;
 		}
 		o += (size_t)w;
 	}
-	if (after && (rc = parse_cursor(q, after, err, errlen)) != QUERY_OK)
+	if (after && (rc = parse_cursor(q, after, e)) != 0)
 		goto fail;
 	*out = q;
-	return QUERY_OK;
+	return 0;
 fail:
 	query_free(q);
 	return rc;
 }
 
 int query_parse(const char *qs, query_resolve_fn resolve, query_name_fn name, void *ctx, struct query **out,
-                char *err, size_t errlen)
+                struct error *e)
 {
-	return parse_all(qs, 0, resolve, name, ctx, out, err, errlen);
+	return parse_all(qs, 0, resolve, name, ctx, out, e);
 }
 
 int query_parse_filters(const char *qs, query_resolve_fn resolve, query_name_fn name, void *ctx,
-                        struct query **out, char *err, size_t errlen)
+                        struct query **out, struct error *e)
 {
-	return parse_all(qs, 1, resolve, name, ctx, out, err, errlen);
+	return parse_all(qs, 1, resolve, name, ctx, out, e);
 }
 
 void query_free(struct query *q)
@@ -458,31 +470,52 @@ void query_free(struct query *q)
 	free(q);
 }
 
-static int looks_integer(const char *s)
+/* Scans the decimal number grammar of query_value_number over the whole of s. Returns 0 when s is not
+ * such a number; else 1, with *integer set when it has neither fraction nor exponent. */
+static int decimal_number(const char *s, int *integer)
 {
-	if (*s == '-' || *s == '+')
+	int digits = 0;
+	*integer = 1;
+	if (*s == '+' || *s == '-')
 		s++;
-	if (!*s)
+	for (; *s >= '0' && *s <= '9'; s++)
+		digits++;
+	if (*s == '.') {
+		*integer = 0;
+		for (s++; *s >= '0' && *s <= '9'; s++)
+			digits++;
+	}
+	if (!digits)
 		return 0;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
+	if (*s == 'e' || *s == 'E') {
+		*integer = 0;
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!(*s >= '0' && *s <= '9'))
 			return 0;
-	return 1;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
 }
 
 enum query_number query_value_number(const char *text, long long *i, double *r)
 {
-	char *end;
-	if (!*text)
+	int integer;
+	if (!decimal_number(text, &integer))
 		return QUERY_NUM_TEXT;
 	errno = 0;
-	if (looks_integer(text)) {
-		*i = strtoll(text, &end, 10);
-		if (!errno)
-			return QUERY_NUM_INT;
+	if (integer) {
+		long long v = strtoll(text, NULL, 10);
+		if (errno == ERANGE)
+			return QUERY_NUM_TEXT; /* past 64 bits */
+		*i = v;
+		return QUERY_NUM_INT;
 	}
-	*r = strtod(text, &end); /* errno may still hold strtoll's ERANGE: such a value stays text */
-	if (!*end && !errno && *r == *r && !strpbrk(text, "xXnNiI"))
-		return QUERY_NUM_REAL;
-	return QUERY_NUM_TEXT;
+	double d = strtod(text, NULL); /* the grammar above is a subset of what strtod reads whole */
+	if (!isfinite(d))
+		return QUERY_NUM_TEXT; /* overflow: ERANGE with HUGE_VAL (an underflow's ERANGE keeps its value) */
+	*r = d;
+	return QUERY_NUM_REAL;
 }

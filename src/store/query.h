@@ -6,6 +6,7 @@
 #ifndef ROWCAST_QUERY_H
 #define ROWCAST_QUERY_H
 
+#include "error.h"
 #include "limit.h"
 
 #include <cjson/cJSON.h>
@@ -15,6 +16,10 @@ enum query_op { QUERY_EQ, QUERY_NEQ, QUERY_LT, QUERY_LTE, QUERY_GT, QUERY_GTE, Q
 
 /* For QUERY_IS, the value is one of these (stored in n_values == 0 filters). */
 enum query_is { QUERY_IS_NULL, QUERY_IS_TRUE, QUERY_IS_FALSE };
+
+/* The normalized order= text a cursor carries: LIMIT_ORDER_COLUMNS names of a sane length (a longer one
+ * is refused as "order is too long"). */
+#define QUERY_ORDER_TEXT_BYTES 1024
 
 struct query_filter {
 	int col;              /* the resolver's column reference */
@@ -38,7 +43,7 @@ struct query {
 	int n_select;         /* 0: every column */
 	long long limit;
 	cJSON *after;         /* cursor values (array: the order columns' values, then the key's), or NULL */
-	char order_text[1024]; /* normalized order (names), compared with the cursor's */
+	char order_text[QUERY_ORDER_TEXT_BYTES]; /* normalized order (names), compared with the cursor's */
 	/* owned storage */
 	char **strings;
 	int n_strings, cap_strings;
@@ -51,24 +56,25 @@ typedef int (*query_resolve_fn)(void *ctx, const char *name);
 /* Returns the name of column index col (for normalized order text and cursors). */
 typedef const char *(*query_name_fn)(void *ctx, int col);
 
-enum { QUERY_OK = 0, QUERY_ERR = -1, QUERY_NOMEM = -2 };
-
-/* Parses qs (raw, URL-encoded; may be NULL or empty) into a freshly allocated *out.
- * Returns QUERY_OK (free with query_free), QUERY_ERR with a reason naming the culprit in err, or
- * QUERY_NOMEM. On failure *out is NULL. */
+/* Parses qs (raw, URL-encoded; may be NULL or empty) into a freshly allocated *out (free with query_free).
+ * Returns 0, ERR_INVALID (400 bad_request in e, the message naming the culprit) or ERR_NOMEM (500 in e);
+ * on failure *out is NULL. e may be NULL. */
 int query_parse(const char *qs, query_resolve_fn resolve, query_name_fn name, void *ctx,
-                struct query **out, char *err, size_t errlen);
+                struct query **out, struct error *e);
 
 /* Parses a filter-only string ("done=eq.0&priority=gt.2"); order/limit/after/select are errors. */
 int query_parse_filters(const char *qs, query_resolve_fn resolve, query_name_fn name, void *ctx,
-                        struct query **out, char *err, size_t errlen);
+                        struct query **out, struct error *e);
 
 void query_free(struct query *q);
 
-/* How a filter value reads for a column of numeric or BLOB affinity, the one rule the store binds it by
- * and match.c compares it by: QUERY_NUM_INT (*i set) when it is a decimal 64-bit integer, QUERY_NUM_REAL
- * (*r set) when it is any other finite or infinite number strtod reads whole (no hex, NaN or "inf"
- * words), else QUERY_NUM_TEXT. */
+/* How a value from a URL (a filter value, a key) reads for a column of numeric or BLOB affinity: the one
+ * rule by which the store binds it, refuses a filter on a numeric column (store_rows.c) and match.c
+ * compares it. A number is written in decimal, [+-]?(D+(.D*)?|.D+)([eE][+-]?D+)?, with nothing around it
+ * (no blanks, no hex, no inf or nan words). QUERY_NUM_INT (*i set) when it has no fraction or exponent
+ * and fits in 64 bits; QUERY_NUM_REAL (*r set) when it has one and its value is a finite double (one that
+ * underflows reads as the nearest double, as SQLite and JSON bodies read it; one that overflows does not
+ * read); QUERY_NUM_TEXT for everything else, an integer past 64 bits included (a body refuses those too). */
 enum query_number { QUERY_NUM_TEXT, QUERY_NUM_INT, QUERY_NUM_REAL };
 enum query_number query_value_number(const char *text, long long *i, double *r);
 

@@ -1,6 +1,6 @@
 /*
- * store_int.h: what store.c (connections, statements, transactions, errors) shares with store_rows.c
- * (row SQL). Not for other modules.
+ * store_int.h: what store.c (connections, statements, transactions, errors) shares with the row SQL
+ * (store_sql.c, store_rows.c, store_rows_write.c). Not for other modules.
  */
 #ifndef ROWCAST_STORE_INT_H
 #define ROWCAST_STORE_INT_H

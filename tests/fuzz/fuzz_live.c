@@ -25,9 +25,9 @@ static void check_msg(const struct live_proto_msg *m, int rc, const struct live_
 	FUZZ_ASSERT((rc == 0) == (m->type != LIVE_PROTO_ERROR));
 	if (m->id) { /* echoed into answers as raw JSON text */
 		cJSON *id = NULL;
-		char err[256];
-		int rc_id = json_parse(m->id, strlen(m->id), LIMIT_JSON_DEPTH + 1, &id, err, sizeof err);
-		FUZZ_ASSERT(rc_id == JSON_OK || rc_id == JSON_ERR_NOMEM);
+		struct error err;
+		int rc_id = json_parse(m->id, strlen(m->id), LIMIT_JSON_DEPTH + 1, &id, &err);
+		FUZZ_ASSERT(rc_id == 0 || rc_id == ERR_NOMEM);
 		if (id && !fuzz_numbers_strict(id))
 			fprintf(stderr, "id echoed as %s, which strict JSON parsers refuse\n", m->id);
 		FUZZ_ASSERT(!id || fuzz_numbers_strict(id));
@@ -83,8 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			first_rc = rc;
 			if (m.type == LIVE_PROTO_SUBSCRIBE && m.where && *m.where) {
 				struct query *q = NULL;
-				char err[512];
-				if (query_parse_filters(m.where, fuzz_col_resolve, fuzz_col_name, NULL, &q, err, sizeof err) == QUERY_OK)
+				struct error err;
+				if (query_parse_filters(m.where, fuzz_col_resolve, fuzz_col_name, NULL, &q, &err) == 0)
 					fuzz_query_check(q);
 				query_free(q);
 			}

@@ -80,7 +80,7 @@ static void check_cursor(const struct query *q, const uint8_t *data, size_t size
 	cJSON *vals = cursor_values(q, data, size);
 	char *cursor = vals ? query_cursor_encode(q, vals) : NULL;
 	char *want = vals ? cJSON_PrintUnformatted(vals) : NULL;
-	char err[512];
+	struct error err;
 	struct query *back = NULL;
 	size_t n = 0;
 	if (!cursor || !want)
@@ -99,12 +99,12 @@ static void check_cursor(const struct query *q, const uint8_t *data, size_t size
 		goto out; /* longer than a query string may be */
 	memcpy(qs + n, "after=", 6);
 	strcpy(qs + n + 6, cursor);
-	int rc = query_parse(qs, fuzz_col_resolve, fuzz_col_name, NULL, &back, err, sizeof err);
-	if (rc == QUERY_NOMEM)
+	int rc = query_parse(qs, fuzz_col_resolve, fuzz_col_name, NULL, &back, &err);
+	if (rc == ERR_NOMEM)
 		goto out;
-	if (rc != QUERY_OK)
-		fprintf(stderr, "cursor refused: %s\nquery: %s\n", err, qs);
-	FUZZ_ASSERT(rc == QUERY_OK);
+	if (rc != 0)
+		fprintf(stderr, "cursor refused: %s\nquery: %s\n", err.message, qs);
+	FUZZ_ASSERT(rc == 0);
 	fuzz_query_check(back);
 	FUZZ_ASSERT(strcmp(back->order_text, q->order_text) == 0);
 	FUZZ_ASSERT(back->after != NULL);
@@ -125,9 +125,9 @@ static void check_matches(const struct query *q)
 {
 	const struct match_column *cols = fuzz_match_cols(q);
 	for (size_t i = 0; i < sizeof s_rows / sizeof s_rows[0]; i++) {
-		char err[256];
+		struct error err;
 		cJSON *row = NULL;
-		if (json_parse(s_rows[i], strlen(s_rows[i]), LIMIT_JSON_DEPTH, &row, err, sizeof err) != JSON_OK)
+		if (json_parse(s_rows[i], strlen(s_rows[i]), LIMIT_JSON_DEPTH, &row, &err) != 0)
 			continue; /* out of memory */
 		int a = match_row(q, cols, row);
 		json_numbers_to_raw(row); /* rows from the store hold raw numbers: the same answer either way */
@@ -143,32 +143,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *qs = malloc(size + 1);
-	char err[512];
+	struct error err;
 	struct query *q = NULL, *f = NULL;
 	if (!qs)
 		return 0;
 	memcpy(qs, data, size);
 	qs[size] = '\0';
 
-	err[0] = '\0';
-	int rc = query_parse(qs, fuzz_col_resolve, fuzz_col_name, NULL, &q, err, sizeof err);
-	FUZZ_ASSERT(rc == QUERY_OK || rc == QUERY_ERR || rc == QUERY_NOMEM);
-	FUZZ_ASSERT((rc == QUERY_OK) == (q != NULL));
-	FUZZ_ASSERT(rc != QUERY_ERR || err[0] != '\0');
+	err.message[0] = '\0';
+	int rc = query_parse(qs, fuzz_col_resolve, fuzz_col_name, NULL, &q, &err);
+	FUZZ_ASSERT(rc == 0 || rc == ERR_INVALID || rc == ERR_NOMEM);
+	FUZZ_ASSERT((rc == 0) == (q != NULL));
+	FUZZ_ASSERT(rc != ERR_INVALID || err.message[0] != '\0');
 	if (q) {
 		fuzz_query_check(q);
 		check_matches(q);
 		check_cursor(q, data, size);
 	}
 
-	err[0] = '\0';
-	int frc = query_parse_filters(qs, fuzz_col_resolve, fuzz_col_name, NULL, &f, err, sizeof err);
-	FUZZ_ASSERT((frc == QUERY_OK) == (f != NULL));
-	FUZZ_ASSERT(frc != QUERY_ERR || err[0] != '\0');
+	err.message[0] = '\0';
+	int frc = query_parse_filters(qs, fuzz_col_resolve, fuzz_col_name, NULL, &f, &err);
+	FUZZ_ASSERT((frc == 0) == (f != NULL));
+	FUZZ_ASSERT(frc != ERR_INVALID || err.message[0] != '\0');
 	if (f) {
 		fuzz_query_check(f);
 		FUZZ_ASSERT(f->n_order == 0 && f->n_select == 0 && f->after == NULL && f->limit == LIMIT_PAGE_DEFAULT);
-		FUZZ_ASSERT(q || rc == QUERY_NOMEM);
+		FUZZ_ASSERT(q || rc == ERR_NOMEM);
 		if (q) { /* a filter string is a query with filters only: the same filters */
 			FUZZ_ASSERT(q->n_filters == f->n_filters);
 			for (int i = 0; i < f->n_filters; i++) {

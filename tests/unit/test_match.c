@@ -36,12 +36,12 @@ static int matches(const char *filter, const char *row_json)
 {
 	struct query *q = NULL;
 	cJSON *row = NULL;
-	char err[256];
+	struct error err;
 	struct match_column cols[LIMIT_FILTERS];
 	int rc = -1;
-	if (query_parse_filters(filter, resolve, colname, NULL, &q, err, sizeof err) != QUERY_OK)
+	if (query_parse_filters(filter, resolve, colname, NULL, &q, &err) != 0)
 		return -1;
-	if (json_parse(row_json, strlen(row_json), 8, &row, err, sizeof err) == JSON_OK) {
+	if (json_parse(row_json, strlen(row_json), 8, &row, &err) == 0) {
 		for (int i = 0; i < q->n_filters; i++) {
 			cols[i].name = s_cols[q->filters[i].col];
 			cols[i].numeric = s_numeric[q->filters[i].col];
@@ -194,10 +194,11 @@ static void test_integer_and_real_compare_exactly(void)
 	CHECK_INT(matches("id=gt.-9223372036854775808.0", "{\"id\":-9223372036854775808}"), 0);
 }
 
-/* the filter value is bound as the store binds it: " 9007199254740993" reads as a REAL */
+/* the filter value is bound as the store binds it (query_value_number): " 9007199254740993" is not a
+ * number there, so it goes as text, which SQLite reads with the column's numeric affinity, exactly */
 static void test_filter_value_binds_as_the_store_binds_it(void)
 {
-	CHECK_INT(matches("id=eq.%209007199254740993", ROW), 0);
+	CHECK_INT(matches("id=eq.%209007199254740993", ROW), 1);
 	CHECK_INT(matches("id=eq.%209007199254740992", ROW), 0);
 	CHECK_INT(matches("id=lt.99999999999999999999", ROW), 1);
 	CHECK_INT(matches("price=gt.1e999", ROW), 0);

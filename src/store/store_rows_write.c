@@ -1,0 +1,341 @@
+/*
+ * store_rows_write.c: the SQL behind the row writes: insert (one row or a batch in one transaction),
+ * update (PATCH), replace (PUT, creating when absent) and delete. Names come from the catalog and are quoted
+ * with %w; every value is bound. Runs on the calling worker thread with that thread's connection; each
+ * write runs in one transaction under the store's write lock (store_write_begin/end), and a write that
+ * fails leaves the database as it was.
+ */
+#include "store_sql.h"
+
+#include "json.h"
+#include "limit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Room for a key written as decimal text: a 64-bit integer, its sign and the NUL. */
+#define ROWS_KEY_NUMBER_BYTES 24
+
+/* Resolves the members of a row object to writable columns: (*cols)[i] for the i-th member, in a malloc'd
+ * array the caller frees (NULL on failure). Returns the count, or -1 with e (not an object; an unknown,
+ * generated or repeated column; out of memory). */
+static int body_columns(const struct catalog_table *t, const cJSON *obj, int **cols, struct store_error *e)
+{
+	int n = 0;
+	*cols = NULL;
+	if (!cJSON_IsObject(obj))
+		return store_error_set(e, 400, "bad_request", "a row must be a JSON object");
+	/* distinct columns, the rowid among them: at most n_cols + 1 */
+	if (!(*cols = malloc(((size_t)t->n_cols + 1) * sizeof **cols)))
+		return store_error_set(e, 500, "internal", "out of memory");
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		int col = catalog_column_find(t, m->string);
+		if (col == -1) {
+			store_error_set(e, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
+			goto fail;
+		}
+		if (col != CATALOG_ROWID && t->cols[col].generated) {
+			store_error_set(e, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
+			goto fail;
+		}
+		for (int k = 0; k < n; k++) {
+			if ((*cols)[k] == col) {
+				store_error_set(e, 400, "bad_request", "column '%.200s' is given twice", m->string);
+				goto fail;
+			}
+		}
+		(*cols)[n++] = col;
+	}
+	return n;
+fail:
+	free(*cols);
+	*cols = NULL;
+	return -1;
+}
+
+/* Binds the members of obj, in order, from parameter first_idx on. Returns 0, or -1 with e. */
+static int bind_body(const cJSON *obj, sqlite3_stmt *st, int first_idx, struct store_error *e)
+{
+	struct error be;
+	int idx = first_idx;
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		int rc = json_value_bind(st, idx++, m, &be);
+		if (rc == ERR_NOMEM)
+			return store_error_set(e, 500, "internal", "out of memory");
+		if (rc)
+			return store_error_set(e, be.status, be.code, "column '%.200s': %s", m->string, be.message);
+	}
+	return 0;
+}
+
+/* Runs st, a statement over one row whose body values are ?1..?n and the URL's key ?(n+1), and reads the
+ * row it returns into *row (NULL when no row had that key). st NULL means taking it failed (e is filled).
+ * Returns 0, or -1 with e. */
+static int run_for_key(struct store_conn *c, sqlite3_stmt *st, const struct catalog_table *t, const cJSON *obj,
+                       int n, const char *key_text, cJSON **row, struct store_error *e)
+{
+	if (!st || bind_body(obj, st, 1, e))
+		return -1;
+	if (store_sql_key_bind(st, n + 1, t, key_text) != SQLITE_OK)
+		return store_error_set(e, 500, "internal", "cannot bind the key");
+	return store_sql_row_step(c, st, row, e);
+}
+
+/* Inserts one object inside the caller's transaction; *row is the stored row. Returns 0, or -1 with e. */
+static int insert_one(struct store_conn *c, const struct catalog_table *t, const cJSON *obj, cJSON **row,
+                      struct store_error *e)
+{
+	int *cols;
+	int n = body_columns(t, obj, &cols, e);
+	if (n < 0)
+		return -1;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "INSERT INTO \"%w\"", t->name);
+	if (n == 0) {
+		sqlite3_str_appendall(s, " DEFAULT VALUES");
+	} else {
+		for (int i = 0; i < n; i++) {
+			sqlite3_str_appendall(s, i ? ", " : " (");
+			store_sql_column_append(s, t, cols[i]);
+		}
+		sqlite3_str_appendall(s, ") VALUES (");
+		for (int i = 0; i < n; i++)
+			sqlite3_str_appendall(s, i ? ", ?" : "?");
+		sqlite3_str_appendall(s, ")");
+	}
+	free(cols);
+	store_sql_returning_append(s, t);
+	sqlite3_stmt *st = store_stmt_take(c, s, e);
+	if (!st || bind_body(obj, st, 1, e) || store_sql_row_step(c, st, row, e))
+		return -1;
+	if (!*row)
+		return store_error_set(e, 500, "internal", "the insert returned no row");
+	return 0;
+}
+
+/* Puts the position of the failed row of a batch in front of e's message (its end cut to make room). */
+static void error_in_row(struct store_error *e, int i)
+{
+	char msg[sizeof e->message];
+	snprintf(msg, sizeof msg, "row %d: %.*s", i, (int)(sizeof msg - sizeof "row -2147483648: "), e->message);
+	memcpy(e->message, msg, sizeof msg);
+}
+
+int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, cJSON **out,
+                      struct store_error *e)
+{
+	int batch = cJSON_IsArray(body);
+	int ok = 1;
+	*out = NULL;
+	if (batch && cJSON_GetArraySize(body) == 0)
+		return store_error_set(e, 400, "bad_request", "an array of rows must hold at least one row");
+	if (batch && cJSON_GetArraySize(body) > LIMIT_BATCH_ROWS)
+		return store_error_set(e, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
+	if (!batch && !cJSON_IsObject(body))
+		return store_error_set(e, 400, "bad_request", "the body must be a row object or an array of them");
+	cJSON *result = batch ? cJSON_CreateArray() : NULL;
+	if (batch && !result)
+		return store_error_set(e, 500, "internal", "out of memory");
+	if (store_write_begin(c, e)) {
+		cJSON_Delete(result);
+		return -1;
+	}
+	int i = 0;
+	for (const cJSON *obj = batch ? body->child : body; obj && ok; obj = batch ? obj->next : NULL, i++) {
+		cJSON *row = NULL;
+		if (insert_one(c, t, obj, &row, e)) {
+			if (batch)
+				error_in_row(e, i);
+			ok = 0;
+		} else if (batch) {
+			cJSON_AddItemToArray(result, row);
+		} else {
+			result = row;
+		}
+	}
+	if (store_write_end(c, ok, e)) {
+		cJSON_Delete(result);
+		return -1;
+	}
+	*out = result;
+	return 0;
+}
+
+int store_row_update(struct store_conn *c, const struct catalog_table *t, const char *key_text,
+                     const cJSON *obj, cJSON **row, struct store_error *e)
+{
+	int *cols;
+	int n;
+	*row = NULL;
+	if (store_sql_single_row_check(t, e) || (n = body_columns(t, obj, &cols, e)) < 0)
+		return -1;
+	if (n == 0) { /* nothing to change: answer with the row as it is */
+		free(cols);
+		return store_row_get(c, t, key_text, row, e);
+	}
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
+	for (int i = 0; i < n; i++) {
+		sqlite3_str_appendall(s, i ? ", " : "");
+		store_sql_column_append(s, t, cols[i]);
+		sqlite3_str_appendall(s, " = ?");
+	}
+	free(cols);
+	store_sql_key_where_append(s, t);
+	store_sql_returning_append(s, t);
+	if (store_write_begin(c, e)) {
+		store_sql_discard(s);
+		return -1;
+	}
+	int rc = run_for_key(c, store_stmt_take(c, s, e), t, obj, n, key_text, row, e);
+	if (!rc && !*row)
+		rc = store_error_set(e, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
+	if (store_write_end(c, !rc, e) || rc) {
+		cJSON_Delete(*row);
+		*row = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks that a key given in a PUT body names the same row as the URL. Returns 0, or -1 with a 400. */
+static int same_key(const struct catalog_table *t, const cJSON *obj, const char *key_text, struct store_error *e)
+{
+	const char *name = catalog_column_name(t, store_sql_key_column(t));
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(obj, name);
+	char num[ROWS_KEY_NUMBER_BYTES];
+	const char *text = NULL;
+	long long v;
+	if (!k)
+		return 0;
+	if (cJSON_IsString(k)) {
+		text = k->valuestring;
+	} else if (cJSON_IsNumber(k) && json_int64_get(k, &v) == 0) {
+		snprintf(num, sizeof num, "%lld", v);
+		text = num;
+	} else if (cJSON_IsNumber(k)) {
+		text = k->valuestring;
+	}
+	if (!text || strcmp(text, key_text) != 0)
+		return store_error_set(e, 400, "bad_request", "the body's '%s' does not match the key in the URL", name);
+	return 0;
+}
+
+/* PUT over an existing row: the key ?(n+1) and every writable column, from the body (?1..?n in member order),
+ * else its default, else NULL. */
+static void replace_update_sql(sqlite3_str *s, const struct catalog_table *t, const int *cols, int n)
+{
+	int keycol = store_sql_key_column(t);
+	sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
+	store_sql_column_append(s, t, keycol);
+	sqlite3_str_appendf(s, " = ?%d", n + 1);
+	for (int i = 0; i < t->n_cols; i++) {
+		if (i == keycol || t->cols[i].generated)
+			continue;
+		sqlite3_str_appendall(s, ", ");
+		store_sql_column_append(s, t, i);
+		int given = -1;
+		for (int k = 0; k < n; k++)
+			if (cols[k] == i)
+				given = k;
+		if (given >= 0)
+			sqlite3_str_appendf(s, " = ?%d", given + 1);
+		else if (t->cols[i].dflt)
+			sqlite3_str_appendf(s, " = (%s)", t->cols[i].dflt); /* the schema's own default */
+		else
+			sqlite3_str_appendall(s, " = NULL");
+	}
+	sqlite3_str_appendall(s, " WHERE ");
+	store_sql_column_append(s, t, keycol);
+	sqlite3_str_appendf(s, " = ?%d", n + 1);
+}
+
+/* PUT creating a row: the key ?(n+1) and the body's columns (?1..?n in member order; a key among them is
+ * the URL's). */
+static void replace_insert_sql(sqlite3_str *s, const struct catalog_table *t, const int *cols, int n)
+{
+	int keycol = store_sql_key_column(t);
+	sqlite3_str_appendf(s, "INSERT INTO \"%w\" (", t->name);
+	store_sql_column_append(s, t, keycol);
+	for (int k = 0; k < n; k++) {
+		if (cols[k] == keycol)
+			continue;
+		sqlite3_str_appendall(s, ", ");
+		store_sql_column_append(s, t, cols[k]);
+	}
+	sqlite3_str_appendf(s, ") VALUES (?%d", n + 1);
+	for (int k = 0; k < n; k++)
+		if (cols[k] != keycol)
+			sqlite3_str_appendf(s, ", ?%d", k + 1);
+	sqlite3_str_appendall(s, ")");
+}
+
+int store_row_replace(struct store_conn *c, const struct catalog_table *t, const char *key_text,
+                      const cJSON *obj, cJSON **row, int *created, struct store_error *e)
+{
+	int *cols;
+	int n;
+	cJSON *existing = NULL;
+	*row = NULL;
+	*created = 0;
+	if (store_sql_single_row_check(t, e))
+		return -1;
+	if (!cJSON_IsObject(obj))
+		return store_error_set(e, 400, "bad_request", "a row must be a JSON object");
+	if (same_key(t, obj, key_text, e) || (n = body_columns(t, obj, &cols, e)) < 0)
+		return -1;
+	if (store_write_begin(c, e)) {
+		free(cols);
+		return -1;
+	}
+	int rc = store_sql_row_fetch(c, t, key_text, &existing, e);
+	if (!rc) {
+		sqlite3_str *s = sqlite3_str_new(c->db);
+		if (existing)
+			replace_update_sql(s, t, cols, n);
+		else
+			replace_insert_sql(s, t, cols, n);
+		store_sql_returning_append(s, t);
+		rc = run_for_key(c, store_stmt_take(c, s, e), t, obj, n, key_text, row, e);
+		*created = !existing;
+	}
+	cJSON_Delete(existing);
+	free(cols);
+	if (store_write_end(c, !rc, e) || rc) {
+		cJSON_Delete(*row);
+		*row = NULL;
+		*created = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
+                     struct store_error *e)
+{
+	if (store_sql_single_row_check(t, e))
+		return -1;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
+	store_sql_key_where_append(s, t);
+	if (store_write_begin(c, e)) {
+		store_sql_discard(s);
+		return -1;
+	}
+	sqlite3_stmt *st = store_stmt_take(c, s, e);
+	int rc = -1;
+	if (st && store_sql_key_bind(st, 1, t, key_text) != SQLITE_OK) {
+		store_error_set(e, 500, "internal", "cannot bind the key");
+	} else if (st) {
+		int step = sqlite3_step(st);
+		int reset = sqlite3_reset(st);
+		if (step != SQLITE_DONE)
+			rc = store_fail(c, reset, e);
+		else if (sqlite3_changes(c->db) == 0)
+			rc = store_error_set(e, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
+		else
+			rc = 0;
+	}
+	return store_write_end(c, rc == 0, e) ? -1 : rc;
+}

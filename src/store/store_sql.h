@@ -1,0 +1,45 @@
+/*
+ * store_sql.h: the pieces of row SQL that the reads (store_rows.c) and the writes (store_rows_write.c)
+ * share: column references, a row's visible columns, the single-row key condition and its binding, and
+ * stepping a statement to its one row. Names are quoted from the catalog; values are only ever bound.
+ * Called on the worker thread that owns the connection. Not for modules outside the store.
+ */
+#ifndef ROWCAST_STORE_SQL_H
+#define ROWCAST_STORE_SQL_H
+
+#include "store_int.h"
+
+/* Appends a column reference: the quoted name, or rowid (col == CATALOG_ROWID). */
+void store_sql_column_append(sqlite3_str *s, const struct catalog_table *t, int col);
+
+/* Appends the visible columns of a row: rowid first for rowid tables, then q's selection (all when q is
+ * NULL or selects nothing). */
+void store_sql_row_columns_append(sqlite3_str *s, const struct catalog_table *t, const struct query *q);
+
+/* Appends " RETURNING <every visible column>". */
+void store_sql_returning_append(sqlite3_str *s, const struct catalog_table *t);
+
+/* The column a single-row URL names: the key column, or CATALOG_ROWID. */
+int store_sql_key_column(const struct catalog_table *t);
+
+/* Appends " WHERE <key> = ?" for a single-row URL. */
+void store_sql_key_where_append(sqlite3_str *s, const struct catalog_table *t);
+
+/* Binds the key text of a URL at idx with the key column's affinity. Returns an SQLite result code. */
+int store_sql_key_bind(sqlite3_stmt *st, int idx, const struct catalog_table *t, const char *key_text);
+
+/* 0 when t has single-row URLs; -1 with a 405 in e when its key is composite. */
+int store_sql_single_row_check(const struct catalog_table *t, struct store_error *e);
+
+/* Drops SQL text that will not run (a write refused before its statement was taken). */
+void store_sql_discard(sqlite3_str *s);
+
+/* Steps st to its end; *row is its first row as JSON (NULL when there was none). Resets st. Returns 0,
+ * or -1 with e (*row NULL). */
+int store_sql_row_step(struct store_conn *c, sqlite3_stmt *st, cJSON **row, struct store_error *e);
+
+/* Reads the row whose key is key_text into *row (NULL when absent). Returns 0, or -1 with e. */
+int store_sql_row_fetch(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
+                        struct store_error *e);
+
+#endif
