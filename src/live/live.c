@@ -1,7 +1,7 @@
 /*
  * live.c: the WebSocket endpoint /api/live: the handshake checks (origin, token, capacity), each client's
  * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here),
- * fragments and the 1 MiB limit, and the close.
+ * fragments and the 1 MiB limit, and the close (ours, and the answer to the peer's).
  * Runs on each client's CivetWeb worker thread; what reaches the client goes through its inbox to the
  * senders (live_send.c), which build everything it receives; only a close frame is written from here
  * (live_writer.c orders it after what the senders wrote). s_open counts open sockets (atomic); s_cfg is set
@@ -378,6 +378,20 @@ static int close_with(struct live_client *c, int code)
 	return 1;
 }
 
+/* The code to answer a peer's close frame with (RFC 6455 5.5.1, 7.4): its own code echoed, 0 (an empty
+ * close frame) when it sent none, 1002 for a payload too short to hold a code or a code no endpoint may
+ * send. */
+static int close_answer(const char *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (len < 2)
+		return 1002;
+	int code = ((unsigned char)data[0] << 8) | (unsigned char)data[1];
+	int valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+	return valid ? code : 1002;
+}
+
 static int on_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
 {
 	struct live_client *c = mg_get_user_connection_data(conn);
@@ -385,8 +399,12 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 	(void)cbdata;
 	if (!c)
 		return 0;
-	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+		/* answered unless it answers ours; then CivetWeb ends the connection */
+		if (!c->closing)
+			live_client_close(c, close_answer(data, len));
 		return 0;
+	}
 	if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG || c->closing)
 		return 1; /* after our close frame, the rest of what the peer was sending is read and dropped */
 	/* RFC 6455 5.4: a continuation needs a message in progress, and a new message may not start inside one */
