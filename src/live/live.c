@@ -253,8 +253,11 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		socklen_t len = sizeof got;
 		if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
 			setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got / 4 < c->max_outq)
-			c->max_outq = got / 4;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0) {
+			c->sndbuf = got;
+			if (got / 4 < c->max_outq)
+				c->max_outq = got / 4;
+		}
 	}
 	c->can_write = !s_cfg->token[0] || (handshake_token(conn, token, sizeof token) && route_token_equal(token, s_cfg->token));
 	long long head = committed_head();
@@ -451,6 +454,7 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 		return;
 	}
 	live_client_remove(c);
+	live_writer_stop(c->writer); /* after live_client_remove: no sender hands it anything any more */
 	while (c->in_head) {
 		struct live_msg *m = c->in_head;
 		c->in_head = m->next;

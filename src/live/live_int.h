@@ -2,7 +2,7 @@
  * live_int.h: what the live modules share, not for other modules: live.c (the endpoint: each client's
  * messages, fragments and close, on its CivetWeb worker thread), live_sub.c (subscriptions: built there,
  * applied by a sender), live_send.c (the client list, the work queue and the shared sender threads) and
- * live_writer.c (every write to a client's socket).
+ * live_writer.c (every write to a client's socket, and the writer thread of a socket CivetWeb must write).
  * The wire format is live_proto.h's.
  */
 #ifndef ROWCAST_LIVE_INT_H
@@ -45,12 +45,17 @@ struct live_sub {
 
 enum client_state { CLIENT_OPEN, CLIENT_DEAD };
 
+struct live_writer;
+
 struct live_client {
 	struct mg_connection *conn;
 	int fd;                          /* the socket, found once at the handshake; -1 when unknown */
 	int raw;                         /* the senders write the socket themselves (plain TCP, fd known); else
 	                                  * CivetWeb writes it (TLS) */
+	long sndbuf;                     /* the socket's send buffer (0: unknown) */
 	long max_outq;                   /* unsent bytes allowed in its socket (a quarter of its send buffer) */
+	struct live_writer *writer;      /* when !raw, its own writer thread, started by its sender for the first
+	                                  * batch the socket may not hold; NULL until then */
 	int can_write;                   /* the token check passed (or no token is needed) */
 	int close_sent;                  /* guarded by the connection's lock (mg_lock_connection): a close frame
 	                                  * went out, so nothing more is written */
@@ -123,9 +128,11 @@ void live_unsubscribe_apply(struct live_client *c, struct live_msg *m);
 
 /* ---------------------------------------------------------------- live_writer.c */
 
-/* Writes b, the batch c's sender built: a raw socket without waiting; a TLS one through CivetWeb. On c's
- * sender. Returns 0 when written, or ERR_FAIL when c was cut off. */
-int live_batch_write(struct live_client *c, const struct live_proto_batch *b);
+/* Writes b, the batch c's sender built when its socket had outq unsent bytes: a raw socket at once without
+ * waiting; a TLS one at once when the socket surely holds it, else through c's writer thread (started
+ * here the first time). On c's sender. Returns 0 when written, 1 when handed to the writer (which asks for
+ * another look once done), or ERR_FAIL when c was cut off. */
+int live_batch_write(struct live_client *c, const struct live_proto_batch *b, long outq);
 
 /* Writes len bytes to c's socket under the connection's lock, unless a close frame went out already.
  * raw: one send that never waits; else CivetWeb's mg_write, which waits while the peer reads nothing (up to
@@ -140,5 +147,12 @@ int live_client_close(struct live_client *c, int code);
 /* Cuts off a client that cannot be written to any more (idempotent): marks it DEAD, counts a drop, and
  * shuts its socket, so the worker's read loop ends and the close handler frees it. Any thread. */
 void live_client_cut_off(struct live_client *c);
+
+/* 1 while a batch handed to w is not written yet. */
+int live_writer_busy(struct live_writer *w);
+
+/* Stops w after its write in flight (ended at once by shutting the socket down), joins it and frees it.
+ * From c's close handler, once no sender can touch c any more (live_client_remove). NULL is ignored. */
+void live_writer_stop(struct live_writer *w);
 
 #endif

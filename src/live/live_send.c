@@ -7,10 +7,12 @@
  * one batch (live_proto.c) and writes it with one send. It never blocks on a slow peer: it writes only
  * what fits under the client's max_outq (a fraction of the socket's send buffer) given how many bytes wait
  * unsent in the socket (SIOCOUTQ, asked only when the bytes written since the last answer could matter),
- * and it writes a plain socket without waiting (a short write cuts the client off); a client with no room
- * is skipped and looked at again LIVE_TICK_MS later. A client that stays full while more than
- * LIVE_MAX_LAG_CHANGES pile up is told to resync (its backlog is forgotten), or more than
- * LIVE_MAX_LAG_BYTES of them; one that reads nothing for LIVE_STALL_CLOSE_MS is cut off.
+ * and it writes a plain socket without waiting (a short write cuts the client off); a socket CivetWeb must
+ * write (TLS), where any write can wait, it writes only when the socket surely has room, and hands a batch
+ * that may not fit to the client's own writer thread (live_writer.c), skipping the client until that write
+ * is done. A client with no room is skipped and looked at again LIVE_TICK_MS later. A client that stays
+ * full while more than LIVE_MAX_LAG_CHANGES pile up is told to resync (its backlog is forgotten), or more
+ * than LIVE_MAX_LAG_BYTES of them; one that reads nothing for LIVE_STALL_CLOSE_MS is cut off.
  *
  * Locks: s_reg_lock guards the client list; s_work_lock the work queue and every client's queued/in_work/
  * again flags; each client's lock its inbox, subscriptions, cursor and state; the connection's lock
@@ -299,7 +301,8 @@ static void inbox_take(struct live_client *c, struct live_proto_batch *b)
 static int serve(struct live_client *c, unsigned char *buf)
 {
 	struct live_proto_batch b = {buf, LIVE_BATCH_BYTES, 0, 0, 0, 0};
-	long outq = outq_at_most(c);
+	int busy = c->writer && live_writer_busy(c->writer);
+	long outq = busy ? 0 : outq_at_most(c);
 	long long head = feed_head();
 	int cut = 0;
 	pthread_mutex_lock(&c->lock);
@@ -310,8 +313,9 @@ static int serve(struct live_client *c, unsigned char *buf)
 	b.cap = outq >= c->max_outq ? 0 : (size_t)(c->max_outq - outq);
 	if (b.cap > LIVE_BATCH_BYTES)
 		b.cap = LIVE_BATCH_BYTES;
-	if (b.cap < LIVE_MIN_WRITE && outq > 0) {
-		/* full: the peer is not reading. Bound what it may miss, then how long it may stall. */
+	if (busy || (b.cap < LIVE_MIN_WRITE && outq > 0)) {
+		/* full (or its writer is still writing): the peer is not reading. Bound what it may miss, then how
+		 * long it may stall. */
 		long long now = clock_ms(CLOCK_MONOTONIC);
 		if (!c->full_since_ms)
 			c->full_since_ms = now;
@@ -324,7 +328,7 @@ static int serve(struct live_client *c, unsigned char *buf)
 		pthread_mutex_unlock(&c->lock);
 		if (cut)
 			live_client_cut_off(c);
-		return 0; /* the senders' tick looks again */
+		return 0; /* the senders' tick (or the writer, once done) looks again */
 	}
 	c->full_since_ms = 0;
 	if (c->resync_pending) {
@@ -355,9 +359,10 @@ static int serve(struct live_client *c, unsigned char *buf)
 	int more = c->in_head != NULL || c->resync_pending || (c->subs && c->cursor < feed_head());
 	pthread_mutex_unlock(&c->lock);
 
-	if (b.len > 0 && live_batch_write(c, &b) != 0)
-		return 0; /* cut off */
-	return more;
+	if (b.len == 0)
+		return more;
+	int rc = live_batch_write(c, &b, outq);
+	return rc == 0 ? more : 0; /* handed to its writer, which asks for a look once done; or cut off */
 }
 
 static void *sender_main(void *arg)
@@ -488,8 +493,8 @@ void live_close_all(void)
 		pthread_mutex_unlock(&c->lock);
 		if (!open)
 			continue;
-		/* a close frame only where writing it cannot wait: room in the socket */
-		if (outq_of(c->fd) < LIVE_MAX_OUTQ)
+		/* a close frame only where writing it cannot wait: room in the socket, no write in flight */
+		if (outq_of(c->fd) < LIVE_MAX_OUTQ && !(c->writer && live_writer_busy(c->writer)))
 			live_client_close(c, 1001);
 		else if (c->fd >= 0)
 			shutdown(c->fd, SHUT_RDWR);

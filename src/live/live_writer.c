@@ -2,12 +2,19 @@
  * live_writer.c: every write to a live client's socket goes through here, under the connection's lock
  * (CivetWeb's, which its own pongs and pings take too): the senders' batches, the close frame, and cutting a
  * client off. A socket rowcast writes itself (plain TCP) is written by the shared senders without ever
- * waiting; a socket CivetWeb must write (TLS) with mg_write. c->close_sent is guarded by the connection's
- * lock, taken with no other lock held; no state of its own.
+ * waiting. A socket CivetWeb must write (TLS: mg_write, which waits up to request_timeout_ms while the peer
+ * reads nothing) is written by its sender only when the kernel surely has room for the batch (any batch
+ * within max_outq does, the send buffer being four times that); a batch that may not fit (one change
+ * larger than the room left, or a socket whose room is unknown) goes to a writer thread of the client's
+ * own, started then, and the senders skip the client until that write is done: a stalled peer holds up only
+ * its own thread, never a shared sender.
+ * Locks: a writer's lock guards its hand-over slot (out, busy, stop); c->close_sent is guarded by the
+ * connection's lock, taken with no other lock held.
  */
 #include "live_int.h"
 
 #include "clock.h"
+#include "feed.h"
 #include "limit.h"
 #include "metrics.h"
 
@@ -75,9 +82,138 @@ void live_client_cut_off(struct live_client *c)
 		shutdown(c->fd, SHUT_RDWR);
 }
 
+/* ---------------------------------------------------------------- a client's own writer thread */
+
+struct live_writer {
+	struct live_client *c;
+	pthread_t thread;
+	pthread_mutex_t lock;    /* guards everything below */
+	pthread_cond_t cond;     /* signalled when a batch is handed over and on stop */
+	unsigned char *out;      /* the batch handed over and not taken yet (malloc'd), or NULL */
+	size_t len;
+	int frames;
+	long long latest_ts;
+	int busy;                /* a batch was handed over and is not written yet */
+	int stop;                /* the client is closing: write nothing more */
+};
+
+static void *writer_main(void *arg)
+{
+	struct live_writer *w = arg;
+	struct live_client *c = w->c;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->out && !w->stop)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (w->stop)
+			break;
+		unsigned char *buf = w->out;
+		size_t len = w->len;
+		int frames = w->frames;
+		long long latest_ts = w->latest_ts;
+		w->out = NULL;
+		pthread_mutex_unlock(&w->lock);
+
+		int ok = live_client_write(c, 0, buf, len); /* may wait on the peer: only this thread does */
+		free(buf);
+		if (ok)
+			sent_count(frames, latest_ts);
+		pthread_mutex_lock(&w->lock);
+		w->busy = 0;
+		int stopping = w->stop;
+		pthread_mutex_unlock(&w->lock);
+		if (!ok && !stopping) {
+			live_client_cut_off(c); /* half a frame may be on the wire: never write again */
+		} else if (ok && !stopping) {
+			/* the senders skipped c while it wrote: ask for a look if something waits (the test of
+			 * live_wake_all). Under c's lock, so that once its close handler has marked it DEAD it is never
+			 * queued again. */
+			pthread_mutex_lock(&c->lock);
+			if (c->state != CLIENT_DEAD && (c->in_head || c->resync_pending || (c->subs && c->cursor < feed_head())))
+				live_schedule(c);
+			pthread_mutex_unlock(&c->lock);
+		}
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+/* Starts the writer thread of c. Returns it, or NULL (out of memory or threads). */
+static struct live_writer *writer_start(struct live_client *c)
+{
+	struct live_writer *w = calloc(1, sizeof *w);
+	pthread_attr_t attr;
+	int rc;
+	if (!w)
+		return NULL;
+	w->c = c;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (pthread_attr_init(&attr) != 0)
+		goto fail;
+	pthread_attr_setstacksize(&attr, LIVE_WRITER_STACK_BYTES);
+	rc = pthread_create(&w->thread, &attr, writer_main, w);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		goto fail;
+	pthread_setname_np(w->thread, "rowcast-write");
+	return w;
+fail:
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	return NULL;
+}
+
+int live_writer_busy(struct live_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	int busy = w->busy;
+	pthread_mutex_unlock(&w->lock);
+	return busy;
+}
+
+/* Hands w a copy of b's frames to write, in order after what it wrote before; w is not busy. Returns 0, or
+ * ERR_NOMEM: nothing was handed over. */
+static int writer_post(struct live_writer *w, const struct live_proto_batch *b)
+{
+	unsigned char *copy = malloc(b->len);
+	if (!copy)
+		return ERR_NOMEM;
+	memcpy(copy, b->buf, b->len);
+	pthread_mutex_lock(&w->lock);
+	w->out = copy;
+	w->len = b->len;
+	w->frames = b->frames;
+	w->latest_ts = b->latest_ts;
+	w->busy = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+void live_writer_stop(struct live_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	int busy = w->busy;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	if (busy && w->c->fd >= 0)
+		shutdown(w->c->fd, SHUT_RDWR); /* a write waiting on the peer ends at once: the socket is closing */
+	pthread_join(w->thread, NULL);
+	free(w->out);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
 /* ---------------------------------------------------------------- a sender's batch */
 
-int live_batch_write(struct live_client *c, const struct live_proto_batch *b)
+int live_batch_write(struct live_client *c, const struct live_proto_batch *b, long outq)
 {
 	if (c->raw) {
 		if (!live_client_write(c, 1, b->buf, b->len)) {
@@ -88,10 +224,21 @@ int live_batch_write(struct live_client *c, const struct live_proto_batch *b)
 		sent_count(b->frames, b->latest_ts);
 		return 0;
 	}
-	if (!live_client_write(c, 0, b->buf, b->len)) {
-		live_client_cut_off(c);
+	/* TLS adds a few dozen bytes per 16 KiB record, and the kernel counts its buffers' overhead: half the
+	 * send buffer is room to spare for what the socket holds and the batch together */
+	if (c->fd >= 0 && c->sndbuf > 0 && outq + (long)b->len <= c->sndbuf / 2) {
+		if (!live_client_write(c, 0, b->buf, b->len)) {
+			live_client_cut_off(c);
+			return ERR_FAIL;
+		}
+		sent_count(b->frames, b->latest_ts);
+		return 0;
+	}
+	if (!c->writer)
+		c->writer = writer_start(c);
+	if (!c->writer || writer_post(c->writer, b) != 0) {
+		live_client_cut_off(c); /* its cursor and inbox moved past what b holds: it cannot go on */
 		return ERR_FAIL;
 	}
-	sent_count(b->frames, b->latest_ts);
-	return 0;
+	return 1;
 }
