@@ -113,6 +113,10 @@
  * (LIBRARIES.md); they never block on a client, so two keep both cores busy under fan-out. */
 #define LIVE_SENDERS 2
 
+/* Stack of the writer thread a TLS client gets (it only runs CivetWeb's mg_write and OpenSSL's record
+ * layer): ample, sanitizer builds included, where the default would reserve 8 MiB per socket. */
+#define LIVE_WRITER_STACK_BYTES (256 * 1024)
+
 /* Unsent bytes allowed in one client's socket before the senders stop writing to it; with the socket's
  * send buffer set to LIVE_SNDBUF_BYTES a write of at most this much never blocks. */
 #define LIVE_MAX_OUTQ (512 * 1024)

@@ -1,9 +1,10 @@
 /*
  * live.c: the WebSocket endpoint /api/live: the handshake checks (origin, token, capacity), each client's
  * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here),
- * fragments and the 1 MiB limit, and the close.
+ * fragments and the 1 MiB limit, and the close (ours, and the answer to the peer's).
  * Runs on each client's CivetWeb worker thread; what reaches the client goes through its inbox to the
- * senders (live_send.c), the only writers of its socket. s_open counts open sockets (atomic); s_cfg is set
+ * senders (live_send.c), which build everything it receives; only a close frame is written from here
+ * (live_writer.c orders it after what the senders wrote). s_open counts open sockets (atomic); s_cfg is set
  * before the server starts and read-only afterwards.
  */
 #include "live_int.h"
@@ -13,17 +14,15 @@
 #include "feed.h"
 #include "http.h"
 #include "json.h"
-#include "live_proto.h"
 #include "limit.h"
-#include "match.h"
 #include "metrics.h"
-#include "query.h"
 #include "route.h"
 #include "store.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,73 +44,26 @@ static pthread_mutex_t s_addr_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct addr_count *s_addrs;
 static atomic_int s_started; /* the feed and the senders run: sockets are accepted */
 
-/* ---------------------------------------------------------------- subscriptions */
+/* ---------------------------------------------------------------- answers and subscriptions */
 
-/* Builds a subscription from its request fields. Returns NULL after queuing an error for the client. */
-static struct live_sub *sub_prepare(struct live_client *c, const char *id, const char *table, const char *where)
+/* Queues the error answer {"type":"error","id":ID,"error":{...}} for c. */
+static void answer_error(struct live_client *c, const char *id, const struct error *e)
 {
-	struct store_error e = {0};
-	struct store_conn *conn = store_shared_acquire(&e);
-	struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
-	struct live_sub *s = NULL;
-	if (conn)
-		store_shared_release(); /* the snapshot is held by reference; the connection is not needed */
-	struct error qe;
-	if (!cat) {
-		live_send_error(c, id, e.status, e.code, "%s", e.message);
-		return NULL;
-	}
-	const struct catalog_table *t = table ? catalog_table_find(cat, table) : NULL;
-	if (table && !t) {
-		live_send_error(c, id, 404, "not_found", "no table named '%.200s'", table);
-		goto out;
-	}
-	if (where && *where && !t) {
-		live_send_error(c, id, 400, "bad_request", "where needs a table");
-		goto out;
-	}
-	s = calloc(1, sizeof *s);
-	if (!s || (table && !(s->table = strdup(table)))) {
-		live_send_error(c, id, 500, "internal", "out of memory");
-		goto fail;
-	}
-	if (where && *where) {
-		int rc = query_parse_filters(where, catalog_query_resolve, catalog_query_name, (void *)t, &s->where, &qe);
-		if (rc) {
-			live_send_error(c, id, qe.status, qe.code, "where: %s", qe.message);
-			goto fail;
-		}
-		s->cols = calloc((size_t)s->where->n_filters + 1, sizeof *s->cols);
-		if (!s->cols)
-			goto nomem;
-		for (int i = 0; i < s->where->n_filters; i++) {
-			int col = s->where->filters[i].col;
-			enum catalog_affinity aff = catalog_column_affinity(t, col);
-			if (!(s->cols[i].name = strdup(catalog_column_name(t, col))))
-				goto nomem;
-			s->cols[i].numeric = aff == CATALOG_AFF_INTEGER || aff == CATALOG_AFF_REAL || aff == CATALOG_AFF_NUMERIC;
-			s->cols[i].blob = aff == CATALOG_AFF_BLOB;
-			switch (catalog_column_collation(t, col)) {
-			case CATALOG_COLL_NOCASE:
-				s->cols[i].collation = MATCH_COLL_NOCASE;
-				break;
-			case CATALOG_COLL_RTRIM:
-				s->cols[i].collation = MATCH_COLL_RTRIM;
-				break;
-			default:
-				s->cols[i].collation = MATCH_COLL_BINARY;
-			}
-		}
-	}
-	goto out;
-nomem:
-	live_send_error(c, id, 500, "internal", "out of memory");
-fail:
-	live_sub_free(s);
-	s = NULL;
-out:
-	catalog_release(cat);
-	return s;
+	live_enqueue(c, live_msg_text(live_proto_error_print(id, e)));
+}
+
+/* answer_error with the error made here. */
+static void answer_errorf(struct live_client *c, const char *id, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void answer_errorf(struct live_client *c, const char *id, int status, const char *code, const char *fmt, ...)
+{
+	struct error e = {status, code, ""};
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof e.message, fmt, ap);
+	va_end(ap);
+	answer_error(c, id, &e);
 }
 
 /* The last committed seq, read from the database (the feed may not have read it yet). */
@@ -134,20 +86,26 @@ static long long committed_head(void)
 static void subscribe(struct live_client *c, const char *id, const char *table, const char *where, long long since,
                       long long head)
 {
-	struct live_sub *s = sub_prepare(c, id, table, where);
+	struct error e;
+	struct live_sub *s = live_sub_prepare(table, where, &e);
 	struct live_msg *m = s ? calloc(1, sizeof *m) : NULL;
-	if (!m) {
+	if (!s) {
+		answer_error(c, id, &e);
+		return;
+	}
+	if (!m || (id && !(m->id = strdup(id)))) {
+		free(m);
 		live_sub_free(s);
+		answer_errorf(c, id, 500, "internal", "out of memory");
 		return;
 	}
 	m->kind = MSG_SUBSCRIBE;
 	m->sub = s;
 	m->head = head;
 	m->since = since < 0 ? head : since;
-	m->id = id ? strdup(id) : NULL;
 	m->bytes = sizeof *m + 256;
 	if (live_enqueue(c, m))
-		live_send_error(c, id, 503, "unavailable", "too many requests waiting");
+		answer_errorf(c, id, 503, "unavailable", "too many requests waiting");
 }
 
 /* ---------------------------------------------------------------- handshake and messages */
@@ -278,18 +236,6 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	return 0;
 }
 
-static char *hello_text(long long head)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
-	if (o && cJSON_AddStringToObject(o, "type", "hello") &&
-	    cJSON_AddItemToObject(o, "last_seq", json_int64_create(head)) &&
-	    cJSON_AddStringToObject(o, "server", "rowcast/" ROWCAST_VERSION))
-		text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return text;
-}
-
 static void on_ready(struct mg_connection *conn, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -307,15 +253,19 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		socklen_t len = sizeof got;
 		if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
 			setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got / 4 < c->max_outq)
-			c->max_outq = got / 4;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0) {
+			c->sndbuf = got;
+			if (got / 4 < c->max_outq)
+				c->max_outq = got / 4;
+		}
 	}
 	c->can_write = !s_cfg->token[0] || (handshake_token(conn, token, sizeof token) && route_token_equal(token, s_cfg->token));
 	long long head = committed_head();
 	c->cursor = head;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->idle, NULL);
-	live_enqueue(c, live_msg_text(hello_text(head)));
+	c->raw = c->fd >= 0 && !ri->is_ssl; /* else CivetWeb must write it (TLS) */
+	live_enqueue(c, live_msg_text(live_proto_hello_print(head)));
 
 	int has_table = query_param(ri->query_string, "table", table, sizeof table);
 	int has_where = query_param(ri->query_string, "where", where, sizeof where);
@@ -324,7 +274,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 		char *end;
 		long long s = has_since ? strtoll(since, &end, 10) : -1;
 		if (has_since && (*end || s < 0))
-			live_send_error(c, NULL, 400, "bad_request", "since must be a seq (a number from 0)");
+			answer_errorf(c, NULL, 400, "bad_request", "since must be a seq (a number from 0)");
 		else
 			subscribe(c, NULL, has_table ? table : NULL, has_where ? where : NULL, s, head);
 	}
@@ -337,43 +287,38 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 static void handle_write(struct live_client *c, const struct live_proto_msg *m)
 {
 	const char *id = m->id;
-	struct store_error e = {0};
+	struct store_error se = {0};
 	struct store_conn *conn;
 	struct catalog *cat = NULL;
 	cJSON *stored = NULL;
-	int rc = -1;
-	if (!(conn = store_conn_get(&e)) || !(cat = store_catalog(conn, &e))) {
-		live_send_error(c, id, e.status, e.code, "%s", e.message);
+	char *ack = NULL;
+	if (!(conn = store_conn_get(&se)) || !(cat = store_catalog(conn, &se))) {
+		answer_errorf(c, id, se.status, se.code, "%s", se.message);
 		return;
 	}
 	const struct catalog_table *tab = catalog_table_find(cat, m->table);
+	int rc = ERR_FAIL;
 	if (!tab) {
-		live_send_error(c, id, 404, "not_found", "no table named '%.200s'", m->table);
-	} else if (!tab->writable) {
-		live_send_error(c, id, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", tab->name);
-	} else {
-		if (m->type == LIVE_PROTO_INSERT)
-			rc = store_rows_insert(conn, tab, m->row, &stored, &e);
-		else if (m->type == LIVE_PROTO_UPDATE)
-			rc = store_row_update(conn, tab, m->key, m->row, &stored, &e);
-		else
-			rc = store_row_delete(conn, tab, m->key, &e);
-		if (rc)
-			live_send_error(c, id, e.status, e.code, "%s", e.message);
+		answer_errorf(c, id, 404, "not_found", "no table named '%.200s'", m->table);
+		goto out;
 	}
-	if (rc == 0) {
-		cJSON *o = cJSON_CreateObject();
-		char *text = NULL;
-		if (o && cJSON_AddStringToObject(o, "type", "ack") && live_add_id(o, id) &&
-		    (stored ? cJSON_AddItemReferenceToObject(o, "row", stored) : cJSON_AddNullToObject(o, "row") != NULL) &&
-		    cJSON_AddItemToObject(o, "seq", json_int64_create(store_last_write_seq(conn))))
-			text = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if (!text)
-			live_send_error(c, id, 500, "internal", "out of memory");
-		else
-			live_enqueue(c, live_msg_text(text));
+	if (!tab->writable) {
+		answer_errorf(c, id, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", tab->name);
+		goto out;
 	}
+	if (m->type == LIVE_PROTO_INSERT)
+		rc = store_rows_insert(conn, tab, m->row, &stored, &se);
+	else if (m->type == LIVE_PROTO_UPDATE)
+		rc = store_row_update(conn, tab, m->key, m->row, &stored, &se);
+	else
+		rc = store_row_delete(conn, tab, m->key, &se);
+	if (rc != 0)
+		answer_errorf(c, id, se.status, se.code, "%s", se.message);
+	else if (!(ack = live_proto_write_ack_print(id, stored, store_last_write_seq(conn))))
+		answer_errorf(c, id, 500, "internal", "out of memory");
+	else
+		live_enqueue(c, live_msg_text(ack));
+out:
 	cJSON_Delete(stored);
 	catalog_release(cat);
 }
@@ -386,36 +331,32 @@ static void handle_message(struct live_client *c, const char *data, size_t len)
 	live_proto_parse(data, len, &ctx, &m);
 	switch (m.type) {
 	case LIVE_PROTO_ERROR:
-		live_send_error(c, m.id, m.status, m.code, "%s", m.message);
+		answer_error(c, m.id, &m.error);
 		break;
-	case LIVE_PROTO_PING: {
-		cJSON *o = cJSON_CreateObject();
-		char *text = NULL;
-		if (o && cJSON_AddStringToObject(o, "type", "pong") && live_add_id(o, m.id))
-			text = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		live_enqueue(c, live_msg_text(text));
+	case LIVE_PROTO_PING:
+		live_enqueue(c, live_msg_text(live_proto_pong_print(m.id)));
 		break;
-	}
 	case LIVE_PROTO_SUBSCRIBE: {
 		pthread_mutex_lock(&c->lock);
 		int n = c->n_subs;
 		pthread_mutex_unlock(&c->lock);
 		if (n >= LIMIT_SUBSCRIPTIONS)
-			live_send_error(c, m.id, 400, "bad_request", "at most %d subscriptions per socket", LIMIT_SUBSCRIPTIONS);
+			answer_errorf(c, m.id, 400, "bad_request", "at most %d subscriptions per socket", LIMIT_SUBSCRIPTIONS);
 		else
 			subscribe(c, m.id, m.table, m.where, m.since, committed_head());
 		break;
 	}
 	case LIVE_PROTO_UNSUBSCRIBE: {
 		struct live_msg *q = calloc(1, sizeof *q);
-		if (q) {
-			q->kind = MSG_UNSUBSCRIBE;
-			q->table = m.table ? strdup(m.table) : NULL;
-			q->id = m.id ? strdup(m.id) : NULL;
-			q->bytes = sizeof *q + 64;
-			live_enqueue(c, q);
+		if (!q || (m.table && !(q->table = strdup(m.table))) || (m.id && !(q->id = strdup(m.id)))) {
+			live_msg_free(q);
+			answer_errorf(c, m.id, 500, "internal", "out of memory");
+			break;
 		}
+		q->kind = MSG_UNSUBSCRIBE;
+		q->bytes = sizeof *q + 64;
+		if (live_enqueue(c, q))
+			answer_errorf(c, m.id, 503, "unavailable", "too many requests waiting");
 		break;
 	}
 	case LIVE_PROTO_INSERT:
@@ -429,19 +370,29 @@ static void handle_message(struct live_client *c, const char *data, size_t len)
 
 /* Sends a close frame with code and stops everything else for c; the rest of what the peer sends is read
  * and dropped until its own close arrives. Returns 1 (keep reading) for the data handler. */
-static int close_with(struct live_client *c, struct mg_connection *conn, int code)
+static int close_with(struct live_client *c, int code)
 {
-	const char payload[2] = {(char)(code >> 8), (char)(code & 0xFF)};
 	free(c->frag);
 	c->frag = NULL;
 	c->frag_len = 0;
 	c->frag_open = 0;
 	c->closing = 1;
-	pthread_mutex_lock(&c->lock);
-	c->state = CLIENT_DEAD; /* nothing more from the senders after the close frame */
-	pthread_mutex_unlock(&c->lock);
-	mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
+	live_client_close(c, code);
 	return 1;
+}
+
+/* The code to answer a peer's close frame with (RFC 6455 5.5.1, 7.4): its own code echoed, 0 (an empty
+ * close frame) when it sent none, 1002 for a payload too short to hold a code or a code no endpoint may
+ * send. */
+static int close_answer(const char *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (len < 2)
+		return 1002;
+	int code = ((unsigned char)data[0] << 8) | (unsigned char)data[1];
+	int valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+	return valid ? code : 1002;
 }
 
 static int on_data(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
@@ -451,22 +402,26 @@ static int on_data(struct mg_connection *conn, int bits, char *data, size_t len,
 	(void)cbdata;
 	if (!c)
 		return 0;
-	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+	if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
+		/* answered unless it answers ours; then CivetWeb ends the connection */
+		if (!c->closing)
+			live_client_close(c, close_answer(data, len));
 		return 0;
+	}
 	if (opcode == MG_WEBSOCKET_OPCODE_PING || opcode == MG_WEBSOCKET_OPCODE_PONG || c->closing)
 		return 1; /* after our close frame, the rest of what the peer was sending is read and dropped */
 	/* RFC 6455 5.4: a continuation needs a message in progress, and a new message may not start inside one */
 	if ((opcode == MG_WEBSOCKET_OPCODE_CONTINUATION) != (c->frag_open != 0))
-		return close_with(c, conn, 1002);
+		return close_with(c, 1002);
 	if (opcode == MG_WEBSOCKET_OPCODE_BINARY || (opcode == MG_WEBSOCKET_OPCODE_CONTINUATION && c->frag_binary)) {
 		if (opcode == MG_WEBSOCKET_OPCODE_BINARY)
-			live_send_error(c, NULL, 415, "unsupported_media_type", "messages are JSON text frames");
+			answer_errorf(c, NULL, 415, "unsupported_media_type", "messages are JSON text frames");
 		c->frag_open = !fin;
 		c->frag_binary = !fin;
 		return 1; /* its fragments are read and dropped */
 	}
 	if (c->frag_len + len > LIMIT_BODY_BYTES)
-		return close_with(c, conn, 1009);
+		return close_with(c, 1009);
 	if (fin && !c->frag_open) {
 		handle_message(c, data, len);
 		return 1;
@@ -499,6 +454,7 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 		return;
 	}
 	live_client_remove(c);
+	live_writer_stop(c->writer); /* after live_client_remove: no sender hands it anything any more */
 	while (c->in_head) {
 		struct live_msg *m = c->in_head;
 		c->in_head = m->next;

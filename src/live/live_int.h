@@ -1,11 +1,15 @@
 /*
- * live_int.h: what live.c (the handshake and each client's messages, on CivetWeb worker threads) shares
- * with live_send.c (the client list, the work queue and the sender threads). Not for other modules.
+ * live_int.h: what the live modules share, not for other modules: live.c (the endpoint: each client's
+ * messages, fragments and close, on its CivetWeb worker thread), live_sub.c (subscriptions: built there,
+ * applied by a sender), live_send.c (the client list, the work queue and the shared sender threads) and
+ * live_writer.c (every write to a client's socket, and the writer thread of a socket CivetWeb must write).
+ * The wire format is live_proto.h's.
  */
 #ifndef ROWCAST_LIVE_INT_H
 #define ROWCAST_LIVE_INT_H
 
 #include "live.h"
+#include "live_proto.h"
 #include "match.h"
 #include "query.h"
 
@@ -16,16 +20,18 @@
 
 enum msg_kind { MSG_TEXT, MSG_SUBSCRIBE, MSG_UNSUBSCRIBE };
 
-/* A request or reply waiting for the client's sender, in arrival order. */
+/* A request or reply waiting for the client's sender, in arrival order. A sender applies a subscribe or an
+ * unsubscribe in order with everything else, and the request then becomes its answer (a MSG_TEXT). */
 struct live_msg {
 	enum msg_kind kind;
-	char *text;              /* MSG_TEXT: a complete JSON message */
+	char *text[2];           /* MSG_TEXT: up to two JSON messages sent together (NULL: none), each freed with
+	                          * cJSON_free: a subscribe's ack, then its resync */
 	struct live_sub *sub;    /* MSG_SUBSCRIBE: the prepared subscription */
 	long long since;         /* MSG_SUBSCRIBE: replay after this seq */
 	long long head;          /* MSG_SUBSCRIBE: the last committed seq when the request came */
-	char *table;             /* MSG_UNSUBSCRIBE: which (NULL: the all-tables one) */
-	char *id;                /* JSON text of the request's id, or NULL when it had none */
-	size_t bytes;
+	char *table;             /* MSG_UNSUBSCRIBE: which (NULL: the all-tables one); malloc'd */
+	char *id;                /* JSON text of the request's id, or NULL when it had none; malloc'd */
+	size_t bytes;            /* what it counts against the client's inbox bound */
 	struct live_msg *next;
 };
 
@@ -39,14 +45,23 @@ struct live_sub {
 
 enum client_state { CLIENT_OPEN, CLIENT_DEAD };
 
+struct live_writer;
+
 struct live_client {
 	struct mg_connection *conn;
 	int fd;                          /* the socket, found once at the handshake; -1 when unknown */
+	int raw;                         /* the senders write the socket themselves (plain TCP, fd known); else
+	                                  * CivetWeb writes it (TLS) */
+	long sndbuf;                     /* the socket's send buffer (0: unknown) */
 	long max_outq;                   /* unsent bytes allowed in its socket (a quarter of its send buffer) */
+	struct live_writer *writer;      /* when !raw, its own writer thread, started by its sender for the first
+	                                  * batch the socket may not hold; NULL until then */
 	int can_write;                   /* the token check passed (or no token is needed) */
+	int close_sent;                  /* guarded by the connection's lock (mg_lock_connection): a close frame
+	                                  * went out, so nothing more is written */
 	pthread_mutex_t lock;            /* guards everything below except the work flags and frag */
 	pthread_cond_t idle;             /* signalled when a sender lets go of the client */
-	enum client_state state;
+	enum client_state state;         /* DEAD: closing or cut off; no sender builds anything more for it */
 	struct live_msg *in_head, *in_tail;
 	size_t in_bytes;
 	struct live_sub *subs;
@@ -69,26 +84,22 @@ struct live_client {
 	long outq_bound;                 /* unsent bytes in its socket, at most; only its sender touches it */
 };
 
-/* Asks a sender to look at c. Any thread, with no lock held. */
+/* ---------------------------------------------------------------- live_send.c */
+
+/* Asks a sender to look at c. Any thread, with no lock held but c's own. */
 void live_schedule(struct live_client *c);
 
-/* Queues m for c's sender (takes m). Returns 0, or -1 when c's inbox is over its bound (m freed). */
+/* Queues m for c's sender (takes m). Returns 0, or ERR_FAIL when c's inbox is over its bound or c is
+ * closing (m freed). */
 int live_enqueue(struct live_client *c, struct live_msg *m);
 
-/* A MSG_TEXT message taking text (a printed JSON message; NULL gives NULL). */
+/* A MSG_TEXT message taking text (a JSON message from cJSON_Print*; NULL gives NULL). NULL on out of
+ * memory, text then freed. */
 struct live_msg *live_msg_text(char *text);
 
 void live_msg_free(struct live_msg *m);
-void live_sub_free(struct live_sub *s);
 
-/* Adds "id" (the request's id as sent, or null) to obj; 1 on success. */
-int live_add_id(cJSON *obj, const char *id);
-
-/* Queues {"type":"error","id":ID,"error":{"status","code","message"}} for c. */
-void live_send_error(struct live_client *c, const char *id, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-/* The client list (see live_send.c). */
+/* The client list. */
 void live_client_add(struct live_client *c);
 void live_client_remove(struct live_client *c);
 
@@ -98,5 +109,50 @@ void live_senders_stop(void);
 
 /* 1 once the server is stopping (sockets are refused). */
 int live_stopping(void);
+
+/* ---------------------------------------------------------------- live_sub.c */
+
+/* Builds a subscription to table (NULL: every table) with the filter where (NULL or "": every row). Returns
+ * it (live_sub_free), or NULL with e filled: 404 for an unknown table, 400 for a bad filter, 500 on out of
+ * memory, or the store's own error. */
+struct live_sub *live_sub_prepare(const char *table, const char *where, struct error *e);
+
+void live_sub_free(struct live_sub *s);
+
+/* Applies the subscribe request m to c, which takes m's subscription; m becomes a MSG_TEXT of its answers.
+ * On c's sender, with c's lock held. */
+void live_subscribe_apply(struct live_client *c, struct live_msg *m);
+
+/* Applies the unsubscribe request m to c; m becomes a MSG_TEXT of its ack. As live_subscribe_apply. */
+void live_unsubscribe_apply(struct live_client *c, struct live_msg *m);
+
+/* ---------------------------------------------------------------- live_writer.c */
+
+/* Writes b, the batch c's sender built when its socket had outq unsent bytes: a raw socket at once without
+ * waiting; a TLS one at once when the socket surely holds it, else through c's writer thread (started
+ * here the first time). On c's sender. Returns 0 when written, 1 when handed to the writer (which asks for
+ * another look once done), or ERR_FAIL when c was cut off. */
+int live_batch_write(struct live_client *c, const struct live_proto_batch *b, long outq);
+
+/* Writes len bytes to c's socket under the connection's lock, unless a close frame went out already.
+ * raw: one send that never waits; else CivetWeb's mg_write, which waits while the peer reads nothing (up to
+ * request_timeout_ms): only on a thread of c's own. Returns 1 when all of it was written. */
+int live_client_write(struct live_client *c, int raw, const unsigned char *buf, size_t len);
+
+/* Marks c closing (nothing more is built for it) and sends a close frame with code (0: an empty payload)
+ * unless one went out already, in order after every frame written before. c's worker, or the main thread
+ * at shutdown. Returns 1 when the close frame was written. */
+int live_client_close(struct live_client *c, int code);
+
+/* Cuts off a client that cannot be written to any more (idempotent): marks it DEAD, counts a drop, and
+ * shuts its socket, so the worker's read loop ends and the close handler frees it. Any thread. */
+void live_client_cut_off(struct live_client *c);
+
+/* 1 while a batch handed to w is not written yet. */
+int live_writer_busy(struct live_writer *w);
+
+/* Stops w after its write in flight (ended at once by shutting the socket down), joins it and frees it.
+ * From c's close handler, once no sender can touch c any more (live_client_remove). NULL is ignored. */
+void live_writer_stop(struct live_writer *w);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * live_proto.c: parsing and validating one live-socket message. The JSON is parsed with rowcast's bounds
- * (json.c: LIMIT_JSON_DEPTH, valid UTF-8, exact integers); the checks run in a fixed order so a client
- * always gets the same first error: syntax, shape and type, then per type (writes: the right to write
- * and --read-only before the fields). No I/O, no state: any thread.
+ * live_proto.c: the live socket's protocol (see live_proto.h). Parsing: the JSON is parsed with rowcast's
+ * bounds (json.c: LIMIT_JSON_DEPTH, valid UTF-8, exact integers); the checks run in a fixed order so a
+ * client always gets the same first error: syntax, shape and type, then per type (writes: the right to
+ * write and --read-only before the fields). Messages are built with cJSON (ids and seqs exact); frames are
+ * encoded by hand. No I/O, no state: any thread.
  */
 #include "live_proto.h"
 
@@ -14,26 +15,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Makes m a refusal; returns -1. */
-static int refuse(struct live_proto_msg *m, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+/* ---------------------------------------------------------------- client messages */
 
-static int refuse(struct live_proto_msg *m, int status, const char *code, const char *fmt, ...)
+/* Makes m a refusal (400 bad_request unless status says otherwise); returns rc. */
+static int refuse(struct live_proto_msg *m, int rc, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int refuse(struct live_proto_msg *m, int rc, int status, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 	m->type = LIVE_PROTO_ERROR;
-	m->status = status;
-	m->code = code;
 	m->table = m->where = m->key = NULL;
 	m->row = NULL;
 	m->since = -1;
+	m->error.status = status;
+	m->error.code = code;
 	va_start(ap, fmt);
-	vsnprintf(m->message, sizeof m->message, fmt, ap);
+	vsnprintf(m->error.message, sizeof m->error.message, fmt, ap);
 	va_end(ap);
-	return -1;
+	return rc;
 }
 
-/* Text of a JSON value (for echoing an id) with its numbers exactly as sent; malloc'd (cJSON_free).
+/* Text of a JSON value (for echoing an id) with its numbers exactly as sent (cJSON_free).
  * NULL when v is NULL, and on out of memory (the id is then left out of the answer). */
 static char *id_text(const cJSON *v)
 {
@@ -74,15 +77,15 @@ static int parse_write(struct live_proto_msg *m, const struct live_proto_ctx *ct
 	const cJSON *k = cJSON_GetObjectItemCaseSensitive(m->root, "key");
 	const cJSON *row = cJSON_GetObjectItemCaseSensitive(m->root, "row");
 	if (!ctx->can_write)
-		return refuse(m, 401, "unauthorized", "writes need the token (Authorization: Bearer, or ?token=)");
+		return refuse(m, ERR_INVALID, 401, "unauthorized", "writes need the token (Authorization: Bearer, or ?token=)");
 	if (ctx->read_only)
-		return refuse(m, 405, "method_not_allowed", "this server is read-only (--read-only)");
+		return refuse(m, ERR_INVALID, 405, "method_not_allowed", "this server is read-only (--read-only)");
 	if (!cJSON_IsString(t))
-		return refuse(m, 400, "bad_request", "%s needs a \"table\"", type);
+		return refuse(m, ERR_INVALID, 400, "bad_request", "%s needs a \"table\"", type);
 	if (m->type != LIVE_PROTO_INSERT && (!k || key_set(m, k) != 0))
-		return refuse(m, 400, "bad_request", "%s needs a \"key\" (a number or a string)", type);
+		return refuse(m, ERR_INVALID, 400, "bad_request", "%s needs a \"key\" (a number or a string)", type);
 	if (m->type != LIVE_PROTO_DELETE && !cJSON_IsObject(row))
-		return refuse(m, 400, "bad_request", "%s needs a \"row\" object", type);
+		return refuse(m, ERR_INVALID, 400, "bad_request", "%s needs a \"row\" object", type);
 	m->table = t->valuestring;
 	m->row = m->type != LIVE_PROTO_DELETE ? row : NULL;
 	if (m->type == LIVE_PROTO_INSERT)
@@ -97,9 +100,9 @@ static int parse_subscribe(struct live_proto_msg *m)
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(m->root, "since");
 	long long since = -1;
 	if ((t && !cJSON_IsString(t) && !cJSON_IsNull(t)) || (w && !cJSON_IsString(w) && !cJSON_IsNull(w)))
-		return refuse(m, 400, "bad_request", "table and where must be strings");
+		return refuse(m, ERR_INVALID, 400, "bad_request", "table and where must be strings");
 	if (s && !cJSON_IsNull(s) && (json_int64_get(s, &since) != 0 || since < 0))
-		return refuse(m, 400, "bad_request", "since must be a seq (a number from 0)");
+		return refuse(m, ERR_INVALID, 400, "bad_request", "since must be a seq (a number from 0)");
 	m->table = cJSON_IsString(t) ? t->valuestring : NULL;
 	m->where = cJSON_IsString(w) ? w->valuestring : NULL;
 	m->since = since;
@@ -121,18 +124,18 @@ int live_proto_parse(const char *data, size_t len, const struct live_proto_ctx *
 	m->since = -1;
 	int rc = json_parse(data, len, LIMIT_JSON_DEPTH, &m->root, &je);
 	if (rc)
-		return refuse(m, je.status, je.code, "%s", je.message);
+		return refuse(m, rc, je.status, je.code, "%s", je.message);
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(m->root, "type");
 	m->id = id_text(cJSON_GetObjectItemCaseSensitive(m->root, "id"));
 	if (!cJSON_IsObject(m->root) || !cJSON_IsString(type))
-		return refuse(m, 400, "bad_request", "a message is an object with a \"type\"");
+		return refuse(m, ERR_INVALID, 400, "bad_request", "a message is an object with a \"type\"");
 	m->type_text = type->valuestring;
 	size_t i;
 	for (i = 0; i < sizeof s_types / sizeof s_types[0]; i++)
 		if (strcmp(type->valuestring, s_types[i].name) == 0)
 			break;
 	if (i == sizeof s_types / sizeof s_types[0])
-		return refuse(m, 400, "bad_request", "unknown message type '%.60s'", type->valuestring);
+		return refuse(m, ERR_INVALID, 400, "bad_request", "unknown message type '%.60s'", type->valuestring);
 	m->type = s_types[i].type;
 	switch (m->type) {
 	case LIVE_PROTO_SUBSCRIBE:
@@ -159,4 +162,164 @@ void live_proto_clear(struct live_proto_msg *m)
 	m->id = NULL;
 	m->table = m->where = m->key = NULL;
 	m->row = NULL;
+}
+
+/* ---------------------------------------------------------------- server messages */
+
+/* Adds "id": the request's id as it was sent (raw JSON text), or null. Returns 1, or 0 on out of memory. */
+static int add_id(cJSON *obj, const char *id)
+{
+	return id ? cJSON_AddRawToObject(obj, "id", id) != NULL : cJSON_AddNullToObject(obj, "id") != NULL;
+}
+
+/* A new object {"type":type}, or NULL on out of memory. */
+static cJSON *message_new(const char *type)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (o && !cJSON_AddStringToObject(o, "type", type)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Prints o when ok and o exist, then deletes o. Returns the text (cJSON_free) or NULL. */
+static char *message_print(cJSON *o, int ok)
+{
+	char *text = o && ok ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return text;
+}
+
+/* Adds name: an exact 64-bit integer. Returns 1, or 0 on out of memory. */
+static int add_int64(cJSON *o, const char *name, long long v)
+{
+	cJSON *n = json_int64_create(v);
+	if (n && cJSON_AddItemToObject(o, name, n))
+		return 1;
+	cJSON_Delete(n);
+	return 0;
+}
+
+char *live_proto_hello_print(long long last_seq)
+{
+	cJSON *o = message_new("hello");
+	return message_print(o, o && add_int64(o, "last_seq", last_seq) &&
+					cJSON_AddStringToObject(o, "server", "rowcast/" ROWCAST_VERSION));
+}
+
+char *live_proto_ack_print(const char *id, long long last_seq)
+{
+	cJSON *o = message_new("ack");
+	return message_print(o, o && add_id(o, id) && add_int64(o, "last_seq", last_seq));
+}
+
+char *live_proto_write_ack_print(const char *id, const cJSON *row, long long seq)
+{
+	cJSON *o = message_new("ack");
+	int ok = o && add_id(o, id);
+	if (ok && row) {
+		/* a reference to row's members: the row (up to 1 MiB) is printed from where it is, not copied */
+		cJSON *ref = cJSON_IsObject(row)  ? cJSON_CreateObjectReference(row->child)
+			     : cJSON_IsArray(row) ? cJSON_CreateArrayReference(row->child)
+						  : cJSON_Duplicate(row, 1);
+		ok = ref && cJSON_AddItemToObject(o, "row", ref);
+		if (!ok)
+			cJSON_Delete(ref);
+	} else if (ok) {
+		ok = cJSON_AddNullToObject(o, "row") != NULL;
+	}
+	return message_print(o, ok && add_int64(o, "seq", seq));
+}
+
+char *live_proto_pong_print(const char *id)
+{
+	cJSON *o = message_new("pong");
+	return message_print(o, o && add_id(o, id));
+}
+
+char *live_proto_error_print(const char *id, const struct error *e)
+{
+	cJSON *o = message_new("error"), *err = NULL;
+	return message_print(o, o && add_id(o, id) && (err = cJSON_AddObjectToObject(o, "error")) &&
+					cJSON_AddNumberToObject(err, "status", e->status) &&
+					cJSON_AddStringToObject(err, "code", e->code) &&
+					cJSON_AddStringToObject(err, "message", e->message));
+}
+
+char *live_proto_resync_print(const char *reason, long long last_seq)
+{
+	cJSON *o = message_new("resync");
+	return message_print(o, o && cJSON_AddStringToObject(o, "reason", reason) && add_int64(o, "last_seq", last_seq));
+}
+
+/* ---------------------------------------------------------------- frames */
+
+int live_proto_frame_append(struct live_proto_batch *b, int opcode, const void *p1, size_t len1, const void *p2,
+			    size_t len2)
+{
+	size_t len = len1 + len2, h = 0;
+	unsigned char head[LIVE_PROTO_FRAME_HEAD_MAX];
+	head[h++] = (unsigned char)(0x80 | (opcode & 0x0F));
+	if (len < 126) {
+		head[h++] = (unsigned char)len;
+	} else if (len <= 0xFFFF) {
+		head[h++] = 126;
+		head[h++] = (unsigned char)(len >> 8);
+		head[h++] = (unsigned char)len;
+	} else {
+		head[h++] = 127;
+		for (int i = 7; i >= 0; i--)
+			head[h++] = (unsigned char)((unsigned long long)len >> (8 * i));
+	}
+	/* within cap; or, as a batch's first frame, within the buffer (a frame larger than cap goes alone) */
+	if (h + len > b->size - b->len || (b->len + h + len > b->cap && b->len > 0))
+		return -1;
+	memcpy(b->buf + b->len, head, h);
+	if (len1)
+		memcpy(b->buf + b->len + h, p1, len1);
+	if (len2)
+		memcpy(b->buf + b->len + h + len1, p2, len2);
+	b->len += h + len;
+	b->frames++;
+	return 0;
+}
+
+int live_proto_texts_append(struct live_proto_batch *b, char *const *texts, int n)
+{
+	size_t len = b->len;
+	int frames = b->frames;
+	for (int i = 0; i < n; i++) {
+		if (texts[i] && live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, texts[i], strlen(texts[i]), NULL, 0) != 0) {
+			b->len = len;
+			b->frames = frames;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int live_proto_change_append(struct live_proto_batch *b, const char *msg_json, size_t msg_len, const char *view)
+{
+	/* the change's text is spliced, not re-printed: it is serialized once for every client. A view is one
+	 * of three fixed words, so its member is fixed text too. */
+	static const char *const tails[] = {",\"view\":\"added\"}", ",\"view\":\"changed\"}", ",\"view\":\"removed\"}"};
+	const char *tail = NULL;
+	if (strcmp(view, "added") == 0)
+		tail = tails[0];
+	else if (strcmp(view, "changed") == 0)
+		tail = tails[1];
+	else if (strcmp(view, "removed") == 0)
+		tail = tails[2];
+	if (!tail || msg_len < 2 || msg_json[msg_len - 1] != '}')
+		return -1;
+	return live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, msg_json, msg_len - 1, tail, strlen(tail));
+}
+
+size_t live_proto_close_encode(unsigned char *out, int code)
+{
+	unsigned char payload[2] = {(unsigned char)(code >> 8), (unsigned char)code};
+	struct live_proto_batch b = {out, 4, 4, 0, 0, 0};
+	live_proto_frame_append(&b, LIVE_PROTO_OP_CLOSE, payload, code ? 2 : 0, NULL, 0);
+	return b.len;
 }

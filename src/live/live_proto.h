@@ -1,16 +1,23 @@
 /*
- * live_proto.h: one client message of the live socket, parsed and validated into a struct live_proto_msg,
- * or the error the client gets back (status, code, message), in the order live.c always answered them.
- * No I/O and no state: live.c calls it on each client's worker thread; the fuzzers and tests call it alone.
+ * live_proto.h: the live socket's protocol, both ways. A client message is parsed and validated into a
+ * struct live_proto_msg, or into the error the client gets back, in the order live.c always answered them;
+ * every message the server sends (hello, ack, write ack, pong, error, resync, a change with its view) is
+ * built here as JSON text; and server frames (RFC 6455 5.2: FIN, opcode, 7/16/64-bit length, never
+ * masked) are encoded here into a batch for one write. No I/O and no state: any thread (live.c on each
+ * client's worker, the senders in live_send.c, the fuzzers and tests alone).
  */
 #ifndef ROWCAST_LIVE_PROTO_H
 #define ROWCAST_LIVE_PROTO_H
 
+#include "error.h"
+
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+/* ---------------------------------------------------------------- client messages */
+
 enum live_proto_type {
-	LIVE_PROTO_ERROR,       /* refused: status, code and message say why */
+	LIVE_PROTO_ERROR,       /* refused: error says why */
 	LIVE_PROTO_PING,
 	LIVE_PROTO_SUBSCRIBE,
 	LIVE_PROTO_UNSUBSCRIBE,
@@ -29,27 +36,80 @@ struct live_proto_ctx {
 struct live_proto_msg {
 	enum live_proto_type type;
 	const char *type_text;  /* the "type" as sent ("insert"...), or NULL when refused before it was read */
-	char *id;               /* JSON text of the "id" to echo (malloc'd, cJSON_free), or NULL when it had none */
+	char *id;               /* JSON text of the "id" to echo (cJSON_free), or NULL when it had none */
 	const char *table;      /* SUBSCRIBE, UNSUBSCRIBE: NULL for all tables; writes: never NULL */
 	const char *where;      /* SUBSCRIBE: filter string, or NULL */
 	long long since;        /* SUBSCRIBE: replay after this seq; -1 when not given */
 	const char *key;        /* UPDATE, DELETE: the key as URL-style text (never NULL); else NULL */
 	const cJSON *row;       /* INSERT, UPDATE: the row object; else NULL */
 	cJSON *root;            /* the parsed message, or NULL */
-	/* LIVE_PROTO_ERROR */
-	int status;
-	const char *code;       /* static string */
-	char message[256];
-	/* storage for a numeric key's text */
-	char key_buf[24];
+	struct error error;     /* LIVE_PROTO_ERROR: the answer's status, code and message */
+	char key_buf[24];       /* storage for a numeric key's text */
 };
 
 /* Parses len bytes of data (a text frame; need not be NUL-terminated) under ctx into *m. Returns 0 when
- * m->type is a request, -1 when it is LIVE_PROTO_ERROR (500 "internal" on out of memory). Whatever it
- * returns, free what m holds with live_proto_clear. */
+ * m->type is a request; ERR_INVALID when it is LIVE_PROTO_ERROR, or ERR_NOMEM (also LIVE_PROTO_ERROR, 500
+ * "internal"). Whatever it returns, free what m holds with live_proto_clear. */
 int live_proto_parse(const char *data, size_t len, const struct live_proto_ctx *ctx, struct live_proto_msg *m);
 
 /* Frees what m holds (root and id); m may then be reused. */
 void live_proto_clear(struct live_proto_msg *m);
+
+/* ---------------------------------------------------------------- server messages
+ * Each returns the message as JSON text, which the caller frees with cJSON_free, or NULL on out of memory.
+ * id is the JSON text of the request's id as live_proto_parse kept it; NULL answers with "id":null. */
+
+/* {"type":"hello","last_seq":N,"server":"rowcast/VERSION"}: the first message on every socket. */
+char *live_proto_hello_print(long long last_seq);
+
+/* {"type":"ack","id":ID,"last_seq":N}: the answer to a subscribe or an unsubscribe. */
+char *live_proto_ack_print(const char *id, long long last_seq);
+
+/* {"type":"ack","id":ID,"row":ROW,"seq":N}: the answer to a write; row (borrowed, printed as it is) is the
+ * stored row, NULL for a delete. */
+char *live_proto_write_ack_print(const char *id, const cJSON *row, long long seq);
+
+/* {"type":"pong","id":ID}. */
+char *live_proto_pong_print(const char *id);
+
+/* {"type":"error","id":ID,"error":{"status":S,"code":C,"message":M}}: every refusal a client hears. */
+char *live_proto_error_print(const char *id, const struct error *e);
+
+/* {"type":"resync","reason":R,"last_seq":N}: reload a snapshot, then continue after last_seq. */
+char *live_proto_resync_print(const char *reason, long long last_seq);
+
+/* ---------------------------------------------------------------- frames */
+
+enum { LIVE_PROTO_OP_TEXT = 0x1, LIVE_PROTO_OP_CLOSE = 0x8 };
+
+/* The largest frame header: FIN/opcode, 127, and a 64-bit length. */
+#define LIVE_PROTO_FRAME_HEAD_MAX 10
+
+/* Server frames built back to back for one write. The caller owns buf (size bytes). */
+struct live_proto_batch {
+	unsigned char *buf;
+	size_t size;            /* bytes at buf */
+	size_t cap;             /* what may be written now (at most size); a batch's first frame may take up to size */
+	size_t len;             /* bytes built */
+	int frames;             /* frames built */
+	long long latest_ts;    /* the caller's: the newest change's ts in the batch (0: none) */
+};
+
+/* Appends one frame (FIN set, unmasked) with opcode and a payload made of two parts (p2 may be NULL when
+ * len2 is 0). Returns 0, or -1 when it does not fit (b is left as it was). */
+int live_proto_frame_append(struct live_proto_batch *b, int opcode, const void *p1, size_t len1, const void *p2,
+			    size_t len2);
+
+/* Appends texts[0..n) (NULL entries skipped) as text frames: all of them, or none (-1: they do not fit). */
+int live_proto_texts_append(struct live_proto_batch *b, char *const *texts, int n);
+
+/* Appends a change for a filtered subscription: msg_json (a change message: a JSON object of msg_len bytes)
+ * with "view":view added as its last member. view is "added", "changed" or "removed". Returns 0, or -1
+ * when it does not fit or view is none of those. */
+int live_proto_change_append(struct live_proto_batch *b, const char *msg_json, size_t msg_len, const char *view);
+
+/* Writes a close frame with code (or with an empty payload when code is 0) into out (4 bytes at least).
+ * Returns its length. */
+size_t live_proto_close_encode(unsigned char *out, int code);
 
 #endif

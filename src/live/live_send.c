@@ -1,21 +1,24 @@
 /*
- * live_send.c: the senders that push to WebSocket clients, and the client list they work from.
+ * live_send.c: the client list, the work queue, and the senders that push to WebSocket clients.
  *
- * Only sender threads write to a client's socket (LIVE_SENDERS of them, shared by every client). A sender
- * owns one client at a time (in_work): it applies the client's queued requests (subscribe, unsubscribe,
- * replies) in order, then copies the change frames after the client's cursor from the feed's ring into one
- * buffer and writes it with one send. It never blocks on a slow peer: it writes only what fits under the
- * client's max_outq (a fraction of the socket's send buffer) given how many bytes wait unsent in the
- * socket (SIOCOUTQ, asked only when the bytes written since the last answer could matter), and it writes a
- * plain socket without waiting (a short write cuts the client off); a client with no room is skipped and
- * looked at again LIVE_TICK_MS later. A client that stays full while more than LIVE_MAX_LAG_CHANGES pile
- * up is told to resync (its backlog is forgotten), or more than LIVE_MAX_LAG_BYTES of them; one that reads
- * nothing for LIVE_STALL_CLOSE_MS is cut off.
+ * Only senders build what a client receives (LIVE_SENDERS threads, shared by every client). A sender owns
+ * one client at a time (in_work): it applies the client's queued requests (subscribe, unsubscribe,
+ * replies) in order, then encodes the change frames after the client's cursor from the feed's ring into
+ * one batch (live_proto.c) and writes it with one send. It never blocks on a slow peer: it writes only
+ * what fits under the client's max_outq (a fraction of the socket's send buffer) given how many bytes wait
+ * unsent in the socket (SIOCOUTQ, asked only when the bytes written since the last answer could matter),
+ * and it writes a plain socket without waiting (a short write cuts the client off); a socket CivetWeb must
+ * write (TLS), where any write can wait, it writes only when the socket surely has room, and hands a batch
+ * that may not fit to the client's own writer thread (live_writer.c), skipping the client until that write
+ * is done. A client with no room is skipped and looked at again LIVE_TICK_MS later. A client that stays
+ * full while more than LIVE_MAX_LAG_CHANGES pile up is told to resync (its backlog is forgotten), or more
+ * than LIVE_MAX_LAG_BYTES of them; one that reads nothing for LIVE_STALL_CLOSE_MS is cut off.
  *
  * Locks: s_reg_lock guards the client list; s_work_lock the work queue and every client's queued/in_work/
- * again flags; each client's lock its inbox, subscriptions and cursor; outq_bound belongs to the sender
- * that has the client in work. Order: s_reg_lock, then a client's lock, then s_work_lock or the feed's
- * ring lock (inside feed_each).
+ * again flags; each client's lock its inbox, subscriptions, cursor and state; the connection's lock
+ * (CivetWeb's) every write to the socket and close_sent; outq_bound belongs to the sender that has the
+ * client in work. Order: s_reg_lock, then a client's lock, then s_work_lock or the feed's ring lock
+ * (inside feed_each); the connection's lock is taken with no other lock held.
  */
 #include "live_int.h"
 
@@ -31,7 +34,6 @@
 
 #include <errno.h>
 #include <linux/sockios.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,20 +50,6 @@ static struct live_client *s_work_head, *s_work_tail;
 static pthread_t s_senders[LIVE_SENDERS];
 static int s_n_senders;
 static atomic_int s_stopping;
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------- work queue */
 
@@ -84,7 +72,7 @@ static void queue_push(struct live_client *c)
 	pthread_cond_signal(&s_work_cond);
 }
 
-/* Asks a sender to look at c. Safe from any thread, with no other lock held. */
+/* Asks a sender to look at c. Safe from any thread, with no lock held but c's own. */
 void live_schedule(struct live_client *c)
 {
 	pthread_mutex_lock(&s_work_lock);
@@ -150,65 +138,30 @@ void live_wake_all(void *arg)
 
 /* ---------------------------------------------------------------- frames */
 
-struct batch {
-	unsigned char *buf;
-	size_t len, cap;     /* cap: what may be written now; one frame alone may take up to LIVE_BATCH_BYTES */
-	long long latest_ts; /* for the push-latency histogram */
-	int frames;
-};
-
-/* Appends one server frame (FIN, opcode, unmasked payload made of two parts: p2 may be NULL).
- * Returns 0, or -1 when it does not fit. */
-static int frame_append2(struct batch *b, int opcode, const void *payload, size_t len1, const void *p2, size_t len2)
+/* The encoder (live_proto.c) under the names the change visitor below uses. */
+static int frame_append(struct live_proto_batch *b, int opcode, const void *payload, size_t len)
 {
-	size_t len = len1 + len2;
-	unsigned char head[10];
-	size_t h = 0;
-	head[h++] = (unsigned char)(0x80 | opcode);
-	if (len < 126) {
-		head[h++] = (unsigned char)len;
-	} else if (len <= 0xFFFF) {
-		head[h++] = 126;
-		head[h++] = (unsigned char)(len >> 8);
-		head[h++] = (unsigned char)len;
-	} else {
-		head[h++] = 127;
-		for (int i = 7; i >= 0; i--)
-			head[h++] = (unsigned char)((unsigned long long)len >> (8 * i));
-	}
-	if (b->len + h + len > b->cap && !(b->len == 0 && h + len <= LIVE_BATCH_BYTES))
-		return -1;
-	memcpy(b->buf + b->len, head, h);
-	memcpy(b->buf + b->len + h, payload, len1);
-	if (len2)
-		memcpy(b->buf + b->len + h + len1, p2, len2);
-	b->len += h + len;
-	b->frames++;
-	return 0;
+	return live_proto_frame_append(b, opcode, payload, len, NULL, 0);
 }
 
-static int frame_append(struct batch *b, int opcode, const void *payload, size_t len)
+/* The change with "view" added, for a filtered subscription. */
+static int append_with_view(struct live_proto_batch *b, const struct feed_change *ch, const char *view)
 {
-	return frame_append2(b, opcode, payload, len, NULL, 0);
+	return live_proto_change_append(b, ch->msg_json, ch->msg_len, view);
 }
 
-static int text_append(struct batch *b, const char *text)
-{
-	return frame_append(b, 1, text, strlen(text));
-}
+/* ---------------------------------------------------------------- the inbox */
 
-/* ---------------------------------------------------------------- messages */
-
-
-/* Queues m for c's sender (takes m). Returns 0, or -1 when c's inbox is over its bound (m freed). */
 int live_enqueue(struct live_client *c, struct live_msg *m)
 {
+	if (!m)
+		return ERR_NOMEM;
 	pthread_mutex_lock(&c->lock);
 	/* one reply may be large (the ack of a 1 MiB row); the bound stops a client that sends faster than it reads */
 	if ((c->in_bytes > 0 && c->in_bytes + m->bytes > LIVE_INBOX_BYTES) || c->state == CLIENT_DEAD) {
 		pthread_mutex_unlock(&c->lock);
 		live_msg_free(m);
-		return -1;
+		return ERR_FAIL;
 	}
 	if (c->in_tail)
 		c->in_tail->next = m;
@@ -218,7 +171,7 @@ int live_enqueue(struct live_client *c, struct live_msg *m)
 	c->in_bytes += m->bytes;
 	metrics_add(METRICS_QUEUE_BYTES, (long long)m->bytes);
 	pthread_mutex_unlock(&c->lock);
-	live_schedule(c);
+	live_schedule(c); /* only c's worker enqueues, and never once its close handler runs */
 	return 0;
 }
 
@@ -230,7 +183,7 @@ struct live_msg *live_msg_text(char *text)
 		return NULL;
 	}
 	m->kind = MSG_TEXT;
-	m->text = text;
+	m->text[0] = text;
 	m->bytes = strlen(text) + sizeof *m;
 	return m;
 }
@@ -239,177 +192,15 @@ void live_msg_free(struct live_msg *m)
 {
 	if (!m)
 		return;
-	cJSON_free(m->text);
+	cJSON_free(m->text[0]);
+	cJSON_free(m->text[1]);
 	free(m->table);
 	free(m->id);
 	live_sub_free(m->sub);
 	free(m);
 }
 
-void live_sub_free(struct live_sub *s)
-{
-	if (!s)
-		return;
-	if (s->cols)
-		for (int i = 0; s->where && i < s->where->n_filters; i++)
-			free((char *)s->cols[i].name);
-	free(s->cols);
-	query_free(s->where);
-	free(s->table);
-	free(s);
-}
-
-/* Adds "id" (the request's id as it was sent, or null) to obj. */
-int live_add_id(cJSON *obj, const char *id)
-{
-	return id ? cJSON_AddRawToObject(obj, "id", id) != NULL : cJSON_AddNullToObject(obj, "id") != NULL;
-}
-
-/* Queues {"type":"error","id":ID,"error":{...}}. */
-void live_send_error(struct live_client *c, const char *id, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-void live_send_error(struct live_client *c, const char *id, int status, const char *code, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	cJSON *o = cJSON_CreateObject(), *e;
-	char *text = NULL;
-	if (o && cJSON_AddStringToObject(o, "type", "error") && live_add_id(o, id) && (e = cJSON_AddObjectToObject(o, "error")) &&
-	    cJSON_AddNumberToObject(e, "status", status) && cJSON_AddStringToObject(e, "code", code) &&
-	    cJSON_AddStringToObject(e, "message", msg))
-		text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	live_enqueue(c, live_msg_text(text));
-}
-
 /* ---------------------------------------------------------------- the sender's side */
-
-static char *ack_text(const char *id, long long last_seq)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
-	if (o && cJSON_AddStringToObject(o, "type", "ack") && live_add_id(o, id) &&
-	    cJSON_AddItemToObject(o, "last_seq", json_int64_create(last_seq)))
-		text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return text;
-}
-
-/* {"type":"error","id":ID,"error":{...}} as text (for answers decided on the sender's side). */
-static char *error_text(const char *id, int status, const char *code, const char *message)
-{
-	cJSON *o = cJSON_CreateObject(), *e;
-	char *text = NULL;
-	if (o && cJSON_AddStringToObject(o, "type", "error") && live_add_id(o, id) && (e = cJSON_AddObjectToObject(o, "error")) &&
-	    cJSON_AddNumberToObject(e, "status", status) && cJSON_AddStringToObject(e, "code", code) &&
-	    cJSON_AddStringToObject(e, "message", message))
-		text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return text;
-}
-
-static char *resync_text(const char *reason, long long last_seq)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
-	if (o && cJSON_AddStringToObject(o, "type", "resync") && cJSON_AddStringToObject(o, "reason", reason) &&
-	    cJSON_AddItemToObject(o, "last_seq", json_int64_create(last_seq)))
-		text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	return text;
-}
-
-/* Applies a subscribe: replay from since when given (rewinding the cursor; the other subscriptions keep
- * their place so nothing reaches them twice), else start at the head. Returns the ack/resync text. */
-static char *apply_subscribe(struct live_client *c, struct live_msg *m)
-{
-	long long head = feed_head() > m->head ? feed_head() : m->head;
-	struct live_sub *s = m->sub;
-	char *resync = NULL;
-	m->sub = NULL;
-	if (c->n_subs >= LIMIT_SUBSCRIPTIONS) {
-		/* the worker's check raced with a burst of subscribes: refuse here, where the count is exact */
-		live_sub_free(s);
-		return error_text(m->id, 400, "bad_request", "at most " LIMIT_SUBSCRIPTIONS_TEXT " subscriptions per socket");
-	}
-	if (m->since > head || m->since + 1 < feed_first_retained()) {
-		resync = resync_text(m->since > head ? "since is ahead of this server's log" :
-					   "since is older than the retained change log", head);
-		s->start = head > c->cursor ? head : c->cursor;
-	} else {
-		s->start = m->since;
-		if (m->since < c->cursor) {
-			for (struct live_sub *o = c->subs; o; o = o->next)
-				if (o->start < c->cursor)
-					o->start = c->cursor;
-			c->cursor = m->since;
-		}
-	}
-	if (!c->subs && s->start > c->cursor)
-		c->cursor = s->start; /* nothing else wants what lies before */
-	s->next = c->subs;
-	c->subs = s;
-	c->n_subs++;
-	char *ack = m->id ? ack_text(m->id, head) : NULL; /* a subscribe without an id gets no ack */
-	if (!ack && resync)
-		return resync;
-	if (resync && ack) {
-		/* the ack first, then the resync; both as one text for the batch below */
-		size_t n1 = strlen(ack), n2 = strlen(resync);
-		char *both = malloc(n1 + n2 + 2);
-		if (both) {
-			memcpy(both, ack, n1);
-			both[n1] = '\n';
-			memcpy(both + n1 + 1, resync, n2 + 1);
-		}
-		cJSON_free(ack);
-		cJSON_free(resync);
-		return both; /* split on the newline by the caller: JSON text never holds a raw newline */
-	}
-	cJSON_free(resync);
-	return ack;
-}
-
-static char *apply_unsubscribe(struct live_client *c, struct live_msg *m)
-{
-	struct live_sub **pp = &c->subs;
-	while (*pp) {
-		struct live_sub *s = *pp;
-		int same = (!m->table && !s->table) || (m->table && s->table && strcmp(m->table, s->table) == 0);
-		if (same) {
-			*pp = s->next;
-			live_sub_free(s);
-			c->n_subs--;
-		} else {
-			pp = &s->next;
-		}
-	}
-	if (!c->subs)
-		c->cursor = feed_head();
-	return m->id ? ack_text(m->id, feed_head()) : NULL;
-}
-
-/* Appends text (one message, or several separated by newlines) as frames. Returns 0 or -1 (no room). */
-static int texts_append(struct batch *b, char *text)
-{
-	size_t save_len = b->len;
-	int save_frames = b->frames;
-	for (char *p = text; p;) {
-		char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
-		if (frame_append(b, 1, p, n) != 0) {
-			b->len = save_len;
-			b->frames = save_frames;
-			return -1;
-		}
-		p = nl ? nl + 1 : NULL;
-	}
-	return 0;
-}
 
 /* What a filtered subscription makes of a change: "added", "changed", "removed", or NULL (not its view). */
 static const char *view_of(const struct live_sub *s, const struct feed_change *ch)
@@ -430,17 +221,9 @@ static const char *view_of(const struct live_sub *s, const struct feed_change *c
 	return NULL;
 }
 
-/* The message with "view" added: msg_json without its closing brace, then ,"view":"...". */
-static int append_with_view(struct batch *b, const struct feed_change *ch, const char *view)
-{
-	char tail[32];
-	int n = snprintf(tail, sizeof tail, ",\"view\":\"%s\"}", view);
-	return frame_append2(b, 1, ch->msg_json, ch->msg_len - 1, tail, (size_t)n);
-}
-
 struct visit {
 	struct live_client *c;
-	struct batch *b;
+	struct live_proto_batch *b;
 };
 
 /* feed_each callback: appends ch when one of the client's subscriptions wants it. 1 = no room, stop. */
@@ -475,68 +258,51 @@ static long outq_of(int fd)
 	return n;
 }
 
-/* 1 when rowcast writes c's socket itself (plain TCP, socket known); 0 when CivetWeb must (TLS). */
-static int writes_raw(const struct live_client *c)
-{
-	const struct mg_request_info *ri = mg_get_request_info(c->conn);
-	return c->fd >= 0 && ri && !ri->is_ssl;
-}
-
 /* Unsent bytes in c's socket, at most (0 when unknown). The kernel is asked (SIOCOUTQ: one system call
  * per serve was 9% of the server's CPU at 1,000 subscribers) only when its answer could change what is
  * written: when the last answer plus everything written since passes a quarter of max_outq, or leaves
  * less than LIVE_MIN_WRITE. Below that, a round may still take three quarters of max_outq, more than a
  * healthy client ever has waiting, and the socket is never taken for full. The bound counts only the
  * senders' writes; CivetWeb's on the client's worker (pongs, pings, a close) are not in it, which is why a
- * raw write never waits (write_batch). A TLS socket is asked every time (its records add bytes). */
-static long outq_at_most(struct live_client *c, int raw)
+ * raw write never waits (live_client_write). A TLS socket is asked every time (its records add bytes). */
+static long outq_at_most(struct live_client *c)
 {
 	if (c->fd < 0)
 		return 0;
-	if (raw && c->outq_bound <= c->max_outq / 4 && c->max_outq - c->outq_bound >= LIVE_MIN_WRITE)
+	if (c->raw && c->outq_bound <= c->max_outq / 4 && c->max_outq - c->outq_bound >= LIVE_MIN_WRITE)
 		return c->outq_bound;
 	c->outq_bound = outq_of(c->fd);
 	return c->outq_bound;
 }
 
-/* Writes the batch as one send on c's socket, under the connection's lock (CivetWeb's own writes, pongs
- * and pings, take it too). A raw write never waits: the room was checked, and a socket that has less
- * (CivetWeb's pongs filled it: a peer that sends pings and reads nothing) gets a short write, which cuts
- * the client off like any failed write instead of holding a sender that every client shares. TLS goes
- * through CivetWeb. Returns 1 when all of it was written. */
-static int write_batch(struct live_client *c, int raw, const unsigned char *buf, size_t len)
+/* Takes the messages at the head of c's inbox that fit into b, in order; a subscribe or unsubscribe is
+ * applied when it is reached (and becomes its answer). c's lock held. */
+static void inbox_take(struct live_client *c, struct live_proto_batch *b)
 {
-	ssize_t w;
-	mg_lock_connection(c->conn);
-	if (raw) {
-		do
-			w = send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		while (w < 0 && errno == EINTR);
-	} else {
-		w = mg_write(c->conn, buf, len);
+	while (c->in_head && !c->resync_pending) {
+		struct live_msg *m = c->in_head;
+		if (m->kind == MSG_SUBSCRIBE)
+			live_subscribe_apply(c, m);
+		else if (m->kind == MSG_UNSUBSCRIBE)
+			live_unsubscribe_apply(c, m);
+		if (live_proto_texts_append(b, m->text, 2) != 0)
+			break; /* no room: it waits, applied, for the next round */
+		c->in_head = m->next;
+		if (!c->in_head)
+			c->in_tail = NULL;
+		c->in_bytes -= m->bytes;
+		metrics_add(METRICS_QUEUE_BYTES, -(long long)m->bytes);
+		live_msg_free(m);
 	}
-	mg_unlock_connection(c->conn);
-	if (w == (ssize_t)len)
-		c->outq_bound += (long)len;
-	return w == (ssize_t)len;
-}
-
-/* Cuts a client off that cannot be written to any more: the worker's read loop then ends and the close
- * handler frees it. */
-static void cut_off(struct live_client *c)
-{
-	metrics_add(METRICS_DROPS, 1);
-	if (c->fd >= 0)
-		shutdown(c->fd, SHUT_RDWR);
 }
 
 /* Serves one client: builds what fits and writes it in one send. Runs on a sender thread that owns c.
  * Returns 1 when more is waiting for it (it should be served again soon), else 0. */
 static int serve(struct live_client *c, unsigned char *buf)
 {
-	struct batch b = {buf, 0, 0, 0, 0};
-	int raw = writes_raw(c);
-	long outq = outq_at_most(c, raw);
+	struct live_proto_batch b = {buf, LIVE_BATCH_BYTES, 0, 0, 0, 0};
+	int busy = c->writer && live_writer_busy(c->writer);
+	long outq = busy ? 0 : outq_at_most(c);
 	long long head = feed_head();
 	int cut = 0;
 	pthread_mutex_lock(&c->lock);
@@ -547,9 +313,10 @@ static int serve(struct live_client *c, unsigned char *buf)
 	b.cap = outq >= c->max_outq ? 0 : (size_t)(c->max_outq - outq);
 	if (b.cap > LIVE_BATCH_BYTES)
 		b.cap = LIVE_BATCH_BYTES;
-	if (b.cap < LIVE_MIN_WRITE && outq > 0) {
-		/* full: the peer is not reading. Bound what it may miss, then how long it may stall. */
-		long long now = mono_ms();
+	if (busy || (b.cap < LIVE_MIN_WRITE && outq > 0)) {
+		/* full (or its writer is still writing): the peer is not reading. Bound what it may miss, then how
+		 * long it may stall. */
+		long long now = clock_ms(CLOCK_MONOTONIC);
 		if (!c->full_since_ms)
 			c->full_since_ms = now;
 		if (c->subs && !c->resync_pending &&
@@ -557,19 +324,16 @@ static int serve(struct live_client *c, unsigned char *buf)
 			c->resync_pending = 1;
 			metrics_add(METRICS_RESYNCS, 1);
 		}
-		if (now - c->full_since_ms > LIVE_STALL_CLOSE_MS) {
-			c->state = CLIENT_DEAD;
-			cut = 1;
-		}
+		cut = now - c->full_since_ms > LIVE_STALL_CLOSE_MS;
 		pthread_mutex_unlock(&c->lock);
 		if (cut)
-			cut_off(c);
-		return 0; /* the senders' tick looks again */
+			live_client_cut_off(c);
+		return 0; /* the senders' tick (or the writer, once done) looks again */
 	}
 	c->full_since_ms = 0;
 	if (c->resync_pending) {
-		char *text = resync_text("the client fell too far behind", head);
-		if (text && text_append(&b, text) == 0) {
+		char *text = live_proto_resync_print("the client fell too far behind", head);
+		if (text && live_proto_texts_append(&b, &text, 1) == 0) {
 			c->resync_pending = 0;
 			c->cursor = head;
 			for (struct live_sub *s = c->subs; s; s = s->next)
@@ -579,31 +343,7 @@ static int serve(struct live_client *c, unsigned char *buf)
 		cJSON_free(text);
 	}
 	/* requests and replies, in order */
-	while (c->in_head && !c->resync_pending) {
-		struct live_msg *m = c->in_head;
-		char *text = m->kind == MSG_TEXT ? m->text : m->kind == MSG_SUBSCRIBE ? NULL : NULL;
-		char *made = NULL;
-		if (m->kind == MSG_SUBSCRIBE)
-			text = made = apply_subscribe(c, m);
-		else if (m->kind == MSG_UNSUBSCRIBE)
-			text = made = apply_unsubscribe(c, m);
-		if (text && texts_append(&b, text) != 0) {
-			if (m->kind != MSG_TEXT) { /* applied already: keep its answer for the next round */
-				m->kind = MSG_TEXT;
-				m->text = made;
-				made = NULL;
-			}
-			cJSON_free(made);
-			break;
-		}
-		free(made);
-		c->in_head = m->next;
-		if (!c->in_head)
-			c->in_tail = NULL;
-		c->in_bytes -= m->bytes;
-		metrics_add(METRICS_QUEUE_BYTES, -(long long)m->bytes);
-		live_msg_free(m);
-	}
+	inbox_take(c, &b);
 	/* changes after the cursor */
 	long long through = c->cursor;
 	if (c->subs && !c->resync_pending && c->cursor < head) {
@@ -619,25 +359,16 @@ static int serve(struct live_client *c, unsigned char *buf)
 	int more = c->in_head != NULL || c->resync_pending || (c->subs && c->cursor < feed_head());
 	pthread_mutex_unlock(&c->lock);
 
-	if (b.len > 0) {
-		if (!write_batch(c, raw, b.buf, b.len)) {
-			pthread_mutex_lock(&c->lock);
-			c->state = CLIENT_DEAD; /* half a frame may be on the wire: never write again */
-			pthread_mutex_unlock(&c->lock);
-			cut_off(c);
-			return 0;
-		}
-		metrics_add(METRICS_MESSAGES_SENT, b.frames);
-		if (b.latest_ts > 0)
-			metrics_observe(METRICS_PUSH_SECONDS, (double)(wall_ms() - b.latest_ts) / 1000.0);
-	}
-	return more;
+	if (b.len == 0)
+		return more;
+	int rc = live_batch_write(c, &b, outq);
+	return rc == 0 ? more : 0; /* handed to its writer, which asks for a look once done; or cut off */
 }
 
 static void *sender_main(void *arg)
 {
 	unsigned char *buf = malloc(LIVE_BATCH_BYTES);
-	long long last_tick = mono_ms();
+	long long last_tick = clock_ms(CLOCK_MONOTONIC);
 	(void)arg;
 	if (!buf)
 		return NULL;
@@ -677,8 +408,8 @@ static void *sender_main(void *arg)
 			pthread_cond_broadcast(&c->idle);
 			pthread_mutex_unlock(&c->lock);
 		}
-		if (mono_ms() - last_tick >= LIVE_TICK_MS) {
-			last_tick = mono_ms();
+		if (clock_ms(CLOCK_MONOTONIC) - last_tick >= LIVE_TICK_MS) {
+			last_tick = clock_ms(CLOCK_MONOTONIC);
 			live_wake_all(NULL); /* clients skipped for a full socket get another look */
 		}
 	}
@@ -754,26 +485,19 @@ int live_stopping(void)
 
 void live_close_all(void)
 {
-	static const char code[2] = {(char)(1001 >> 8), (char)(1001 & 0xFF)};
-	atomic_store(&s_stopping, 1);
-	pthread_mutex_lock(&s_work_lock);
-	pthread_cond_broadcast(&s_work_cond);
-	pthread_mutex_unlock(&s_work_lock);
-	for (int i = 0; i < s_n_senders; i++)
-		pthread_join(s_senders[i], NULL);
-	s_n_senders = 0;
+	live_senders_stop();
 	pthread_mutex_lock(&s_reg_lock);
 	for (struct live_client *c = s_clients; c; c = c->reg_next) {
 		pthread_mutex_lock(&c->lock);
-		if (c->state != CLIENT_DEAD && outq_of(c->fd) < LIVE_MAX_OUTQ) {
-			unsigned char frame[4] = {0x88, 2, (unsigned char)code[0], (unsigned char)code[1]};
-			mg_lock_connection(c->conn);
-			mg_write(c->conn, frame, sizeof frame);
-			mg_unlock_connection(c->conn);
-		} else if (c->state != CLIENT_DEAD) {
-			shutdown(c->fd, SHUT_RDWR);
-		}
+		int open = c->state != CLIENT_DEAD;
 		pthread_mutex_unlock(&c->lock);
+		if (!open)
+			continue;
+		/* a close frame only where writing it cannot wait: room in the socket, no write in flight */
+		if (outq_of(c->fd) < LIVE_MAX_OUTQ && !(c->writer && live_writer_busy(c->writer)))
+			live_client_close(c, 1001);
+		else if (c->fd >= 0)
+			shutdown(c->fd, SHUT_RDWR);
 	}
 	pthread_mutex_unlock(&s_reg_lock);
 }

@@ -3,7 +3,8 @@
  * frame. It is parsed under the four combinations of "may write" and --read-only; the outcome must be a
  * request with the fields its type needs, or an error with a known status, the id echoed as valid JSON, the
  * same whatever the context except for writes (401 without the right to write, then 405 when read-only).
- * A subscription's where goes on through the filter parser, as live.c would send it.
+ * The answer the server would send (the error, or a pong or ack with the id) must be one JSON object that
+ * echoes the id. A subscription's where goes on through the filter parser, as live.c would send it.
  */
 #include "fuzz.h"
 #include "json.h"
@@ -17,6 +18,42 @@
 static int is_write(enum live_proto_type t)
 {
 	return t == LIVE_PROTO_INSERT || t == LIVE_PROTO_UPDATE || t == LIVE_PROTO_DELETE;
+}
+
+/* Builds the answer to m as the server would (an error, else a pong or an ack echoing the id) and checks it
+ * reads back as one JSON object of that type with the id as sent. */
+static void check_answer(const struct live_proto_msg *m)
+{
+	char *text = m->type == LIVE_PROTO_ERROR ? live_proto_error_print(m->id, &m->error)
+		     : m->type == LIVE_PROTO_PING ? live_proto_pong_print(m->id)
+						   : live_proto_ack_print(m->id, 1);
+	if (!text)
+		return; /* out of memory */
+	cJSON *back = NULL, *id = NULL;
+	struct error err;
+	int rc = json_parse(text, strlen(text), LIMIT_JSON_DEPTH + 3, &back, &err);
+	FUZZ_ASSERT(rc == 0 || rc == ERR_NOMEM);
+	if (back) {
+		const char *want = m->type == LIVE_PROTO_ERROR ? "error" : m->type == LIVE_PROTO_PING ? "pong" : "ack";
+		FUZZ_ASSERT(cJSON_IsObject(back));
+		FUZZ_ASSERT(strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(back, "type")), want) == 0);
+		cJSON *got = cJSON_GetObjectItemCaseSensitive(back, "id");
+		FUZZ_ASSERT(got != NULL);
+		if (m->id && json_parse(m->id, strlen(m->id), LIMIT_JSON_DEPTH + 1, &id, err, sizeof err) == JSON_OK) {
+			/* the same value, numbers compared as written (1e999 is no double) */
+			json_numbers_to_raw(got);
+			json_numbers_to_raw(id);
+			char *a = cJSON_PrintUnformatted(got), *b = cJSON_PrintUnformatted(id);
+			FUZZ_ASSERT(!a || !b || strcmp(a, b) == 0);
+			cJSON_free(a);
+			cJSON_free(b);
+		} else if (!m->id) {
+			FUZZ_ASSERT(cJSON_IsNull(got));
+		}
+	}
+	cJSON_Delete(id);
+	cJSON_Delete(back);
+	cJSON_free(text);
 }
 
 /* Checks m against what live.c relies on; returns nothing, aborts on a broken promise. */
@@ -35,8 +72,8 @@ static void check_msg(const struct live_proto_msg *m, int rc, const struct live_
 	}
 	switch (m->type) {
 	case LIVE_PROTO_ERROR:
-		FUZZ_ASSERT(m->status == 400 || m->status == 401 || m->status == 405 || m->status == 500);
-		FUZZ_ASSERT(m->code != NULL && m->message[0] != '\0');
+		FUZZ_ASSERT(m->error.status == 400 || m->error.status == 401 || m->error.status == 405 || m->error.status == 500);
+		FUZZ_ASSERT(m->error.code != NULL && m->error.message[0] != '\0');
 		FUZZ_ASSERT(!m->table && !m->where && !m->key && !m->row);
 		break;
 	case LIVE_PROTO_PING:
@@ -61,9 +98,9 @@ static void check_msg(const struct live_proto_msg *m, int rc, const struct live_
 	if (m->type == LIVE_PROTO_ERROR && m->type_text &&
 	    (!strcmp(m->type_text, "insert") || !strcmp(m->type_text, "update") || !strcmp(m->type_text, "delete"))) {
 		if (!ctx->can_write)
-			FUZZ_ASSERT(m->status == 401);
+			FUZZ_ASSERT(m->error.status == 401);
 		else if (ctx->read_only)
-			FUZZ_ASSERT(m->status == 405);
+			FUZZ_ASSERT(m->error.status == 405);
 	}
 }
 
@@ -78,6 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct live_proto_msg m;
 		int rc = live_proto_parse((const char *)data, size, &ctx, &m);
 		check_msg(&m, rc, &ctx);
+		check_answer(&m);
 		if (k == 0) {
 			first = m; /* kept (not cleared) to compare the others with */
 			first_rc = rc;
@@ -91,11 +129,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		if (!is_write(first.type) && !(first.type == LIVE_PROTO_ERROR && m.type == LIVE_PROTO_ERROR &&
-					       (m.status == 401 || m.status == 405))) {
+					       (m.error.status == 401 || m.error.status == 405))) {
 			/* anything but a write is answered the same in every context (out of memory aside) */
-			if (m.status != 500 && first.status != 500) {
-				FUZZ_ASSERT(m.type == first.type && rc == first_rc && m.status == first.status);
-				FUZZ_ASSERT(strcmp(m.message, first.message) == 0);
+			if (m.error.status != 500 && first.error.status != 500) {
+				FUZZ_ASSERT(m.type == first.type && rc == first_rc && m.error.status == first.error.status);
+				FUZZ_ASSERT(strcmp(m.error.message, first.error.message) == 0);
 				FUZZ_ASSERT((m.id == NULL) == (first.id == NULL));
 				FUZZ_ASSERT(!m.id || strcmp(m.id, first.id) == 0);
 			}
