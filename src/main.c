@@ -15,6 +15,7 @@
 #include "server.h"
 #include "static.h"
 #include "store.h"
+#include "writelock.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -45,9 +46,9 @@ static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 			rc = -1;
 		}
 	if (rc == 0) {
-		store_writes_lock();
+		writelock_take();
 		rc = changelog_sync(store_conn_db(conn), cat, err, errlen);
-		store_writes_unlock();
+		writelock_release();
 	}
 	catalog_release(cat);
 	store_on_commit(feed_notify);
@@ -104,8 +105,9 @@ int main(int argc, char **argv)
 		server_stop();
 		return die(&cfg, err);
 	}
-	if (checkpoint_start(cfg.db_path, err, sizeof err) != 0)
-		fprintf(stderr, "rowcast: %s; SQLite checkpoints inside writes instead\n", err);
+	struct error ce;
+	if (checkpoint_start(cfg.db_path, &ce) != 0)
+		fprintf(stderr, "rowcast: %s; SQLite checkpoints inside writes instead\n", ce.message);
 	if (prepare_feed(&cfg, err, sizeof err)) {
 		server_stop();
 		feed_stop();

@@ -20,6 +20,7 @@
 #include "limit.h"
 #include "metrics.h"
 #include "store.h"
+#include "writelock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -245,9 +246,9 @@ static int sync_schema(struct store_conn *conn)
 		fprintf(stderr, "rowcast: cannot read the schema to update the change log: %s\n", e.message);
 		return -1;
 	}
-	store_writes_lock();
+	writelock_take();
 	rc = changelog_sync(store_conn_db(conn), cat, err, sizeof err);
-	store_writes_unlock();
+	writelock_release();
 	if (rc != 0)
 		fprintf(stderr, "rowcast: %s (will retry)\n", err);
 	catalog_release(cat);
@@ -258,9 +259,9 @@ static void prune(sqlite3 *db)
 {
 	long long deleted;
 	do {
-		store_writes_lock();
+		writelock_take();
 		deleted = changelog_prune(db, s_retain);
-		store_writes_unlock();
+		writelock_release();
 	} while (deleted > 0 && !atomic_load(&s_stop));
 	long long last, first;
 	if (changelog_bounds(db, &last, &first) == 0)
