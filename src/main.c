@@ -33,6 +33,8 @@ static int die(struct config *cfg, const char *msg)
 static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 {
 	struct store_error e;
+	struct error fe;
+	long long synced;
 	struct store_conn *conn = store_conn_get(&e);
 	struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
 	int rc = 0;
@@ -47,8 +49,10 @@ static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 		}
 	if (rc == 0) {
 		writelock_take();
-		rc = changelog_sync(store_conn_db(conn), cat, err, errlen);
+		rc = changelog_sync(store_conn_db(conn), &synced, &fe);
 		writelock_release();
+		if (rc != 0)
+			snprintf(err, errlen, "%s", fe.message);
 	}
 	catalog_release(cat);
 	store_on_commit(feed_notify);

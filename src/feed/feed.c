@@ -13,10 +13,8 @@
  */
 #include "feed.h"
 
-#include "catalog.h"
 #include "changelog.h"
 #include "clock.h"
-#include "json.h"
 #include "limit.h"
 #include "metrics.h"
 #include "store.h"
@@ -41,7 +39,7 @@ static pthread_rwlock_t s_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct feed_change **s_ring; /* FEED_RING_CHANGES slots; s_ring[seq % N] while s_first <= seq <= s_head */
 static long long s_first = 1, s_head;
 static size_t s_bytes;
-static long long s_cum_bytes; /* msg_len summed over everything published */
+static long long s_cum_bytes; /* text_len summed over everything published */
 
 static pthread_mutex_t s_wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t s_wait_cond = PTHREAD_COND_INITIALIZER;
@@ -89,63 +87,6 @@ void feed_on_publish(void (*fn)(void *arg), void *arg)
 	s_on_publish_arg = arg;
 }
 
-static void change_free(struct feed_change *c)
-{
-	if (!c)
-		return;
-	free(c->table);
-	free(c->op);
-	cJSON_free(c->msg_json);
-	cJSON_Delete(atomic_load(&c->parsed));
-	free(c);
-}
-
-const cJSON *feed_change_parsed(const struct feed_change *cc)
-{
-	struct feed_change *c = (struct feed_change *)cc; /* only the atomic cache is written */
-	cJSON *p = atomic_load(&c->parsed), *expected = NULL;
-	char err[64];
-	if (p)
-		return p;
-	if (json_parse(c->msg_json, c->msg_len, 64, &p, err, sizeof err) != JSON_OK)
-		return NULL;
-	if (!atomic_compare_exchange_strong(&c->parsed, &expected, p)) {
-		cJSON_Delete(p); /* another reader parsed it first */
-		return expected;
-	}
-	return p;
-}
-
-/* Builds a feed_change from a change read from the log; takes ownership of lc's table and op. NULL on OOM. */
-static struct feed_change *change_build(struct changelog_change *lc)
-{
-	struct feed_change *c = calloc(1, sizeof *c);
-	cJSON *msg = cJSON_CreateObject();
-	if (!c || !msg || !cJSON_AddStringToObject(msg, "type", "change") ||
-	    !cJSON_AddItemToObject(msg, "seq", json_int64_create(lc->seq)) || !cJSON_AddStringToObject(msg, "table", lc->table) ||
-	    !cJSON_AddStringToObject(msg, "op", lc->op) || !cJSON_AddRawToObject(msg, "key", lc->key) ||
-	    !cJSON_AddRawToObject(msg, "row", lc->row) || !cJSON_AddRawToObject(msg, "old", lc->old) ||
-	    !cJSON_AddItemToObject(msg, "ts", json_int64_create(lc->ts)))
-		goto fail;
-	c->msg_json = cJSON_PrintUnformatted(msg);
-	if (!c->msg_json || strncmp(c->msg_json, FEED_MSG_PREFIX, sizeof FEED_MSG_PREFIX - 1) != 0)
-		goto fail;
-	c->seq = lc->seq;
-	c->ts = lc->ts;
-	c->table = lc->table;
-	c->op = lc->op;
-	lc->table = lc->op = NULL;
-	c->msg_len = strlen(c->msg_json);
-	/* the parsed copy, when a filter asks for it, costs about three times the text */
-	c->bytes = sizeof *c + c->msg_len * 4;
-	cJSON_Delete(msg);
-	return c;
-fail:
-	cJSON_Delete(msg);
-	change_free(c);
-	return NULL;
-}
-
 /* Appends changes (already in seq order, contiguous after s_head) to the ring, evicting the oldest past the
  * bounds. Takes ownership of every element. */
 static void ring_publish(struct feed_change **batch, int n)
@@ -157,7 +98,7 @@ static void ring_publish(struct feed_change **batch, int n)
 			while (s_first <= s_head) {
 				size_t slot = (size_t)(s_first % FEED_RING_CHANGES);
 				s_bytes -= s_ring[slot]->bytes;
-				change_free(s_ring[slot]);
+				feed_change_free(s_ring[slot]);
 				s_ring[slot] = NULL;
 				s_first++;
 			}
@@ -166,11 +107,11 @@ static void ring_publish(struct feed_change **batch, int n)
 		while (s_first <= s_head && (s_head - s_first + 1 >= FEED_RING_CHANGES || s_bytes + c->bytes > FEED_RING_BYTES)) {
 			size_t slot = (size_t)(s_first % FEED_RING_CHANGES);
 			s_bytes -= s_ring[slot]->bytes;
-			change_free(s_ring[slot]);
+			feed_change_free(s_ring[slot]);
 			s_ring[slot] = NULL;
 			s_first++;
 		}
-		s_cum_bytes += (long long)c->msg_len;
+		s_cum_bytes += (long long)c->text_len;
 		c->cum_bytes = s_cum_bytes;
 		s_ring[(size_t)(c->seq % FEED_RING_CHANGES)] = c;
 		s_bytes += c->bytes;
@@ -189,31 +130,19 @@ static void ring_publish(struct feed_change **batch, int n)
 		s_on_publish(s_on_publish_arg);
 }
 
-/* Reads everything committed after s_head and publishes it. Returns 0 or -1. */
+/* Reads everything committed after s_head and publishes it. Returns 0, or ERR_FAIL / ERR_NOMEM (what was
+ * read before is published; the rest is read at the next look). */
 static int read_new(sqlite3 *db)
 {
-	struct changelog_change batch[FEED_READ_BATCH];
-	struct feed_change *built[FEED_READ_BATCH];
+	struct feed_change *batch[FEED_READ_BATCH];
 	for (;;) {
-		long long head = atomic_load(&s_head_pub);
-		int n = changelog_read(db, head, FEED_READ_BATCH, batch);
+		int n = changelog_read(db, atomic_load(&s_head_pub), FEED_READ_BATCH, batch);
 		if (n < 0)
-			return -1;
-		int m = 0;
-		for (int i = 0; i < n; i++) {
-			struct feed_change *c = change_build(&batch[i]);
-			changelog_change_clear(&batch[i]);
-			if (!c) {
-				for (int k = i + 1; k < n; k++)
-					changelog_change_clear(&batch[k]);
-				break; /* out of memory: publish what was built, retry the rest next wake */
-			}
-			built[m++] = c;
-		}
-		if (m > 0)
-			ring_publish(built, m);
-		if (m < FEED_READ_BATCH)
-			return m == n ? 0 : -1;
+			return n;
+		if (n > 0)
+			ring_publish(batch, n);
+		if (n < FEED_READ_BATCH)
+			return 0;
 	}
 }
 
@@ -226,32 +155,18 @@ static long long pragma_int(sqlite3_stmt *st)
 	return v;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Re-reads the catalog and makes the triggers match it (a table or column was added or changed). */
-/* Returns 0, or -1 when the triggers could not be made to match (another writer held the lock past the
- * busy timeout...): the caller tries again at its next wake. */
+/* Makes the triggers match the schema (a table or column was added or changed). Returns 0, or ERR_FAIL when
+ * they could not be made to match (another writer held the lock past the busy timeout...): the caller tries
+ * again at its next wake. */
 static int sync_schema(struct store_conn *conn)
 {
-	struct store_error e;
-	char err[256];
-	int rc = -1;
-	struct catalog *cat = store_catalog(conn, &e);
-	if (!cat) {
-		fprintf(stderr, "rowcast: cannot read the schema to update the change log: %s\n", e.message);
-		return -1;
-	}
+	struct error e;
+	long long synced;
 	writelock_take();
-	rc = changelog_sync(store_conn_db(conn), cat, err, sizeof err);
+	int rc = changelog_sync(store_conn_db(conn), &synced, &e);
 	writelock_release();
 	if (rc != 0)
-		fprintf(stderr, "rowcast: %s (will retry)\n", err);
-	catalog_release(cat);
+		fprintf(stderr, "rowcast: %s (will retry)\n", e.message);
 	return rc;
 }
 
@@ -378,12 +293,12 @@ static void *feed_main(void *arg)
 	while (!atomic_load(&s_stop)) {
 		if (check || l.sync_pending)
 			look(&l);
-		if (now_ms() - last_prune >= FEED_PRUNE_MS) {
-			last_prune = now_ms();
+		if (clock_ms(CLOCK_MONOTONIC) - last_prune >= FEED_PRUNE_MS) {
+			last_prune = clock_ms(CLOCK_MONOTONIC);
 			prune(db);
 		}
 
-		long long now = now_ms();
+		long long now = clock_ms(CLOCK_MONOTONIC);
 		int watch = s_inotify_fd >= 0 && now >= quiet_until;
 		int timeout = FEED_POLL_MS;
 		if (now < settle_until)
@@ -396,7 +311,7 @@ static void *feed_main(void *arg)
 			break;
 		if (atomic_load(&s_stop))
 			break;
-		now = now_ms();
+		now = clock_ms(CLOCK_MONOTONIC);
 		int own = (fds[0].revents & POLLIN) != 0, woken_by_file = watch && (fds[1].revents & POLLIN);
 		if (own) {
 			take_notifications(s_event_fd);
@@ -497,7 +412,7 @@ void feed_stop(void)
 	pthread_mutex_unlock(&s_wait_lock);
 	pthread_rwlock_wrlock(&s_lock);
 	for (long long s = s_first; s <= s_head; s++) {
-		change_free(s_ring[s % FEED_RING_CHANGES]);
+		feed_change_free(s_ring[s % FEED_RING_CHANGES]);
 		s_ring[s % FEED_RING_CHANGES] = NULL;
 	}
 	free(s_ring);
@@ -533,37 +448,32 @@ int feed_wait(long long since, int timeout_ms)
 }
 
 /* Visits changes older than the ring, read from the database with the calling thread's connection. */
-static int each_from_db(long long since, int max, int (*fn)(void *, const struct feed_change *), void *ctx,
-                        long long *through)
+static int each_from_db(long long since, int max, feed_visit_fn fn, void *ctx, long long *through)
 {
-	struct changelog_change batch[FEED_READ_BATCH];
+	struct feed_change *batch[FEED_READ_BATCH];
 	struct store_error e;
 	struct store_conn *conn = store_conn_get(&e);
 	if (!conn)
-		return FEED_ERR;
+		return ERR_FAIL;
 	int want = max < FEED_READ_BATCH ? max : FEED_READ_BATCH;
 	int n = changelog_read(store_conn_db(conn), since, want, batch);
 	if (n < 0)
-		return FEED_ERR;
-	int rc = FEED_OK, stopped = 0;
-	if (n > 0 && batch[0].seq != since + 1)
-		rc = FEED_RESYNC; /* pruned while the caller was away */
+		return n;
+	int rc = 0, count = 0, stopped = 0;
+	if (n > 0 && batch[0]->seq != since + 1)
+		rc = ERR_RESYNC; /* pruned while the caller was away */
 	for (int i = 0; i < n; i++) {
-		struct feed_change *c = rc == FEED_OK && !stopped ? change_build(&batch[i]) : NULL;
-		if (rc == FEED_OK && !stopped && !c)
-			rc = FEED_ERR;
-		if (c) {
-			if (fn(ctx, c) != 0)
-				stopped = 1;
-			else
-				*through = c->seq;
-			change_free(c);
+		if (rc == 0 && !stopped && fn(ctx, batch[i]) != 0)
+			stopped = 1;
+		else if (rc == 0 && !stopped) {
+			*through = batch[i]->seq;
+			count++;
 		}
-		changelog_change_clear(&batch[i]);
+		feed_change_free(batch[i]);
 	}
 	if (n == 0 && since < atomic_load(&s_first_retained) - 1)
-		rc = FEED_RESYNC;
-	return rc;
+		rc = ERR_RESYNC;
+	return rc < 0 ? rc : count;
 }
 
 long long feed_bytes_after(long long since)
@@ -574,33 +484,33 @@ long long feed_bytes_after(long long since)
 		n = 0;
 	else if (s_ring && since + 1 >= s_first) {
 		const struct feed_change *first = s_ring[(since + 1) % FEED_RING_CHANGES];
-		n = s_cum_bytes - (first->cum_bytes - (long long)first->msg_len);
+		n = s_cum_bytes - (first->cum_bytes - (long long)first->text_len);
 	}
 	pthread_rwlock_unlock(&s_lock);
 	return n;
 }
 
-int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_change *c), void *ctx,
-              long long *through)
+int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through)
 {
 	*through = since;
 	if (since + 1 < atomic_load(&s_first_retained))
-		return FEED_RESYNC; /* even when the ring still holds them: the log is the contract */
+		return ERR_RESYNC; /* even when the ring still holds them: the log is the contract */
+	if (max <= 0)
+		return 0;
 	pthread_rwlock_rdlock(&s_lock);
 	if (!s_ring || since + 1 < s_first) {
 		pthread_rwlock_unlock(&s_lock);
 		if (!s_ring)
-			return FEED_ERR;
-		if (since + 1 < atomic_load(&s_first_retained))
-			return FEED_RESYNC;
+			return ERR_FAIL;
 		return each_from_db(since, max, fn, ctx, through);
 	}
 	int count = 0;
-	for (long long s = since + 1; s <= s_head && count < max; s++, count++) {
+	for (long long s = since + 1; s <= s_head && count < max; s++) {
 		if (fn(ctx, s_ring[s % FEED_RING_CHANGES]) != 0)
 			break;
 		*through = s;
+		count++;
 	}
 	pthread_rwlock_unlock(&s_lock);
-	return FEED_OK;
+	return count;
 }

@@ -1,35 +1,14 @@
 /*
  * feed.h: the change feed. One thread reads _rowcast_changes in seq order (woken at once by rowcast's own
  * commits, and within milliseconds by any other program's, through inotify and PRAGMA data_version),
- * serializes each change once into a ring of recent changes shared by every reader, and wakes whoever
- * waits: WebSocket senders (through a callback) and long pollers (through a condition variable).
+ * builds each change once (feed_change.h) into a ring of recent changes shared by every reader, and wakes
+ * whoever waits: WebSocket senders (through a callback) and long pollers (through a condition variable).
  */
 #ifndef ROWCAST_FEED_H
 #define ROWCAST_FEED_H
 
-#include <cjson/cJSON.h>
-#include <stdatomic.h>
-#include <stddef.h>
-
-/* One change, immutable once published (but for its lazily parsed copy). */
-struct feed_change {
-	long long seq, ts;
-	char *table, *op;
-	char *msg_json;              /* {"type":"change", ...CHANGE}: the only serialized copy */
-	size_t msg_len;
-	_Atomic(cJSON *) parsed;     /* msg_json parsed, made on first use by feed_change_parsed */
-	size_t bytes;                /* memory it holds, for the ring's byte bound */
-	long long cum_bytes;         /* msg_len summed over every change published up to this one */
-};
-
-/* The prefix every msg_json starts with; what follows it, after a "{", is the CHANGE object of API.md. */
-#define FEED_MSG_PREFIX "{\"type\":\"change\","
-
-/* The change parsed (numbers keep their exact text), for filters: its "row" and "old" members. Made once,
- * on first use, by whichever reader needs it; owned by the change. NULL on OOM. */
-const cJSON *feed_change_parsed(const struct feed_change *c);
-
-enum { FEED_OK = 0, FEED_RESYNC = 1, FEED_ERR = -1 };
+#include "error.h"
+#include "feed_change.h"
 
 /* Starts the feed thread, reading from the current end of the log; changes older than that are read from
  * the database on demand. Keeps at most retain changes in the log. Returns 0, or -1 with err. */
@@ -55,14 +34,14 @@ void feed_on_publish(void (*fn)(void *arg), void *arg);
  * feed is stopping. Holds no database connection while waiting. */
 int feed_wait(long long since, int timeout_ms);
 
-/* Visits, in seq order, up to max changes with seq > since: from the ring under its read lock (fn must not
- * block), or from the database when since is older than the ring. fn returns 0 to go on, 1 to stop before
- * that change is counted. *through is set to the last seq visited and accepted (since when none).
- * Returns FEED_OK, FEED_RESYNC when changes after since are no longer retained, or FEED_ERR. */
-int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_change *c), void *ctx,
-              long long *through);
+/* Visits, in seq order, up to max changes with seq > since: from the ring under its read lock (fn must
+ * only copy: see feed_visit_fn), or from the database when since is older than the ring. *through is set to
+ * the last seq visited and accepted (since when none). Returns how many were accepted (fewer than max and
+ * fewer than there are is not an error: call again from *through), ERR_RESYNC when the changes after since
+ * are no longer retained, or ERR_FAIL. */
+int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through);
 
-/* Bytes of messages published after since (a client's lag in bytes); LLONG_MAX when since is older than
+/* Bytes of change texts published after since (a client's lag in bytes); LLONG_MAX when since is older than
  * the ring. */
 long long feed_bytes_after(long long since);
 

@@ -411,31 +411,28 @@ static int texts_append(struct batch *b, char *text)
 	return 0;
 }
 
-/* What a filtered subscription makes of a change: "added", "changed", "removed", or NULL (not its view). */
-static const char *view_of(const struct live_sub *s, const struct feed_change *ch)
+/* What a filtered subscription makes of a change: FEED_FORM_ADDED, _CHANGED or _REMOVED (what it means to
+ * the view), or FEED_FORM_CHANGE when it is none of the view's business. The rows are the feed's, parsed
+ * once when the change was read: nothing is parsed here. */
+static enum feed_form view_of(const struct live_sub *s, const struct feed_change *ch)
 {
-	const cJSON *parsed = feed_change_parsed(ch);
-	if (!parsed)
-		return NULL;
-	const cJSON *row = cJSON_GetObjectItemCaseSensitive(parsed, "row");
-	const cJSON *old = cJSON_GetObjectItemCaseSensitive(parsed, "old");
-	int before = cJSON_IsObject(old) && match_row(s->where, s->cols, old);
-	int after = cJSON_IsObject(row) && match_row(s->where, s->cols, row);
+	int before = cJSON_IsObject(ch->old) && match_row(s->where, s->cols, ch->old);
+	int after = cJSON_IsObject(ch->row) && match_row(s->where, s->cols, ch->row);
 	if (before && after)
-		return "changed";
+		return FEED_FORM_CHANGED;
 	if (after)
-		return "added";
+		return FEED_FORM_ADDED;
 	if (before)
-		return "removed";
-	return NULL;
+		return FEED_FORM_REMOVED;
+	return FEED_FORM_CHANGE;
 }
 
-/* The message with "view" added: msg_json without its closing brace, then ,"view":"...". */
-static int append_with_view(struct batch *b, const struct feed_change *ch, const char *view)
+/* Appends ch's message in form as one frame: the feed's text behind its head, copied once into the batch. */
+static int append_change(struct batch *b, const struct feed_change *ch, enum feed_form form)
 {
-	char tail[32];
-	int n = snprintf(tail, sizeof tail, ",\"view\":\"%s\"}", view);
-	return frame_append2(b, 1, ch->msg_json, ch->msg_len - 1, tail, (size_t)n);
+	struct feed_text t;
+	feed_change_text(ch, form, &t);
+	return frame_append2(b, 1, t.head, t.head_len, t.body, t.body_len);
 }
 
 struct visit {
@@ -450,15 +447,11 @@ static int visit_change(void *ctx, const struct feed_change *ch)
 	for (const struct live_sub *s = v->c->subs; s; s = s->next) {
 		if (ch->seq <= s->start || (s->table && strcmp(s->table, ch->table) != 0))
 			continue;
-		if (s->where) {
-			const char *view = view_of(s, ch);
-			if (!view)
-				continue;
-			if (append_with_view(v->b, ch, view) != 0)
-				return 1;
-		} else if (frame_append(v->b, 1, ch->msg_json, ch->msg_len) != 0) {
+		enum feed_form form = s->where ? view_of(s, ch) : FEED_FORM_MESSAGE;
+		if (form == FEED_FORM_CHANGE)
+			continue;
+		if (append_change(v->b, ch, form) != 0)
 			return 1;
-		}
 		if (ch->ts > v->b->latest_ts)
 			v->b->latest_ts = ch->ts;
 		break; /* once per change, whatever number of subscriptions match */
@@ -609,10 +602,10 @@ static int serve(struct live_client *c, unsigned char *buf)
 	if (c->subs && !c->resync_pending && c->cursor < head) {
 		struct visit v = {c, &b};
 		int rc = feed_each(c->cursor, LIVE_CHANGES_PER_ROUND, visit_change, &v, &through);
-		if (rc == FEED_RESYNC) {
+		if (rc == ERR_RESYNC) {
 			c->resync_pending = 1;
 			metrics_add(METRICS_RESYNCS, 1);
-		} else if (rc == FEED_OK) {
+		} else if (rc >= 0) {
 			c->cursor = through;
 		}
 	}

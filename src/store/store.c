@@ -153,7 +153,10 @@ int store_uninstall(const char *path, char *err, size_t errlen)
 		sqlite3_close_v2(db);
 		return -1;
 	}
-	rc = changelog_uninstall(db, err, errlen);
+	struct error e;
+	rc = changelog_uninstall(db, &e);
+	if (rc != 0)
+		snprintf(err, errlen, "%s", e.message);
 	sqlite3_close_v2(db);
 	return rc;
 }
