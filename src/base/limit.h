@@ -105,6 +105,10 @@
 /* How often the log is pruned to --retain. */
 #define FEED_PRUNE_MS 1000
 
+/* After a failed trigger sync, how long the upkeep waits before it tries again (each try itself waits up to
+ * LIMIT_BUSY_TIMEOUT_MS for another program's lock, so a lock let go is caught at once). */
+#define FEED_UPKEEP_RETRY_MS 100
+
 /* Subscriptions one socket may hold: one per table and a few filtered views is the real use. */
 #define LIMIT_SUBSCRIPTIONS 64
 #define LIMIT_SUBSCRIPTIONS_TEXT "64"

@@ -1,8 +1,10 @@
 /*
- * feed.h: the change feed. One thread reads _rowcast_changes in seq order (woken at once by rowcast's own
- * commits, and within milliseconds by any other program's, through inotify and PRAGMA data_version),
- * builds each change once (feed_change.h) into a ring of recent changes shared by every reader, and wakes
- * whoever waits: WebSocket senders (through a callback) and long pollers (through a condition variable).
+ * feed.h: the change feed. One thread reads _rowcast_changes in seq order whenever the watch (watch.h) says
+ * something may have been committed, builds each change once (feed_change.h) into a ring of recent changes
+ * shared by every reader, and wakes whoever waits: WebSocket senders (through a callback) and long pollers
+ * (through a condition variable); changes older than the ring are read from the database. The change log's
+ * upkeep (trigger sync, pruning) runs on a thread of its own (upkeep.h): publishing never waits for the
+ * write lock.
  */
 #ifndef ROWCAST_FEED_H
 #define ROWCAST_FEED_H
@@ -10,11 +12,12 @@
 #include "error.h"
 #include "feed_change.h"
 
-/* Starts the feed thread, reading from the current end of the log; changes older than that are read from
- * the database on demand. Keeps at most retain changes in the log. Returns 0, or -1 with err. */
-int feed_start(const char *db_path, long long retain, char *err, size_t errlen);
+/* Makes the change log's triggers match the schema, then starts the feed thread (reading from the current
+ * end of the log; older changes are replayed from the database on demand) and the upkeep that keeps at
+ * most retain changes in the log. Returns 0, or ERR_FAIL with e (nothing left running). */
+int feed_start(const char *db_path, long long retain, struct error *e);
 
-/* Stops and joins the thread, wakes every waiter (feed_wait returns -1 from then on), frees the ring. */
+/* Stops and joins the threads, wakes every waiter (feed_wait returns -1 from then on), frees the ring. */
 void feed_stop(void);
 
 /* Makes every feed_wait return -1 at once, now and from then on (the server is stopping: long polls
@@ -27,7 +30,8 @@ void feed_notify(void);
 /* The last seq published to the ring. */
 long long feed_head(void);
 
-/* Registers fn(arg), called by the feed thread after each batch is published (at most one callback). */
+/* Registers fn(arg), called by the feed thread after each batch is published (at most one callback; set
+ * before feed_start). */
 void feed_on_publish(void (*fn)(void *arg), void *arg);
 
 /* Waits up to timeout_ms for a change after since. Returns 1 when one is there, 0 on timeout, -1 when the
