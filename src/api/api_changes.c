@@ -1,8 +1,9 @@
 /*
  * api_changes.c: GET /api/changes, the polling side of the feed: short polling (wait=0) and long polling
  * (wait up to 30 s, answered as soon as a change arrives). A waiting poller holds its worker thread but no
- * database connection: it sleeps on the feed's condition variable. Runs on CivetWeb worker threads; no state
- * but the count of requests inside it.
+ * database connection: it sleeps on the feed's condition variable. Changes older than the feed's ring are
+ * read on the poller's own worker (feed_load), into the replay cache every client shares. Runs on CivetWeb
+ * worker threads; no state but the count of requests inside it.
  */
 #include "api.h"
 
@@ -26,9 +27,13 @@
 /* How long a poll waits for the feed to read changes already committed (it takes microseconds). */
 #define CHANGES_CATCH_UP_MS 1000
 
-/* Changes one request looks at when it filters by table: four pages' worth, so a poll on a quiet table
- * among busy ones still answers quickly (it continues from last_seq). */
+/* Changes a short poll looks through when it filters by table and finds none: four pages' worth, so a poll
+ * on a quiet table among busy ones answers quickly (the next one continues from last_seq). */
 #define CHANGES_SCAN_MAX (LIMIT_PAGE_MAX * 4)
+
+/* Times a poll loads older changes into the replay cache before it gives up (another poll's load may
+ * push its block out in between, which takes eight loads). */
+#define CHANGES_LOAD_TRIES 3
 
 struct collect {
 	const char *table;  /* only this table's changes, or NULL */
@@ -145,7 +150,7 @@ static int changes_get(struct http_request *req)
 	long long deadline = clock_ms(CLOCK_MONOTONIC) + (long long)(wait * 1000);
 	struct collect k = {has_table ? table : NULL, cJSON_CreateArray(), 0, (int)limit, 0};
 	long long through = since;
-	int resync = 0;
+	int resync = 0, loads = 0;
 	if (!k.arr)
 		return reply_error(r, 500, "internal", "out of memory");
 	for (;;) {
@@ -154,21 +159,29 @@ static int changes_get(struct http_request *req)
 			resync = 1; /* a seq this server never issued: the database was replaced */
 			break;
 		}
-		/* scan at most a bounded number of changes per request when filtering by table */
 		int rc = feed_each(through, limit > 0 ? CHANGES_SCAN_MAX : 0, collect_change, &k, &through);
 		if (rc == ERR_RESYNC) {
 			resync = 1;
 			break;
 		}
+		if (rc == ERR_PENDING && ++loads > CHANGES_LOAD_TRIES) {
+			cJSON_Delete(k.arr);
+			return reply_error(r, 503, "unavailable", "the change log could not be read in time; try again");
+		}
+		if (rc == ERR_PENDING && feed_load(through) == 0)
+			continue; /* older than the ring: read on this poll's own worker, then visited */
 		if (rc < 0 || k.failed) {
 			cJSON_Delete(k.arr);
 			return reply_error(r, 500, "internal", "cannot read the change log");
 		}
 		long long left = deadline - clock_ms(CLOCK_MONOTONIC);
-		if (k.n > 0 || left <= 0 || limit == 0)
+		if (k.n > 0 || limit == 0)
 			break;
-		if (through < feed_head())
-			continue; /* only other tables' changes so far: read on */
+		/* only other tables' changes so far: read on, up to CHANGES_SCAN_MAX of them unless it may wait */
+		if (through < feed_head() && (left > 0 || through - since < CHANGES_SCAN_MAX))
+			continue;
+		if (left <= 0)
+			break;
 		if (feed_wait(through, (int)left) < 0)
 			break; /* shutting down */
 	}

@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "limit.h"
 #include "metrics.h"
+#include "replay.h"
 #include "store.h"
 #include "upkeep.h"
 #include "watch.h"
@@ -152,6 +153,12 @@ static void *feed_main(void *arg)
 	return NULL;
 }
 
+/* Called by the replay loader after each block it adds. */
+static void replay_loaded(void)
+{
+	wake_readers();
+}
+
 int feed_start(const char *db_path, long long retain, struct error *e)
 {
 	struct store_error se;
@@ -173,8 +180,10 @@ int feed_start(const char *db_path, long long retain, struct error *e)
 	atomic_store(&s_stop, 0);
 	if (watch_open(store_conn_db(conn), db_path, e) != 0)
 		goto fail;
-	if (upkeep_start(retain, s_synced, first, e) != 0)
+	if (replay_start(replay_loaded, e) != 0)
 		goto fail_watch;
+	if (upkeep_start(retain, s_synced, first, e) != 0)
+		goto fail_replay;
 	if (pthread_create(&s_thread, NULL, feed_main, NULL) != 0) {
 		error_set(e, ERR_FAIL, 500, "internal", "cannot start the change feed");
 		goto fail_upkeep;
@@ -183,6 +192,8 @@ int feed_start(const char *db_path, long long retain, struct error *e)
 	return 0;
 fail_upkeep:
 	upkeep_stop();
+fail_replay:
+	replay_stop();
 fail_watch:
 	watch_close();
 fail:
@@ -199,6 +210,7 @@ void feed_stop(void)
 	watch_notify();
 	pthread_join(s_thread, NULL);
 	upkeep_stop();
+	replay_stop();
 	pthread_mutex_lock(&s_wait_lock);
 	pthread_cond_broadcast(&s_wait_cond);
 	pthread_mutex_unlock(&s_wait_lock);
@@ -233,35 +245,6 @@ int feed_wait(long long since, int timeout_ms)
 	return atomic_load(&s_head_pub) > since ? 1 : 0;
 }
 
-/* Visits changes older than the ring, read from the database with the calling thread's connection. */
-static int each_from_db(long long since, int max, feed_visit_fn fn, void *ctx, long long *through)
-{
-	struct feed_change *batch[FEED_READ_BATCH];
-	struct store_error e;
-	struct store_conn *conn = store_conn_get(&e);
-	if (!conn)
-		return ERR_FAIL;
-	int want = max < FEED_READ_BATCH ? max : FEED_READ_BATCH;
-	int n = changelog_read(store_conn_db(conn), since, want, batch);
-	if (n < 0)
-		return n;
-	int rc = 0, count = 0, stopped = 0;
-	if (n > 0 && batch[0]->seq != since + 1)
-		rc = ERR_RESYNC; /* pruned while the caller was away */
-	for (int i = 0; i < n; i++) {
-		if (rc == 0 && !stopped && fn(ctx, batch[i]) != 0)
-			stopped = 1;
-		else if (rc == 0 && !stopped) {
-			*through = batch[i]->seq;
-			count++;
-		}
-		feed_change_free(batch[i]);
-	}
-	if (n == 0 && since < upkeep_first_retained() - 1)
-		rc = ERR_RESYNC;
-	return rc < 0 ? rc : count;
-}
-
 long long feed_bytes_after(long long since)
 {
 	long long n = LLONG_MAX;
@@ -289,8 +272,9 @@ int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *
 		return ERR_FAIL;
 	}
 	if (since + 1 < s_first) {
+		long long below = s_first;
 		pthread_rwlock_unlock(&s_lock);
-		return each_from_db(since, max, fn, ctx, through);
+		return replay_each(since, below, max, fn, ctx, through);
 	}
 	int count = 0;
 	for (long long s = since + 1; s <= s_head && count < max; s++) {
@@ -301,4 +285,14 @@ int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *
 	}
 	pthread_rwlock_unlock(&s_lock);
 	return count;
+}
+
+int feed_load(long long since)
+{
+	pthread_rwlock_rdlock(&s_lock);
+	long long below = s_first;
+	pthread_rwlock_unlock(&s_lock);
+	if (since + 1 >= below)
+		return 0; /* the ring has it now */
+	return replay_load(since, below);
 }

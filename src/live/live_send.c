@@ -597,8 +597,9 @@ static int serve(struct live_client *c, unsigned char *buf)
 		metrics_add(METRICS_QUEUE_BYTES, -(long long)m->bytes);
 		live_msg_free(m);
 	}
-	/* changes after the cursor */
+	/* changes after the cursor (never read from the database here: older ones come from the feed's loader) */
 	long long through = c->cursor;
+	int waiting = 0;
 	if (c->subs && !c->resync_pending && c->cursor < head) {
 		struct visit v = {c, &b};
 		int rc = feed_each(c->cursor, LIVE_CHANGES_PER_ROUND, visit_change, &v, &through);
@@ -607,9 +608,11 @@ static int serve(struct live_client *c, unsigned char *buf)
 			metrics_add(METRICS_RESYNCS, 1);
 		} else if (rc >= 0) {
 			c->cursor = through;
+		} else {
+			waiting = 1; /* ERR_PENDING: the feed wakes the senders once loaded; ERR_FAIL: the tick retries */
 		}
 	}
-	int more = c->in_head != NULL || c->resync_pending || (c->subs && c->cursor < feed_head());
+	int more = c->in_head != NULL || c->resync_pending || (c->subs && c->cursor < feed_head() && !waiting);
 	pthread_mutex_unlock(&c->lock);
 
 	if (b.len > 0) {
