@@ -2,8 +2,8 @@
  * changelog.h: the _rowcast_changes table and the triggers that fill it, in the same transaction as the
  * change itself, whoever writes the database. Installing, syncing with the catalog, pruning, reading (each
  * change built once, straight from the log's columns) and uninstalling. Callers pass their own thread's
- * connection and hold the process-wide write lock (writelock.h) for the functions that write
- * (changelog_sync, changelog_prune, changelog_uninstall).
+ * connection, and hold the process-wide write lock (writelock.h) for changelog_sync and changelog_prune
+ * (changelog_uninstall runs before anything else does).
  */
 #ifndef ROWCAST_CHANGELOG_H
 #define ROWCAST_CHANGELOG_H

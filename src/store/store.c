@@ -2,8 +2,9 @@
  * store.c: SQLite connections (one per thread, via a pthread key whose destructor closes it), the
  * per-connection statement cache, write transactions and the mapping of SQLite errors to API errors.
  * rowcast's own write transactions are serialized by the process-wide write lock (writelock.h; SQLite
- * allows one writer at a time anyway); s_path and the file's identity (s_dev, s_ino) are set once by store_init before any worker thread runs
- * and are read-only afterwards: a file deleted or replaced underneath is refused, never half-served.
+ * allows one writer at a time anyway); s_path and the file's identity (s_dev, s_ino) are set once by
+ * store_init before any worker thread runs and are read-only afterwards: a file deleted or replaced
+ * underneath is refused, never half-served.
  */
 #include "store_int.h"
 
