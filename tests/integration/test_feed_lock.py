@@ -33,6 +33,9 @@ class FeedLockTest(TestCase):
         rows = query(s.db, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name = '_rowcast_ins_%s';" % table)
         return bool(rows)
 
+    def committed(self, s, name):
+        return query(s.db, "SELECT count(*) AS n FROM items WHERE name = '%s';" % name)[0]["n"] > 0
+
     async def wait_for_trigger(self, s, table):
         deadline = time.monotonic() + BOUND_S
         while time.monotonic() < deadline:
@@ -69,14 +72,17 @@ class FeedLockTest(TestCase):
                     write = loop.run_in_executor(pool, timed_post, "queued %d" % attempt)
                     # the shell commits and at once takes the write lock again, and holds it
                     await asyncio.to_thread(sh.run, "COMMIT; BEGIN IMMEDIATE;")
-                    if write.done() or await asyncio.to_thread(self.trigger_installed, s, table):
-                        # rowcast got the lock between the commit and the shell's BEGIN: set the round up again
+                    if (write.done() or await asyncio.to_thread(self.trigger_installed, s, table)
+                            or await asyncio.to_thread(self.committed, s, "queued %d" % attempt)):
+                        # rowcast got the lock between the commit and the shell's BEGIN (the queued write, or
+                        # the trigger sync, went in there): set the round up again
                         print("\n  round %d raced with the shell's re-lock; again" % attempt, file=sys.stderr)
                         await asyncio.to_thread(sh.run, "ROLLBACK;")
-                        await write
+                        r, _ = await write
                         sh.close()
+                        await sub.changes(2 if r.status == 201 else 1, BOUND_S)  # this round's
                         continue
-                    n0 = len(sub.msgs)
+                    n0 = sub.pos  # the shell's change, whether it came already or not
                     change = asyncio.ensure_future(sub.next(BOUND_S))
                     done, _ = await asyncio.wait({change, write}, timeout=BOUND_S,
                                                  return_when=asyncio.FIRST_COMPLETED)
