@@ -5,7 +5,6 @@
 #include "api.h"
 #include "assets.h"
 #include "catalog.h"
-#include "changelog.h"
 #include "checkpoint.h"
 #include "config.h"
 #include "feed.h"
@@ -28,10 +27,11 @@ static int die(struct config *cfg, const char *msg)
 	return 2;
 }
 
-/* Checks --tables, installs the change log's triggers, and starts the feed and the WebSocket senders. */
+/* Checks --tables, and starts the feed (which installs the change log's triggers) and the WebSocket senders. */
 static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 {
 	struct store_error e;
+	struct error fe;
 	struct store_conn *conn = store_conn_get(&e);
 	struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
 	int rc = 0;
@@ -44,16 +44,11 @@ static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "--tables: no table named '%.200s' in %.200s", cfg->tables[i], cfg->db_path);
 			rc = -1;
 		}
-	if (rc == 0) {
-		store_writes_lock();
-		rc = changelog_sync(store_conn_db(conn), cat, err, errlen);
-		store_writes_unlock();
-	}
 	catalog_release(cat);
 	store_on_commit(feed_notify);
 	feed_on_publish(live_wake_all, NULL);
-	if (rc == 0)
-		rc = feed_start(cfg->db_path, cfg->retain, err, errlen);
+	if (rc == 0 && (rc = feed_start(cfg->db_path, cfg->retain, &fe)) != 0)
+		snprintf(err, errlen, "%s", fe.message);
 	if (rc == 0)
 		rc = live_start(err, errlen);
 	return rc;
@@ -104,8 +99,9 @@ int main(int argc, char **argv)
 		server_stop();
 		return die(&cfg, err);
 	}
-	if (checkpoint_start(cfg.db_path, err, sizeof err) != 0)
-		fprintf(stderr, "rowcast: %s; SQLite checkpoints inside writes instead\n", err);
+	struct error ce;
+	if (checkpoint_start(cfg.db_path, &ce) != 0)
+		fprintf(stderr, "rowcast: %s; SQLite checkpoints inside writes instead\n", ce.message);
 	if (prepare_feed(&cfg, err, sizeof err)) {
 		server_stop();
 		feed_stop();

@@ -1,17 +1,21 @@
 /*
  * api_changes.c: GET /api/changes, the polling side of the feed: short polling (wait=0) and long polling
  * (wait up to 30 s, answered as soon as a change arrives). A waiting poller holds its worker thread but no
- * database connection: it sleeps on the feed's condition variable. Runs on CivetWeb worker threads.
+ * database connection: it sleeps on the feed's condition variable. Changes older than the feed's ring are
+ * read on the poller's own worker (feed_load), into the replay cache every client shares. Runs on CivetWeb
+ * worker threads; no state but the count of requests inside it.
  */
 #include "api.h"
 
 #include "catalog.h"
+#include "clock.h"
 #include "feed.h"
 #include "json.h"
 #include "limit.h"
 #include "store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,14 @@
 /* How long a poll waits for the feed to read changes already committed (it takes microseconds). */
 #define CHANGES_CATCH_UP_MS 1000
 
+/* Changes a short poll looks through when it filters by table and finds none: four pages' worth, so a poll
+ * on a quiet table among busy ones answers quickly (the next one continues from last_seq). */
+#define CHANGES_SCAN_MAX (LIMIT_PAGE_MAX * 4)
+
+/* Times a poll loads older changes into the replay cache before it gives up (another poll's load may
+ * push its block out in between, which takes eight loads). */
+#define CHANGES_LOAD_TRIES 3
+
 struct collect {
 	const char *table;  /* only this table's changes, or NULL */
 	cJSON *arr;
@@ -30,24 +42,17 @@ struct collect {
 	int failed;
 };
 
-/* feed_each callback: copies matching changes (under the ring's read lock, so it only copies). */
+/* feed_each callback: copies matching changes (under the feed's read lock, so it only copies). */
 static int collect_change(void *ctx, const struct feed_change *c)
 {
 	struct collect *k = ctx;
+	struct feed_text t;
 	if (k->n >= k->limit)
 		return 1;
 	if (k->table && strcmp(k->table, c->table) != 0)
 		return 0;
-	/* the CHANGE object is the pushed message without its "type": "{" and the rest of msg_json */
-	size_t skip = sizeof FEED_MSG_PREFIX - 1;
-	char *text = malloc(c->msg_len - skip + 2);
-	cJSON *raw = NULL;
-	if (text) {
-		text[0] = '{';
-		memcpy(text + 1, c->msg_json + skip, c->msg_len - skip + 1);
-		raw = cJSON_CreateRaw(text);
-		free(text);
-	}
+	feed_change_text(c, FEED_FORM_CHANGE, &t);
+	cJSON *raw = cJSON_CreateRaw(t.body); /* the CHANGE text, one string */
 	if (!raw || !cJSON_AddItemToArray(k->arr, raw)) {
 		cJSON_Delete(raw);
 		k->failed = 1;
@@ -85,13 +90,6 @@ static double param_wait(const char *qs, int *bad)
 	return v;
 }
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static atomic_int s_active; /* requests inside api_changes_get */
 
 int api_changes_active(void)
@@ -119,9 +117,9 @@ static int changes_get(struct http_request *req)
 	double wait = param_wait(qs, &bad);
 	if (bad)
 		return reply_error(r, 400, "bad_request", "wait must be a number of seconds from 0 to %d", CHANGES_MAX_WAIT_S);
-	if (param_ll(qs, "since", 0, 9223372036854775807LL, &since) == -2)
+	if (param_ll(qs, "since", 0, LLONG_MAX, &since) == -2)
 		return reply_error(r, 400, "bad_request", "since must be a seq (a number from 0)");
-	int lrc = param_ll(qs, "limit", 0, 9223372036854775807LL, &limit);
+	int lrc = param_ll(qs, "limit", 0, LLONG_MAX, &limit);
 	if (lrc == -2)
 		return reply_error(r, 400, "bad_request", "limit must be a number from 0");
 	if (limit > LIMIT_PAGE_MAX)
@@ -144,15 +142,15 @@ static int changes_get(struct http_request *req)
 	long long committed = 0;
 	if (conn && store_last_seq(conn, &committed, &e) == 0 && committed > feed_head()) {
 		feed_notify();
-		long long until = mono_ms() + CHANGES_CATCH_UP_MS;
-		while (feed_head() < committed && mono_ms() < until && feed_wait(feed_head(), 10) >= 0)
+		long long until = clock_ms(CLOCK_MONOTONIC) + CHANGES_CATCH_UP_MS;
+		while (feed_head() < committed && clock_ms(CLOCK_MONOTONIC) < until && feed_wait(feed_head(), 10) >= 0)
 			;
 	}
 
-	long long deadline = mono_ms() + (long long)(wait * 1000);
+	long long deadline = clock_ms(CLOCK_MONOTONIC) + (long long)(wait * 1000);
 	struct collect k = {has_table ? table : NULL, cJSON_CreateArray(), 0, (int)limit, 0};
 	long long through = since;
-	int resync = 0;
+	int resync = 0, loads = 0;
 	if (!k.arr)
 		return reply_error(r, 500, "internal", "out of memory");
 	for (;;) {
@@ -161,21 +159,29 @@ static int changes_get(struct http_request *req)
 			resync = 1; /* a seq this server never issued: the database was replaced */
 			break;
 		}
-		/* scan at most a bounded number of changes per request when filtering by table */
-		int rc = feed_each(through, limit > 0 ? LIMIT_PAGE_MAX * 4 : 0, collect_change, &k, &through);
-		if (rc == FEED_RESYNC) {
+		int rc = feed_each(through, limit > 0 ? CHANGES_SCAN_MAX : 0, collect_change, &k, &through);
+		if (rc == ERR_RESYNC) {
 			resync = 1;
 			break;
 		}
-		if (rc == FEED_ERR || k.failed) {
+		if (rc == ERR_PENDING && ++loads > CHANGES_LOAD_TRIES) {
+			cJSON_Delete(k.arr);
+			return reply_error(r, 503, "unavailable", "the change log could not be read in time; try again");
+		}
+		if (rc == ERR_PENDING && feed_load(through) == 0)
+			continue; /* older than the ring: read on this poll's own worker, then visited */
+		if (rc < 0 || k.failed) {
 			cJSON_Delete(k.arr);
 			return reply_error(r, 500, "internal", "cannot read the change log");
 		}
-		long long left = deadline - mono_ms();
-		if (k.n > 0 || left <= 0 || limit == 0)
+		long long left = deadline - clock_ms(CLOCK_MONOTONIC);
+		if (k.n > 0 || limit == 0)
 			break;
-		if (through < feed_head())
-			continue; /* only other tables' changes so far: read on */
+		/* only other tables' changes so far: read on, up to CHANGES_SCAN_MAX of them unless it may wait */
+		if (through < feed_head() && (left > 0 || through - since < CHANGES_SCAN_MAX))
+			continue;
+		if (left <= 0)
+			break;
 		if (feed_wait(through, (int)left) < 0)
 			break; /* shutting down */
 	}

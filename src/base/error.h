@@ -14,6 +14,7 @@ enum error_rc {
 	ERR_NOMEM = -2,   /* out of memory (answered 500 internal; never a crash) */
 	ERR_INVALID = -3, /* the input is malformed or refused (answered 400 unless the struct says otherwise) */
 	ERR_RESYNC = -4,  /* what was asked for is no longer retained: the client must reload, then continue */
+	ERR_PENDING = -5, /* not ready yet (being loaded): ask again once told it is (the feed's replay cache) */
 };
 
 /* Room for a message: a sentence naming a table, a column and a value, each cut to 200 bytes. */

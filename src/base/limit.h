@@ -105,6 +105,26 @@
 /* How often the log is pruned to --retain. */
 #define FEED_PRUNE_MS 1000
 
+/* After a failed trigger sync, how long the upkeep waits before it tries again (each try itself waits up to
+ * LIMIT_BUSY_TIMEOUT_MS for another program's lock, so a lock let go is caught at once). */
+#define FEED_UPKEEP_RETRY_MS 100
+
+/* The replay cache: changes older than the ring, loaded for clients that replay a backlog, in blocks of up
+ * to FEED_REPLAY_BLOCK changes or FEED_REPLAY_BLOCK_BYTES of them (a few milliseconds of reading each, and
+ * about what one sender round writes), shared by every client replaying the same range. FEED_REPLAY_BYTES
+ * bounds the cache (the least recently read blocks go first): eight blocks, enough for a few clients each
+ * reading one block and the next one ahead. */
+#define FEED_REPLAY_BLOCK 1024
+#define FEED_REPLAY_BLOCK_BYTES (4 * 1024 * 1024)
+#define FEED_REPLAY_BYTES (32 * 1024 * 1024)
+
+/* Loads waiting for the loader thread: one or two per replaying client; past it a request is dropped and
+ * asked again at the client's next round. */
+#define FEED_REPLAY_REQUESTS 64
+
+/* After a load failed, how long its range answers an error before it is read again. */
+#define FEED_REPLAY_RETRY_MS 1000
+
 /* Subscriptions one socket may hold: one per table and a few filtered views is the real use. */
 #define LIMIT_SUBSCRIPTIONS 64
 #define LIMIT_SUBSCRIPTIONS_TEXT "64"

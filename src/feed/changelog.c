@@ -4,11 +4,13 @@
  * the writer is (rowcast, the sqlite3 shell, another program). Values keep their types: integers exact,
  * reals with as many digits as round-trip, BLOBs as {"$hex":...} (converted to base64 when read; SQLite
  * 3.40 has no base64 function and a trigger may not call one rowcast registers, since other programs run
- * it too). No state of its own: callers bring their connection and hold the store's write lock to write.
+ * it too). No state of its own: callers bring their connection and hold the write lock to write.
  */
 #include "changelog.h"
 
+#include "catalog.h"
 #include "json.h"
+#include "limit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,13 @@
 
 /* json_object takes at most 63 pairs (SQLITE_MAX_FUNCTION_ARG is 127); wider rows chain json_insert. */
 #define CHANGELOG_PAIRS_PER_CALL 60
+
+/* Nesting in the log's JSON: a row is an object of scalars and {"$hex":...} objects (two levels), a
+ * composite key an array of them; rows came in under the same bound as every request body. */
+#define CHANGELOG_JSON_DEPTH LIMIT_JSON_DEPTH
+
+/* Rows deleted per prune transaction: keeps each write-lock hold to a few milliseconds. */
+#define CHANGELOG_PRUNE_BATCH 5000
 
 static const char s_create_log[] =
 	"CREATE TABLE IF NOT EXISTS _rowcast_changes ("
@@ -175,18 +184,28 @@ static int exec_fmt(sqlite3 *db, char *sql)
 	return rc;
 }
 
-int changelog_sync(sqlite3 *db, const struct catalog *cat, char *err, size_t errlen)
+/* PRAGMA schema_version on db (inside the caller's transaction, when one is open). Returns -1 on failure. */
+static long long schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Makes the triggers match cat (inside the caller's transaction). Returns an SQLite result code. */
+static int triggers_match(sqlite3 *db, const struct catalog *cat)
 {
 	struct existing ex;
-	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, s_create_log, NULL, NULL, NULL);
-	if (rc != SQLITE_OK || existing_load(db, &ex) != 0) {
-		snprintf(err, errlen, "cannot install the change log: %s", sqlite3_errmsg(db));
-		if (rc == SQLITE_OK)
-			rc = SQLITE_ERROR;
-		goto out;
-	}
+	int rc = sqlite3_exec(db, s_create_log, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (existing_load(db, &ex) != 0)
+		return SQLITE_ERROR;
 	for (int i = 0; rc == SQLITE_OK && i < cat->n_tables; i++) {
 		for (int op = 0; rc == SQLITE_OK && op < 3; op++) {
 			char *name = NULL;
@@ -215,105 +234,170 @@ int changelog_sync(sqlite3 *db, const struct catalog *cat, char *err, size_t err
 		if (!ex.wanted[k])
 			rc = exec_fmt(db, sqlite3_mprintf("DROP TRIGGER \"%w\"", ex.names[k]));
 	existing_free(&ex);
-	if (rc != SQLITE_OK)
-		snprintf(err, errlen, "cannot install the change-log triggers: %s", sqlite3_errmsg(db));
-out:
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK && !sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : -1;
+	return rc;
 }
 
-/* Rows deleted per prune transaction: keeps each write-lock hold to a few milliseconds. */
-#define CHANGELOG_PRUNE_BATCH 5000
+int changelog_sync(sqlite3 *db, long long *synced, struct error *e)
+{
+	struct catalog *cat = NULL;
+	long long v = -1;
+	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		/* the schema as it is now that no one else can change it */
+		v = schema_version(db);
+		cat = v >= 0 ? catalog_acquire(db, v) : NULL;
+		rc = cat ? triggers_match(db, cat) : SQLITE_ERROR;
+		catalog_release(cat);
+	}
+	/* the version this transaction leaves (its own trigger changes included), read before anyone else
+	 * can change the schema again */
+	if (rc == SQLITE_OK && (v = schema_version(db)) < 0)
+		rc = SQLITE_ERROR;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		error_set(e, ERR_FAIL, 503, "unavailable", "cannot install the change-log triggers: %s", sqlite3_errmsg(db));
+		if (!sqlite3_get_autocommit(db))
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return ERR_FAIL;
+	}
+	*synced = v;
+	return 0;
+}
 
 long long changelog_prune(sqlite3 *db, long long retain)
 {
 	long long last, first, deleted = 0;
 	if (changelog_bounds(db, &last, &first) != 0)
-		return -1;
+		return ERR_FAIL;
 	long long cutoff = last - retain; /* delete seq <= cutoff */
 	if (first > cutoff)
 		return 0;
 	long long upto = first + CHANGELOG_PRUNE_BATCH - 1 < cutoff ? first + CHANGELOG_PRUNE_BATCH - 1 : cutoff;
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, "DELETE FROM _rowcast_changes WHERE seq <= ?1", -1, &st, NULL) != SQLITE_OK)
-		return -1;
+		return ERR_FAIL;
 	sqlite3_bind_int64(st, 1, upto);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		deleted = sqlite3_changes64(db);
 	else
-		deleted = -1;
+		deleted = ERR_FAIL;
 	sqlite3_finalize(st);
 	return deleted;
 }
 
-static char *dup_col(sqlite3_stmt *st, int i, const char *if_null)
+/* Replaces {"$hex": "..."} objects in the items from item on (and inside them) with {"$base64": "..."}.
+ * Returns 0, ERR_NOMEM, or ERR_INVALID when a $hex text is not hex. */
+static int convert_hex(cJSON *item)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	return strdup(t ? (const char *)t : if_null);
+	for (cJSON *c = item; c; c = c->next) {
+		cJSON *hex = cJSON_IsObject(c) ? cJSON_GetObjectItemCaseSensitive(c, "$hex") : NULL;
+		if (hex && cJSON_IsString(hex)) {
+			size_t n = strlen(hex->valuestring) / 2;
+			unsigned char *bytes = malloc(n + 1);
+			if (!bytes)
+				return ERR_NOMEM;
+			for (size_t i = 0; i < n; i++) {
+				unsigned v;
+				if (sscanf(hex->valuestring + 2 * i, "%2x", &v) != 1) {
+					free(bytes);
+					return ERR_INVALID;
+				}
+				bytes[i] = (unsigned char)v;
+			}
+			char *b64 = json_base64_encode(bytes, n);
+			free(bytes);
+			cJSON *nb = b64 ? cJSON_CreateString(b64) : NULL;
+			free(b64);
+			if (!nb)
+				return ERR_NOMEM;
+			cJSON_DeleteItemFromObjectCaseSensitive(c, "$hex");
+			if (!cJSON_AddItemToObject(c, "$base64", nb)) {
+				cJSON_Delete(nb);
+				return ERR_NOMEM;
+			}
+		} else if (c->child) {
+			int rc = convert_hex(c->child);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
 }
 
-void changelog_change_clear(struct changelog_change *c)
+/* Parses a row's JSON text as a trigger wrote it into *out: numbers keep their exact text (raw items), BLOBs
+ * become {"$base64":...} (in a row only the object's values can be BLOBs: a column may be named "$hex").
+ * *out stays NULL for SQL NULL, and for text that is not JSON as rowcast writes it (another program wrote
+ * the log): that text then goes out as it is, as it always did. Returns 0, or ERR_NOMEM. */
+static int parse_value(const char *text, int len, int is_row, cJSON **out)
 {
-	free(c->table);
-	free(c->op);
-	free(c->key);
-	free(c->row);
-	free(c->old);
-	memset(c, 0, sizeof *c);
+	*out = NULL;
+	if (!text)
+		return 0;
+	int rc = json_parse(text, (size_t)len, CHANGELOG_JSON_DEPTH, out, NULL);
+	if (rc == ERR_NOMEM)
+		return ERR_NOMEM;
+	if (rc != 0)
+		return 0;
+	if (strstr(text, "\"$hex\"")) {
+		rc = convert_hex(is_row ? (*out)->child : *out);
+		if (rc != 0) {
+			cJSON_Delete(*out);
+			*out = NULL;
+			return rc == ERR_NOMEM ? ERR_NOMEM : 0;
+		}
+	}
+	json_numbers_to_raw(*out);
+	return 0;
 }
 
-int changelog_read(sqlite3 *db, long long since, int limit, struct changelog_change *out)
+/* Builds the change in the current row of st (the columns of changelog_read's SELECT). Returns it, or
+ * NULL on OOM. */
+static struct feed_change *change_from_row(sqlite3_stmt *st)
+{
+	struct feed_change_parts p = {0};
+	const char *table = (const char *)sqlite3_column_text(st, 2);
+	const char *op = (const char *)sqlite3_column_text(st, 3);
+	p.seq = sqlite3_column_int64(st, 0);
+	p.ts = sqlite3_column_int64(st, 1);
+	p.table = table ? table : "";
+	p.op = op ? op : "";
+	p.key = (const char *)sqlite3_column_text(st, 4);
+	p.row_text = (const char *)sqlite3_column_text(st, 5);
+	p.old_text = (const char *)sqlite3_column_text(st, 6);
+	/* the key goes out as the trigger wrote it, unless it is a BLOB (to convert) */
+	if ((p.key && strstr(p.key, "\"$hex\"") && parse_value(p.key, sqlite3_column_bytes(st, 4), 0, &p.key_tree) != 0) ||
+	    parse_value(p.row_text, sqlite3_column_bytes(st, 5), 1, &p.row) != 0 ||
+	    parse_value(p.old_text, sqlite3_column_bytes(st, 6), 1, &p.old) != 0) {
+		cJSON_Delete(p.key_tree);
+		cJSON_Delete(p.row);
+		cJSON_Delete(p.old);
+		return NULL;
+	}
+	return feed_change_create(&p);
+}
+
+int changelog_read(sqlite3 *db, long long since, int limit, struct feed_change **out)
 {
 	sqlite3_stmt *st;
-	int n = 0, rc;
+	int n = 0, rc = SQLITE_DONE;
 	if (sqlite3_prepare_v3(db, "SELECT seq, ts, tbl, op, key, row, old FROM _rowcast_changes WHERE seq > ?1 "
 				   "ORDER BY seq LIMIT ?2", -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-		return -1;
+		return ERR_FAIL;
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int(st, 2, limit);
 	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct changelog_change *c = &out[n];
-		int failed = 0;
-		c->seq = sqlite3_column_int64(st, 0);
-		c->ts = sqlite3_column_int64(st, 1);
-		c->table = dup_col(st, 2, "");
-		c->op = dup_col(st, 3, "");
-		c->key = dup_col(st, 4, "null");
-		c->row = dup_col(st, 5, "null");
-		c->old = dup_col(st, 6, "null");
+		if (!(out[n] = change_from_row(st))) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
 		n++;
-		if (!c->table || !c->op || !c->key || !c->row || !c->old) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		char *conv = changelog_blobs_to_base64(c->row, 1, &failed);
-		if (conv) {
-			free(c->row);
-			c->row = conv;
-		}
-		conv = changelog_blobs_to_base64(c->old, 1, &failed);
-		if (conv) {
-			free(c->old);
-			c->old = conv;
-		}
-		conv = changelog_blobs_to_base64(c->key, 0, &failed);
-		if (conv) {
-			free(c->key);
-			c->key = conv;
-		}
-		if (failed) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		for (int i = 0; i < n; i++)
-			changelog_change_clear(&out[i]);
-		return -1;
+			feed_change_free(out[i]);
+		return rc == SQLITE_NOMEM ? ERR_NOMEM : ERR_FAIL;
 	}
 	return n;
 }
@@ -331,10 +415,10 @@ int changelog_bounds(sqlite3 *db, long long *last, long long *first)
 		*first = sqlite3_column_type(st, 1) == SQLITE_NULL ? *last + 1 : sqlite3_column_int64(st, 1);
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -1;
+	return rc == SQLITE_ROW ? 0 : ERR_FAIL;
 }
 
-int changelog_uninstall(sqlite3 *db, char *err, size_t errlen)
+int changelog_uninstall(sqlite3 *db, struct error *e)
 {
 	struct existing ex;
 	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -353,65 +437,11 @@ int changelog_uninstall(sqlite3 *db, char *err, size_t errlen)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot uninstall: %s", sqlite3_errmsg(db));
+		error_set(e, ERR_FAIL, 500, "internal", "cannot uninstall: %s", sqlite3_errmsg(db));
 		if (!sqlite3_get_autocommit(db))
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
+		return ERR_FAIL;
 	}
 	return 0;
 }
 
-/* Replaces {"$hex": "..."} objects in tree with {"$base64": "..."}; returns -1 on OOM or bad hex. */
-static int convert_hex(cJSON *item)
-{
-	for (cJSON *c = item; c; c = c->next) {
-		cJSON *hex = cJSON_IsObject(c) ? cJSON_GetObjectItemCaseSensitive(c, "$hex") : NULL;
-		if (hex && cJSON_IsString(hex)) {
-			size_t n = strlen(hex->valuestring) / 2;
-			unsigned char *bytes = malloc(n + 1);
-			if (!bytes)
-				return -1;
-			for (size_t i = 0; i < n; i++) {
-				unsigned v;
-				if (sscanf(hex->valuestring + 2 * i, "%2x", &v) != 1) {
-					free(bytes);
-					return -1;
-				}
-				bytes[i] = (unsigned char)v;
-			}
-			char *b64 = json_base64_encode(bytes, n);
-			free(bytes);
-			if (!b64)
-				return -1;
-			cJSON *nb = cJSON_CreateString(b64);
-			free(b64);
-			if (!nb)
-				return -1;
-			cJSON_DeleteItemFromObjectCaseSensitive(c, "$hex");
-			cJSON_AddItemToObject(c, "$base64", nb);
-		} else if (c->child && convert_hex(c->child) != 0) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-char *changelog_blobs_to_base64(const char *row_json, int is_row, int *failed)
-{
-	cJSON *root = NULL;
-	if (!strstr(row_json, "\"$hex\""))
-		return NULL;
-	/* in a row, only the column values can be BLOBs (a column may be named "$hex") */
-	if (json_parse(row_json, strlen(row_json), 64, &root, NULL) != 0 ||
-	    convert_hex(is_row ? root->child : root) != 0) {
-		cJSON_Delete(root);
-		*failed = 1;
-		return NULL;
-	}
-	json_numbers_to_raw(root);
-	char *out = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	if (!out)
-		*failed = 1;
-	return out;
-}

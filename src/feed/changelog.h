@@ -1,55 +1,41 @@
 /*
  * changelog.h: the _rowcast_changes table and the triggers that fill it, in the same transaction as the
- * change itself, whoever writes the database. Installing, syncing with the catalog, pruning, reading and
- * uninstalling. Callers pass their own thread's connection; the caller holds the store's write lock for
- * the functions that write (changelog_sync, changelog_prune).
+ * change itself, whoever writes the database. Installing, syncing with the catalog, pruning, reading (each
+ * change built once, straight from the log's columns) and uninstalling. Callers pass their own thread's
+ * connection, and hold the process-wide write lock (writelock.h) for changelog_sync and changelog_prune
+ * (changelog_uninstall runs before anything else does).
  */
 #ifndef ROWCAST_CHANGELOG_H
 #define ROWCAST_CHANGELOG_H
 
-#include "catalog.h"
+#include "error.h"
+#include "feed_change.h"
 
 #include <sqlite3.h>
-#include <stddef.h>
 
-/* One change as stored: texts are JSON (key, row, old) or plain (table, op); owned by the caller when
- * returned by changelog_read (free with changelog_change_clear). */
-struct changelog_change {
-	long long seq;
-	long long ts;
-	char *table;
-	char *op;
-	char *key;  /* JSON */
-	char *row;  /* JSON object, or "null" */
-	char *old;  /* JSON object, or "null" */
-};
+/* In one write transaction: creates _rowcast_changes when missing, and makes the triggers match the
+ * catalog as it is inside that transaction (so a schema change made just before cannot be missed): every
+ * exposed table gets insert/update/delete triggers whose JSON lists its current columns; stale triggers are
+ * replaced and triggers on tables no longer exposed are dropped. Sets *synced to the PRAGMA schema_version
+ * the database has once it commits. Returns 0, or ERR_FAIL with e (nothing changed; another program held
+ * the database's write lock past the busy timeout, or SQLite failed). */
+int changelog_sync(sqlite3 *db, long long *synced, struct error *e);
 
-/* Creates _rowcast_changes when missing, and makes the triggers match the catalog: every exposed table
- * gets insert/update/delete triggers whose JSON lists its current columns; stale triggers are replaced and
- * triggers on tables no longer exposed are dropped. Runs in one transaction. Returns 0, or -1 with err. */
-int changelog_sync(sqlite3 *db, const struct catalog *cat, char *err, size_t errlen);
-
-/* Deletes changes so that at most retain remain (in batches, a short transaction each). Returns how many
- * were deleted, or -1. */
+/* Deletes the oldest changes so that at most retain remain, a few thousand at most per call (one short
+ * transaction: call it again while it deletes some). Returns how many were deleted, or ERR_FAIL. */
 long long changelog_prune(sqlite3 *db, long long retain);
 
-/* Reads up to limit changes with seq > since, in seq order, into out[]. Returns how many, or -1.
+/* Reads up to limit changes with seq > since, in seq order, each built into a change (feed_change.h) of
+ * which out[] takes ownership. Returns how many (out[0..n) set), or ERR_FAIL / ERR_NOMEM (nothing kept).
  * No read transaction is left open. */
-int changelog_read(sqlite3 *db, long long since, int limit, struct changelog_change *out);
-
-/* Frees the texts of one change read by changelog_read. */
-void changelog_change_clear(struct changelog_change *c);
+int changelog_read(sqlite3 *db, long long since, int limit, struct feed_change **out);
 
 /* Last seq ever assigned (0 when none), and the smallest seq still retained (last + 1 when the log is
- * empty). Returns 0, or -1 when the log cannot be read. */
+ * empty). Returns 0, or ERR_FAIL when the log cannot be read. */
 int changelog_bounds(sqlite3 *db, long long *last, long long *first);
 
-/* Removes every trigger and table rowcast added, leaving the user's data as it was. Returns 0 or -1. */
-int changelog_uninstall(sqlite3 *db, char *err, size_t errlen);
-
-/* Converts {"$hex":"..."} values (how triggers write BLOBs, SQLite 3.40 has no base64) in a row's JSON text
- * (is_row: only the object's values are looked at) or a key's into {"$base64":"..."}. Returns a malloc'd text, or NULL when there is nothing to convert or on OOM
- * (*failed set). */
-char *changelog_blobs_to_base64(const char *row_json, int is_row, int *failed);
+/* Removes every trigger and table rowcast added, leaving the user's data as it was. Returns 0, or ERR_FAIL
+ * with e. */
+int changelog_uninstall(sqlite3 *db, struct error *e);
 
 #endif

@@ -1,41 +1,23 @@
 /*
- * feed.h: the change feed. One thread reads _rowcast_changes in seq order (woken at once by rowcast's own
- * commits, and within milliseconds by any other program's, through inotify and PRAGMA data_version),
- * serializes each change once into a ring of recent changes shared by every reader, and wakes whoever
- * waits: WebSocket senders (through a callback) and long pollers (through a condition variable).
+ * feed.h: the change feed. One thread reads _rowcast_changes in seq order whenever the watch (watch.h) says
+ * something may have been committed, builds each change once (feed_change.h) into a ring of recent changes
+ * shared by every reader, and wakes whoever waits: WebSocket senders (through a callback) and long pollers
+ * (through a condition variable). Changes older than the ring come from a replay cache shared by every
+ * client replaying them (replay.h), loaded off the readers' shared threads. The change log's upkeep (trigger
+ * sync, pruning) runs on a thread of its own (upkeep.h): publishing never waits for the write lock.
  */
 #ifndef ROWCAST_FEED_H
 #define ROWCAST_FEED_H
 
-#include <cjson/cJSON.h>
-#include <stdatomic.h>
-#include <stddef.h>
+#include "error.h"
+#include "feed_change.h"
 
-/* One change, immutable once published (but for its lazily parsed copy). */
-struct feed_change {
-	long long seq, ts;
-	char *table, *op;
-	char *msg_json;              /* {"type":"change", ...CHANGE}: the only serialized copy */
-	size_t msg_len;
-	_Atomic(cJSON *) parsed;     /* msg_json parsed, made on first use by feed_change_parsed */
-	size_t bytes;                /* memory it holds, for the ring's byte bound */
-	long long cum_bytes;         /* msg_len summed over every change published up to this one */
-};
+/* Makes the change log's triggers match the schema, then starts the feed thread (reading from the current
+ * end of the log; older changes are replayed from the database on demand), its replay loader and the
+ * upkeep that keeps at most retain changes in the log. Returns 0, or ERR_FAIL with e (nothing left running). */
+int feed_start(const char *db_path, long long retain, struct error *e);
 
-/* The prefix every msg_json starts with; what follows it, after a "{", is the CHANGE object of API.md. */
-#define FEED_MSG_PREFIX "{\"type\":\"change\","
-
-/* The change parsed (numbers keep their exact text), for filters: its "row" and "old" members. Made once,
- * on first use, by whichever reader needs it; owned by the change. NULL on OOM. */
-const cJSON *feed_change_parsed(const struct feed_change *c);
-
-enum { FEED_OK = 0, FEED_RESYNC = 1, FEED_ERR = -1 };
-
-/* Starts the feed thread, reading from the current end of the log; changes older than that are read from
- * the database on demand. Keeps at most retain changes in the log. Returns 0, or -1 with err. */
-int feed_start(const char *db_path, long long retain, char *err, size_t errlen);
-
-/* Stops and joins the thread, wakes every waiter (feed_wait returns -1 from then on), frees the ring. */
+/* Stops and joins the threads, wakes every waiter (feed_wait returns -1 from then on), frees the ring. */
 void feed_stop(void);
 
 /* Makes every feed_wait return -1 at once, now and from then on (the server is stopping: long polls
@@ -48,21 +30,29 @@ void feed_notify(void);
 /* The last seq published to the ring. */
 long long feed_head(void);
 
-/* Registers fn(arg), called by the feed thread after each batch is published (at most one callback). */
+/* Registers fn(arg), called after each batch is published (on the feed thread) and after each block of
+ * older changes is loaded for replay (on the loader thread). At most one callback; set before feed_start. */
 void feed_on_publish(void (*fn)(void *arg), void *arg);
 
 /* Waits up to timeout_ms for a change after since. Returns 1 when one is there, 0 on timeout, -1 when the
  * feed is stopping. Holds no database connection while waiting. */
 int feed_wait(long long since, int timeout_ms);
 
-/* Visits, in seq order, up to max changes with seq > since: from the ring under its read lock (fn must not
- * block), or from the database when since is older than the ring. fn returns 0 to go on, 1 to stop before
- * that change is counted. *through is set to the last seq visited and accepted (since when none).
- * Returns FEED_OK, FEED_RESYNC when changes after since are no longer retained, or FEED_ERR. */
-int feed_each(long long since, int max, int (*fn)(void *ctx, const struct feed_change *c), void *ctx,
-              long long *through);
+/* Visits, in seq order, up to max changes with seq > since: from the ring, or from the replay cache when
+ * since is older than the ring, under a read lock (fn must only copy: see feed_visit_fn). *through is set
+ * to the last seq visited and accepted (since when none). Returns how many were accepted (fewer than max
+ * and fewer than there are is not an error: call again from *through), or
+ *   ERR_RESYNC   the changes after since are no longer retained;
+ *   ERR_PENDING  they are older than the ring and not loaded yet: the feed's loader is reading them, and
+ *                the publish callback runs when it is done (a poller may load them itself: feed_load);
+ *   ERR_FAIL     they could not be read. */
+int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through);
 
-/* Bytes of messages published after since (a client's lag in bytes); LLONG_MAX when since is older than
+/* Loads the changes after since into the replay cache on the calling thread (a poller's own worker), for
+ * when feed_each answered ERR_PENDING. Returns 0, or ERR_FAIL / ERR_NOMEM. */
+int feed_load(long long since);
+
+/* Bytes of change texts published after since (a client's lag in bytes); LLONG_MAX when since is older than
  * the ring. */
 long long feed_bytes_after(long long since);
 

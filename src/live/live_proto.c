@@ -299,23 +299,6 @@ int live_proto_texts_append(struct live_proto_batch *b, char *const *texts, int 
 	return 0;
 }
 
-int live_proto_change_append(struct live_proto_batch *b, const char *msg_json, size_t msg_len, const char *view)
-{
-	/* the change's text is spliced, not re-printed: it is serialized once for every client. A view is one
-	 * of three fixed words, so its member is fixed text too. */
-	static const char *const tails[] = {",\"view\":\"added\"}", ",\"view\":\"changed\"}", ",\"view\":\"removed\"}"};
-	const char *tail = NULL;
-	if (strcmp(view, "added") == 0)
-		tail = tails[0];
-	else if (strcmp(view, "changed") == 0)
-		tail = tails[1];
-	else if (strcmp(view, "removed") == 0)
-		tail = tails[2];
-	if (!tail || msg_len < 2 || msg_json[msg_len - 1] != '}')
-		return -1;
-	return live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, msg_json, msg_len - 1, tail, strlen(tail));
-}
-
 size_t live_proto_close_encode(unsigned char *out, int code)
 {
 	unsigned char payload[2] = {(unsigned char)(code >> 8), (unsigned char)code};

@@ -103,11 +103,6 @@ int live_proto_frame_append(struct live_proto_batch *b, int opcode, const void *
 /* Appends texts[0..n) (NULL entries skipped) as text frames: all of them, or none (-1: they do not fit). */
 int live_proto_texts_append(struct live_proto_batch *b, char *const *texts, int n);
 
-/* Appends a change for a filtered subscription: msg_json (a change message: a JSON object of msg_len bytes)
- * with "view":view added as its last member. view is "added", "changed" or "removed". Returns 0, or -1
- * when it does not fit or view is none of those. */
-int live_proto_change_append(struct live_proto_batch *b, const char *msg_json, size_t msg_len, const char *view);
-
 /* Writes a close frame with code (or with an empty payload when code is 0) into out (4 bytes at least).
  * Returns its length. */
 size_t live_proto_close_encode(unsigned char *out, int code);

@@ -136,20 +136,6 @@ void live_wake_all(void *arg)
 	pthread_mutex_unlock(&s_reg_lock);
 }
 
-/* ---------------------------------------------------------------- frames */
-
-/* The encoder (live_proto.c) under the names the change visitor below uses. */
-static int frame_append(struct live_proto_batch *b, int opcode, const void *payload, size_t len)
-{
-	return live_proto_frame_append(b, opcode, payload, len, NULL, 0);
-}
-
-/* The change with "view" added, for a filtered subscription. */
-static int append_with_view(struct live_proto_batch *b, const struct feed_change *ch, const char *view)
-{
-	return live_proto_change_append(b, ch->msg_json, ch->msg_len, view);
-}
-
 /* ---------------------------------------------------------------- the inbox */
 
 int live_enqueue(struct live_client *c, struct live_msg *m)
@@ -202,23 +188,28 @@ void live_msg_free(struct live_msg *m)
 
 /* ---------------------------------------------------------------- the sender's side */
 
-/* What a filtered subscription makes of a change: "added", "changed", "removed", or NULL (not its view). */
-static const char *view_of(const struct live_sub *s, const struct feed_change *ch)
+/* What a filtered subscription makes of a change: FEED_FORM_ADDED, _CHANGED or _REMOVED (what it means to
+ * the view), or FEED_FORM_CHANGE when it is none of the view's business. The rows are the feed's, parsed
+ * once when the change was read: nothing is parsed here. */
+static enum feed_form view_of(const struct live_sub *s, const struct feed_change *ch)
 {
-	const cJSON *parsed = feed_change_parsed(ch);
-	if (!parsed)
-		return NULL;
-	const cJSON *row = cJSON_GetObjectItemCaseSensitive(parsed, "row");
-	const cJSON *old = cJSON_GetObjectItemCaseSensitive(parsed, "old");
-	int before = cJSON_IsObject(old) && match_row(s->where, s->cols, old);
-	int after = cJSON_IsObject(row) && match_row(s->where, s->cols, row);
+	int before = cJSON_IsObject(ch->old) && match_row(s->where, s->cols, ch->old);
+	int after = cJSON_IsObject(ch->row) && match_row(s->where, s->cols, ch->row);
 	if (before && after)
-		return "changed";
+		return FEED_FORM_CHANGED;
 	if (after)
-		return "added";
+		return FEED_FORM_ADDED;
 	if (before)
-		return "removed";
-	return NULL;
+		return FEED_FORM_REMOVED;
+	return FEED_FORM_CHANGE;
+}
+
+/* Appends ch's message in form as one frame: the feed's text behind its head, copied once into the batch. */
+static int append_change(struct live_proto_batch *b, const struct feed_change *ch, enum feed_form form)
+{
+	struct feed_text t;
+	feed_change_text(ch, form, &t);
+	return live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, t.head, t.head_len, t.body, t.body_len);
 }
 
 struct visit {
@@ -233,15 +224,11 @@ static int visit_change(void *ctx, const struct feed_change *ch)
 	for (const struct live_sub *s = v->c->subs; s; s = s->next) {
 		if (ch->seq <= s->start || (s->table && strcmp(s->table, ch->table) != 0))
 			continue;
-		if (s->where) {
-			const char *view = view_of(s, ch);
-			if (!view)
-				continue;
-			if (append_with_view(v->b, ch, view) != 0)
-				return 1;
-		} else if (frame_append(v->b, 1, ch->msg_json, ch->msg_len) != 0) {
+		enum feed_form form = s->where ? view_of(s, ch) : FEED_FORM_MESSAGE;
+		if (form == FEED_FORM_CHANGE)
+			continue;
+		if (append_change(v->b, ch, form) != 0)
 			return 1;
-		}
 		if (ch->ts > v->b->latest_ts)
 			v->b->latest_ts = ch->ts;
 		break; /* once per change, whatever number of subscriptions match */
@@ -344,19 +331,22 @@ static int serve(struct live_client *c, unsigned char *buf)
 	}
 	/* requests and replies, in order */
 	inbox_take(c, &b);
-	/* changes after the cursor */
+	/* changes after the cursor (never read from the database here: older ones come from the feed's loader) */
 	long long through = c->cursor;
+	int waiting = 0;
 	if (c->subs && !c->resync_pending && c->cursor < head) {
 		struct visit v = {c, &b};
 		int rc = feed_each(c->cursor, LIVE_CHANGES_PER_ROUND, visit_change, &v, &through);
-		if (rc == FEED_RESYNC) {
+		if (rc == ERR_RESYNC) {
 			c->resync_pending = 1;
 			metrics_add(METRICS_RESYNCS, 1);
-		} else if (rc == FEED_OK) {
+		} else if (rc >= 0) {
 			c->cursor = through;
+		} else {
+			waiting = 1; /* ERR_PENDING: the feed wakes the senders once loaded; ERR_FAIL: the tick retries */
 		}
 	}
-	int more = c->in_head != NULL || c->resync_pending || (c->subs && c->cursor < feed_head());
+	int more = c->in_head != NULL || c->resync_pending || (c->subs && c->cursor < feed_head() && !waiting);
 	pthread_mutex_unlock(&c->lock);
 
 	if (b.len == 0)

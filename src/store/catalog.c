@@ -1,8 +1,8 @@
 /*
  * catalog.c: reads the schema through pragma_table_list / pragma_table_xinfo and keeps it as immutable,
  * reference-counted snapshots. s_lock guards s_current and every snapshot's refs; a snapshot's contents
- * never change after it is built, so holders read it without a lock. This module and the store are the
- * only ones with SQL; the SQL here only reads SQLite's own schema.
+ * never change after it is built, so holders read it without a lock. The SQL here only reads SQLite's own
+ * schema (the rows' SQL is the store's, the change log's and its triggers' is changelog.c's).
  */
 #include "catalog.h"
 

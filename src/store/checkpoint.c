@@ -1,17 +1,17 @@
 /*
  * checkpoint.c: the checkpoint thread of checkpoint.h. s_lock guards s_wanted and s_stop; the hook (any
  * writer's thread, right after its commit) sets s_wanted and signals; the thread runs the checkpoint
- * without the lock held. s_running is written before writers run and after they stop.
+ * without the lock held. s_running is written before writers run and after they stop. Past
+ * STORE_CHECKPOINT_HIGH_PAGES it holds the process-wide write lock (writelock.h) for its last frames.
  */
 #include "checkpoint.h"
 
 #include "clock.h"
 #include "limit.h"
-#include "store.h"
+#include "writelock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <time.h>
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,9 +48,9 @@ static void checkpoint_once(void)
 	struct timespec gap = {0, STORE_CHECKPOINT_GAP_MS * 1000000L};
 	if (sqlite3_wal_checkpoint_v2(s_db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK &&
 	    log >= STORE_CHECKPOINT_HIGH_PAGES) {
-		store_writes_lock();
+		writelock_take();
 		sqlite3_wal_checkpoint_v2(s_db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		store_writes_unlock();
+		writelock_release();
 	}
 	nanosleep(&gap, NULL);
 }
@@ -73,22 +73,23 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int checkpoint_start(const char *path, char *err, size_t errlen)
+int checkpoint_start(const char *path, struct error *e)
 {
 	pthread_condattr_t ca;
 	if (sqlite3_open_v2(path, &s_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open the database for checkpoints: %s", s_db ? sqlite3_errmsg(s_db) : "out of memory");
+		error_set(e, ERR_FAIL, 500, "internal", "cannot open the database for checkpoints: %s",
+			  s_db ? sqlite3_errmsg(s_db) : "out of memory");
 		sqlite3_close_v2(s_db);
 		s_db = NULL;
-		return -1;
+		return ERR_FAIL;
 	}
 	sqlite3_busy_timeout(s_db, 0);
 	/* a connection finds the database in WAL mode only once it has read it; until then a checkpoint is a no-op */
 	if (sqlite3_exec(s_db, "PRAGMA schema_version", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot read the database for checkpoints: %s", sqlite3_errmsg(s_db));
+		error_set(e, ERR_FAIL, 500, "internal", "cannot read the database for checkpoints: %s", sqlite3_errmsg(s_db));
 		sqlite3_close_v2(s_db);
 		s_db = NULL;
-		return -1;
+		return ERR_FAIL;
 	}
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -96,11 +97,11 @@ int checkpoint_start(const char *path, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca);
 	s_stop = s_wanted = 0;
 	if (pthread_create(&s_thread, NULL, run, NULL) != 0) {
-		snprintf(err, errlen, "cannot start the checkpoint thread");
+		error_set(e, ERR_FAIL, 500, "internal", "cannot start the checkpoint thread");
 		pthread_cond_destroy(&s_wake);
 		sqlite3_close_v2(s_db);
 		s_db = NULL;
-		return -1;
+		return ERR_FAIL;
 	}
 	atomic_store(&s_running, 1);
 	return 0;

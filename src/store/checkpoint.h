@@ -1,19 +1,20 @@
 /*
  * checkpoint.h: SQLite's WAL checkpoints on a thread of their own. SQLite would run them inside the COMMIT
  * of whichever write crosses the WAL's page threshold, with rowcast's write lock held and an fsync, so
- * every write queued behind it waited (the tail of the push latency at 1,000 writes/s). rowcast's
- * connections install checkpoint_wal_hook instead; it only wakes this thread, which runs a passive
+ * every write queued behind it waited (the tail of the push latency at 1,000 writes/s). checkpoint_attach
+ * gives rowcast's connections a WAL hook instead; it only wakes this thread, which runs a passive
  * checkpoint (never waiting for a lock, never blocking writers or readers) on a connection of its own.
  */
 #ifndef ROWCAST_CHECKPOINT_H
 #define ROWCAST_CHECKPOINT_H
 
-#include <sqlite3.h>
-#include <stddef.h>
+#include "error.h"
 
-/* Starts the thread with its own connection to the database at path. Returns 0, or -1 with err filled
+#include <sqlite3.h>
+
+/* Starts the thread with its own connection to the database at path. Returns 0, or ERR_FAIL with e filled
  * (nothing started; rowcast's connections then fall back to SQLite's own checkpoints). */
-int checkpoint_start(const char *path, char *err, size_t errlen);
+int checkpoint_start(const char *path, struct error *e);
 
 /* Stops the thread and closes its connection. Call it after every rowcast connection is closed (their
  * hook signals this thread). */

@@ -1,16 +1,20 @@
 /*
  * store.c: SQLite connections (one per thread, via a pthread key whose destructor closes it), the
  * per-connection statement cache, write transactions and the mapping of SQLite errors to API errors.
- * s_write_lock serializes rowcast's own write transactions (SQLite allows one writer at a time anyway);
- * s_path and the file's identity (s_dev, s_ino) are set once by store_init before any worker thread runs
- * and are read-only afterwards: a file deleted or replaced underneath is refused, never half-served.
+ * rowcast's own write transactions are serialized by the process-wide write lock (writelock.h; SQLite
+ * allows one writer at a time anyway); s_path and the file's identity (s_dev, s_ino) are set once by
+ * store_init before any worker thread runs and are read-only afterwards: a file deleted or replaced
+ * underneath is refused, never half-served.
  */
 #include "store_int.h"
 
 #include "changelog.h"
 #include "checkpoint.h"
-#include "query.h"
+#include "clock.h"
+#include "error.h"
 #include "limit.h"
+#include "query.h"
+#include "writelock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,7 +25,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static pthread_mutex_t s_write_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t s_conn_key;
 static pthread_once_t s_key_once = PTHREAD_ONCE_INIT;
 static char s_path[4096];
@@ -151,7 +154,10 @@ int store_uninstall(const char *path, char *err, size_t errlen)
 		sqlite3_close_v2(db);
 		return -1;
 	}
-	rc = changelog_uninstall(db, err, errlen);
+	struct error e;
+	rc = changelog_uninstall(db, &e);
+	if (rc != 0)
+		snprintf(err, errlen, "%s", e.message);
 	sqlite3_close_v2(db);
 	return rc;
 }
@@ -338,57 +344,53 @@ int store_fail(struct store_conn *c, int rc, struct store_error *e)
 	}
 }
 
-static long long realtime_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int store_write_begin(struct store_conn *c, struct store_error *e)
 {
 	/* One deadline for both waits, rowcast's own queue and another program's lock: a write queued behind
 	 * others that wait on a foreign lock must not wait their timeouts plus its own. */
-	long long deadline = realtime_ms() + LIMIT_BUSY_TIMEOUT_MS;
-	struct timespec until = {(time_t)(deadline / 1000), (long)(deadline % 1000) * 1000000L};
-	if (pthread_mutex_timedlock(&s_write_lock, &until) != 0)
+	long long deadline = clock_ms(CLOCK_REALTIME) + LIMIT_BUSY_TIMEOUT_MS;
+	if (writelock_take_until(deadline) != 0)
 		return store_error_set(e, 503, "unavailable", "the database is locked by another program; try again");
-	long long left = deadline - realtime_ms();
+	long long left = deadline - clock_ms(CLOCK_REALTIME);
 	sqlite3_busy_timeout(c->db, left > 0 ? (int)left : 1);
 	int rc = store_exec(c, "BEGIN IMMEDIATE");
 	sqlite3_busy_timeout(c->db, LIMIT_BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK) {
-		pthread_mutex_unlock(&s_write_lock);
+		writelock_release();
 		return store_fail(c, rc, e);
 	}
 	/* a write into a file no longer at the path would be lost, or never reach the change feed */
 	if (store_file_check(e) != 0) {
 		store_exec(c, "ROLLBACK");
-		pthread_mutex_unlock(&s_write_lock);
+		writelock_release();
 		return -1;
 	}
 	return 0;
 }
 
-static long long read_last_seq(struct store_conn *c)
+/* Reads the last seq the change log assigned into *seq (0 when none). Returns 0, or ERR_FAIL with e. */
+static int read_last_seq(struct store_conn *c, long long *seq, struct store_error *e)
 {
 	sqlite3_str *s = sqlite3_str_new(c->db);
-	struct store_error e;
-	long long seq = 0;
 	sqlite3_str_appendall(s, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'");
-	sqlite3_stmt *st = store_stmt_take(c, s, &e);
-	if (st && sqlite3_step(st) == SQLITE_ROW)
-		seq = sqlite3_column_int64(st, 0);
-	if (st)
-		sqlite3_reset(st);
-	return seq;
+	sqlite3_stmt *st = store_stmt_take(c, s, e);
+	if (!st)
+		return ERR_FAIL;
+	int rc = sqlite3_step(st);
+	*seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(c, rc, e);
+	return 0;
 }
 
 int store_write_end(struct store_conn *c, int ok, struct store_error *e)
 {
 	int rc = SQLITE_OK;
 	if (ok) {
-		c->last_write_seq = read_last_seq(c);
+		struct store_error ignored; /* a write whose seq cannot be read still commits; it then reports 0 */
+		if (read_last_seq(c, &c->last_write_seq, &ignored) != 0)
+			c->last_write_seq = 0;
 		rc = store_exec(c, "COMMIT");
 		if (rc != SQLITE_OK) {
 			store_fail(c, rc, e);
@@ -397,7 +399,7 @@ int store_write_end(struct store_conn *c, int ok, struct store_error *e)
 	}
 	if (!ok && sqlite3_get_autocommit(c->db) == 0)
 		store_exec(c, "ROLLBACK");
-	pthread_mutex_unlock(&s_write_lock);
+	writelock_release();
 	if (ok && s_on_commit)
 		s_on_commit();
 	return ok ? 0 : -1;
@@ -419,24 +421,12 @@ int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const 
 
 int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e)
 {
-	(void)e;
-	*seq = read_last_seq(c);
-	return 0;
+	return read_last_seq(c, seq, e);
 }
 
 long long store_last_write_seq(struct store_conn *c)
 {
 	return c->last_write_seq;
-}
-
-void store_writes_lock(void)
-{
-	pthread_mutex_lock(&s_write_lock);
-}
-
-void store_writes_unlock(void)
-{
-	pthread_mutex_unlock(&s_write_lock);
 }
 
 void store_on_commit(void (*fn)(void))

@@ -1,7 +1,7 @@
 /*
  * store.h: SQLite access. One connection per thread (opened on first use, closed when the thread ends),
- * each with its own prepared-statement cache; rowcast's own writes are serialized by one process-wide
- * write lock, so they queue in order instead of sleeping in SQLite's busy handler. All SQL text that
+ * each with its own prepared-statement cache; rowcast's own writes are serialized by the process-wide
+ * write lock (writelock.h), so they queue in order instead of sleeping in SQLite's busy handler. All SQL text that
  * touches user tables is built here, from catalog names (quoted) and bound values only.
  */
 #ifndef ROWCAST_STORE_H
@@ -94,13 +94,9 @@ int store_row_replace(struct store_conn *c, const struct catalog_table *t, const
 int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
                      struct store_error *e);
 
-/* Reads the last committed change seq (0 when none). Returns 0, or -1 with e. */
+/* Reads the last committed change seq into *seq (0 when none). Returns 0, or ERR_FAIL with e (the
+ * statement could not be prepared or run; *seq is 0 then). */
 int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e);
-
-/* Takes and releases the process-wide write lock, for writers outside the store (the change log's
- * triggers and pruning). Never held across anything that waits on a client. */
-void store_writes_lock(void);
-void store_writes_unlock(void);
 
 /* Registers fn, called after every commit rowcast makes (to wake the feed at once). */
 void store_on_commit(void (*fn)(void));

@@ -30,7 +30,8 @@ sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct store
 /* Translates a failed SQLite call on c into e (409 constraints, 503 locked, 507 full...). Returns -1. */
 int store_fail(struct store_conn *c, int rc, struct store_error *e);
 
-/* Begins a write transaction under the process-wide write lock. Returns 0 or -1 with e (lock released). */
+/* Begins a write transaction under the process-wide write lock (writelock.h), waiting at most
+ * LIMIT_BUSY_TIMEOUT_MS for it and SQLite's lock together. Returns 0 or -1 with e (lock released). */
 int store_write_begin(struct store_conn *c, struct store_error *e);
 
 /* Commits (ok != 0) or rolls back the write transaction and releases the write lock.

@@ -371,29 +371,6 @@ static void test_texts_go_all_or_none(void)
 	free(b.buf);
 }
 
-static void test_change_with_view(void)
-{
-	const char *msg = "{\"type\":\"change\",\"seq\":5,\"row\":{\"a\":\"}\"}}";
-	const char *want = "{\"type\":\"change\",\"seq\":5,\"row\":{\"a\":\"}\"},\"view\":\"changed\"}";
-	struct live_proto_batch b = batch_new(256, 256);
-	CHECK(b.buf != NULL);
-	CHECK_INT(live_proto_change_append(&b, msg, strlen(msg), "changed"), 0);
-	CHECK_INT(b.buf[0], 0x81);
-	CHECK_INT(b.buf[1], strlen(want));
-	CHECK(memcmp(b.buf + 2, want, strlen(want)) == 0);
-	cJSON *parsed = cJSON_ParseWithLength((const char *)b.buf + 2, strlen(want));
-	CHECK(parsed != NULL);
-	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(parsed, "view")), "changed");
-	cJSON_Delete(parsed);
-	size_t len = b.len;
-	CHECK_INT(live_proto_change_append(&b, msg, strlen(msg), "added"), 0);
-	CHECK(memcmp(b.buf + len + 2 + strlen(msg) - 1, ",\"view\":\"added\"}", 16) == 0);
-	CHECK_INT(live_proto_change_append(&b, msg, strlen(msg), "removed"), 0);
-	CHECK_INT(live_proto_change_append(&b, msg, strlen(msg), "other\"}"), -1);
-	CHECK_INT(b.frames, 3);
-	free(b.buf);
-}
-
 static const struct unit_test tests[] = {
 	UNIT_TEST(test_ping_echoes_id_as_sent),
 	UNIT_TEST(test_subscribe_fields),
@@ -412,7 +389,6 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_frame_of_two_parts_and_close_frames),
 	UNIT_TEST(test_batch_room),
 	UNIT_TEST(test_texts_go_all_or_none),
-	UNIT_TEST(test_change_with_view),
 };
 
 UNIT_MAIN(tests)

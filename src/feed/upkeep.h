@@ -1,0 +1,31 @@
+/*
+ * upkeep.h: the change log's upkeep, on a thread of its own. It makes the triggers match the schema when the
+ * feed sees the schema change, and prunes the log to --retain every FEED_PRUNE_MS. Both write, so both take
+ * the process-wide write lock (writelock.h) and may wait for another program's lock up to the busy timeout;
+ * the feed thread never does either, so a lock held by a writer delays only this upkeep, never the pushes of
+ * changes already committed. The feed thread reports schema versions; any thread reads first_retained.
+ */
+#ifndef ROWCAST_UPKEEP_H
+#define ROWCAST_UPKEEP_H
+
+#include "error.h"
+
+/* Makes the triggers match the schema now, on the calling thread's connection (at start-up, before the
+ * server answers). Sets *synced to the schema version the database then has. Returns 0, or ERR_FAIL with e. */
+int upkeep_sync_now(long long *synced, struct error *e);
+
+/* Starts the thread: triggers were last synced at schema version synced, the log holds seqs from
+ * first_retained on, and at most retain changes are kept. Returns 0, or ERR_FAIL with e (nothing started). */
+int upkeep_start(long long retain, long long synced, long long first_retained, struct error *e);
+
+/* Stops and joins the thread (it finishes the write it is in, if any). */
+void upkeep_stop(void);
+
+/* Tells the upkeep that the schema is now at version (the feed thread saw it move): the triggers are made
+ * to match it promptly, unless they already do. Cheap; never waits for the write lock. */
+void upkeep_schema_changed(long long version);
+
+/* The smallest seq still in the log, as of the last prune (any thread). */
+long long upkeep_first_retained(void);
+
+#endif
