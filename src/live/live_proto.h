@@ -1,7 +1,7 @@
 /*
  * live_proto.h: the live socket's protocol, both ways. A client message is parsed and validated into a
  * struct live_proto_msg, or into the error the client gets back, in the order live.c always answered them;
- * every message the server sends (hello, ack, write ack, pong, error, resync, a change with its view) is
+ * every message the server sends (hello, ack, write ack, pong, error, resync) is
  * built here as JSON text; and server frames (RFC 6455 5.2: FIN, opcode, 7/16/64-bit length, never
  * masked) are encoded here into a batch for one write. No I/O and no state: any thread (live.c on each
  * client's worker, the senders in live_send.c, the fuzzers and tests alone).
