@@ -21,7 +21,7 @@ import urllib.parse
 
 import websockets
 
-from harness import WAIT_S
+from harness import WAIT_S, wait_until_async
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -367,6 +367,17 @@ def poll_all(server, since, table=None, limit=500, max_pages=200):
             raise AssertionError("last_seq did not advance: since=%d -> %r" % (last, r.json))
         last = r.json["last_seq"]
     raise AssertionError("poll_all: more than %d pages" % max_pages)
+
+
+async def wait_feed_head(server, seq):
+    """Waits until the change feed has published seq: a new socket's hello carries the feed's head."""
+    async def published():
+        c = await Client.connect(ws_url(server))
+        try:
+            return (await c.hello()).get("last_seq", -1) >= seq
+        finally:
+            await c.close()
+    await wait_until_async(published, "the change feed publishing seq %d" % seq)
 
 
 def last_seq(server):
