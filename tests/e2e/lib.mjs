@@ -174,7 +174,7 @@ export function startServer(dir, db, port = 0, timeout = WAIT) {
     async stop(ms = 10000) {
       if (exit) return exit;
       proc.kill('SIGTERM');
-      const r = await Promise.race([exited, sleep(ms).then(() => null)]);
+      const r = await Promise.race([exited, sleep(ms).then(() => null)]); // a bound on the wait for the exit
       if (r) return r;
       proc.kill('SIGKILL');
       await exited;

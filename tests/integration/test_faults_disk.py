@@ -116,9 +116,8 @@ class DiskFullTest(TestCase):
                 # (a refused write's change would make the seqs run past len(acked), here or after the disk is freed)
                 pushed = await all_changes(sub, len(acked))
                 assert_consecutive(self, pushed, 1, len(acked), "pushes before the disk was freed")
-                # the disk stays full a while, the situation under test: the feed's prune (FEED_PRUNE_MS) and
-                # the checkpoints (STORE_CHECKPOINT_MS) run into it too
-                await asyncio.sleep(2.0)
+                # the feed's prune (FEED_PRUNE_MS, 1 s) and the checkpoints (STORE_CHECKPOINT_MS, 1 s) run into it too
+                await asyncio.sleep(2.0)  # the disk stays full a while: the situation under test, not a wait
                 self.assertTrue(s.alive(), "rowcast died on a full disk")
                 r = await asyncio.to_thread(s.get, "/api/tables/items/rows?limit=1")
                 self.assertEqual(r.status, 200, r)
