@@ -24,6 +24,13 @@ export const PHONE = { width: 390, height: 844 };
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The bound on waiting for something the page or the server must do (ms): far above the usual wait, so that
+ * only what never happens fails a test, never a slow or busy machine. No test asserts how soon something
+ * happens; bench/ measures that.
+ */
+export const WAIT = 30000;
+
 /** A CSS selector for a test hook, with optional extra selector text. */
 export const tid = (id, extra = '') => `[data-testid="${id}"]${extra}`;
 /** The selector of a grid row by key, and of one of its cells. */
@@ -66,7 +73,7 @@ export async function until(what, fn, timeout, interval = 50) {
       seen = 'error: ' + e.message.split('\n')[0];
     }
     if (Date.now() >= end) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last seen: ${typeof seen === 'string' ? seen : JSON.stringify(seen)})`);
-    await sleep(interval);
+    await sleep(interval); // the polling period of this wait
   }
 }
 
@@ -148,7 +155,7 @@ process.on('exit', () => {
  * Starts `rowcast DB --listen 127.0.0.1:PORT` in dir and resolves once it printed
  * its URL: {proc, base, port, version, stderr(), stop()}.
  */
-export function startServer(dir, db, port = 0, timeout = 10000) {
+export function startServer(dir, db, port = 0, timeout = WAIT) {
   const proc = spawn(BIN, [db, '--listen', `127.0.0.1:${port}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   let stderr = '';
@@ -167,7 +174,7 @@ export function startServer(dir, db, port = 0, timeout = 10000) {
     async stop(ms = 10000) {
       if (exit) return exit;
       proc.kill('SIGTERM');
-      const r = await Promise.race([exited, sleep(ms).then(() => null)]);
+      const r = await Promise.race([exited, sleep(ms).then(() => null)]); // a bound on the wait for the exit
       if (r) return r;
       proc.kill('SIGKILL');
       await exited;
@@ -196,7 +203,7 @@ export function startServer(dir, db, port = 0, timeout = 10000) {
 }
 
 /** Runs a script in the sqlite3 shell (with .timeout 5000) on db; resolves to its trimmed stdout. */
-export function sqlite(db, script, timeout = 10000) {
+export function sqlite(db, script, timeout = WAIT) {
   return new Promise((resolve, reject) => {
     const p = spawn(SQLITE3, ['-bail', db], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -219,7 +226,7 @@ export async function api(base, method, p, body) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(new URL(p, base), {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10000),
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(WAIT),
   });
   const text = await res.text();
   let json = null;
@@ -275,15 +282,15 @@ export class Rig {
     return srv;
   }
 
-  /** Starts the server again on the same port, retrying a busy port for up to 5 s. */
+  /** Starts the server again on the same port, retrying while the port is still busy (bounded by WAIT). */
   async restart() {
-    const end = Date.now() + 5000;
+    const end = Date.now() + WAIT;
     for (;;) {
       try {
         return await this.start(this.port);
       } catch (e) {
         if (!e.exit || e.exit.code !== 2 || Date.now() > end) throw e;
-        await sleep(200);
+        await sleep(200); // the polling period of this retry
       }
     }
   }
@@ -305,7 +312,7 @@ export class Rig {
       }, true);
     });
     const page = await context.newPage();
-    page.setDefaultTimeout(10000);
+    page.setDefaultTimeout(WAIT);
     const n = this.pages.length + 1;
     page.on('console', (m) => {
       if (m.type() !== 'error') return;
@@ -497,8 +504,8 @@ export class FirefoxRig extends Rig {
     const context = await this.browser.createBrowserContext();
     this.contexts.push(context);
     const page = await context.newPage();
-    page.setDefaultTimeout(10000);
-    page.setDefaultNavigationTimeout(10000);
+    page.setDefaultTimeout(WAIT);
+    page.setDefaultNavigationTimeout(WAIT);
     await page.setViewport(viewport);
     await page.exposeFunction('__rowcastE2eCsp', (v) => { this.csp.push(v); });
     await page.exposeFunction('__rowcastE2eWs', (u) => { this.urls.push(u); });

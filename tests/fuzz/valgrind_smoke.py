@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import harness  # noqa: E402
-from harness import TestCase  # noqa: E402
+from harness import TestCase, wait_until_async  # noqa: E402
 from wsclient import Client, run, sanitized_binary, ws_url  # noqa: E402
 
 VALGRIND = shutil.which("valgrind") or "/usr/bin/valgrind"
@@ -121,7 +121,8 @@ class ValgrindSmoke(TestCase):
         self.assertEqual((await b.call({"type": "unsubscribe", "id": 11, "table": "tasks"}))["type"], "ack")
         await b.close()
         s.post("/api/tables/tasks/rows", {"title": "seen by a"})
-        await a.quiet(1.0)
+        await wait_until_async(lambda: any((m.get("row") or {}).get("title") == "seen by a" for m in a.all_changes()),
+                               "client a getting the change")
         return a  # left open: the server closes it at the stop
 
     def test_no_definite_leaks_under_valgrind(self):

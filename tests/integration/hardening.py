@@ -278,7 +278,7 @@ class Shell:
         self.p.stdin.write(text + "\n")
         self.p.stdin.flush()
 
-    def wait_line(self, marker, timeout=10.0):
+    def wait_line(self, marker, timeout=harness.WAIT_S):
         """Waits for a stdout line equal to marker; raises AssertionError (with stderr) when it does not come."""
         deadline = time.monotonic() + timeout
         with self._cv:
@@ -289,7 +289,7 @@ class Shell:
                                          % (marker, timeout, self.errors[-5:]))
                 self._cv.wait(min(left, 0.2))
 
-    def run(self, sql, timeout=10.0):
+    def run(self, sql, timeout=harness.WAIT_S):
         """Sends sql and waits until the shell has executed it."""
         marker = "done-%d-%d" % (id(self), len(self.lines) + int(time.monotonic() * 1e6))
         self.send(sql)
@@ -344,7 +344,7 @@ def fragments(payload, n_parts):
     return b"".join(out)
 
 
-def ws_handshake(host, port, path="/api/live", headers=None, src=None, timeout=5.0, host_header=None):
+def ws_handshake(host, port, path="/api/live", headers=None, src=None, timeout=harness.WAIT_S, host_header=None):
     """Opens a socket and sends a WebSocket handshake. Returns (status, headers_lower, body, sock, rest):
     the socket stays open when status is 101 (the caller closes it), else it is closed."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

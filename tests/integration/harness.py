@@ -4,6 +4,7 @@ Python 3 standard library only. The binary is $ROWCAST_BIN, or <repo>/build/rowc
 Every process started here is killed at the end (test cleanup, and atexit as a last resort).
 """
 
+import asyncio
 import atexit
 import base64
 import http.client
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -22,8 +24,11 @@ import urllib.parse
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("ROWCAST_BIN") or os.path.join(REPO, "build", "rowcast")
 SQLITE3 = "/usr/bin/sqlite3" if os.path.exists("/usr/bin/sqlite3") else "sqlite3"
-STARTUP_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
+# Bounds on waiting for an event (the server's URL line, its exit, an answer, a message): far above the
+# usual wait, so that only an event that never comes fails a test, never a slow or busy machine.
+WAIT_S = 60.0
+STARTUP_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
 URL_LINE = re.compile(r"^rowcast (\S+) serving (.+) on (https?)://([^/:\s]+):(\d+)/\s*$")
 
 _live_procs = []
@@ -50,6 +55,53 @@ def _track(p):
 def _untrack(p):
     if p in _live_procs:
         _live_procs.remove(p)
+
+
+# ---------------------------------------------------------------- waiting for an event
+
+def wait_until(predicate, what, timeout=WAIT_S, interval=0.05, detail=None):
+    """Calls predicate() until it returns a true value, and returns that value. When it is still false after
+    timeout seconds, raises AssertionError saying that `what` did not happen (with detail(), when given, for
+    the state seen last). The bound only ends a wait for an event that never comes: a test never asserts
+    how soon something happens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s did not happen within %.0f s%s"
+                                 % (what, timeout, ("; " + str(detail())) if detail else ""))
+        time.sleep(interval)  # the polling period of this wait
+
+
+async def wait_until_async(predicate, what, timeout=WAIT_S, interval=0.05, detail=None):
+    """wait_until on an event loop: predicate is a function or a coroutine function."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if asyncio.iscoroutine(v):
+            v = await v
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s did not happen within %.0f s%s"
+                                 % (what, timeout, ("; " + str(detail())) if detail else ""))
+        await asyncio.sleep(interval)  # the polling period of this wait
+
+
+def tcp_sockets():
+    """Every IPv4 TCP socket the kernel lists (/proc/net/tcp) as (local port, remote port, state, tx queue,
+    rx queue); state is the kernel's hex code ("01" ESTABLISHED)."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for ln in f:
+            parts = ln.split()
+            tx, rx = parts[4].split(":")
+            out.append((int(parts[1].split(":")[1], 16), int(parts[2].split(":")[1], 16), parts[3],
+                        int(tx, 16), int(rx, 16)))
+    return out
 
 
 # ---------------------------------------------------------------- sqlite3 CLI helpers
@@ -212,17 +264,19 @@ class Server:
                                             stdout=out, stderr=err))
         out.close()
         err.close()
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        line = None
-        while time.monotonic() < deadline:
+        seen = {}
+
+        def printed_or_exited():
             with open(self.out_path, "rb") as f:
                 data = f.read()
             if b"\n" in data:
-                line = data.split(b"\n", 1)[0].decode("utf-8", "replace")
-                break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
+                seen["line"] = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+            return "line" in seen or self.proc.poll() is not None
+        try:
+            wait_until(printed_or_exited, "rowcast printing its URL line", STARTUP_TIMEOUT, interval=0.02)
+        except AssertionError:
+            pass  # reported below, with the exit code and stderr
+        line = seen.get("line")
         if line is None:
             self.kill()
             raise AssertionError("rowcast did not print its URL line within %ss (exit %s); stderr: %s"
@@ -245,17 +299,17 @@ class Server:
         except OSError:
             return ""
 
-    def stop(self, sig=signal.SIGTERM):
-        """Sends sig and asserts a clean exit (code 0) within 5 s. Returns the exit code."""
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Sends sig and asserts a clean exit (code 0), waiting at most timeout seconds. Returns the exit code."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            rc = self.proc.wait(timeout=STOP_TIMEOUT)
+            rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError("rowcast did not exit within %ss of signal %s" % (STOP_TIMEOUT, sig))
+            raise AssertionError("rowcast did not exit within %ss of signal %s" % (timeout, sig))
         _untrack(self.proc)
         if rc != 0:
             raise AssertionError("rowcast exited with %s after signal %s; stderr: %s"
@@ -303,21 +357,13 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     # -- HTTP
-    def request(self, method, path, body=None, headers=None, timeout=15):
+    def request(self, method, path, body=None, headers=None, timeout=WAIT_S):
         """One HTTP request on a fresh connection.
 
         body: dict/list -> JSON (Content-Type application/json unless given); str/bytes -> sent as is.
         Returns Response(status, headers, body_bytes, parsed_json_or_None).
         """
-        h = {}
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode("utf-8")
-            h["Content-Type"] = "application/json"
-        elif isinstance(body, str):
-            body = body.encode("utf-8")
-        if headers:
-            h.update(headers)
-        h = {k: v for k, v in h.items() if v is not None}
+        body, h = _encode(body, headers)
         conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=h)
@@ -343,6 +389,28 @@ class Server:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
+    def pending(self, method, path, body=None, headers=None, timeout=WAIT_S):
+        """Sends one request on a fresh connection and returns at once: a PendingRequest, answered in a thread."""
+        return PendingRequest(self, method, path, body, headers, timeout)
+
+    def request_read(self, client_port):
+        """True once this server has read everything the client sent on its connection from client_port (the
+        client's send queue and the server's receive queue are both empty, as /proc/net/tcp lists them), or
+        that connection is gone: the request is in the server's hands (a long poll is waiting there, a write
+        is waiting for a lock...)."""
+        client_tx = server_rx = None
+        for lport, rport, _state, tx, rx in tcp_sockets():
+            if lport == client_port and rport == self.port:
+                client_tx = tx
+            elif lport == self.port and rport == client_port:
+                server_rx = rx
+        return not client_tx and not server_rx
+
+    def wait_read(self, *pending, what="the server reading the request"):
+        """Waits until the server has read every given PendingRequest (see request_read)."""
+        wait_until(lambda: all(self.request_read(p.port) for p in pending), what,
+                   detail=lambda: "%d of %d read" % (sum(1 for p in pending if self.request_read(p.port)), len(pending)))
+
     def raw(self, data, timeout=10):
         """Sends raw bytes on a socket, returns everything read until the server closes (or timeout)."""
         s = socket.create_connection((self.host, self.port), timeout=timeout)
@@ -367,6 +435,60 @@ class Server:
         if r.status != 200 or not isinstance(r.json, dict):
             raise AssertionError("GET rows %s?%s -> %r" % (table, qs, r))
         return r.json
+
+
+def _encode(body, headers):
+    """(body bytes or None, headers dict) for a request: dict/list bodies become JSON."""
+    h = {}
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode("utf-8")
+        h["Content-Type"] = "application/json"
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    if headers:
+        h.update(headers)
+    return body, {k: v for k, v in h.items() if v is not None}
+
+
+class PendingRequest:
+    """One request sent (in the caller's thread, before the constructor returns) on a connection of its own,
+    its answer read in a thread. .port is the client's port (for Server.request_read), .done() tells whether
+    the answer has come, .result() returns it (a Response) or raises what the request raised."""
+
+    def __init__(self, server, method, path, body=None, headers=None, timeout=WAIT_S):
+        self.what = "%s %s" % (method, path)
+        self.timeout = timeout
+        self.response = self.error = None
+        self._done = threading.Event()
+        body, h = _encode(body, headers)
+        self._conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+        self._conn.request(method, path, body=body, headers=h)
+        self.port = self._conn.sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._answer, daemon=True)
+        self._thread.start()
+
+    def _answer(self):
+        try:
+            r = self._conn.getresponse()
+            data = r.read()
+            self.response = Response(r.status, r.headers, data, parse_json(data))
+        except Exception as e:  # noqa: BLE001 - raised again by result()
+            self.error = e
+        finally:
+            self._conn.close()
+            self._done.set()
+
+    def done(self):
+        return self._done.is_set()
+
+    def result(self, timeout=None):
+        """The Response; raises AssertionError when none comes within timeout (default: the request's own)."""
+        t = self.timeout + 5 if timeout is None else timeout
+        if not self._done.wait(t):
+            raise AssertionError("no answer to %s within %.0f s" % (self.what, t))
+        if self.error is not None:
+            raise self.error
+        return self.response
 
 
 def parse_raw_response(data):

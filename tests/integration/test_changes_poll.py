@@ -1,24 +1,27 @@
 """GET /api/changes: short polling returns the same seqs and the same JSON as the WebSocket (all tables, one
-table, paged with limit); long polling (wait) returns within 50 ms of a change and empty after wait seconds;
-many waiting pollers do not hold up writers; wait > 30 and malformed parameters are 400; since older than
-the retained log gives resync."""
+table, paged with limit); a waiting long poll is woken by a change (not by its wait running out) and answers
+empty after wait seconds; a POST is answered while 60 long polls wait; wait > 30 and malformed parameters
+are 400; since older than the retained log gives resync. Nothing here measures how fast: bench/ does."""
 
 import asyncio
 import os
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TestCase, sql  # noqa: E402
+from harness import TestCase, sql, wait_until  # noqa: E402
 from wsclient import Client, last_seq, poll_all, run, strip_type, ws_url  # noqa: E402
 
 SCHEMA = """
 CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER DEFAULT 1, data BLOB, big INTEGER);
 CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
 """
+
+# A poll that must not wait is given less time to answer than the longest wait (API: 30 s): had it waited
+# for a change that never comes, it would answer only after 30 s; answering takes milliseconds.
+ANSWER_S = 20
 
 
 class PollTest(TestCase):
@@ -31,7 +34,7 @@ class PollTest(TestCase):
         self.assertIn(r.status, (200, 201, 204), "%s %s -> %r" % (method, path, r))
         return r.json
 
-    def changes(self, qs, timeout=15):
+    def changes(self, qs, timeout=60):
         r = self.s.get("/api/changes?" + qs, timeout=timeout)
         self.assertStatus(r, 200, "GET /api/changes?" + qs)
         self.assertTrue(r.headers.get("Content-Type", "").startswith("application/json"), r)
@@ -57,7 +60,7 @@ class PollTest(TestCase):
                     sql(self.s.db, "INSERT INTO notes (body) VALUES ('from the shell'); "
                                    "UPDATE items SET qty = 7 WHERE name = 'b1';")
                 await asyncio.to_thread(writes)
-                pushed = await c.changes(9, 5)
+                pushed = await c.changes(9)
                 self.assertEqual(await c.quiet(0.2), [])
             finally:
                 await c.close()
@@ -84,10 +87,9 @@ class PollTest(TestCase):
             # nothing new
             body = self.changes("since=%d" % pushed[-1]["seq"])
             self.assertEqual((body["changes"], body["last_seq"], body["resync"]), ([], pushed[-1]["seq"], False))
-            # wait=0 answers at once
-            t0 = time.monotonic()
-            body = self.changes("since=%d&wait=0" % pushed[-1]["seq"])
-            self.assertLess(time.monotonic() - t0, 0.5, "wait=0 must not wait")
+            # wait=0 answers at once: no change comes, so an answer at all says it did not wait for one
+            body = self.changes("since=%d&wait=0" % pushed[-1]["seq"], timeout=ANSWER_S)
+            self.assertEqual((body["changes"], body["last_seq"]), ([], pushed[-1]["seq"]), "wait=0")
             self.assertEqual(poll_all(self.s, s0, limit=3), (want, pushed[-1]["seq"], False))
         run(go())
 
@@ -97,56 +99,46 @@ class PollTest(TestCase):
             r = self.s.get("/api/changes?" + qs)
             self.assertError(r, 400, msg="GET /api/changes?" + qs)
         self.assertError(self.s.get("/api/changes?since=0&table=nope"), 404, msg="unknown table")
-        self.write("POST", "/api/tables/items/rows", {"name": "x"})
-        t0 = time.monotonic()
-        r = self.s.get("/api/changes?since=0&wait=30")  # allowed, and a change is already there
+        row = self.write("POST", "/api/tables/items/rows", {"name": "x"})
+        r = self.s.get("/api/changes?since=0&wait=30", timeout=ANSWER_S)  # allowed, and a change is already there
         self.assertStatus(r, 200, "wait=30 with a change already there")
-        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual([c["row"] for c in r.json["changes"]], [row], "wait=30 answers the change already there")
 
-    def long_poll(self, since, wait, out, extra=""):
-        r = self.s.get("/api/changes?since=%d&wait=%s%s" % (since, wait, extra), timeout=wait + 10)
-        out.append((time.monotonic(), r))
+    def woken(self, write, table, other, write_other):
+        """One long poll (wait=30) woken by write(), which changes `table`. A control poll on `other` with the
+        same wait began before it: the poll must be answered while the control still waits, so the change
+        answered it, not its wait running out (which would end the control's first). write_other() then
+        releases the control. Returns (since, the poll's answer, what write() returned)."""
+        since = last_seq(self.s)
+        control = self.s.pending("GET", "/api/changes?since=%d&wait=30&table=%s" % (since, other))
+        self.s.wait_read(control, what="the server reading the control long poll")
+        poll = self.s.pending("GET", "/api/changes?since=%d&wait=30" % since)
+        self.s.wait_read(poll, what="the server reading the long poll")
+        self.assertFalse(poll.done(), "long poll with wait=30 answered before any change: %r" % (poll.response,))
+        written = write()
+        r = poll.result()
+        self.assertFalse(control.done(), "the long poll was answered only when its wait ran out, not by the change "
+                                         "to %s (the control poll that began before it has already been answered: %r)"
+                                         % (table, control.response))
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["last_seq"], since + 1, r.json)
+        write_other()
+        rc = control.result()
+        self.assertStatus(rc, 200)
+        self.assertEqual([c["table"] for c in rc.json["changes"]], [other], "the control poll on %s: %r" % (other, rc.json))
+        return since, r, written
 
-    def test_long_poll_returns_within_50_ms_of_a_change(self):
-        lat = []
+    def test_long_poll_is_woken_by_a_change(self):
         for i in range(6):
-            since = last_seq(self.s)
-            out = []
-            t = threading.Thread(target=self.long_poll, args=(since, 10, out))
-            t0 = time.monotonic()
-            t.start()
-            time.sleep(0.3)
-            self.assertEqual(out, [], "long poll with wait=10 returned before any change: %r" % out)
-            row = self.write("POST", "/api/tables/items/rows", {"name": "lp%d" % i})
-            t_write = time.monotonic()
-            t.join(10)
-            self.assertEqual(len(out), 1, "long poll did not return")
-            t_ret, r = out[0]
-            self.assertStatus(r, 200)
+            since, r, row = self.woken(lambda: self.write("POST", "/api/tables/items/rows", {"name": "lp%d" % i}),
+                                       "items", "notes", lambda: self.write("POST", "/api/tables/notes/rows", {"body": "c"}))
             self.assertEqual([(c["seq"], c["op"], c["row"]) for c in r.json["changes"]],
                              [(since + 1, "insert", row)], r.json)
-            self.assertEqual(r.json["last_seq"], since + 1)
-            self.assertGreater(t_ret - t0, 0.25)
-            lat.append(max(0.0, t_ret - t_write) * 1000)
-        print("\n  long poll return after the POST returned (ms): %s" % ", ".join("%.1f" % x for x in lat),
-              file=sys.stderr)
-        # one of the six may be late (a loaded CI machine); a poller that is not woken misses them all
-        self.assertLessEqual(sum(1 for x in lat if x > 50), 1, "long poll return after the change (ms), want <= 50: %s"
-                             % ", ".join("%.1f" % x for x in lat))
-
-        # a change by the sqlite3 shell wakes a long poll too (within 100 ms of the shell's exit)
-        since = last_seq(self.s)
-        out = []
-        t = threading.Thread(target=self.long_poll, args=(since, 10, out))
-        t.start()
-        time.sleep(0.3)
-        sql(self.s.db, "INSERT INTO notes (body) VALUES ('shell');")
-        t_write = time.monotonic()
-        t.join(10)
-        self.assertEqual(len(out), 1)
-        self.assertEqual([c["table"] for c in out[0][1].json["changes"]], ["notes"])
-        ms = max(0.0, out[0][0] - t_write) * 1000
-        self.assertLessEqual(ms, 100, "long poll woken by a shell insert after %.1f ms" % ms)
+        # a change by the sqlite3 shell wakes a long poll too
+        since, r, _ = self.woken(lambda: sql(self.s.db, "INSERT INTO notes (body) VALUES ('shell');"),
+                                 "notes", "items", lambda: self.write("POST", "/api/tables/items/rows", {"name": "c"}))
+        self.assertEqual([(c["seq"], c["table"], c["row"]["body"]) for c in r.json["changes"]],
+                         [(since + 1, "notes", "shell")], r.json)
 
     def test_long_poll_times_out_empty(self):
         since = last_seq(self.s)
@@ -154,75 +146,54 @@ class PollTest(TestCase):
         body = self.changes("since=%d&wait=1" % since)
         took = time.monotonic() - t0
         self.assertEqual((body["changes"], body["last_seq"], body["resync"]), ([], since, False))
-        self.assertTrue(0.9 <= took <= 2.5, "wait=1 with no change returned after %.2fs" % took)
+        # the wait is a deadline the poll must not cut short (a lower bound: a busy machine only adds to it)
+        self.assertGreaterEqual(took, 0.9, "wait=1 with no change returned after %.2fs" % took)
 
     def test_sigterm_answers_waiting_long_polls_and_exits_at_once(self):
         since = last_seq(self.s)
-        got = {}
+        poll = self.s.pending("GET", "/api/changes?since=%d&wait=30" % since)
+        self.s.wait_read(poll, what="the server reading the long poll")
+        # the poll would wait 30 s: rowcast must answer it and exit before that (when it does not, the exit
+        # comes only after the poll's wait, or never)
+        self.s.stop(timeout=ANSWER_S)  # SIGTERM; asserts exit code 0
+        r = poll.result()
+        self.assertStatus(r, 200)
+        self.assertEqual((r.json["changes"], r.json["resync"]), ([], False))
 
-        def poll():
-            try:
-                got["r"] = self.s.get("/api/changes?since=%d&wait=25" % since, timeout=30)
-            except Exception as e:  # reported below
-                got["error"] = repr(e)
-
-        t = threading.Thread(target=poll)
-        t.start()
-        time.sleep(1.5)  # the poll is waiting in the server by then, even on a slow sanitizer build
-        t0 = time.monotonic()
-        self.s.stop()  # SIGTERM; asserts exit code 0
-        took = time.monotonic() - t0
-        t.join(10)
-        self.assertLess(took, 2.0, "a waiting long poll held up the exit for %.1fs" % took)
-        self.assertIn("r", got, "the waiting long poll got no answer: %s" % got.get("error"))
-        self.assertStatus(got["r"], 200)
-        self.assertEqual((got["r"].json["changes"], got["r"].json["resync"]), ([], False))
-
-    def test_many_waiting_pollers_do_not_hold_up_writers(self):
+    def test_a_post_is_answered_while_60_long_polls_wait(self):
         since = last_seq(self.s)
-        outs = [[] for _ in range(60)]
-        threads = [threading.Thread(target=self.long_poll, args=(since, 15, o)) for o in outs]
-        for t in threads:
-            t.start()
-        time.sleep(0.5)
-        t0 = time.monotonic()
-        row = self.write("POST", "/api/tables/items/rows", {"name": "wake"})
-        post_ms = (time.monotonic() - t0) * 1000
-        for t in threads:
-            t.join(10)
-        all_ms = (max(o[0][0] for o in outs if o) - t0) * 1000 if all(outs) else None
-        self.assertTrue(all(outs), "%d of 60 long polls did not return" % sum(1 for o in outs if not o))
-        for o in outs:
-            self.assertStatus(o[0][1], 200)
-            self.assertEqual([c["row"] for c in o[0][1].json["changes"]], [row])
-        self.assertLess(post_ms, 500, "POST took %.0f ms while 60 long polls waited" % post_ms)
-        self.assertLess(all_ms, 1000, "60 long polls all returned %.0f ms after the POST started" % all_ms)
+        polls = [self.s.pending("GET", "/api/changes?since=%d&wait=30&table=notes" % since) for _ in range(60)]
+        self.s.wait_read(*polls, what="the server reading 60 long polls")
+        self.write("POST", "/api/tables/items/rows", {"name": "not for them"})
+        # a POST held up by the waiting polls would be answered only after them (their wait is 30 s)
+        waiting = sum(1 for p in polls if not p.done())
+        self.assertEqual(waiting, 60, "the POST was answered when only %d of the 60 long polls were still waiting"
+                         % waiting)
+        note = self.write("POST", "/api/tables/notes/rows", {"body": "wake"})
+        for p in polls:
+            r = p.result()
+            self.assertStatus(r, 200)
+            self.assertEqual([c["row"] for c in r.json["changes"]], [note])
         self.assertEqual(self.s.get("/healthz").status, 200)
 
     def test_since_older_than_retained_gives_resync(self):
         s = self.server(SCHEMA, args=["--retain", "10"])
         for i in range(25):
             self.assertStatus(s.post("/api/tables/items/rows", {"name": "r%d" % i}), 201)
-        deadline = time.monotonic() + 5
-        body = None
-        while time.monotonic() < deadline:
+
+        def resync_from_0():
             r = s.get("/api/changes?since=0")
-            body = r.json
-            if r.status == 200 and body.get("resync"):
-                break
-            time.sleep(0.1)
+            return r.status == 200 and r.json.get("resync") and r.json
+        body = wait_until(resync_from_0, "GET /api/changes?since=0 answering resync after 25 changes with --retain 10")
         head = last_seq(s)
-        self.assertEqual(body, {"changes": [], "last_seq": head, "resync": True},
-                         "since=0 with 25 changes and --retain 10, 5 s later")
+        self.assertEqual(body, {"changes": [], "last_seq": head, "resync": True}, "since=0, 25 changes, --retain 10")
         r = s.get("/api/changes?since=%d" % (head - 3))
         self.assertStatus(r, 200)
         self.assertEqual([c["seq"] for c in r.json["changes"]], [head - 2, head - 1, head])
         self.assertFalse(r.json["resync"])
-        # a long poll from too far back answers at once with resync
-        t0 = time.monotonic()
-        r = s.get("/api/changes?since=1&wait=5")
+        # a long poll from too far back answers at once with resync (had it waited, only after 30 s)
+        r = s.get("/api/changes?since=1&wait=30", timeout=ANSWER_S)
         self.assertTrue(r.json.get("resync"), r)
-        self.assertLess(time.monotonic() - t0, 1.0, "long poll with a too-old since waited")
 
 
 if __name__ == "__main__":

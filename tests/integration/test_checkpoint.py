@@ -36,7 +36,7 @@ class CheckpointTest(TestCase):
                     sizes.append(os.path.getsize(wal))
                 except OSError:
                     pass
-                time.sleep(0.05)
+                time.sleep(0.05)  # the sampling period of the -wal size, not a wait for an event
 
         def writer(w):
             bad = []

@@ -75,8 +75,8 @@ class CliTest(TestCase):
         content = (b"this is not a database, just some text\n" * 200) + bytes(range(256)) * 8
         with open(path, "wb") as f:
             f.write(content)
+        os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # an old mtime: any write would set a new one
         old = os.stat(path)
-        time.sleep(0.05)
         r = run_cli([path, "--listen", "127.0.0.1:0"], cwd=d)
         self.assertExit2OneLine(r, "non-SQLite file")
         with open(path, "rb") as f:
@@ -242,7 +242,7 @@ class CliTest(TestCase):
         threads = [threading.Thread(target=writer, args=(t,)) for t in range(8)]
         for t in threads:
             t.start()
-        time.sleep(0.7)
+        harness.wait_until(lambda: len(acked) >= 20, "20 writes acknowledged before SIGTERM", detail=lambda: bad[:3])
         try:
             self.assertEqual(s.stop(signal.SIGTERM), 0)
         finally:

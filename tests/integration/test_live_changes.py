@@ -1,5 +1,5 @@
 """Changes pushed over /api/live: REST insert/update/delete (and PUT, batches) each arrive once, in order, with
-the right op/key/row/old and exact types; a row written by the sqlite3 shell is pushed within 100 ms; a table
+the right op/key/row/old and exact types; a row written by the sqlite3 shell is pushed (how fast: bench/); a table
 created (or a column added) by the shell while rowcast runs gets its changes pushed; disconnect, 500 writes
 from two writers (REST and the shell), reconnect with since: exactly those 500 in order; a change committed
 during a replay is neither lost nor doubled; a list's seq followed by since=seq misses nothing; since older
@@ -9,12 +9,11 @@ import asyncio
 import os
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import SQLITE3, TestCase, b64, query, sql  # noqa: E402
+from harness import SQLITE3, WAIT_S, TestCase, b64, query, sql, wait_until_async  # noqa: E402
 from wsclient import (Client, assert_ack, assert_change, assert_consecutive, last_seq, poll_all,  # noqa: E402
                       run, strip_type, ws_url)
 
@@ -50,15 +49,13 @@ class LiveChangesTest(TestCase):
         return await asyncio.to_thread(self.req, method, path, body, status)
 
     async def shell(self, text):
-        """Runs SQL in the sqlite3 shell (a separate process); returns time.monotonic() at its exit."""
+        """Runs SQL in the sqlite3 shell (a separate process); returns once the shell has exited."""
         proc = await asyncio.create_subprocess_exec(
             SQLITE3, "-batch", "-bail", self.s.db, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate((".timeout 5000\n" + text).encode()), 20)
-        t = time.monotonic()
+        out, err = await asyncio.wait_for(proc.communicate((".timeout 5000\n" + text).encode()), WAIT_S)
         if proc.returncode != 0 or err.strip():
             raise AssertionError("sqlite3 failed (%s): %s\nSQL: %s" % (proc.returncode, err.decode(), text[:300]))
-        return t
 
     # ------------------------------------------------------------ REST writes
 
@@ -124,28 +121,18 @@ class LiveChangesTest(TestCase):
 
     # ------------------------------------------------------------ other writers
 
-    def test_sqlite3_shell_insert_is_pushed_within_100_ms(self):
+    def test_sqlite3_shell_writes_are_pushed(self):
         async def go():
             c = await Client.connect(ws_url(self.s, table="items"))
             try:
                 await c.hello()
-                lat = []
                 for i in range(10):
-                    await asyncio.sleep(0.15)
-                    n0 = len(c.msgs)
-                    t_ret = await self.shell("INSERT INTO items (id, name, qty, big) VALUES (%d, 'shell%d', %d, %d);"
-                                             % (1000 + i, i, i, BIG))
-                    m = await c.next(5)
-                    t_recv = c.msgs[n0][0]
-                    lat.append(max(0.0, t_recv - t_ret) * 1000)
+                    await self.shell("INSERT INTO items (id, name, qty, big) VALUES (%d, 'shell%d', %d, %d);"
+                                     % (1000 + i, i, i, BIG))
+                    m = await c.next()
                     assert_change(self, m, "insert", "items", 1000 + i,
                                   {"id": 1000 + i, "name": "shell%d" % i, "qty": i, "price": None, "data": None,
                                    "big": BIG}, None, what="shell insert %d" % i)
-                # one of the ten may be late (a loaded CI machine); a feed that only polls misses them all
-                self.assertLessEqual(sum(1 for x in lat if x > 100), 1,
-                                     "shell insert -> push latencies (ms, from the shell's exit), want <= 100: %s"
-                                     % ", ".join("%.1f" % x for x in lat))
-                print("\n  shell insert -> push (ms): %s" % ", ".join("%.1f" % x for x in lat), file=sys.stderr)
                 # shell update and delete carry old
                 await self.shell("UPDATE items SET qty = 42 WHERE id = 1000; DELETE FROM items WHERE id = 1001;")
                 msgs = await c.changes(2)
@@ -168,20 +155,17 @@ class LiveChangesTest(TestCase):
                 await c.close()
         run(go())
 
-    async def wait_for_trigger(self, name, column, timeout=10.0):
+    async def wait_for_trigger(self, name, column):
         """Waits until rowcast's trigger `name` exists and lists `column` (read with the sqlite3 shell)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def installed():
             rows = query(self.s.db, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = '%s';" % name)
-            if rows and ("'%s'" % column) in rows[0]["sql"]:
-                return time.monotonic()
-            await asyncio.sleep(0.05)
-        self.fail("trigger %s listing %s not installed within %.0f s" % (name, column, timeout))
+            return rows and ("'%s'" % column) in rows[0]["sql"]
+        await wait_until_async(installed, "rowcast installing trigger %s listing %s" % (name, column))
 
     def test_table_and_column_added_by_shell_while_running(self):
         async def go():
             sql(self.s.db, "CREATE TABLE fresh (id INTEGER PRIMARY KEY, label TEXT);")
-            # rowcast notices the new table and installs its triggers (milliseconds; allow for a loaded machine)
+            # rowcast notices the new table and installs its triggers
             await self.wait_for_trigger("_rowcast_ins_fresh", "label")
             c = await Client.connect(ws_url(self.s, table="fresh"))
             every = await Client.connect(ws_url(self.s))
@@ -191,14 +175,14 @@ class LiveChangesTest(TestCase):
                 assert_ack(self, await every.call({"type": "subscribe", "id": 1}), 1)
                 await every.next()
                 await self.shell("INSERT INTO fresh (id, label) VALUES (1, 'from shell');")
-                m = await c.next(3)
+                m = await c.next()
                 assert_change(self, m, "insert", "fresh", 1, {"id": 1, "label": "from shell"}, None,
                               what="shell insert into a table created while running")
                 r = await self.areq("POST", "/api/tables/fresh/rows", {"label": "from rest"}, 201)
-                m2 = await c.next(3)
+                m2 = await c.next()
                 assert_change(self, m2, "insert", "fresh", r["id"], r, None, seq=m["seq"] + 1,
                               what="REST insert into a table created while running")
-                em = await every.changes(2, 3)
+                em = await every.changes(2)
                 self.assertEqual([x["seq"] for x in em], [m["seq"], m2["seq"]], "all-tables subscriber")
 
                 # a column added by the shell: the next change carries it
@@ -206,11 +190,11 @@ class LiveChangesTest(TestCase):
                 await self.wait_for_trigger("_rowcast_ins_fresh", "extra")
                 await self.wait_for_trigger("_rowcast_upd_fresh", "extra")
                 await self.shell("INSERT INTO fresh (id, label, extra) VALUES (5, 'x', 'e');")
-                m3 = await c.next(3)
+                m3 = await c.next()
                 assert_change(self, m3, "insert", "fresh", 5, {"id": 5, "label": "x", "extra": "e"}, None,
                               what="insert after ALTER TABLE ADD COLUMN (triggers recreated)")
                 await self.shell("UPDATE fresh SET extra = 'f' WHERE id = 1;")
-                m4 = await c.next(3)
+                m4 = await c.next()
                 assert_change(self, m4, "update", "fresh", 1, {"id": 1, "label": "from shell", "extra": "f"},
                               {"id": 1, "label": "from shell", "extra": "d"}, what="update after ADD COLUMN")
             finally:
@@ -262,7 +246,7 @@ class LiveChangesTest(TestCase):
             for t in threads:
                 t.start()
             for t in threads:
-                await asyncio.to_thread(t.join, 40)
+                await asyncio.to_thread(t.join, 2 * WAIT_S)
             self.assertEqual(errors, [])
             self.assertEqual(query(self.s.db, "SELECT count(*) AS n FROM log;")[0]["n"], 1 + 200 + 250)
 
@@ -279,7 +263,7 @@ class LiveChangesTest(TestCase):
                     assert_ack(self, ack, "re")
                     self.assertEqual(ack.get("last_seq"), seen + 500, "ack.last_seq is the head: %r" % ack)
                 try:
-                    msgs = await c.changes(500, 15)
+                    msgs = await c.changes(500)
                     extra = await c.quiet(0.5)
                 finally:
                     await c.close()
@@ -305,7 +289,7 @@ class LiveChangesTest(TestCase):
             self.assertFalse(resync)
             self.assertEqual(polled, [strip_type(m) for m in msgs], "GET /api/changes differs from the socket")
             self.assertEqual(last, seen + 500)
-        run(go(), 55)
+        run(go())
 
     def test_change_committed_during_replay_is_neither_lost_nor_doubled(self):
         async def go():
@@ -326,21 +310,26 @@ class LiveChangesTest(TestCase):
             t = threading.Thread(target=writer)
             t.start()
             clients = []
+
+            async def more_written(n):
+                """Waits until the writer has committed n more rows (or has stopped)."""
+                k = len(written)
+                await wait_until_async(lambda: len(written) >= k + n or not t.is_alive(), "%d more writes" % n)
             try:
                 for k in range(5):
-                    await asyncio.sleep(0.05)
+                    await more_written(5)  # each replay begins while changes are being committed ...
                     c = await Client.connect(ws_url(self.s, table="log", since=s0), name="replay%d" % k)
                     clients.append(c)
-                await asyncio.sleep(0.5)
+                await more_written(50)  # ... and goes on while more are
             finally:
                 stop.set()
-                await asyncio.to_thread(t.join, 20)
+                await asyncio.to_thread(t.join, WAIT_S)
             try:
                 total = last_seq(self.s) - s0
                 self.assertEqual(total, 2000 + len(written))
                 for c in clients:
                     await c.hello()
-                    msgs = await c.changes(total, 20)
+                    msgs = await c.changes(total)
                     assert_consecutive(self, msgs, s0 + 1, total, c.name)
                     self.assertEqual(await c.quiet(0.05), [], "%s: doubled changes" % c.name)
             finally:
@@ -352,6 +341,7 @@ class LiveChangesTest(TestCase):
         async def go():
             await self.areq("POST", "/api/tables/log/rows", [{"writer": "seed", "n": i} for i in range(50)], 201)
             stop = threading.Event()
+            done = [0]
 
             def writer():
                 i = 0
@@ -363,22 +353,28 @@ class LiveChangesTest(TestCase):
                     else:
                         self.s.post("/api/tables/log/rows", {"writer": "bg", "n": i})
                     i += 1
+                    done[0] = i
             t = threading.Thread(target=writer)
             t.start()
+
+            async def more_written(n):
+                """Waits until the writer has made n more writes (or has stopped)."""
+                k = done[0]
+                await wait_until_async(lambda: done[0] >= k + n or not t.is_alive(), "%d more writes" % n)
             try:
-                await asyncio.sleep(0.2)
+                await more_written(20)  # the list is read while writes go on ...
                 page = await asyncio.to_thread(self.s.rows, "log", "limit=1000")
                 self.assertIsInstance(page.get("seq"), int, "GET rows has no seq: %r" % list(page))
                 self.assertIsNone(page.get("next"), "test wants one page")
                 c = await Client.connect(ws_url(self.s, table="log", since=page["seq"]))
                 await c.hello()
-                await asyncio.sleep(0.5)
+                await more_written(50)  # ... and go on after the subscription
             finally:
                 stop.set()
-                await asyncio.to_thread(t.join, 20)
+                await asyncio.to_thread(t.join, WAIT_S)
             try:
                 head = last_seq(self.s)
-                msgs = await c.changes(head - page["seq"], 15)
+                msgs = await c.changes(head - page["seq"])
                 assert_consecutive(self, msgs, page["seq"] + 1)
                 state = {r["id"]: r for r in page["rows"]}
                 for m in msgs:
@@ -404,16 +400,11 @@ class LiveChangesTest(TestCase):
             for i in range(30):
                 r = await asyncio.to_thread(s.post, "/api/tables/log/rows", {"writer": "w", "n": i})
                 self.assertStatus(r, 201)
-            deadline = time.monotonic() + 5
-            resync = False
-            while time.monotonic() < deadline:
+            def resync_from_0():
                 r = s.get("/api/changes?since=0")
-                if r.status == 200 and r.json.get("resync"):
-                    resync = True
-                    break
-                await asyncio.sleep(0.1)
-            self.assertTrue(resync, "GET /api/changes?since=0 still not resync 5 s after 30 writes with "
-                                    "--retain 10: %r" % (r,))
+                return r.status == 200 and r.json.get("resync")
+            await wait_until_async(resync_from_0, "GET /api/changes?since=0 answering resync after 30 writes with "
+                                                  "--retain 10")
             head = last_seq(s)
             # ?since= too old
             c = await Client.connect(ws_url(s, table="log", since=0))

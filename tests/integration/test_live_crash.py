@@ -10,7 +10,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import TestCase, query, sql  # noqa: E402
+from harness import WAIT_S, TestCase, query, sql, wait_until_async  # noqa: E402
 from wsclient import Client, assert_consecutive, last_seq, poll_all, run, strip_type, ws_url  # noqa: E402
 
 SCHEMA = "CREATE TABLE items (id INTEGER PRIMARY KEY, writer TEXT NOT NULL, n INTEGER NOT NULL, pad TEXT);\n"
@@ -29,7 +29,7 @@ class CrashTest(TestCase):
             i = 0
             while not stop_rest.is_set() and i < 100000:
                 try:
-                    r = s.post("/api/tables/items/rows", {"writer": "rest", "n": i, "pad": "p" * 200}, timeout=5)
+                    r = s.post("/api/tables/items/rows", {"writer": "rest", "n": i, "pad": "p" * 200}, timeout=WAIT_S)
                 except OSError:
                     return
                 if r.status == 201:
@@ -41,7 +41,7 @@ class CrashTest(TestCase):
             while not stop_rest.is_set() and i < 10000:
                 try:
                     r = s.post("/api/tables/items/rows", [{"writer": "batch", "n": i * 20 + j} for j in range(20)],
-                               timeout=5)
+                               timeout=WAIT_S)
                 except OSError:
                     return
                 if r.status == 201:
@@ -66,27 +66,36 @@ class CrashTest(TestCase):
             threads = [threading.Thread(target=f) for f in (rest_single, rest_batch, shell)]
             for t in threads:
                 t.start()
+
+            async def shell_rounds(n):
+                """Waits until the shell writer has committed n more rounds."""
+                k = len(shell_done)
+                await wait_until_async(lambda: len(shell_done) >= k + n or not threads[2].is_alive(),
+                                       "%d more rounds of the shell writer" % n)
             try:
-                await asyncio.sleep(1.0)
+                # mid-burst: every writer has written, and the client has seen changes
+                await wait_until_async(lambda: acked["rest"] and acked["batch"] and shell_done and
+                                       len([m for m in c.msgs if m[2].get("type") == "change"]) >= 200,
+                                       "the burst under way (REST, batches, shell, 200 changes pushed)")
                 s.proc.kill()  # SIGKILL mid-burst
-                await asyncio.to_thread(s.proc.wait, 5)
+                await asyncio.to_thread(s.proc.wait, WAIT_S)
                 stop_rest.set()
                 for t in threads[:2]:
-                    await asyncio.to_thread(t.join, 10)
-                await c.wait_closed(5)
+                    await asyncio.to_thread(t.join, WAIT_S)
+                await c.wait_closed()
                 seen = [m[2] for m in c.msgs[c.pos:] if m[2].get("type") == "change"]
-                self.assertTrue(seen, "the client saw no change in 1 s of burst")
+                self.assertTrue(seen, "the client saw no change before the kill")
                 assert_consecutive(self, seen, 1, what="changes pushed before the kill")
                 last_seen = seen[-1]["seq"]
 
-                await asyncio.sleep(0.3)  # the shell keeps writing while rowcast is down
-                s.start()                 # same file, same temp dir
-                await asyncio.sleep(0.5)  # ... and while it starts again
+                await shell_rounds(2)  # the shell keeps writing while rowcast is down
+                s.start()              # same file, same temp dir
+                await shell_rounds(2)  # ... and while it starts again
             finally:
                 stop_rest.set()
                 stop_shell.set()
                 for t in threads:
-                    await asyncio.to_thread(t.join, 20)
+                    await asyncio.to_thread(t.join, WAIT_S)
             r = s.post("/api/tables/items/rows", {"writer": "after", "n": 0})
             self.assertStatus(r, 201)
             after_id = r.json["id"]
@@ -113,10 +122,10 @@ class CrashTest(TestCase):
             c2 = await Client.connect(ws_url(s, table="items", since=last_seen), name="resumed")
             try:
                 await c2.hello()
-                rest = await c2.changes(head - last_seen, 15)
+                rest = await c2.changes(head - last_seen)
                 self.assertEqual([strip_type(m) for m in rest], changes[last_seen:], "resumed replay")
                 r = await asyncio.to_thread(s.post, "/api/tables/items/rows", {"writer": "live", "n": 1})
-                m = await c2.next(3)
+                m = await c2.next()
                 self.assertEqual((m.get("seq"), m.get("key")), (head + 1, r.json["id"]))
                 self.assertEqual(await c2.quiet(0.3), [])
             finally:
@@ -124,7 +133,7 @@ class CrashTest(TestCase):
                 await c.close()
             print("\n  kill -9 after %d pushed changes; log after restart: %d changes (%d REST acked, %d shell rounds)"
                   % (len(seen), head, len(acked["rest"]) + len(acked["batch"]), len(shell_done)), file=sys.stderr)
-        run(go(), 55)
+        run(go())
 
 
 if __name__ == "__main__":

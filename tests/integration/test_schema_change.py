@@ -1,13 +1,11 @@
 """The catalog follows schema changes made by another program (the sqlite3 shell) while rowcast runs."""
 
-import time
 import unittest
 
 import harness
-from harness import TestCase
+from harness import TestCase, wait_until
 
 SCHEMA = "CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nINSERT INTO a (name) VALUES ('one');\n"
-WAIT = 5.0
 
 
 class SchemaChangeTest(TestCase):
@@ -16,23 +14,13 @@ class SchemaChangeTest(TestCase):
         self.s = self.server(SCHEMA)
         self.assertEqual([t["name"] for t in self.s.get("/api/tables").json["tables"]], ["a"])
 
-    def wait_for(self, pred, what):
-        deadline = time.monotonic() + WAIT
-        last = None
-        while time.monotonic() < deadline:
-            last = pred()
-            if last:
-                return last
-            time.sleep(0.05)
-        self.fail("%s did not happen within %ss" % (what, WAIT))
-
     def names(self):
         return sorted(t["name"] for t in self.s.get("/api/tables").json["tables"])
 
     def test_table_added_by_sqlite_shell(self):
         harness.sql(self.s.db, "CREATE TABLE b (id INTEGER PRIMARY KEY, label TEXT DEFAULT 'new');"
                                "INSERT INTO b (label) VALUES ('from the shell');")
-        self.wait_for(lambda: self.names() == ["a", "b"], "table b showing up in /api/tables")
+        wait_until(lambda: self.names() == ["a", "b"], "table b showing up in /api/tables")
         r = self.s.get("/api/tables/b")
         self.assertStatus(r, 200)
         self.assertEqual(r.json["key"], "id")
@@ -51,7 +39,7 @@ class SchemaChangeTest(TestCase):
         def has_column():
             cols = [c["name"] for c in self.s.get("/api/tables/a").json["columns"]]
             return cols == ["id", "name", "colour"]
-        self.wait_for(has_column, "column colour showing up in /api/tables/a")
+        wait_until(has_column, "column colour showing up in /api/tables/a")
         self.assertEqual(self.s.rows("a")["rows"], [{"id": 1, "name": "one", "colour": "blue"}])
         self.assertEqual(self.s.get("/api/tables/a/rows/1").json, {"id": 1, "name": "one", "colour": "blue"})
         self.assertEqual(len(self.s.rows("a", "colour=eq.blue")["rows"]), 1)
@@ -64,9 +52,9 @@ class SchemaChangeTest(TestCase):
 
     def test_table_dropped_by_sqlite_shell(self):
         harness.sql(self.s.db, "CREATE TABLE gone (id INTEGER PRIMARY KEY);")
-        self.wait_for(lambda: "gone" in self.names(), "table gone showing up")
+        wait_until(lambda: "gone" in self.names(), "table gone showing up")
         harness.sql(self.s.db, "DROP TABLE gone;")
-        self.wait_for(lambda: self.names() == ["a"], "table gone disappearing")
+        wait_until(lambda: self.names() == ["a"], "table gone disappearing")
         self.assertError(self.s.get("/api/tables/gone/rows"), 404)
         self.assertEqual(self.s.rows("a")["rows"], [{"id": 1, "name": "one"}])
 

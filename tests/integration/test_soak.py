@@ -365,9 +365,9 @@ class Soak:
                 break
             await sem.acquire()
             tasks.append(asyncio.ensure_future(self.session(k, sem)))
-            await asyncio.sleep(period * random.uniform(0.5, 1.5))
+            await asyncio.sleep(period * random.uniform(0.5, 1.5))  # the pace of new sessions: the load's shape
         if tasks:
-            await asyncio.wait(tasks, timeout=30)
+            await asyncio.wait(tasks, timeout=harness.WAIT_S)
         self.count("churn sessions started", len(tasks))
 
     async def session(self, k, sem):
@@ -376,20 +376,20 @@ class Soak:
         c = None
         try:
             if kind == "subscribe-items":
-                c = await Client.connect(ws_url(self.s), timeout=10, name="churn%d" % k)
-                await c.hello(timeout=10)
-                ack = await c.call({"type": "subscribe", "id": 1, "table": "items", "since": since}, timeout=10)
+                c = await Client.connect(ws_url(self.s), name="churn%d" % k)
+                await c.hello()
+                ack = await c.call({"type": "subscribe", "id": 1, "table": "items", "since": since})
                 if ack.get("type") != "ack":
                     raise AssertionError("subscribe answered %r" % ack)
             else:
-                c = await Client.connect(ws_url(self.s, since=since), timeout=10, name="churn%d" % k)
-                await c.hello(timeout=10)
+                c = await Client.connect(ws_url(self.s, since=since), name="churn%d" % k)
+                await c.hello()
             # lifetimes average concurrency/2 periods, so about half the allowed sessions are open at once
             end = time.monotonic() + random.uniform(0.3, self.period * self.concurrency)
             while time.monotonic() < end and not self.stop.is_set():
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the session's lifetime: the load's shape, not a wait for an event
             if random.random() < 0.3:
-                pong = await c.call({"type": "ping", "id": "p"}, timeout=10)
+                pong = await c.call({"type": "ping", "id": "p"})
                 if pong != {"type": "pong", "id": "p"}:
                     raise AssertionError("ping answered %r" % pong)
             changes = c.all_changes()
@@ -414,11 +414,11 @@ class Soak:
             await c.hello()
             while not self.stop.is_set():
                 n += 1
-                ack = await c.call({"type": "insert", "id": n, "table": "notes", "row": {"body": "socket %d" % n}}, timeout=15)
+                ack = await c.call({"type": "insert", "id": n, "table": "notes", "row": {"body": "socket %d" % n}})
                 if ack.get("type") != "ack":
                     self.problem("socket insert %d answered %r" % (n, ack))
                 self.count("socket inserts")
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.5)  # the socket writer's pace: the load's shape
         finally:
             await c.close()
 
@@ -431,18 +431,17 @@ class Soak:
         harness.sql(self.s.db, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %d) "
                                "INSERT INTO notes (body) SELECT 'prefill ' || i || ' soak soak soak soak' FROM k;" % n,
                     timeout=60)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            r = self.s.get("/healthz")
-            if r.status == 200 and r.json.get("last_seq", 0) >= n:
-                break
-            time.sleep(0.2)
+        harness.wait_until(lambda: self.s.get("/healthz").json.get("last_seq", 0) >= n, "the %d prefilled changes "
+                           "in the log" % n, interval=0.2)
         self.out("  prefilled %d changes in %.1f s" % (n, time.monotonic() - t0))
-        # every worker thread opens its database connection once: occupy them all at the same time
-        import concurrent.futures
+        # every worker thread opens its database connection once: occupy them all at the same time, with long
+        # polls that wait until every one is in the server, then a write by the sqlite3 shell answers them all
         head = self.s.get("/healthz").json["last_seq"]
-        with concurrent.futures.ThreadPoolExecutor(self.threads) as pool:
-            list(pool.map(lambda i: self.s.get("/api/changes?since=%d&wait=1" % head, timeout=20), range(self.threads)))
+        polls = [self.s.pending("GET", "/api/changes?since=%d&wait=30" % head) for _ in range(self.threads)]
+        self.s.wait_read(*polls, what="every worker holding a long poll")
+        harness.sql(self.s.db, "INSERT INTO notes (body) VALUES ('every worker has its connection');")
+        for p in polls:
+            p.result()
 
     def run(self):
         self.s = Server(SCHEMA, args=["--threads", str(self.threads), "--sockets-per-address", "0"], start=False)
@@ -455,7 +454,7 @@ class Soak:
             self.s0 = self.s.get("/healthz").json["last_seq"]
             base = self.sample(-1)
             self.out("  baseline before the load: %s" % (base,))
-            asyncio.run(asyncio.wait_for(self.main(), self.duration + 120))
+            asyncio.run(asyncio.wait_for(self.main(), self.duration + 5 * harness.WAIT_S))
             self.finish(base)
         except Exception as e:  # noqa: BLE001 - reported as a problem with the server's stderr
             self.problem("soak aborted: %r" % e)
@@ -490,35 +489,30 @@ class Soak:
         churn = asyncio.ensure_future(self.churn())
         t_end = time.monotonic() + self.duration
         while time.monotonic() < t_end and not self.stop.is_set():
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.5)  # the load runs for the soak's duration: the behaviour under test
         self.stop.set()
-        await asyncio.wait([writer, churn], timeout=40)
+        await asyncio.wait([writer, churn], timeout=2 * harness.WAIT_S)
         for fut in (writer, churn):
-            if fut.done() and fut.exception():
+            if not fut.done():
+                self.problem("a load task did not stop: %r" % fut)
+            elif fut.exception():
                 self.problem("%r" % fut.exception())
         for t in threads:
-            await asyncio.to_thread(t.join, 40)
+            await asyncio.to_thread(t.join, harness.WAIT_S)
             if t.is_alive():
                 self.problem("a load thread did not stop: %s" % t)
-        # the final head: stable for a second
-        last, stable_since = None, time.monotonic()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            h = (await asyncio.to_thread(self.s.get, "/healthz")).json["last_seq"]
-            if h != last:
-                last, stable_since = h, time.monotonic()
-            elif time.monotonic() - stable_since > 1.0:
-                break
-            await asyncio.sleep(0.2)
-        self.head = last
+        # every writer has stopped (and the shell's last statement has run): the head is final
+        self.head = (await asyncio.to_thread(self.s.get, "/healthz")).json["last_seq"]
         self.log, lseq, resync = await asyncio.to_thread(poll_all, self.s, self.s0, None, 1000, 1000)
         if resync or [c["seq"] for c in self.log] != list(range(self.s0 + 1, self.head + 1)):
             self.problem("the change log from %d is not %d..%d (resync %s, %d changes)"
                          % (self.s0, self.s0 + 1, self.head, resync, len(self.log)))
         # stable subscribers: every change, in order, identical to the log
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(len(c.all_changes()) < len(self.log) and not c.closed for c in self.stable):
-            await asyncio.sleep(0.2)
+        try:
+            await harness.wait_until_async(lambda: not any(len(c.all_changes()) < len(self.log) and not c.closed
+                                                           for c in self.stable), "every stable subscriber at the head")
+        except AssertionError:
+            pass  # the comparison below says who lacks what
         want = [json.dumps(c, sort_keys=True) for c in self.log]
         for c in self.stable:
             got = [json.dumps({k: v for k, v in m.items() if k != "type"}, sort_keys=True) for m in c.all_changes()]
@@ -557,8 +551,15 @@ class Soak:
         done = self.counts.get("churn sessions done", 0)
         if done != self.churn_total:
             self.problem("%d of %d churning sessions completed" % (done, self.churn_total))
-        # memory and descriptors after warm-up
-        time.sleep(3.0)  # every client is closed: let the server notice
+        # memory and descriptors after warm-up; every client is closed: wait for the server to see it
+        def all_gone():
+            total, socks, _db = fd_kinds(self.s.proc.pid, os.path.realpath(self.s.db))
+            return (metrics(self.s).get("rowcast_websockets_open") == 0 and socks is not None and base[3] is not None
+                    and socks <= base[3] + 2)
+        try:
+            harness.wait_until(all_gone, "the server closing every client's socket", interval=0.2)
+        except AssertionError:
+            pass  # reported below
         end = self.sample(self.duration + 3)
         self.out("  after every client left: %s" % (end,))
         load = [x for x in self.samples if 0 <= x[0] <= self.duration]

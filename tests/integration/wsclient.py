@@ -21,6 +21,8 @@ import urllib.parse
 
 import websockets
 
+from harness import WAIT_S, wait_until_async
+
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -38,8 +40,8 @@ def ws_url(server, table=None, since=None, where=None, token=None, path="/api/li
     return "ws://%s:%d%s%s" % (server.host, server.port, path, ("?" + qs) if qs else "")
 
 
-def run(coro, timeout=50):
-    """Runs one coroutine on a fresh event loop, bounded in time."""
+def run(coro, timeout=5 * WAIT_S):
+    """Runs one coroutine on a fresh event loop, bounded in time (generously: an outer bound on a whole test)."""
     async def bounded():
         return await asyncio.wait_for(coro, timeout)
     return asyncio.run(bounded())
@@ -66,7 +68,7 @@ class Client:
         self._task = asyncio.ensure_future(self._reader())
 
     @classmethod
-    async def connect(cls, url, headers=None, origin=None, timeout=10, name="", **kw):
+    async def connect(cls, url, headers=None, origin=None, timeout=WAIT_S, name="", **kw):
         opts = dict(extra_headers=headers or {}, origin=origin, compression=None, ping_interval=None,
                     open_timeout=timeout, close_timeout=2, max_size=16 * 1024 * 1024, max_queue=4096)
         opts.update(kw)
@@ -117,7 +119,7 @@ class Client:
                 pass
         return True
 
-    async def next(self, timeout=5.0):
+    async def next(self, timeout=WAIT_S):
         """The next unconsumed message (parsed). Fails when none arrives within timeout or the socket closes."""
         if not await self._wait_more(self.pos + 1, time.monotonic() + timeout):
             raise AssertionError("%s: no message within %.1fs (closed=%s, code=%s, reader_error=%r); %r"
@@ -127,7 +129,7 @@ class Client:
         self.pos += 1
         return m[2]
 
-    async def take(self, n, timeout=5.0):
+    async def take(self, n, timeout=WAIT_S):
         """The next n unconsumed messages."""
         deadline = time.monotonic() + timeout
         if not await self._wait_more(self.pos + n, deadline):
@@ -139,7 +141,7 @@ class Client:
         self.pos += n
         return out
 
-    async def changes(self, n, timeout=5.0):
+    async def changes(self, n, timeout=WAIT_S):
         """The next n messages, each of which must be a change."""
         msgs = await self.take(n, timeout)
         bad = [m for m in msgs if m.get("type") != "change"]
@@ -148,7 +150,7 @@ class Client:
                                  % (self.name or "client", n, json.dumps(msgs)[:2000]))
         return msgs
 
-    async def hello(self, timeout=5.0):
+    async def hello(self, timeout=WAIT_S):
         m = await self.next(timeout)
         if m.get("type") != "hello":
             raise AssertionError("%s: first message is not hello: %r" % (self.name or "client", m))
@@ -157,7 +159,7 @@ class Client:
     async def send(self, obj):
         await self.ws.send(obj if isinstance(obj, str) else json.dumps(obj))
 
-    async def reply(self, mid, timeout=5.0, types=("ack", "error", "pong")):
+    async def reply(self, mid, timeout=WAIT_S, types=("ack", "error", "pong")):
         """The first message (anywhere, consumed or not) answering id mid; does not move pos."""
         deadline = time.monotonic() + timeout
         i = 0
@@ -171,18 +173,20 @@ class Client:
                 raise AssertionError("%s: no reply to id %r within %.1fs (closed=%s code=%s); %r"
                                      % (self.name or "client", mid, timeout, self.closed, self.close_code, self))
 
-    async def call(self, obj, timeout=5.0):
+    async def call(self, obj, timeout=WAIT_S):
         await self.send(obj)
         return await self.reply(obj.get("id"), timeout)
 
     async def quiet(self, secs):
-        """Waits secs and returns every unconsumed message (consuming them)."""
-        await asyncio.sleep(secs)
+        """Waits secs and returns every unconsumed message (consuming them). Only for checking that nothing
+        (more) arrives: an absence has no event to wait for, and a slow machine can only make the check
+        weaker, never fail it. To collect messages that must come, use take()/changes()."""
+        await asyncio.sleep(secs)  # a window for messages that must not come, not a wait for an event
         out = [m[2] for m in self.msgs[self.pos:]]
         self.pos = len(self.msgs)
         return out
 
-    async def wait_closed(self, timeout=5.0):
+    async def wait_closed(self, timeout=WAIT_S):
         """Waits for the close; returns the close code (None if still open after timeout)."""
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
@@ -192,11 +196,11 @@ class Client:
 
     async def close(self):
         try:
-            await asyncio.wait_for(self.ws.close(), 3)
+            await asyncio.wait_for(self.ws.close(), 10)
         except Exception:  # noqa: BLE001 - closing a socket the server already dropped
             pass
         try:
-            await asyncio.wait_for(self._task, 3)
+            await asyncio.wait_for(self._task, 10)
         except Exception:  # noqa: BLE001
             self._task.cancel()
 
@@ -211,7 +215,7 @@ async def close_all(clients):
 async def handshake_status(url, headers=None, origin=None):
     """Tries to open url; returns 101 when it opened (and closes it), else the refused HTTP status."""
     try:
-        c = await Client.connect(url, headers=headers, origin=origin, timeout=5)
+        c = await Client.connect(url, headers=headers, origin=origin)
     except websockets.exceptions.InvalidStatusCode as e:
         return e.status_code
     await c.close()
@@ -224,7 +228,7 @@ class RawWS:
     """A WebSocket client on a plain blocking socket, built by hand: small SO_RCVBUF, no reading after the
     handshake unless asked. For the never-reading subscriber."""
 
-    def __init__(self, host, port, path="/api/live", rcvbuf=4096, timeout=5.0, headers=None):
+    def __init__(self, host, port, path="/api/live", rcvbuf=4096, timeout=WAIT_S, headers=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
@@ -267,7 +271,7 @@ class RawWS:
     def send_json(self, obj):
         self.send_text(json.dumps(obj))
 
-    def drain(self, until, timeout=10.0, max_bytes=512 * 1024 * 1024):
+    def drain(self, until, timeout=WAIT_S, max_bytes=512 * 1024 * 1024):
         """Reads and parses frames until until(msgs, closed) is true, EOF/reset, timeout, or max_bytes.
         Returns (messages, close_code_or_None, eof). Text messages are parsed JSON (or {"__raw__": ...})."""
         msgs, close_code, eof = [], None, False
@@ -365,6 +369,17 @@ def poll_all(server, since, table=None, limit=500, max_pages=200):
     raise AssertionError("poll_all: more than %d pages" % max_pages)
 
 
+async def wait_feed_head(server, seq):
+    """Waits until the change feed has published seq: a new socket's hello carries the feed's head."""
+    async def published():
+        c = await Client.connect(ws_url(server))
+        try:
+            return (await c.hello()).get("last_seq", -1) >= seq
+        finally:
+            await c.close()
+    await wait_until_async(published, "the change feed publishing seq %d" % seq)
+
+
 def last_seq(server):
     r = server.get("/healthz")
     if r.status != 200 or not isinstance(r.json, dict) or not isinstance(r.json.get("last_seq"), int):
@@ -378,7 +393,7 @@ _METRIC = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
 def metrics(server):
     """/metrics as {name_with_labels: float}; {} when it cannot be read."""
     try:
-        r = server.get("/metrics", timeout=5)
+        r = server.get("/metrics")
     except OSError:
         return {}
     if r.status != 200:
