@@ -30,7 +30,7 @@ static int die(struct config *cfg, const char *msg)
 /* Checks --tables, and starts the feed (which installs the change log's triggers) and the WebSocket senders. */
 static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 {
-	struct store_error e;
+	struct error e;
 	struct error fe;
 	struct store_conn *conn = store_conn_get(&e);
 	struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;

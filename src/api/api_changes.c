@@ -125,7 +125,7 @@ static int changes_get(struct http_request *req)
 	if (limit > LIMIT_PAGE_MAX)
 		limit = LIMIT_PAGE_MAX;
 	if (has_table) {
-		struct store_error e = {0};
+		struct error e = {0};
 		struct store_conn *conn = store_conn_get(&e);
 		struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
 		if (!cat)
@@ -137,7 +137,7 @@ static int changes_get(struct http_request *req)
 	}
 
 	/* what is committed is answered even when the feed has not read it yet (a poll right after a write) */
-	struct store_error e = {0};
+	struct error e = {0};
 	struct store_conn *conn = store_conn_get(&e);
 	long long committed = 0;
 	if (conn && store_last_seq(conn, &committed, &e) == 0 && committed > feed_head()) {

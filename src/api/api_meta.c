@@ -13,7 +13,7 @@
 
 int api_health_get(struct http_request *req)
 {
-	struct store_error e = {0};
+	struct error e = {0};
 	struct store_conn *c = store_file_check(&e) == 0 ? store_conn_get(&e) : NULL;
 	long long seq = 0;
 	int ok = c && store_last_seq(c, &seq, &e) == 0;

@@ -35,11 +35,11 @@ struct answer {
 
 /* A handler's own step: fills a, or returns -1 with e (everything put in a is freed either way). */
 typedef int (*rows_step_fn)(struct http_request *req, const struct target *tg, struct answer *a,
-                            struct store_error *e);
+                            struct error *e);
 
 enum rows_access { ROWS_READ, ROWS_WRITE };
 
-static int answer_error(struct http_request *req, const struct store_error *e)
+static int answer_error(struct http_request *req, const struct error *e)
 {
 	if (e->status == 503)
 		return reply_error_h(&req->reply, 503, e->code, "Retry-After: 1\r\n", "%s", e->message);
@@ -49,28 +49,28 @@ static int answer_error(struct http_request *req, const struct store_error *e)
 }
 
 /* Fills tg for the table named table (only conn and cat when it is NULL). Returns 0, or -1 with e. */
-static int target_open(struct target *tg, const char *table, struct store_error *e)
+static int target_open(struct target *tg, const char *table, struct error *e)
 {
 	if (!(tg->conn = store_conn_get(e)) || !(tg->cat = store_catalog(tg->conn, e)))
 		return -1;
 	if (table && !(tg->table = catalog_table_find(tg->cat, table)))
-		return store_error_set(e, 404, "not_found", "no table named '%.200s'", table);
+		return error_set(e, ERR_FAIL, 404, "not_found", "no table named '%.200s'", table);
 	return 0;
 }
 
 /* Refuses writes to a table that cannot take them (composite key; --read-only is checked by the router). */
-static int writable_check(const struct catalog_table *t, struct store_error *e)
+static int writable_check(const struct catalog_table *t, struct error *e)
 {
 	if (t->writable)
 		return 0;
-	return store_error_set(e, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", t->name);
+	return error_set(e, ERR_FAIL, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", t->name);
 }
 
 /* The worker behind every handler: see the top of the file. Returns what the answer's write returned. */
 static int rows_serve(struct http_request *req, enum rows_access access, rows_step_fn step)
 {
 	struct target tg = {0};
-	struct store_error e = {0};
+	struct error e = {0};
 	struct answer a = {0};
 	int rc;
 	if (target_open(&tg, req->table, &e) || (access == ROWS_WRITE && writable_check(tg.table, &e)) ||
@@ -88,9 +88,9 @@ static int rows_serve(struct http_request *req, enum rows_access access, rows_st
 	return rc;
 }
 
-static int nomem(struct store_error *e)
+static int nomem(struct error *e)
 {
-	return store_error_set(e, 500, "internal", "out of memory");
+	return error_nomem(e);
 }
 
 /* Prints header lines into a malloc'd string; NULL on out of memory. */
@@ -113,7 +113,7 @@ static char *headers_print(const char *fmt, ...)
 /* Sets a->headers to "Location: /api/tables/T/rows/KEY\r\n" for a stored row, T and KEY URL-encoded, of
  * whatever length. No Location when the row's key has no text form (a BLOB, or text that is not UTF-8,
  * which no URL names). Returns 0, or -1 with e (out of memory). */
-static int location_set(const struct catalog_table *t, const cJSON *row, struct answer *a, struct store_error *e)
+static int location_set(const struct catalog_table *t, const cJSON *row, struct answer *a, struct error *e)
 {
 	if (t->key == CATALOG_KEY_COMPOSITE) /* no single-row URL */
 		return 0;
@@ -134,7 +134,7 @@ static int location_set(const struct catalog_table *t, const cJSON *row, struct 
 	return a->headers ? 0 : nomem(e);
 }
 
-static int tables_list_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int tables_list_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	(void)req;
 	(void)e;
@@ -148,7 +148,7 @@ int api_tables_list(struct http_request *req)
 	return rows_serve(req, ROWS_READ, tables_list_step);
 }
 
-static int table_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int table_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	(void)req;
 	(void)e;
@@ -171,7 +171,7 @@ static int wants_count(const struct http_request *req)
 
 /* PostgREST's Prefer: count=exact: the total under q's filters, in the body and in Content-Range for the
  * n rows of the page. Returns 0, or -1 with e. */
-static int count_add(const struct target *tg, const struct query *q, int n, struct answer *a, struct store_error *e)
+static int count_add(const struct target *tg, const struct query *q, int n, struct answer *a, struct error *e)
 {
 	long long count = 0;
 	if (store_rows_count(tg->conn, tg->table, q, &count, e))
@@ -183,7 +183,7 @@ static int count_add(const struct target *tg, const struct query *q, int n, stru
 	return a->headers ? 0 : nomem(e);
 }
 
-static int rows_list_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int rows_list_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	struct query *q = NULL;
 	struct error qe;
@@ -192,7 +192,7 @@ static int rows_list_step(struct http_request *req, const struct target *tg, str
 	long long seq = 0;
 	int rc = -1;
 	if (query_parse(req->query, catalog_query_resolve, catalog_query_name, (void *)tg->table, &q, &qe))
-		return store_error_set(e, qe.status, qe.code, "%s", qe.message);
+		return error_set(e, ERR_FAIL, qe.status, qe.code, "%s", qe.message);
 	if (store_rows_list(tg->conn, tg->table, q, &rows, &next, &seq, e))
 		goto out;
 	int n = cJSON_GetArraySize(rows);
@@ -219,7 +219,7 @@ int api_rows_list(struct http_request *req)
 	return rows_serve(req, ROWS_READ, rows_list_step);
 }
 
-static int row_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int row_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	a->status = 200;
 	return store_row_get(tg->conn, tg->table, req->key, &a->body, e);
@@ -230,7 +230,7 @@ int api_row_get(struct http_request *req)
 	return rows_serve(req, ROWS_READ, row_get_step);
 }
 
-static int rows_post_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int rows_post_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	if (store_rows_insert(tg->conn, tg->table, req->body, &a->body, e))
 		return -1;
@@ -244,7 +244,7 @@ int api_rows_post(struct http_request *req)
 	return rows_serve(req, ROWS_WRITE, rows_post_step);
 }
 
-static int row_patch_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int row_patch_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	a->status = 200;
 	return store_row_update(tg->conn, tg->table, req->key, req->body, &a->body, e);
@@ -255,7 +255,7 @@ int api_row_patch(struct http_request *req)
 	return rows_serve(req, ROWS_WRITE, row_patch_step);
 }
 
-static int row_put_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int row_put_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	int created = 0;
 	if (store_row_replace(tg->conn, tg->table, req->key, req->body, &a->body, &created, e))
@@ -269,7 +269,7 @@ int api_row_put(struct http_request *req)
 	return rows_serve(req, ROWS_WRITE, row_put_step);
 }
 
-static int row_delete_step(struct http_request *req, const struct target *tg, struct answer *a, struct store_error *e)
+static int row_delete_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
 	a->status = 204;
 	return store_row_delete(tg->conn, tg->table, req->key, e);

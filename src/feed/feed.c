@@ -129,7 +129,7 @@ static int read_new(sqlite3 *db)
 
 static void *feed_main(void *arg)
 {
-	struct store_error e;
+	struct error e;
 	struct watch_look look;
 	struct store_conn *conn = store_conn_get(&e);
 	sqlite3 *db = conn ? store_conn_db(conn) : NULL;
@@ -161,7 +161,7 @@ static void replay_loaded(void)
 
 int feed_start(const char *db_path, long long retain, struct error *e)
 {
-	struct store_error se;
+	struct error se;
 	long long last, first;
 	struct store_conn *conn = store_conn_get(&se);
 	if (!conn)

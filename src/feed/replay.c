@@ -196,7 +196,7 @@ static struct block *block_read(sqlite3 *db, long long since, long long below, i
 
 int replay_load(long long since, long long below)
 {
-	struct store_error se;
+	struct error se;
 	int rc = 0;
 	pthread_rwlock_rdlock(&s_lock);
 	int held = block_find(since + 1) != NULL;

@@ -35,7 +35,7 @@ long long upkeep_first_retained(void)
 
 int upkeep_sync_now(long long *synced, struct error *e)
 {
-	struct store_error se;
+	struct error se;
 	struct store_conn *conn = store_conn_get(&se);
 	if (!conn)
 		return error_set(e, ERR_FAIL, se.status, se.code, "%s", se.message);
@@ -94,7 +94,7 @@ static void prune(struct store_conn *conn)
 
 static void *run(void *arg)
 {
-	struct store_error se;
+	struct error se;
 	long long next_prune = 0, next_sync = 0;
 	int failing = 0;
 	(void)arg;

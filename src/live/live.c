@@ -69,7 +69,7 @@ static void answer_errorf(struct live_client *c, const char *id, int status, con
 /* The last committed seq, read from the database (the feed may not have read it yet). */
 static long long committed_head(void)
 {
-	struct store_error e;
+	struct error e;
 	struct store_conn *conn = store_shared_acquire(&e);
 	long long seq = 0;
 	if (!conn)
@@ -287,7 +287,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 static void handle_write(struct live_client *c, const struct live_proto_msg *m)
 {
 	const char *id = m->id;
-	struct store_error se = {0};
+	struct error se = {0};
 	struct store_conn *conn;
 	struct catalog *cat = NULL;
 	cJSON *stored = NULL;

@@ -39,7 +39,7 @@ static int column_describe(const struct catalog_table *t, int col, struct match_
 
 struct live_sub *live_sub_prepare(const char *table, const char *where, struct error *e)
 {
-	struct store_error se = {0};
+	struct error se = {0};
 	struct store_conn *conn = store_shared_acquire(&se);
 	struct catalog *cat = conn ? store_catalog(conn, &se) : NULL;
 	struct live_sub *s = NULL;

@@ -34,17 +34,6 @@ static void (*s_on_commit)(void);
 static pthread_mutex_t s_shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_conn *s_shared; /* guarded by s_shared_lock */
 
-int store_error_set(struct store_error *e, int status, const char *code, const char *fmt, ...)
-{
-	va_list ap;
-	e->status = status;
-	e->code = code;
-	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof e->message, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static void conn_free(void *p)
 {
 	struct store_conn *c = p;
@@ -162,25 +151,25 @@ int store_uninstall(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-int store_file_check(struct store_error *e)
+int store_file_check(struct error *e)
 {
 	struct stat st;
 	int found = stat(s_path, &st) == 0;
 	if (found && st.st_dev == s_dev && st.st_ino == s_ino)
 		return 0;
-	return store_error_set(e, 503, "unavailable",
+	return error_set(e, ERR_FAIL, 503, "unavailable",
 			       "the database file '%s' was %s while rowcast ran; restart rowcast to serve the file now at that path",
 			       s_path, found ? "replaced" : "deleted");
 }
 
 /* Opens a connection for the current settings; NULL with e on failure. */
-static struct store_conn *conn_open(struct store_error *e)
+static struct store_conn *conn_open(struct error *e)
 {
 	struct store_conn *c;
 	if (store_file_check(e) != 0)
 		return NULL;
 	if (!(c = calloc(1, sizeof *c))) {
-		store_error_set(e, 500, "internal", "out of memory");
+		error_nomem(e);
 		return NULL;
 	}
 	int rc = open_db(s_path, SQLITE_OPEN_READWRITE, &c->db);
@@ -190,7 +179,7 @@ static struct store_conn *conn_open(struct store_error *e)
 		rc = sqlite3_prepare_v3(c->db, "PRAGMA schema_version", -1, SQLITE_PREPARE_PERSISTENT,
 					&c->schema_version, NULL);
 	if (rc != SQLITE_OK) {
-		store_error_set(e, 503, "unavailable", "cannot open the database: %s",
+		error_set(e, ERR_FAIL, 503, "unavailable", "cannot open the database: %s",
 				c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		fprintf(stderr, "rowcast: %s\n", e->message);
 		conn_free(c);
@@ -199,7 +188,7 @@ static struct store_conn *conn_open(struct store_error *e)
 	return c;
 }
 
-struct store_conn *store_shared_acquire(struct store_error *e)
+struct store_conn *store_shared_acquire(struct error *e)
 {
 	pthread_mutex_lock(&s_shared_lock);
 	if (!s_shared && !(s_shared = conn_open(e))) {
@@ -214,7 +203,7 @@ void store_shared_release(void)
 	pthread_mutex_unlock(&s_shared_lock);
 }
 
-struct store_conn *store_conn_get(struct store_error *e)
+struct store_conn *store_conn_get(struct error *e)
 {
 	struct store_conn *c = pthread_getspecific(s_conn_key);
 	if (c)
@@ -245,7 +234,7 @@ sqlite3 *store_conn_db(struct store_conn *c)
 	return c->db;
 }
 
-struct catalog *store_catalog(struct store_conn *c, struct store_error *e)
+struct catalog *store_catalog(struct store_conn *c, struct error *e)
 {
 	long long v = -1;
 	int rc = sqlite3_step(c->schema_version);
@@ -258,16 +247,16 @@ struct catalog *store_catalog(struct store_conn *c, struct store_error *e)
 	}
 	struct catalog *cat = catalog_acquire(c->db, v);
 	if (!cat)
-		store_error_set(e, 500, "internal", "cannot read the database schema");
+		error_set(e, ERR_FAIL, 500, "internal", "cannot read the database schema");
 	return cat;
 }
 
-sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct store_error *e)
+sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct error *e)
 {
 	int len = sqlite3_str_length(s);
 	char *sql = sqlite3_str_finish(s);
 	if (!sql) {
-		store_error_set(e, 500, "internal", "out of memory");
+		error_nomem(e);
 		return NULL;
 	}
 	for (int i = 0; i < STORE_STMT_CACHE; i++) {
@@ -289,7 +278,7 @@ sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct store
 	sqlite3_free(sql);
 	if (!copy) {
 		sqlite3_finalize(st);
-		store_error_set(e, 500, "internal", "out of memory");
+		error_nomem(e);
 		return NULL;
 	}
 	struct store_stmt *slot = &c->cache[c->next_evict];
@@ -303,7 +292,7 @@ sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct store
 
 int store_exec(struct store_conn *c, const char *sql)
 {
-	struct store_error e;
+	struct error e;
 	sqlite3_str *s = sqlite3_str_new(c->db);
 	sqlite3_str_appendall(s, sql);
 	sqlite3_stmt *st = store_stmt_take(c, s, &e);
@@ -314,43 +303,43 @@ int store_exec(struct store_conn *c, const char *sql)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-int store_fail(struct store_conn *c, int rc, struct store_error *e)
+int store_fail(struct store_conn *c, int rc, struct error *e)
 {
 	const char *msg = sqlite3_errmsg(c->db);
 	switch (rc & 0xff) {
 	case SQLITE_CONSTRAINT:
-		return store_error_set(e, 409, "conflict", "%s", msg);
+		return error_set(e, ERR_FAIL, 409, "conflict", "%s", msg);
 	case SQLITE_MISMATCH:
-		return store_error_set(e, 400, "bad_request", "%s (the key must be an integer)", msg);
+		return error_set(e, ERR_FAIL, 400, "bad_request", "%s (the key must be an integer)", msg);
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return store_error_set(e, 503, "unavailable", "the database is locked by another program; try again");
+		return error_set(e, ERR_FAIL, 503, "unavailable", "the database is locked by another program; try again");
 	case SQLITE_FULL:
-		return store_error_set(e, 507, "insufficient_storage", "the disk is full: %s", msg);
+		return error_set(e, ERR_FAIL, 507, "insufficient_storage", "the disk is full: %s", msg);
 	case SQLITE_TOOBIG:
-		return store_error_set(e, 413, "payload_too_large", "%s", msg);
+		return error_set(e, ERR_FAIL, 413, "payload_too_large", "%s", msg);
 	case SQLITE_READONLY:
-		return store_error_set(e, 503, "unavailable", "the database cannot be written: %s", msg);
+		return error_set(e, ERR_FAIL, 503, "unavailable", "the database cannot be written: %s", msg);
 	case SQLITE_NOMEM:
-		return store_error_set(e, 500, "internal", "out of memory");
+		return error_nomem(e);
 	case SQLITE_ERROR:
 		/* a statement that no longer fits the schema (a column dropped by another program) */
 		if (strstr(msg, "no such column") || strstr(msg, "no such table") || strstr(msg, "has no column"))
-			return store_error_set(e, 409, "conflict", "the schema changed: %s", msg);
+			return error_set(e, ERR_FAIL, 409, "conflict", "the schema changed: %s", msg);
 		/* fall through */
 	default:
 		fprintf(stderr, "rowcast: database error %d: %s\n", rc, msg);
-		return store_error_set(e, 500, "internal", "database error: %s", msg);
+		return error_set(e, ERR_FAIL, 500, "internal", "database error: %s", msg);
 	}
 }
 
-int store_write_begin(struct store_conn *c, struct store_error *e)
+int store_write_begin(struct store_conn *c, struct error *e)
 {
 	/* One deadline for both waits, rowcast's own queue and another program's lock: a write queued behind
 	 * others that wait on a foreign lock must not wait their timeouts plus its own. */
 	long long deadline = clock_ms(CLOCK_REALTIME) + LIMIT_BUSY_TIMEOUT_MS;
 	if (writelock_take_until(deadline) != 0)
-		return store_error_set(e, 503, "unavailable", "the database is locked by another program; try again");
+		return error_set(e, ERR_FAIL, 503, "unavailable", "the database is locked by another program; try again");
 	long long left = deadline - clock_ms(CLOCK_REALTIME);
 	sqlite3_busy_timeout(c->db, left > 0 ? (int)left : 1);
 	int rc = store_exec(c, "BEGIN IMMEDIATE");
@@ -369,7 +358,7 @@ int store_write_begin(struct store_conn *c, struct store_error *e)
 }
 
 /* Reads the last seq the change log assigned into *seq (0 when none). Returns 0, or ERR_FAIL with e. */
-static int read_last_seq(struct store_conn *c, long long *seq, struct store_error *e)
+static int read_last_seq(struct store_conn *c, long long *seq, struct error *e)
 {
 	sqlite3_str *s = sqlite3_str_new(c->db);
 	sqlite3_str_appendall(s, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'");
@@ -384,11 +373,11 @@ static int read_last_seq(struct store_conn *c, long long *seq, struct store_erro
 	return 0;
 }
 
-int store_write_end(struct store_conn *c, int ok, struct store_error *e)
+int store_write_end(struct store_conn *c, int ok, struct error *e)
 {
 	int rc = SQLITE_OK;
 	if (ok) {
-		struct store_error ignored; /* a write whose seq cannot be read still commits; it then reports 0 */
+		struct error ignored; /* a write whose seq cannot be read still commits; it then reports 0 */
 		if (read_last_seq(c, &c->last_write_seq, &ignored) != 0)
 			c->last_write_seq = 0;
 		rc = store_exec(c, "COMMIT");
@@ -419,7 +408,7 @@ int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const 
 	}
 }
 
-int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e)
+int store_last_seq(struct store_conn *c, long long *seq, struct error *e)
 {
 	return read_last_seq(c, seq, e);
 }

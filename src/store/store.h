@@ -7,6 +7,8 @@
 #ifndef ROWCAST_STORE_H
 #define ROWCAST_STORE_H
 
+#include "error.h"
+
 #include "catalog.h"
 #include "query.h"
 
@@ -14,12 +16,6 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-/* What went wrong, in API terms: an HTTP status, an error code and a human-readable message. */
-struct store_error {
-	int status;
-	const char *code;
-	char message[512];
-};
 
 struct store_conn;
 
@@ -37,16 +33,16 @@ int store_uninstall(const char *path, char *err, size_t errlen);
 
 /* 0 while the file at the database's path is the one store_init prepared; else -1 with a 503 in e (it was
  * deleted, or another file was renamed over it): rowcast then opens no connection and commits no write. */
-int store_file_check(struct store_error *e);
+int store_file_check(struct error *e);
 
 /* Returns the calling thread's connection, opening it on first use; NULL (with a reason in e) on failure.
  * The connection belongs to the thread and is closed when the thread exits (or by store_conn_close). */
-struct store_conn *store_conn_get(struct store_error *e);
+struct store_conn *store_conn_get(struct error *e);
 
 /* A connection shared by threads that only make a quick read now and then (WebSocket workers, which would
  * otherwise each hold a connection for the socket's whole life). Held under a mutex from acquire to
  * release: keep the work between them short. NULL with e on failure (nothing held then). */
-struct store_conn *store_shared_acquire(struct store_error *e);
+struct store_conn *store_shared_acquire(struct error *e);
 void store_shared_release(void);
 
 /* Closes the shared connection (at shutdown, when no thread uses it). */
@@ -60,52 +56,48 @@ sqlite3 *store_conn_db(struct store_conn *c);
 
 /* Returns the current catalog with a reference held (release with catalog_release), reloading it when the
  * schema changed; NULL with e filled on failure. */
-struct catalog *store_catalog(struct store_conn *c, struct store_error *e);
+struct catalog *store_catalog(struct store_conn *c, struct error *e);
 
 /* Lists rows of t under q. On success *rows is a JSON array, *next a malloc'd cursor or NULL (no more rows),
  * *seq the last change seq visible to the same read. Returns 0, or -1 with e filled (nothing allocated). */
 int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
-                    char **next, long long *seq, struct store_error *e);
+                    char **next, long long *seq, struct error *e);
 
 /* Counts the rows of t that q's filters select (its order, limit and cursor are ignored). Returns 0 with
  * *count, or -1 with e. */
 int store_rows_count(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long *count,
-                     struct store_error *e);
+                     struct error *e);
 
 /* Reads the row whose key is key_text (as in a URL). Returns 0 with *row, or -1 with e (404 when absent). */
 int store_row_get(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
-                  struct store_error *e);
+                  struct error *e);
 
 /* Inserts one object, or every object of an array in one transaction (all or none). *out is the stored row,
  * or the array of stored rows. Returns 0, or -1 with e (the database is unchanged). */
 int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, cJSON **out,
-                      struct store_error *e);
+                      struct error *e);
 
 /* Changes the given columns of one row (PATCH). Returns 0 with *row, or -1 with e (404 when absent). */
 int store_row_update(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     const cJSON *obj, cJSON **row, struct store_error *e);
+                     const cJSON *obj, cJSON **row, struct error *e);
 
 /* Replaces one row (PUT): columns not given get their default (or NULL); creates it when absent
  * (*created = 1). Returns 0 with *row, or -1 with e. */
 int store_row_replace(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                      const cJSON *obj, cJSON **row, int *created, struct store_error *e);
+                      const cJSON *obj, cJSON **row, int *created, struct error *e);
 
 /* Deletes one row. Returns 0, or -1 with e (404 when absent). */
 int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     struct store_error *e);
+                     struct error *e);
 
 /* Reads the last committed change seq into *seq (0 when none). Returns 0, or ERR_FAIL with e (the
  * statement could not be prepared or run; *seq is 0 then). */
-int store_last_seq(struct store_conn *c, long long *seq, struct store_error *e);
+int store_last_seq(struct store_conn *c, long long *seq, struct error *e);
 
 /* Registers fn, called after every commit rowcast makes (to wake the feed at once). */
 void store_on_commit(void (*fn)(void));
 
 /* The seq of the last change the calling thread's last committed write produced (0 when none). */
 long long store_last_write_seq(struct store_conn *c);
-
-/* Fills e with status, code and a printf-style message; returns -1 for use in return statements. */
-int store_error_set(struct store_error *e, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 #endif

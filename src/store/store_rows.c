@@ -112,7 +112,7 @@ static int bind_after(sqlite3_stmt *st, int *idx, int n, const cJSON *vals, stru
 /* Refuses a filter that compares a numeric column with what is not a number (query_value_number's rule,
  * the one the value is bound by): SQLite would order every number before every text value, so qty=lt.abc
  * would match every row, never what the user meant. */
-static int check_filters(const struct catalog_table *t, const struct query *q, struct store_error *e)
+static int check_filters(const struct catalog_table *t, const struct query *q, struct error *e)
 {
 	long long i;
 	double r;
@@ -123,7 +123,7 @@ static int check_filters(const struct catalog_table *t, const struct query *q, s
 			continue;
 		for (int k = 0; k < qf->n_values; k++)
 			if (query_value_number(qf->values[k], &i, &r) == QUERY_NUM_TEXT)
-				return store_error_set(e, 400, "bad_request", "filter on '%s': '%.100s' is not a number",
+				return error_set(e, ERR_FAIL, 400, "bad_request", "filter on '%s': '%.100s' is not a number",
 						       catalog_column_name(t, qf->col), qf->values[k]);
 	}
 	return 0;
@@ -183,7 +183,7 @@ static cJSON *order_values(sqlite3_stmt *st, int n)
 /* Steps st (limited to one row past the page) into arr, keeping the ordering values of the page's last row
  * in *last; *more is 1 when a row past the page exists. Resets st. Returns 0, or -1 with e. */
 static int read_page(struct store_conn *c, sqlite3_stmt *st, long long limit, int n, cJSON *arr, cJSON **last,
-                     int *more, struct store_error *e)
+                     int *more, struct error *e)
 {
 	long long count = 0;
 	int rc;
@@ -197,12 +197,12 @@ static int read_page(struct store_conn *c, sqlite3_stmt *st, long long limit, in
 		if (!row || !cJSON_AddItemToArray(arr, row)) {
 			cJSON_Delete(row);
 			sqlite3_reset(st);
-			return store_error_set(e, 500, "internal", "out of memory");
+			return error_nomem(e);
 		}
 		cJSON_Delete(*last);
 		if (!(*last = order_values(st, n))) {
 			sqlite3_reset(st);
-			return store_error_set(e, 500, "internal", "out of memory");
+			return error_nomem(e);
 		}
 	}
 	int reset = sqlite3_reset(st);
@@ -210,7 +210,7 @@ static int read_page(struct store_conn *c, sqlite3_stmt *st, long long limit, in
 }
 
 int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
-                    char **next, long long *seq, struct store_error *e)
+                    char **next, long long *seq, struct error *e)
 {
 	int keys[ROWS_ORDER_COLUMNS], desc[ROWS_ORDER_COLUMNS];
 	int n = 0, idx = 1, more = 0, rc;
@@ -226,21 +226,21 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 		desc[n + i] = 0;
 	n += nk;
 	if (q->after && cJSON_GetArraySize(q->after) != n)
-		return store_error_set(e, 400, "bad_request", "after: not a cursor for this table and order");
+		return error_set(e, ERR_FAIL, 400, "bad_request", "after: not a cursor for this table and order");
 	if (check_filters(t, q, e))
 		return -1;
 	sqlite3_stmt *st = store_stmt_take(c, list_sql(c, t, q, keys, desc, n), e);
 	if (!st)
 		return -1;
 	if (bind_filters(st, &idx, t, q))
-		return store_error_set(e, 500, "internal", "cannot bind a filter value");
+		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
 	if (q->after && bind_after(st, &idx, n, q->after, &be))
-		return store_error_set(e, be.status, be.code, "after: %s", be.message);
+		return error_set(e, ERR_FAIL, be.status, be.code, "after: %s", be.message);
 	sqlite3_bind_int64(st, idx, q->limit + 1);
 
 	cJSON *arr = cJSON_CreateArray(), *last = NULL;
 	if (!arr)
-		return store_error_set(e, 500, "internal", "out of memory");
+		return error_nomem(e);
 	/* rows and seq come from one read transaction, so subscribing with since=seq misses nothing */
 	if ((rc = store_exec(c, "BEGIN")) != SQLITE_OK) {
 		cJSON_Delete(arr);
@@ -250,7 +250,7 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 	store_exec(c, "COMMIT");
 	/* a page of none (limit=0) has nothing to continue from */
 	if (!failed && more && q->limit > 0 && !(*next = query_cursor_encode(q, last)))
-		failed = store_error_set(e, 500, "internal", "out of memory");
+		failed = error_nomem(e);
 	cJSON_Delete(last);
 	if (failed) {
 		cJSON_Delete(arr);
@@ -261,7 +261,7 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 }
 
 int store_rows_count(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long *count,
-                     struct store_error *e)
+                     struct error *e)
 {
 	int idx = 1;
 	if (check_filters(t, q, e))
@@ -273,7 +273,7 @@ int store_rows_count(struct store_conn *c, const struct catalog_table *t, const 
 	if (!st)
 		return -1;
 	if (bind_filters(st, &idx, t, q))
-		return store_error_set(e, 500, "internal", "cannot bind a filter value");
+		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*count = sqlite3_column_int64(st, 0);
@@ -282,12 +282,12 @@ int store_rows_count(struct store_conn *c, const struct catalog_table *t, const 
 }
 
 int store_row_get(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
-                  struct store_error *e)
+                  struct error *e)
 {
 	*row = NULL;
 	if (store_sql_single_row_check(t, e) || store_sql_row_fetch(c, t, key_text, row, e))
 		return -1;
 	if (!*row)
-		return store_error_set(e, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
+		return error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
 	return 0;
 }

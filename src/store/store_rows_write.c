@@ -20,28 +20,28 @@
 /* Resolves the members of a row object to writable columns: (*cols)[i] for the i-th member, in a malloc'd
  * array the caller frees (NULL on failure). Returns the count, or -1 with e (not an object; an unknown,
  * generated or repeated column; out of memory). */
-static int body_columns(const struct catalog_table *t, const cJSON *obj, int **cols, struct store_error *e)
+static int body_columns(const struct catalog_table *t, const cJSON *obj, int **cols, struct error *e)
 {
 	int n = 0;
 	*cols = NULL;
 	if (!cJSON_IsObject(obj))
-		return store_error_set(e, 400, "bad_request", "a row must be a JSON object");
+		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
 	/* distinct columns, the rowid among them: at most n_cols + 1 */
 	if (!(*cols = malloc(((size_t)t->n_cols + 1) * sizeof **cols)))
-		return store_error_set(e, 500, "internal", "out of memory");
+		return error_nomem(e);
 	for (const cJSON *m = obj->child; m; m = m->next) {
 		int col = catalog_column_find(t, m->string);
 		if (col == -1) {
-			store_error_set(e, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
+			error_set(e, ERR_FAIL, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
 			goto fail;
 		}
 		if (col != CATALOG_ROWID && t->cols[col].generated) {
-			store_error_set(e, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
+			error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
 			goto fail;
 		}
 		for (int k = 0; k < n; k++) {
 			if ((*cols)[k] == col) {
-				store_error_set(e, 400, "bad_request", "column '%.200s' is given twice", m->string);
+				error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is given twice", m->string);
 				goto fail;
 			}
 		}
@@ -55,16 +55,16 @@ fail:
 }
 
 /* Binds the members of obj, in order, from parameter first_idx on. Returns 0, or -1 with e. */
-static int bind_body(const cJSON *obj, sqlite3_stmt *st, int first_idx, struct store_error *e)
+static int bind_body(const cJSON *obj, sqlite3_stmt *st, int first_idx, struct error *e)
 {
 	struct error be;
 	int idx = first_idx;
 	for (const cJSON *m = obj->child; m; m = m->next) {
 		int rc = json_value_bind(st, idx++, m, &be);
 		if (rc == ERR_NOMEM)
-			return store_error_set(e, 500, "internal", "out of memory");
+			return error_nomem(e);
 		if (rc)
-			return store_error_set(e, be.status, be.code, "column '%.200s': %s", m->string, be.message);
+			return error_set(e, ERR_FAIL, be.status, be.code, "column '%.200s': %s", m->string, be.message);
 	}
 	return 0;
 }
@@ -73,18 +73,18 @@ static int bind_body(const cJSON *obj, sqlite3_stmt *st, int first_idx, struct s
  * row it returns into *row (NULL when no row had that key). st NULL means taking it failed (e is filled).
  * Returns 0, or -1 with e. */
 static int run_for_key(struct store_conn *c, sqlite3_stmt *st, const struct catalog_table *t, const cJSON *obj,
-                       int n, const char *key_text, cJSON **row, struct store_error *e)
+                       int n, const char *key_text, cJSON **row, struct error *e)
 {
 	if (!st || bind_body(obj, st, 1, e))
 		return -1;
 	if (store_sql_key_bind(st, n + 1, t, key_text) != SQLITE_OK)
-		return store_error_set(e, 500, "internal", "cannot bind the key");
+		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind the key");
 	return store_sql_row_step(c, st, row, e);
 }
 
 /* Inserts one object inside the caller's transaction; *row is the stored row. Returns 0, or -1 with e. */
 static int insert_one(struct store_conn *c, const struct catalog_table *t, const cJSON *obj, cJSON **row,
-                      struct store_error *e)
+                      struct error *e)
 {
 	int *cols;
 	int n = body_columns(t, obj, &cols, e);
@@ -110,12 +110,12 @@ static int insert_one(struct store_conn *c, const struct catalog_table *t, const
 	if (!st || bind_body(obj, st, 1, e) || store_sql_row_step(c, st, row, e))
 		return -1;
 	if (!*row)
-		return store_error_set(e, 500, "internal", "the insert returned no row");
+		return error_set(e, ERR_FAIL, 500, "internal", "the insert returned no row");
 	return 0;
 }
 
 /* Puts the position of the failed row of a batch in front of e's message (its end cut to make room). */
-static void error_in_row(struct store_error *e, int i)
+static void error_in_row(struct error *e, int i)
 {
 	char msg[sizeof e->message];
 	snprintf(msg, sizeof msg, "row %d: %.*s", i, (int)(sizeof msg - sizeof "row -2147483648: "), e->message);
@@ -123,20 +123,20 @@ static void error_in_row(struct store_error *e, int i)
 }
 
 int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, cJSON **out,
-                      struct store_error *e)
+                      struct error *e)
 {
 	int batch = cJSON_IsArray(body);
 	int ok = 1;
 	*out = NULL;
 	if (batch && cJSON_GetArraySize(body) == 0)
-		return store_error_set(e, 400, "bad_request", "an array of rows must hold at least one row");
+		return error_set(e, ERR_FAIL, 400, "bad_request", "an array of rows must hold at least one row");
 	if (batch && cJSON_GetArraySize(body) > LIMIT_BATCH_ROWS)
-		return store_error_set(e, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
+		return error_set(e, ERR_FAIL, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
 	if (!batch && !cJSON_IsObject(body))
-		return store_error_set(e, 400, "bad_request", "the body must be a row object or an array of them");
+		return error_set(e, ERR_FAIL, 400, "bad_request", "the body must be a row object or an array of them");
 	cJSON *result = batch ? cJSON_CreateArray() : NULL;
 	if (batch && !result)
-		return store_error_set(e, 500, "internal", "out of memory");
+		return error_nomem(e);
 	if (store_write_begin(c, e)) {
 		cJSON_Delete(result);
 		return -1;
@@ -163,7 +163,7 @@ int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const
 }
 
 int store_row_update(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     const cJSON *obj, cJSON **row, struct store_error *e)
+                     const cJSON *obj, cJSON **row, struct error *e)
 {
 	int *cols;
 	int n;
@@ -190,7 +190,7 @@ int store_row_update(struct store_conn *c, const struct catalog_table *t, const 
 	}
 	int rc = run_for_key(c, store_stmt_take(c, s, e), t, obj, n, key_text, row, e);
 	if (!rc && !*row)
-		rc = store_error_set(e, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
+		rc = error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
 	if (store_write_end(c, !rc, e) || rc) {
 		cJSON_Delete(*row);
 		*row = NULL;
@@ -200,7 +200,7 @@ int store_row_update(struct store_conn *c, const struct catalog_table *t, const 
 }
 
 /* Checks that a key given in a PUT body names the same row as the URL. Returns 0, or -1 with a 400. */
-static int same_key(const struct catalog_table *t, const cJSON *obj, const char *key_text, struct store_error *e)
+static int same_key(const struct catalog_table *t, const cJSON *obj, const char *key_text, struct error *e)
 {
 	const char *name = catalog_column_name(t, store_sql_key_column(t));
 	const cJSON *k = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -218,7 +218,7 @@ static int same_key(const struct catalog_table *t, const cJSON *obj, const char 
 		text = k->valuestring;
 	}
 	if (!text || strcmp(text, key_text) != 0)
-		return store_error_set(e, 400, "bad_request", "the body's '%s' does not match the key in the URL", name);
+		return error_set(e, ERR_FAIL, 400, "bad_request", "the body's '%s' does not match the key in the URL", name);
 	return 0;
 }
 
@@ -272,7 +272,7 @@ static void replace_insert_sql(sqlite3_str *s, const struct catalog_table *t, co
 }
 
 int store_row_replace(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                      const cJSON *obj, cJSON **row, int *created, struct store_error *e)
+                      const cJSON *obj, cJSON **row, int *created, struct error *e)
 {
 	int *cols;
 	int n;
@@ -282,7 +282,7 @@ int store_row_replace(struct store_conn *c, const struct catalog_table *t, const
 	if (store_sql_single_row_check(t, e))
 		return -1;
 	if (!cJSON_IsObject(obj))
-		return store_error_set(e, 400, "bad_request", "a row must be a JSON object");
+		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
 	if (same_key(t, obj, key_text, e) || (n = body_columns(t, obj, &cols, e)) < 0)
 		return -1;
 	if (store_write_begin(c, e)) {
@@ -312,7 +312,7 @@ int store_row_replace(struct store_conn *c, const struct catalog_table *t, const
 }
 
 int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     struct store_error *e)
+                     struct error *e)
 {
 	if (store_sql_single_row_check(t, e))
 		return -1;
@@ -326,14 +326,14 @@ int store_row_delete(struct store_conn *c, const struct catalog_table *t, const 
 	sqlite3_stmt *st = store_stmt_take(c, s, e);
 	int rc = -1;
 	if (st && store_sql_key_bind(st, 1, t, key_text) != SQLITE_OK) {
-		store_error_set(e, 500, "internal", "cannot bind the key");
+		error_set(e, ERR_FAIL, 500, "internal", "cannot bind the key");
 	} else if (st) {
 		int step = sqlite3_step(st);
 		int reset = sqlite3_reset(st);
 		if (step != SQLITE_DONE)
 			rc = store_fail(c, reset, e);
 		else if (sqlite3_changes(c->db) == 0)
-			rc = store_error_set(e, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
+			rc = error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
 		else
 			rc = 0;
 	}

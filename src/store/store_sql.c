@@ -58,10 +58,10 @@ int store_sql_key_bind(sqlite3_stmt *st, int idx, const struct catalog_table *t,
 	return store_bind_text(st, idx, catalog_column_affinity(t, store_sql_key_column(t)), key_text);
 }
 
-int store_sql_single_row_check(const struct catalog_table *t, struct store_error *e)
+int store_sql_single_row_check(const struct catalog_table *t, struct error *e)
 {
 	if (t->key == CATALOG_KEY_COMPOSITE)
-		return store_error_set(e, 405, "method_not_allowed",
+		return error_set(e, ERR_FAIL, 405, "method_not_allowed",
 				       "table '%s' has a composite key: it has no single-row URL (filter instead)", t->name);
 	return 0;
 }
@@ -71,7 +71,7 @@ void store_sql_discard(sqlite3_str *s)
 	sqlite3_free(sqlite3_str_finish(s));
 }
 
-int store_sql_row_step(struct store_conn *c, sqlite3_stmt *st, cJSON **row, struct store_error *e)
+int store_sql_row_step(struct store_conn *c, sqlite3_stmt *st, cJSON **row, struct error *e)
 {
 	int rc = sqlite3_step(st);
 	*row = NULL;
@@ -82,7 +82,7 @@ int store_sql_row_step(struct store_conn *c, sqlite3_stmt *st, cJSON **row, stru
 			;
 		if (!*row) {
 			sqlite3_reset(st);
-			return store_error_set(e, 500, "internal", "out of memory");
+			return error_nomem(e);
 		}
 	}
 	if (rc != SQLITE_DONE) {
@@ -96,7 +96,7 @@ int store_sql_row_step(struct store_conn *c, sqlite3_stmt *st, cJSON **row, stru
 }
 
 int store_sql_row_fetch(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
-                        struct store_error *e)
+                        struct error *e)
 {
 	sqlite3_str *s = sqlite3_str_new(c->db);
 	sqlite3_str_appendall(s, "SELECT ");
@@ -108,6 +108,6 @@ int store_sql_row_fetch(struct store_conn *c, const struct catalog_table *t, con
 	if (!st)
 		return -1;
 	if (store_sql_key_bind(st, 1, t, key_text) != SQLITE_OK)
-		return store_error_set(e, 500, "internal", "cannot bind the key");
+		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind the key");
 	return store_sql_row_step(c, st, row, e);
 }

@@ -29,17 +29,17 @@ void store_sql_key_where_append(sqlite3_str *s, const struct catalog_table *t);
 int store_sql_key_bind(sqlite3_stmt *st, int idx, const struct catalog_table *t, const char *key_text);
 
 /* 0 when t has single-row URLs; -1 with a 405 in e when its key is composite. */
-int store_sql_single_row_check(const struct catalog_table *t, struct store_error *e);
+int store_sql_single_row_check(const struct catalog_table *t, struct error *e);
 
 /* Drops SQL text that will not run (a write refused before its statement was taken). */
 void store_sql_discard(sqlite3_str *s);
 
 /* Steps st to its end; *row is its first row as JSON (NULL when there was none). Resets st. Returns 0,
  * or -1 with e (*row NULL). */
-int store_sql_row_step(struct store_conn *c, sqlite3_stmt *st, cJSON **row, struct store_error *e);
+int store_sql_row_step(struct store_conn *c, sqlite3_stmt *st, cJSON **row, struct error *e);
 
 /* Reads the row whose key is key_text into *row (NULL when absent). Returns 0, or -1 with e. */
 int store_sql_row_fetch(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
-                        struct store_error *e);
+                        struct error *e);
 
 #endif
