@@ -145,6 +145,7 @@
 /* One write to one client: at most what its socket has room for, this many bytes and
  * LIVE_CHANGES_PER_ROUND changes; then the next client's turn, so one busy client cannot starve others. */
 #define LIVE_BATCH_BYTES (4 * 1024 * 1024) /* also the largest single frame: a 1 MiB row before and after */
+#define LIVE_BATCH_BYTES_TEXT "4 MiB"     /* ... in words, for the resync that skips a larger change */
 #define LIVE_CHANGES_PER_ROUND 2048
 
 /* Room a socket needs before a round is worth building. */

@@ -68,6 +68,7 @@ struct live_client {
 	int n_subs;
 	long long cursor;                /* every change with seq <= cursor has been handled */
 	int resync_pending;
+	const char *resync_reason;       /* static text, for the resync message while resync_pending */
 	long long full_since_ms;         /* when the socket was last found full (0: it was not) */
 	/* guarded by s_work_lock */
 	int queued, in_work, again;

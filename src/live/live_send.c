@@ -215,6 +215,7 @@ static int append_change(struct live_proto_batch *b, const struct feed_change *c
 struct visit {
 	struct live_client *c;
 	struct live_proto_batch *b;
+	int too_large;       /* a change's frame could never fit a batch: the client must resync past it */
 };
 
 /* feed_each callback: appends ch when one of the client's subscriptions wants it. 1 = no room, stop. */
@@ -227,13 +228,29 @@ static int visit_change(void *ctx, const struct feed_change *ch)
 		enum feed_form form = s->where ? view_of(s, ch) : FEED_FORM_MESSAGE;
 		if (form == FEED_FORM_CHANGE)
 			continue;
-		if (append_change(v->b, ch, form) != 0)
+		if (append_change(v->b, ch, form) != 0) {
+			if (v->b->len > 0)
+				return 1; /* no room left in this round */
+			/* alone in an empty batch and still too large (over LIVE_BATCH_BYTES: another program wrote
+			 * a row of megabytes): it can never be sent, and waiting for room would wedge the client */
+			v->too_large = 1;
 			return 1;
+		}
 		if (ch->ts > v->b->latest_ts)
 			v->b->latest_ts = ch->ts;
 		break; /* once per change, whatever number of subscriptions match */
 	}
 	return 0;
+}
+
+/* Marks c to be told to resync (reason: static text), once. c's lock held. */
+static void resync_mark(struct live_client *c, const char *reason)
+{
+	if (c->resync_pending)
+		return;
+	c->resync_pending = 1;
+	c->resync_reason = reason;
+	metrics_add(METRICS_RESYNCS, 1);
 }
 
 /* Unsent bytes in the socket, or 0 when unknown. */
@@ -307,10 +324,8 @@ static int serve(struct live_client *c, unsigned char *buf)
 		if (!c->full_since_ms)
 			c->full_since_ms = now;
 		if (c->subs && !c->resync_pending &&
-		    (head - c->cursor > LIVE_MAX_LAG_CHANGES || feed_bytes_after(c->cursor) > LIVE_MAX_LAG_BYTES)) {
-			c->resync_pending = 1;
-			metrics_add(METRICS_RESYNCS, 1);
-		}
+		    (head - c->cursor > LIVE_MAX_LAG_CHANGES || feed_bytes_after(c->cursor) > LIVE_MAX_LAG_BYTES))
+			resync_mark(c, "the client fell too far behind");
 		cut = now - c->full_since_ms > LIVE_STALL_CLOSE_MS;
 		pthread_mutex_unlock(&c->lock);
 		if (cut)
@@ -319,7 +334,7 @@ static int serve(struct live_client *c, unsigned char *buf)
 	}
 	c->full_since_ms = 0;
 	if (c->resync_pending) {
-		char *text = live_proto_resync_print("the client fell too far behind", head);
+		char *text = live_proto_resync_print(c->resync_reason, head);
 		if (text && live_proto_texts_append(&b, &text, 1) == 0) {
 			c->resync_pending = 0;
 			c->cursor = head;
@@ -335,11 +350,13 @@ static int serve(struct live_client *c, unsigned char *buf)
 	long long through = c->cursor;
 	int waiting = 0;
 	if (c->subs && !c->resync_pending && c->cursor < head) {
-		struct visit v = {c, &b};
+		struct visit v = {c, &b, 0};
 		int rc = feed_each(c->cursor, LIVE_CHANGES_PER_ROUND, visit_change, &v, &through);
-		if (rc == ERR_RESYNC) {
-			c->resync_pending = 1;
-			metrics_add(METRICS_RESYNCS, 1);
+		if (v.too_large) {
+			c->cursor = through;
+			resync_mark(c, "a change was larger than " LIVE_BATCH_BYTES_TEXT " (it cannot be pushed; read it with GET)");
+		} else if (rc == ERR_RESYNC) {
+			resync_mark(c, "since is older than the retained change log");
 		} else if (rc >= 0) {
 			c->cursor = through;
 		} else {
