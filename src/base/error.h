@@ -31,6 +31,9 @@ struct error {
 int error_set(struct error *e, int rc, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
+/* error_set(e, ERR_INVALID, 400, "bad_request", fmt, ...): malformed input. */
+int error_invalid(struct error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* error_set(e, ERR_NOMEM, 500, "internal", "out of memory"). */
 int error_nomem(struct error *e);
 

@@ -178,47 +178,34 @@ static int attach_numbers(cJSON *item, const char *buf, size_t len, size_t *pos)
 	return 0;
 }
 
-static int invalid(struct error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* error_set(e, ERR_INVALID, 400, "bad_request", fmt, ...). */
-static int invalid(struct error *e, const char *fmt, ...)
-{
-	char msg[ERROR_MESSAGE_BYTES];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return error_set(e, ERR_INVALID, 400, "bad_request", "%s", msg);
-}
-
 int json_parse(const char *buf, size_t len, int max_depth, cJSON **out, struct error *e)
 {
 	const char *end = NULL;
 	size_t pos = 0;
 	*out = NULL;
 	if (!json_utf8_valid(buf, len))
-		return invalid(e, "body is not valid UTF-8");
+		return error_invalid(e, "body is not valid UTF-8");
 	const char *why = prescan(buf, len, max_depth);
 	if (why == s_too_deep)
-		return invalid(e, "JSON is nested deeper than %d levels", max_depth);
+		return error_invalid(e, "JSON is nested deeper than %d levels", max_depth);
 	if (why)
-		return invalid(e, "%s", why);
+		return error_invalid(e, "%s", why);
 	cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
 	if (!root) {
 		size_t at = end && end >= buf ? (size_t)(end - buf) : 0;
-		return invalid(e, "malformed JSON near byte %zu", at);
+		return error_invalid(e, "malformed JSON near byte %zu", at);
 	}
 	/* cJSON stops at the end of the first value; only white space may follow. */
 	for (size_t i = (size_t)(end - buf); i < len; i++) {
 		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n') {
 			cJSON_Delete(root);
-			return invalid(e, "malformed JSON: unexpected data after the value at byte %zu", i);
+			return error_invalid(e, "malformed JSON: unexpected data after the value at byte %zu", i);
 		}
 	}
 	int rc = attach_numbers(root, buf, len, &pos);
 	if (rc) {
 		cJSON_Delete(root);
-		return rc == ERR_NOMEM ? error_nomem(e) : invalid(e, "malformed JSON: a number that RFC 8259 does not allow");
+		return rc == ERR_NOMEM ? error_nomem(e) : error_invalid(e, "malformed JSON: a number that RFC 8259 does not allow");
 	}
 	*out = root;
 	return 0;
@@ -263,10 +250,10 @@ int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, struct error *e
 		long long n;
 		if (is_integer_text(v)) {
 			if (json_int64_get(v, &n))
-				return invalid(e, "integer %.40s does not fit in 64 bits", v->valuestring);
+				return error_invalid(e, "integer %.40s does not fit in 64 bits", v->valuestring);
 			rc = sqlite3_bind_int64(stmt, idx, n);
 		} else if (!isfinite(v->valuedouble)) {
-			return invalid(e, "number %.40s is out of range for a 64-bit float", v->valuestring ? v->valuestring : "");
+			return error_invalid(e, "number %.40s is out of range for a 64-bit float", v->valuestring ? v->valuestring : "");
 		} else {
 			rc = sqlite3_bind_double(stmt, idx, v->valuedouble);
 		}
@@ -275,19 +262,19 @@ int json_value_bind(sqlite3_stmt *stmt, int idx, const cJSON *v, struct error *e
 	} else if (cJSON_IsObject(v)) {
 		const cJSON *b = cJSON_GetObjectItemCaseSensitive(v, "$base64");
 		if (!b || !cJSON_IsString(b) || cJSON_GetArraySize(v) != 1)
-			return invalid(e, "an object value must be {\"$base64\": \"...\"}");
+			return error_invalid(e, "an object value must be {\"$base64\": \"...\"}");
 		size_t n;
 		unsigned char *bytes = json_base64_decode(b->valuestring, strlen(b->valuestring), &n);
 		if (!bytes)
-			return invalid(e, "$base64 value is not valid base64");
+			return error_invalid(e, "$base64 value is not valid base64");
 		rc = sqlite3_bind_blob64(stmt, idx, bytes, n, free);
 	} else {
-		return invalid(e, "arrays cannot be stored in a column");
+		return error_invalid(e, "arrays cannot be stored in a column");
 	}
 	if (rc == SQLITE_NOMEM)
 		return error_nomem(e);
 	if (rc != SQLITE_OK)
-		return invalid(e, "cannot bind value: %s", sqlite3_errstr(rc));
+		return error_invalid(e, "cannot bind value: %s", sqlite3_errstr(rc));
 	return 0;
 }
 

@@ -21,19 +21,6 @@
 #define QUERY_POOL_STRINGS 16
 #define QUERY_POOL_LISTS 8
 
-static int fail(struct error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Refuses the query: error_set(e, ERR_INVALID, 400, "bad_request", fmt, ...). */
-static int fail(struct error *e, const char *fmt, ...)
-{
-	char msg[ERROR_MESSAGE_BYTES];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return error_set(e, ERR_INVALID, 400, "bad_request", "%s", msg);
-}
-
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -128,16 +115,16 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 {
 	size_t len = strlen(v);
 	if (len < 2 || v[0] != '(' || v[len - 1] != ')')
-		return fail(e, "filter on '%s': in wants a list like in.(1,2,3)", col);
+		return error_invalid(e, "filter on '%s': in wants a list like in.(1,2,3)", col);
 	const char *p = v + 1, *end = v + len - 1;
 	char *tmp[LIMIT_IN_VALUES];
 	int n = 0;
 	if (p == end)
-		return fail(e, "filter on '%s': in.() needs at least one value", col);
+		return error_invalid(e, "filter on '%s': in.() needs at least one value", col);
 	for (;;) {
 		char *item;
 		if (n >= LIMIT_IN_VALUES)
-			return fail(e, "filter on '%s': in lists hold at most %d values", col, LIMIT_IN_VALUES);
+			return error_invalid(e, "filter on '%s': in lists hold at most %d values", col, LIMIT_IN_VALUES);
 		if (*p == '"') {
 			char *buf = malloc((size_t)(end - p) + 1);
 			size_t o = 0;
@@ -151,12 +138,12 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 			buf[o] = '\0';
 			if (p >= end) {
 				free(buf);
-				return fail(e, "filter on '%s': unterminated quote in in-list", col);
+				return error_invalid(e, "filter on '%s': unterminated quote in in-list", col);
 			}
 			p++;
 			item = keep(q, buf);
 			if (p < end && *p != ',')
-				return fail(e, "filter on '%s': expected ',' after a quoted value", col);
+				return error_invalid(e, "filter on '%s': expected ',' after a quoted value", col);
 		} else {
 			const char *comma = memchr(p, ',', (size_t)(end - p));
 			const char *stop = comma ? comma : end;
@@ -184,7 +171,7 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 	size_t oplen = dot ? (size_t)(dot - v) : 0;
 	struct query_filter *f;
 	if (q->n_filters >= LIMIT_FILTERS)
-		return fail(e, "at most %d filters per query", LIMIT_FILTERS);
+		return error_invalid(e, "at most %d filters per query", LIMIT_FILTERS);
 	f = &q->filters[q->n_filters];
 	memset(f, 0, sizeof *f);
 	f->col = col;
@@ -193,7 +180,7 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 		if (dot && strlen(s_ops[i].name) == oplen && memcmp(s_ops[i].name, v, oplen) == 0)
 			break;
 	if (i == sizeof s_ops / sizeof s_ops[0])
-		return fail(e,
+		return error_invalid(e,
 			    "filter on '%s' wants OP.VALUE with OP one of eq neq lt lte gt gte like in is, got '%.60s'",
 			    name, v);
 	f->op = s_ops[i].op;
@@ -206,7 +193,7 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 		else if (strcmp(val, "false") == 0)
 			f->is = QUERY_IS_FALSE;
 		else
-			return fail(e, "filter on '%s': is takes null, true or false, got '%.60s'", name, val);
+			return error_invalid(e, "filter on '%s': is takes null, true or false, got '%.60s'", name, val);
 	} else if (f->op == QUERY_IN) {
 		int rc = parse_in_list(q, f, val, name, e);
 		if (rc)
@@ -233,7 +220,7 @@ static int parse_columns(const char *v, const char *param, int allow_desc, query
 	const char *p = v;
 	*n = 0;
 	if (*v == '\0')
-		return fail(e, "%s needs at least one column", param);
+		return error_invalid(e, "%s needs at least one column", param);
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
@@ -245,16 +232,16 @@ static int parse_columns(const char *v, const char *param, int allow_desc, query
 			len--;
 		}
 		if (len == 0)
-			return fail(e, "%s has an empty column name", param);
+			return error_invalid(e, "%s has an empty column name", param);
 		if (len >= sizeof name)
-			return fail(e, "%s names a column that is too long", param);
+			return error_invalid(e, "%s names a column that is too long", param);
 		if (*n >= LIMIT_QUERY_COLUMNS)
-			return fail(e, "%s names more than %d columns", param, LIMIT_QUERY_COLUMNS);
+			return error_invalid(e, "%s names more than %d columns", param, LIMIT_QUERY_COLUMNS);
 		memcpy(name, p, len);
 		name[len] = '\0';
 		int col = resolve(ctx, name);
 		if (col == -1)
-			return fail(e, "%s: unknown column '%s'", param, name);
+			return error_invalid(e, "%s: unknown column '%s'", param, name);
 		cols[*n] = col;
 		if (desc)
 			desc[*n] = d;
@@ -323,13 +310,13 @@ static int parse_cursor(struct query *q, const char *v, struct error *e)
 	if (rc == ERR_NOMEM)
 		return rc;
 	if (rc)
-		return fail(e, "after: not a cursor returned by this server");
+		return error_invalid(e, "after: not a cursor returned by this server");
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "o");
 	cJSON *vals = cJSON_GetObjectItemCaseSensitive(root, "v");
 	if (!cJSON_IsString(o) || !cJSON_IsArray(vals)) {
-		rc = fail(e, "after: not a cursor returned by this server");
+		rc = error_invalid(e, "after: not a cursor returned by this server");
 	} else if (strcmp(o->valuestring, q->order_text) != 0) {
-		rc = fail(e, "after: the cursor was made for order '%s', not '%s'", o->valuestring,
+		rc = error_invalid(e, "after: the cursor was made for order '%s', not '%s'", o->valuestring,
 			  q->order_text);
 	} else {
 		q->after = cJSON_DetachItemViaPointer(root, vals);
@@ -345,7 +332,7 @@ static int parse_limit(struct query *q, const char *v, struct error *e)
 	errno = 0;
 	long long n = strtoll(v, &end, 10);
 	if (errno || end == v || *end || n < 0)
-		return fail(e, "limit must be a number from 0, got '%.40s'", v);
+		return error_invalid(e, "limit must be a number from 0, got '%.40s'", v);
 	q->limit = n > LIMIT_PAGE_MAX ? LIMIT_PAGE_MAX : n;
 	return 0;
 }
@@ -361,7 +348,7 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		return error_nomem(e);
 	q->limit = LIMIT_PAGE_DEFAULT;
 	if (qs && strlen(qs) > LIMIT_QUERY_BYTES) {
-		rc = fail(e, "query string longer than %d bytes", LIMIT_QUERY_BYTES);
+		rc = error_invalid(e, "query string longer than %d bytes", LIMIT_QUERY_BYTES);
 		goto fail;
 	}
 	const char *p = qs ? qs : "";
@@ -380,17 +367,17 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		}
 		if (query_url_decode(p, klen, key, 1) < 0 ||
 		    (eq && query_url_decode(eq + 1, len - klen - 1, val, 1) < 0)) {
-			rc = fail(e, "malformed %%-escape in the query string");
+			rc = error_invalid(e, "malformed %%-escape in the query string");
 			goto fail;
 		}
 		int is_param = !strcmp(key, "order") || !strcmp(key, "limit") || !strcmp(key, "after") ||
 			       !strcmp(key, "select");
 		if (is_param && filters_only) {
-			rc = fail(e, "'%s' is not allowed in a filter", key);
+			rc = error_invalid(e, "'%s' is not allowed in a filter", key);
 			goto fail;
 		}
 		if (!val) {
-			rc = fail(e, "parameter '%.60s' has no value", key);
+			rc = error_invalid(e, "parameter '%.60s' has no value", key);
 			goto fail;
 		}
 		if (!strcmp(key, "order")) {
@@ -398,7 +385,7 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 			int cols[LIMIT_QUERY_COLUMNS];
 			rc = parse_columns(val, "order", 1, resolve, ctx, cols, desc, &q->n_order, e);
 			if (rc == 0 && q->n_order > LIMIT_ORDER_COLUMNS)
-				rc = fail(e, "order names more than %d columns", LIMIT_ORDER_COLUMNS);
+				rc = error_invalid(e, "order names more than %d columns", LIMIT_ORDER_COLUMNS);
 			for (int i = 0; rc == 0 && i < q->n_order; i++) {
 				q->order[i].col = cols[i];
 				q->order[i].desc = desc[i];
@@ -412,7 +399,7 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		} else {
 			int col = resolve(ctx, key);
 			if (col == -1)
-				rc = fail(e, "unknown column '%.200s'", key);
+				rc = error_invalid(e, "unknown column '%.200s'", key);
 			else
 				rc = parse_filter(q, col, key, val, e);
 		}
@@ -430,7 +417,7 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		int w = snprintf(q->order_text + o, sizeof q->order_text - o, "%s%s%s", i ? "," : "",
 				 q->order[i].desc ? "-" : "", name(ctx, q->order[i].col));
 		if (w < 0 || (size_t)w >= sizeof q->order_text - o) {
-			rc = fail(e, "order is too long");
+			rc = error_invalid(e, "order is too long");
 			goto fail;
 		}
 		o += (size_t)w;
