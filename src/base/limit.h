@@ -151,10 +151,13 @@
 /* Room a socket needs before a round is worth building. */
 #define LIVE_MIN_WRITE (16 * 1024)
 
-/* A client whose socket is full while more than this many changes, or bytes of them, are waiting is told
- * to resync: past that, reloading a snapshot is cheaper for everyone than catching up. */
+/* A client whose socket has stayed full for LIVE_LAG_FULL_MS while more than this many changes, or bytes
+ * of them, are waiting is told to resync: past that, reloading a snapshot is cheaper for everyone than
+ * catching up. The grace keeps a client that replays a long backlog, reading steadily but slower than the
+ * sender writes (a cold TCP window), from being told to resync the first time its socket is seen full. */
 #define LIVE_MAX_LAG_CHANGES 4096
 #define LIVE_MAX_LAG_BYTES (8 * 1024 * 1024)
+#define LIVE_LAG_FULL_MS 1000
 
 /* A client whose socket stays full this long (it reads nothing) is cut off. */
 #define LIVE_STALL_CLOSE_MS 30000

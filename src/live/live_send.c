@@ -323,7 +323,7 @@ static int serve(struct live_client *c, unsigned char *buf)
 		long long now = clock_ms(CLOCK_MONOTONIC);
 		if (!c->full_since_ms)
 			c->full_since_ms = now;
-		if (c->subs && !c->resync_pending &&
+		if (c->subs && !c->resync_pending && now - c->full_since_ms >= LIVE_LAG_FULL_MS &&
 		    (head - c->cursor > LIVE_MAX_LAG_CHANGES || feed_bytes_after(c->cursor) > LIVE_MAX_LAG_BYTES))
 			resync_mark(c, "the client fell too far behind");
 		cut = now - c->full_since_ms > LIVE_STALL_CLOSE_MS;
