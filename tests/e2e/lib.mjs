@@ -249,7 +249,7 @@ export function launchBrowser() {
   });
 }
 
-const NETWORK_ERROR = /net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|CONNECTION_CLOSED|EMPTY_RESPONSE|INCOMPLETE_CHUNKED_ENCODING|ABORTED)|WebSocket connection to .* failed/;
+const NETWORK_ERROR = /net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|CONNECTION_CLOSED|EMPTY_RESPONSE|INCOMPLETE_CHUNKED_ENCODING|ABORTED)|WebSocket connection to .* failed|status of 503 \(Service Unavailable\)/;
 
 /**
  * One test's world: a temporary folder with the database, the server, and the
@@ -269,7 +269,9 @@ export class Rig {
     this.pageErrors = [];
     this.csp = [];
     this.urls = [];
-    // While true, the browser's own messages about a refused connection are not errors (the server is down on purpose).
+    // While true, the browser's own messages about a refused connection, and the 503 a starting server answers
+    // ("rowcast is starting", Retry-After: 1) while it prepares the database, are not errors (the server is
+    // down, or coming back, on purpose).
     this.serverDown = false;
     // Console messages a test provokes on purpose (e.g. Chromium logs every 409 response as an error).
     this.allowConsole = [];
