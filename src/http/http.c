@@ -1,8 +1,9 @@
 /*
- * http.c: the router's I/O. route.c decides, once and in order, what a request gets: Host on a loopback
- * server (403), route and method (405 with Allow), origin of writes (403), --read-only (405), token (401),
- * content type (415) and body length (411/413, refused before the body is read); here the body is read and
- * parsed (400), then one handler runs. s_cfg is set before the server starts and read-only afterwards;
+ * http.c: the router's CivetWeb I/O. route.c decides, once and in order, what a request gets (a WebSocket
+ * handshake too): the head's size (414/431), Host on a loopback server (403), route and method (405 with
+ * Allow), origin (403), --read-only (405), token (401), content type (415) and body length (411/413,
+ * refused before the body is read); here the request is read for it, the body is read and parsed (400),
+ * then one handler runs, or the refusal is written through reply.c. s_cfg is set before the server starts and read-only afterwards;
  * s_ready is an atomic flag.
  */
 #include "http.h"
@@ -40,6 +41,14 @@ static _Thread_local int t_fd = -2;
  * milliseconds on a LAN; larger bodies are cut off by closing the connection. */
 #define HTTP_DRAIN_BYTES (16LL * 1024 * 1024)
 
+/* GET /api/live without the WebSocket handshake's Upgrade headers (CivetWeb gives a handshake to live.c's
+ * handlers, after http_handshake_check): 426, naming the protocol to upgrade to. */
+static int upgrade_required(struct http_request *req)
+{
+	return reply_error_h(&req->reply, 426, "upgrade_required", "Upgrade: websocket\r\n",
+			     "%s is a WebSocket: open it with a handshake (Upgrade: websocket)", route_pattern(ROUTE_LIVE_GET));
+}
+
 /* The handler of each route of route.h. */
 static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
 	[ROUTE_HEALTH_GET] = api_health_get,
@@ -53,6 +62,7 @@ static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
 	[ROUTE_ROW_PATCH] = api_row_patch,
 	[ROUTE_ROW_PUT] = api_row_put,
 	[ROUTE_ROW_DELETE] = api_row_delete,
+	[ROUTE_LIVE_GET] = upgrade_required,
 };
 
 void http_configure(const struct config *cfg)
@@ -223,27 +233,52 @@ static int read_body(struct http_request *req)
 	return 0;
 }
 
+/* The router's settings, from s_cfg. */
+static struct route_policy policy_get(void)
+{
+	struct route_policy p = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins,
+				 strncmp(s_cfg->listen_host, "127.", 4) == 0};
+	return p;
+}
+
+/* Fills *rq with what the router looks at in conn's request (path: its decoded path); the ?token= is
+ * decoded into token (of size cap). Nothing is copied: rq points into conn's request and token. */
+static void request_read(const struct mg_connection *conn, const char *path, struct route_request *rq, char *token,
+                         size_t cap)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *qs = ri->query_string;
+	memset(rq, 0, sizeof *rq);
+	rq->method = ri->request_method;
+	rq->path = path;
+	rq->is_ssl = ri->is_ssl;
+	rq->host = mg_get_header(conn, "Host");
+	rq->origin = mg_get_header(conn, "Origin");
+	rq->authorization = mg_get_header(conn, "Authorization");
+	rq->content_type = mg_get_header(conn, "Content-Type");
+	rq->transfer_encoding = mg_get_header(conn, "Transfer-Encoding");
+	rq->content_length = ri->content_length;
+	if (qs) {
+		int n = mg_get_var(qs, strlen(qs), "token", token, cap);
+		if (n == -2) /* longer than any token this server takes: given, and wrong */
+			token[0] = '\0';
+		if (n >= 0 || n == -2)
+			rq->query_token = token;
+	}
+	http_head_measure(ri, &rq->head);
+}
+
 /* Runs route.c's checks on req and then what they decide: the handler, the preflight answer, a file of the
  * page, or the refusal. Returns what the answer's write returned (the status is in req->reply). */
 static int dispatch(struct http_request *req, const char *path)
 {
 	struct reply *r = &req->reply;
-	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins,
-				      strncmp(s_cfg->listen_host, "127.", 4) == 0};
-	struct route_request rq = {
-		.method = req->method,
-		.path = path,
-		.is_ssl = req->ri->is_ssl,
-		.host = mg_get_header(req->conn, "Host"),
-		.origin = mg_get_header(req->conn, "Origin"),
-		.authorization = mg_get_header(req->conn, "Authorization"),
-		.content_type = mg_get_header(req->conn, "Content-Type"),
-		.transfer_encoding = mg_get_header(req->conn, "Transfer-Encoding"),
-		.content_length = req->ri->content_length,
-	};
+	struct route_policy policy = policy_get();
+	struct route_request rq;
 	struct route_verdict v;
+	char token[sizeof s_cfg->token]; /* a longer ?token= cannot be the server's */
 	int rc;
-	http_head_measure(req->ri, &rq.head);
+	request_read(req->conn, path, &rq, token, sizeof token);
 	route_request_check(&rq, &policy, &v);
 	if (v.cors)
 		r->cors_origin = rq.origin;
@@ -269,6 +304,53 @@ static int dispatch(struct http_request *req, const char *path)
 	}
 	route_verdict_clear(&v);
 	return rc;
+}
+
+int http_handshake_check(const struct mg_connection *cconn, int *can_write)
+{
+	struct mg_connection *conn = (struct mg_connection *)cconn; /* CivetWeb passes it const; writing is allowed */
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *path = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri;
+	struct reply r = {.conn = conn, .close = 1};
+	struct route_policy policy = policy_get();
+	struct route_request rq;
+	struct route_verdict v;
+	char token[sizeof s_cfg->token]; /* a longer ?token= cannot be the server's */
+	if (!atomic_load(&s_ready)) {
+		reply_error_h(&r, 503, "unavailable", "Retry-After: 1\r\n", "rowcast is starting");
+		return ERR_FAIL;
+	}
+	if (!path) {
+		reply_error(&r, 404, "not_found", "no such resource");
+		return ERR_INVALID;
+	}
+	request_read(conn, path, &rq, token, sizeof token);
+	route_request_check(&rq, &policy, &v);
+	if (v.cors)
+		r.cors_origin = rq.origin;
+	int rc = ERR_INVALID;
+	if (v.action == ROUTE_HANDLE && v.id == ROUTE_LIVE_GET) {
+		*can_write = v.can_write;
+		rc = 0;
+	} else if (v.action == ROUTE_REFUSE) {
+		reply_error_h(&r, v.status, v.code, v.extra[0] ? v.extra : NULL, "%s", v.message);
+	} else { /* a handshake on a path that is no socket */
+		reply_error(&r, 404, "not_found", "no WebSocket at %.200s", path);
+	}
+	route_verdict_clear(&v);
+	return rc;
+}
+
+int http_handshake_refuse(const struct mg_connection *cconn, int status, const char *code, const char *message)
+{
+	struct mg_connection *conn = (struct mg_connection *)cconn; /* CivetWeb passes it const; writing is allowed */
+	const char *origin = mg_get_header(conn, "Origin");
+	struct route_policy policy = policy_get();
+	struct reply r = {.conn = conn, .close = 1};
+	if (route_origin_listed(&policy, origin))
+		r.cors_origin = origin;
+	reply_error_h(&r, status, code, status == 503 ? "Retry-After: 1\r\n" : NULL, "%s", message);
+	return ERR_FAIL;
 }
 
 int http_handle(struct mg_connection *conn, void *cbdata)

@@ -1,7 +1,7 @@
 /*
- * http.h: the one router. Every request passes the same checks once (route and method, origin, read-only,
- * token, content type, body size and JSON), then reaches exactly one handler with a struct http_request.
- * Runs on CivetWeb worker threads; configured once before the server starts.
+ * http.h: the router's CivetWeb I/O: reads each request (a WebSocket handshake too) for route.c's checks,
+ * writes their refusal, reads and parses a body, and calls the one handler of the route with a struct
+ * http_request. Runs on CivetWeb worker threads; configured once before the server starts.
  */
 #ifndef ROWCAST_HTTP_H
 #define ROWCAST_HTTP_H
@@ -32,6 +32,15 @@ void http_set_ready(void);
 
 /* The CivetWeb request handler for every path. Returns the status sent (CivetWeb: non-zero = handled). */
 int http_handle(struct mg_connection *conn, void *cbdata);
+
+/* The router's checks on a WebSocket handshake (CivetWeb's connect handler calls it), the same as any
+ * request's. Returns 0 with *can_write set (the right token was given, or none is needed), or a negative
+ * ERR_* after answering the refusal (JSON error, connection closed): return non-zero to CivetWeb then. */
+int http_handshake_check(const struct mg_connection *conn, int *can_write);
+
+/* Answers a handshake that the WebSocket's own checks (its capacity) refuse: a JSON error with status, code
+ * and message (Retry-After on a 503), then the connection is closed. Returns ERR_FAIL. */
+int http_handshake_refuse(const struct mg_connection *conn, int status, const char *code, const char *message);
 
 /* CivetWeb's http_error callback: CivetWeb's own errors as JSON. A head CivetWeb could not read is told
  * apart: 408 when it did not arrive within LIMIT_REQUEST_MS, 431 when it filled LIMIT_HEAD_BUFFER_BYTES,

@@ -1,12 +1,14 @@
 /*
  * route.c: the route table and the checks of route.h. A path is matched against every pattern without
  * allocating; only the route that is finally taken copies its {t} and {key} segments. The checks run in
- * one fixed order: the head's size (414/431), Host on a loopback server (403), preflight, route and method (405 with Allow), origin of
- * writes (403), --read-only (405), token (401), content type (415), body length (413/411). No state: any
- * thread.
+ * one fixed order for every request, a WebSocket handshake included: the head's size (414/431), Host on a
+ * loopback server (403), preflight, route and method (405 with Allow), origin of writes and of the routes
+ * that check it on reads too (403), --read-only (405), token (401), content type (415), body length
+ * (413/411). No state: any thread.
  */
 #include "route.h"
 
+#include "error.h"
 #include "limit.h"
 
 #include <stdarg.h>
@@ -15,10 +17,18 @@
 #include <string.h>
 #include <strings.h>
 
+/* What a route asks of the checks beyond its method and path. */
+enum route_flag {
+	ROUTE_F_BODY = 1 << 0,   /* takes a JSON body: content type and length are checked */
+	ROUTE_F_ORIGIN = 1 << 1, /* a browser's Origin is checked on reads too (a socket a page opens can write) */
+	ROUTE_F_TOKEN_OPTIONAL = 1 << 2, /* with --token, a given token (Authorization of any kind, or ?token=)
+	                                  * must be right (401), a missing one is let in read-only */
+};
+
 struct route_def {
 	const char *method;
 	const char *pattern; /* literal text; ":t" one non-empty segment (the table), "*" the non-empty rest (the key) */
-	int body;            /* takes a JSON body */
+	unsigned flags;      /* enum route_flag */
 };
 
 /* Indexed by enum route_id; tried in this order. */
@@ -29,11 +39,12 @@ static const struct route_def s_routes[ROUTE_COUNT] = {
 	[ROUTE_TABLES_LIST] = {"GET", "/api/tables", 0},
 	[ROUTE_TABLE_GET] = {"GET", "/api/tables/:t", 0},
 	[ROUTE_ROWS_LIST] = {"GET", "/api/tables/:t/rows", 0},
-	[ROUTE_ROWS_POST] = {"POST", "/api/tables/:t/rows", 1},
+	[ROUTE_ROWS_POST] = {"POST", "/api/tables/:t/rows", ROUTE_F_BODY},
 	[ROUTE_ROW_GET] = {"GET", "/api/tables/:t/rows/*", 0},
-	[ROUTE_ROW_PATCH] = {"PATCH", "/api/tables/:t/rows/*", 1},
-	[ROUTE_ROW_PUT] = {"PUT", "/api/tables/:t/rows/*", 1},
+	[ROUTE_ROW_PATCH] = {"PATCH", "/api/tables/:t/rows/*", ROUTE_F_BODY},
+	[ROUTE_ROW_PUT] = {"PUT", "/api/tables/:t/rows/*", ROUTE_F_BODY},
 	[ROUTE_ROW_DELETE] = {"DELETE", "/api/tables/:t/rows/*", 0},
+	[ROUTE_LIVE_GET] = {"GET", "/api/live", ROUTE_F_ORIGIN | ROUTE_F_TOKEN_OPTIONAL},
 };
 
 /* Where the variable segments of a matched path are: offsets and lengths into the path (len 0: none). */
@@ -158,27 +169,37 @@ const char *route_pattern(enum route_id id)
 	return s_routes[id].pattern;
 }
 
-/* The checks of a matched route, in order; fills v with a refusal, or leaves it as it is. */
+/* The checks of a matched route, in order; fills v with a refusal, or leaves it as it is (can_write set). */
 static void check_matched(const struct route_request *rq, const struct route_policy *policy, const struct route_def *rt,
                           struct route_verdict *v)
 {
-	if (route_method_writes(rq->method)) {
-		if (rq->origin && !v->cors && !route_origin_same(rq->origin, rq->host, rq->is_ssl)) {
+	int writes = route_method_writes(rq->method);
+	int optional = (rt->flags & ROUTE_F_TOKEN_OPTIONAL) != 0;
+	/* any Authorization counts as given: one that is not a bearer token is a wrong one */
+	int given = rq->authorization || (optional && rq->query_token);
+	int right = rq->authorization ? route_bearer_check(rq->authorization, policy->token)
+				      : optional && route_token_equal(rq->query_token, policy->token);
+	if ((writes || (rt->flags & ROUTE_F_ORIGIN)) && rq->origin && !v->cors &&
+	    !route_origin_same(rq->origin, rq->host, rq->is_ssl)) {
+		if (writes)
 			refuse(v, 403, "forbidden", NULL, "writes from origin '%.200s' are not allowed (see --allow-origin)",
 			       rq->origin);
-			return;
-		}
-		if (policy->read_only) {
-			refuse(v, 405, "method_not_allowed", "Allow: GET, HEAD\r\n", "this server is read-only (--read-only)");
-			return;
-		}
-		if (policy->token[0] && !route_bearer_check(rq->authorization, policy->token)) {
-			refuse(v, 401, "unauthorized", "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n",
-			       "writes need 'Authorization: Bearer <token>'");
-			return;
-		}
+		else
+			refuse(v, 403, "forbidden", NULL, "origin '%.200s' may not open %s (see --allow-origin)", rq->origin,
+			       rt->pattern);
+		return;
 	}
-	if (!rt->body)
+	if (writes && policy->read_only) {
+		refuse(v, 405, "method_not_allowed", "Allow: GET, HEAD\r\n", "this server is read-only (--read-only)");
+		return;
+	}
+	v->can_write = !policy->token[0] || right;
+	if (!v->can_write && (writes || (optional && given))) {
+		refuse(v, 401, "unauthorized", "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n",
+		       writes ? "writes need 'Authorization: Bearer <token>'" : "wrong token");
+		return;
+	}
+	if (!(rt->flags & ROUTE_F_BODY))
 		return;
 	if (!route_json_type_check(rq->content_type)) {
 		refuse(v, 415, "unsupported_media_type", NULL, "the body must be JSON (Content-Type: application/json)");
@@ -221,14 +242,14 @@ int route_head_check(const struct route_head_size *h, struct route_verdict *v)
 		       h->header_bytes, LIMIT_HEADER_BYTES);
 	else
 		return 0;
-	return 1;
+	return ERR_INVALID;
 }
 
 void route_request_check(const struct route_request *rq, const struct route_policy *policy, struct route_verdict *v)
 {
 	const char *method = rq->method, *path = rq->path;
 	char allow[128] = "";
-	if (route_head_check(&rq->head, v))
+	if (route_head_check(&rq->head, v) != 0)
 		return;
 	if (policy->loopback_only && !route_host_local(rq->host)) {
 		refuse(v, 403, "forbidden", NULL,
@@ -256,7 +277,7 @@ void route_request_check(const struct route_request *rq, const struct route_poli
 		}
 		v->action = ROUTE_HANDLE;
 		v->id = (enum route_id)i;
-		v->body = rt->body;
+		v->body = (rt->flags & ROUTE_F_BODY) != 0;
 		check_matched(rq, policy, rt, v);
 		if (v->action == ROUTE_HANDLE &&
 		    ((sp.table_len && !(v->table = strndup(path + sp.table_at, sp.table_len))) ||

@@ -1,8 +1,9 @@
 /*
- * route.h: the router's decisions without I/O: which route a method and path reach (or 404, or 405 with
- * the Allow list), and the checks a request passes on its headers (Host, origin, --read-only, token,
- * Content-Type, body length) in the order the server applies them. http.c does the I/O around it; the
- * fuzzers and unit tests call it without a server. Stateless and pure: any thread.
+ * route.h: the router's decisions, pure and without I/O: the one table of routes (the WebSocket's
+ * GET /api/live included), which route a method and path reach (or 404, or 405 with the Allow list), and
+ * the checks every request passes on its head (sizes, Host, origin, --read-only, token, Content-Type, body
+ * length) in the order the server applies them. http.c does CivetWeb's I/O around it; the fuzzers and unit
+ * tests call it without a server. Stateless: any thread.
  */
 #ifndef ROWCAST_ROUTE_H
 #define ROWCAST_ROUTE_H
@@ -22,6 +23,7 @@ enum route_id {
 	ROUTE_ROW_PATCH,
 	ROUTE_ROW_PUT,
 	ROUTE_ROW_DELETE,
+	ROUTE_LIVE_GET, /* the WebSocket handshake; a plain GET without Upgrade is answered 426 */
 	ROUTE_COUNT
 };
 
@@ -42,6 +44,8 @@ struct route_request {
 	const char *host;
 	const char *origin;
 	const char *authorization;
+	const char *query_token;       /* the URL-decoded ?token= ("" when it did not fit), or NULL; only routes
+	                                * with an optional token (the WebSocket's) read it */
 	const char *content_type;
 	const char *transfer_encoding;
 	long long content_length;      /* -1 when there is no Content-Length */
@@ -78,6 +82,8 @@ struct route_verdict {
 	/* ROUTE_HANDLE */
 	enum route_id id;
 	int body;              /* the route takes a JSON body: read and parse it before the handler */
+	int can_write;         /* the request carries the right token, or none is needed (a route with an
+	                        * optional token is handled without one: it may then only read) */
 	char *table;           /* the {t} segment, or NULL */
 	char *key;             /* {key}: the rest of the path after .../rows/, or NULL */
 	/* ROUTE_REFUSE */
@@ -94,7 +100,8 @@ struct route_verdict {
 int route_host_local(const char *host);
 
 /* The size checks of a request head, the first of route_request_check's: 414 past LIMIT_REQUEST_LINE_BYTES,
- * 431 past LIMIT_HEADER_BYTES or LIMIT_HEADER_COUNT. Returns 1 and fills *v with the refusal, else 0. */
+ * 431 past LIMIT_HEADER_BYTES or LIMIT_HEADER_COUNT. Returns 0 (v zeroed), or ERR_INVALID with *v the
+ * refusal. */
 int route_head_check(const struct route_head_size *h, struct route_verdict *v);
 
 /* Decides what to do with rq under policy: fills *v (v->action tells the rest). Out of memory is a refusal

@@ -1,5 +1,6 @@
 /*
- * live.c: the WebSocket endpoint /api/live: the handshake checks (origin, token, capacity), each client's
+ * live.c: the WebSocket endpoint /api/live: the handshake (the router's checks via http.c, then live's
+ * capacity: started, stopping, places per address and in all), each client's
  * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here),
  * fragments and the 1 MiB limit, and the close (ours, and the answer to the peer's).
  * Runs on each client's CivetWeb worker thread; what reaches the client goes through its inbox to the
@@ -19,15 +20,11 @@
 #include "route.h"
 #include "store.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 static const struct config *s_cfg;
@@ -119,44 +116,6 @@ static int query_param(const char *qs, const char *name, char *out, size_t cap)
 	return n >= 0;
 }
 
-/* The token a handshake carries: "Authorization: Bearer T" or ?token=T. Returns 1 when one was given
- * (any Authorization header counts as given: one that is not a bearer token is simply a wrong one). */
-static int handshake_token(const struct mg_connection *conn, char *out, size_t cap)
-{
-	const char *auth = mg_get_header(conn, "Authorization");
-	if (auth) {
-		snprintf(out, cap, "%s", strncasecmp(auth, "Bearer ", 7) == 0 ? auth + 7 : "");
-		return 1;
-	}
-	return query_param(mg_get_request_info(conn)->query_string, "token", out, cap);
-}
-
-static int refuse(const struct mg_connection *cconn, int status, const char *code, const char *message)
-{
-	struct mg_connection *conn = (struct mg_connection *)cconn; /* CivetWeb passes it const; writing is allowed */
-	char *body = json_error_print(status, code, message);
-	if (body) {
-		mg_printf(conn,
-			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-			  "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n"
-			  "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n%s"
-			  "Connection: close\r\n\r\n%s",
-			  status, mg_get_response_code_text(NULL, status), strlen(body),
-			  status == 503 ? "Retry-After: 1\r\n" : "", body);
-		cJSON_free(body);
-	}
-	return 1; /* CivetWeb closes the connection */
-}
-
-/* A browser's socket must come from this server's page or an --allow-origin one; other clients send no Origin. */
-static int origin_allowed(const struct mg_connection *conn)
-{
-	const char *origin = mg_get_header(conn, "Origin");
-	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins, 0};
-	return !origin || route_origin_listed(&policy, origin) ||
-	       route_origin_same(origin, mg_get_header(conn, "Host"), mg_get_request_info(conn)->is_ssl);
-}
-
 /* Takes a place for a socket from addr: 0, or the refusal's status (503: every place is taken; 429: addr
  * has its --sockets-per-address). The check and the count are one step, so a burst cannot overshoot. */
 static int place_take(const char *addr)
@@ -200,38 +159,31 @@ static void place_give(const char *addr)
 	pthread_mutex_unlock(&s_addr_lock);
 }
 
+/* The handshake: the router's checks (http_handshake_check), then live's own: started, not stopping, a place
+ * free. Returns 0 to accept, non-zero after the refusal was answered (CivetWeb closes the connection). */
 static int on_connect(const struct mg_connection *conn, void *cbdata)
 {
-	char token[512];
 	const char *addr = mg_get_request_info(conn)->remote_addr;
-	struct route_head_size head;
-	struct route_verdict v;
 	struct live_client *c;
-	int status;
+	int status, can_write = 0;
 	(void)cbdata;
-	http_head_measure(mg_get_request_info(conn), &head);
-	if (route_head_check(&head, &v))
-		return refuse(conn, v.status, v.code, v.message);
+	if (http_handshake_check(conn, &can_write) != 0)
+		return 1;
 	if (!atomic_load(&s_started))
-		return refuse(conn, 503, "unavailable", "rowcast is starting");
-	if (strncmp(s_cfg->listen_host, "127.", 4) == 0 && !route_host_local(mg_get_header(conn, "Host")))
-		return refuse(conn, 403, "forbidden", "this Host is not a name of this machine (a guard against DNS rebinding)");
-	if (!origin_allowed(conn))
-		return refuse(conn, 403, "forbidden", "this origin may not open the live socket (see --allow-origin)");
-	if (s_cfg->token[0] && handshake_token(conn, token, sizeof token) && !route_token_equal(token, s_cfg->token))
-		return refuse(conn, 401, "unauthorized", "wrong token");
+		return http_handshake_refuse(conn, 503, "unavailable", "rowcast is starting") != 0;
 	if (live_stopping())
-		return refuse(conn, 503, "unavailable", "shutting down");
+		return http_handshake_refuse(conn, 503, "unavailable", "shutting down") != 0;
 	if ((status = place_take(addr)) != 0)
-		return refuse(conn, status, status == 429 ? "too_many_requests" : "unavailable",
-			      status == 429 ? "too many open sockets from this address (see --sockets-per-address)"
-					    : "too many open sockets; try again later");
+		return http_handshake_refuse(conn, status, status == 429 ? "too_many_requests" : "unavailable",
+					     status == 429 ? "too many open sockets from this address (see --sockets-per-address)"
+							   : "too many open sockets; try again later") != 0;
 	if (!(c = calloc(1, sizeof *c))) {
 		place_give(addr);
-		return refuse(conn, 503, "unavailable", "out of memory");
+		return http_handshake_refuse(conn, 503, "unavailable", "out of memory") != 0;
 	}
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	c->silence_slot = -1;
+	c->can_write = can_write;
 	mg_set_user_connection_data(conn, c); /* on_ready fills it in; on_close frees it and gives the place back */
 	return 0;
 }
@@ -240,7 +192,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	struct live_client *c = mg_get_user_connection_data(conn);
-	char token[512], table[LIMIT_NAME_BYTES], where[LIMIT_QUERY_BYTES], since[32];
+	char table[LIMIT_NAME_BYTES], where[LIMIT_QUERY_BYTES], since[32];
 	(void)cbdata;
 	c->conn = conn;
 	c->fd = http_find_socket(ri);
@@ -259,7 +211,6 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 				c->max_outq = got / 4;
 		}
 	}
-	c->can_write = !s_cfg->token[0] || (handshake_token(conn, token, sizeof token) && route_token_equal(token, s_cfg->token));
 	long long head = committed_head();
 	c->cursor = head;
 	pthread_mutex_init(&c->lock, NULL);
@@ -502,5 +453,5 @@ int live_start(char *err, size_t errlen)
 
 void live_register(struct mg_context *ctx)
 {
-	mg_set_websocket_handler(ctx, "/api/live", on_connect, on_ready, on_data, on_close, NULL);
+	mg_set_websocket_handler(ctx, route_pattern(ROUTE_LIVE_GET), on_connect, on_ready, on_data, on_close, NULL);
 }

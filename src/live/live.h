@@ -1,5 +1,5 @@
 /*
- * live.h: WebSocket clients of /api/live: the handshake checks, subscriptions, each client's cursor in the
+ * live.h: WebSocket clients of /api/live: the handshake's capacity checks, subscriptions, each client's cursor in the
  * change feed, and a small pool of sender threads that write to every client without ever blocking on one
  * (see live.c). Handlers run on CivetWeb worker threads; senders on live's own threads.
  */
@@ -20,7 +20,7 @@ int live_start(char *err, size_t errlen);
  * (register it with feed_on_publish before the feed starts). arg is unused. */
 void live_wake_all(void *arg);
 
-/* Registers the WebSocket handlers for /api/live on ctx. */
+/* Registers the WebSocket handlers on ctx, at the router's ROUTE_LIVE_GET pattern. */
 void live_register(struct mg_context *ctx);
 
 /* CivetWeb's connection_closed callback: gives back the place of a socket whose handshake failed between

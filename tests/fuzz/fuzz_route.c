@@ -3,9 +3,11 @@
  *     METHOD PATH
  *     Header: value          (Host, Origin, Authorization, Content-Type, Transfer-Encoding, Content-Length)
  *     @read-only | @tls | @loopback | @token T | @allow-origin O      (the server's settings)
+ *     @query-token T                                                 (the request's ?token=)
  * one per line. The verdict must agree with the rules of API.md: a handled request reached a route of its
  * method whose pattern rebuilds the path from the table and key, and passed the origin, read-only, token,
- * type and length checks; a refusal has a known status, a message, and header lines nothing can inject into.
+ * type and length checks (the WebSocket's GET: its origin, and a token that is right or not given, which
+ * alone lets it write); a refusal has a known status, a message, and header lines nothing can inject into.
  */
 #include "fuzz.h"
 #include "route.h"
@@ -91,6 +93,13 @@ static void check_verdict(const struct route_request *rq, const struct route_pol
 			FUZZ_ASSERT(!pol->token[0] || route_bearer_check(rq->authorization, pol->token));
 			FUZZ_ASSERT(!rq->origin || v->cors || route_origin_same(rq->origin, rq->host, rq->is_ssl));
 		}
+		if (v->id == ROUTE_LIVE_GET) {
+			int right = rq->authorization ? route_bearer_check(rq->authorization, pol->token)
+						      : route_token_equal(rq->query_token, pol->token);
+			FUZZ_ASSERT(!rq->origin || v->cors || route_origin_same(rq->origin, rq->host, rq->is_ssl));
+			FUZZ_ASSERT(!pol->token[0] || right || (!rq->authorization && !rq->query_token));
+			FUZZ_ASSERT(v->can_write == (!pol->token[0] || right));
+		}
 		if (v->body) {
 			FUZZ_ASSERT(route_json_type_check(rq->content_type));
 			FUZZ_ASSERT(rq->content_length <= LIMIT_BODY_BYTES);
@@ -150,6 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				rq.is_ssl = 1;
 			else if (strcmp(line, "@loopback") == 0)
 				pol.loopback_only = 1;
+			else if (strncmp(line, "@query-token ", 13) == 0)
+				rq.query_token = line + 13;
 			else if (strncmp(line, "@token ", 7) == 0)
 				pol.token = line + 7;
 			else if (strncmp(line, "@allow-origin ", 14) == 0 && pol.n_allow_origins < MAX_ORIGINS)

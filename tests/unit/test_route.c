@@ -1,9 +1,11 @@
 /*
  * test_route.c: unit tests for route.c — which route a method and path reach, 404 and 405 with the Allow
- * list, static files, the preflight, and the checks in their order: origin of writes, --read-only, token,
- * content type, body length. Requests are built as http.c builds them from CivetWeb's request info.
+ * list, static files, the preflight, and the checks in their order: origin of writes (and of the WebSocket's
+ * GET), --read-only, token (optional on the WebSocket, where a wrong one is refused), content type, body
+ * length. Requests are built as http.c builds them from CivetWeb's request info.
  */
 #include "route.h"
+#include "error.h"
 #include "limit.h"
 #include "unit.h"
 
@@ -45,6 +47,7 @@ static void test_every_route_is_reached(void)
 		{"GET", "/api/tables/tasks/rows/5", ROUTE_ROW_GET},
 		{"DELETE", "/api/tables/tasks/rows/5", ROUTE_ROW_DELETE},
 		{"HEAD", "/api/tables", ROUTE_TABLES_LIST},
+		{"GET", "/api/live", ROUTE_LIVE_GET},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct route_verdict *v = check(&s_open, cases[i].method, cases[i].path, NULL);
@@ -182,6 +185,69 @@ static void test_token(void)
 	CHECK_INT(route_token_equal("", ""), 1);
 }
 
+static void test_live_socket_checks(void)
+{
+	struct route_request rq = {.host = "h:1", .content_length = -1};
+	const struct route_verdict *v = check(&s_token, "GET", "/api/live", &rq);
+	/* no token: let in, read-only */
+	CHECK_INT(v->action, ROUTE_HANDLE);
+	CHECK_INT(v->id, ROUTE_LIVE_GET);
+	CHECK_INT(v->can_write, 0);
+	/* the right token, in the header or in ?token= */
+	rq.authorization = "Bearer s3cret";
+	CHECK_INT(check(&s_token, "GET", "/api/live", &rq)->can_write, 1);
+	rq.authorization = NULL;
+	rq.query_token = "s3cret";
+	CHECK_INT(check(&s_token, "GET", "/api/live", &rq)->can_write, 1);
+	/* a wrong one, in either: 401 */
+	rq.query_token = "s3cre";
+	v = check(&s_token, "GET", "/api/live", &rq);
+	CHECK_INT(v->status, 401);
+	CHECK_STR(v->code, "unauthorized");
+	CHECK_STR(v->extra, "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n");
+	rq.query_token = "";
+	CHECK_INT(check(&s_token, "GET", "/api/live", &rq)->status, 401);
+	rq.query_token = NULL;
+	rq.authorization = "Basic s3cret"; /* any Authorization counts as given */
+	CHECK_INT(check(&s_token, "GET", "/api/live", &rq)->status, 401);
+	/* a header's token wins over ?token= */
+	rq.authorization = "Bearer nope";
+	rq.query_token = "s3cret";
+	CHECK_INT(check(&s_token, "GET", "/api/live", &rq)->status, 401);
+	/* ?token= is read by the socket only: a REST write needs the header */
+	rq.authorization = NULL;
+	CHECK_INT(check(&s_token, "DELETE", "/api/tables/t/rows/1", &rq)->status, 401);
+	/* no token needed: every socket may write */
+	rq.query_token = "anything";
+	CHECK_INT(check(&s_open, "GET", "/api/live", &rq)->can_write, 1);
+	/* a browser's Origin is checked on this GET: foreign 403, own and listed ones pass */
+	rq.query_token = NULL;
+	rq.origin = "http://evil.example";
+	v = check(&s_open, "GET", "/api/live", &rq);
+	CHECK_INT(v->status, 403);
+	CHECK_STR(v->code, "forbidden");
+	CHECK_INT(check(&s_open, "GET", "/api/tables", &rq)->action, ROUTE_HANDLE); /* REST reads are not */
+	rq.origin = "http://h:1";
+	CHECK_INT(check(&s_open, "GET", "/api/live", &rq)->action, ROUTE_HANDLE);
+	rq.origin = "http://app.example";
+	v = check(&s_open, "GET", "/api/live", &rq);
+	CHECK_INT(v->action, ROUTE_HANDLE);
+	CHECK_INT(v->cors, 1);
+	/* the origin is checked before the token; the head before both */
+	rq.origin = "http://evil.example";
+	rq.authorization = "Bearer nope";
+	CHECK_INT(check(&s_token, "GET", "/api/live", &rq)->status, 403);
+	rq.head.n_headers = LIMIT_HEADER_COUNT + 1;
+	CHECK_INT(check(&s_token, "GET", "/api/live", &rq)->status, 431);
+	/* --read-only does not close the socket: its writes are refused by the socket */
+	rq = (struct route_request){.content_length = -1};
+	CHECK_INT(check(&s_read_only, "GET", "/api/live", &rq)->action, ROUTE_HANDLE);
+	v = check(&s_open, "POST", "/api/live", &rq);
+	CHECK_INT(v->status, 405);
+	CHECK_STR(v->extra, "Allow: GET\r\n");
+	route_verdict_clear(&s_v);
+}
+
 static void test_checks_run_in_order(void)
 {
 	/* a foreign origin on a read-only server with a token, no type, no length: the origin is named first */
@@ -268,13 +334,13 @@ static void test_head_limits(void)
 	CHECK_INT(route_head_check(h, &v), 0); /* every one at its limit */
 	CHECK_INT(check(&s_open, "GET", "/api/tables", &rq)->action, ROUTE_HANDLE);
 	h->line_bytes++;
-	CHECK_INT(route_head_check(h, &v), 1);
+	CHECK_INT(route_head_check(h, &v), ERR_INVALID);
 	CHECK_INT(v.status, 414);
 	CHECK_STR(v.code, "uri_too_long");
 	CHECK_INT(check(&s_open, "POST", "/api/tables/t/rows", &rq)->status, 414); /* before anything else */
 	h->line_bytes--;
 	h->header_bytes++;
-	CHECK_INT(route_head_check(h, &v), 1);
+	CHECK_INT(route_head_check(h, &v), ERR_INVALID);
 	CHECK_INT(v.status, 431);
 	CHECK_STR(v.code, "headers_too_large");
 	CHECK_CONTAINS(v.message, "bytes");
@@ -297,6 +363,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_origin_same_does_not_truncate),
 	UNIT_TEST(test_read_only_refuses_writes),
 	UNIT_TEST(test_token),
+	UNIT_TEST(test_live_socket_checks),
 	UNIT_TEST(test_checks_run_in_order),
 	UNIT_TEST(test_body_type_and_length),
 	UNIT_TEST(test_allowed_origin_is_echoed),
