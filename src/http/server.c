@@ -12,6 +12,7 @@
 #include "tlscompat.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <civetweb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -33,6 +34,24 @@ static int log_message(const struct mg_connection *conn, const char *message)
 	if (atomic_load(&s_started))
 		fprintf(stderr, "rowcast: %s\n", message);
 	return 1;
+}
+
+/* Why host:port cannot be listened on, when the reason is the address itself: tries to bind it as CivetWeb
+ * does (SO_REUSEADDR). Returns the errno of that bind (EADDRINUSE: another program listens there), or 0. */
+static int listen_problem(const char *host, int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int one = 1, err = 0;
+	if (port == 0 || inet_pton(AF_INET, host, &a.sin_addr) != 1)
+		return 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0)
+		err = errno;
+	close(fd);
+	return err;
 }
 
 int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, size_t errlen)
@@ -89,8 +108,15 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 	s_ctx = mg_start2(&init, &ed);
 	if (!s_ctx) {
 		deadline_stop();
-		snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
-			 text[0] ? text : "unknown error");
+		int why = listen_problem(cfg->listen_host, cfg->listen_port);
+		if (why == EADDRINUSE)
+			snprintf(err, errlen, "%s:%d: address already in use (another program listens there: stop it, or "
+				 "choose another port with --listen)", cfg->listen_host, cfg->listen_port);
+		else if (why)
+			snprintf(err, errlen, "%s:%d: cannot listen there: %s", cfg->listen_host, cfg->listen_port, strerror(why));
+		else
+			snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
+				 text[0] ? text : "unknown error");
 		mg_exit_library();
 		return -1;
 	}

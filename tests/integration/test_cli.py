@@ -129,6 +129,8 @@ class CliTest(TestCase):
         port = sock.getsockname()[1]
         r = run_cli([s.db, "--listen", "127.0.0.1:%d" % port], cwd=s.tmp)
         self.assertExit2OneLine(r, "taken port")
+        self.assertIn("127.0.0.1:%d: address already in use" % port, r.stderr)
+        self.assertIn("--listen", r.stderr, "the line says what to do")
         self.assertEqual(snapshot(s.db), before, "user data changed")
 
     # ---- first run, URL line
