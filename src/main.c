@@ -28,7 +28,7 @@ static int die(struct config *cfg, const char *msg)
 }
 
 /* Checks --tables, and starts the feed (which installs the change log's triggers) and the WebSocket senders. */
-static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
+static int prepare_feed(const struct config *cfg, struct error *err)
 {
 	struct error e;
 	struct error fe;
@@ -36,33 +36,34 @@ static int prepare_feed(const struct config *cfg, char *err, size_t errlen)
 	struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
 	int rc = 0;
 	if (!cat) {
-		snprintf(err, errlen, "%s", e.message);
-		return -1;
+		*err = e;
+		return ERR_FAIL;
 	}
 	for (int i = 0; i < cfg->n_tables && rc == 0; i++)
 		if (!catalog_table_find(cat, cfg->tables[i])) {
-			snprintf(err, errlen, "--tables: no table named '%.200s' in %.200s", cfg->tables[i], cfg->db_path);
-			rc = -1;
+			error_fail(err, "--tables: no table named '%.200s' in %.200s", cfg->tables[i], cfg->db_path);
+			rc = ERR_FAIL;
 		}
 	catalog_release(cat);
 	store_on_commit(feed_notify);
 	feed_on_publish(live_wake_all, NULL);
 	if (rc == 0 && (rc = feed_start(cfg->db_path, cfg->retain, &fe)) != 0)
-		snprintf(err, errlen, "%s", fe.message);
+		*err = fe;
 	if (rc == 0)
-		rc = live_start(err, errlen);
+		rc = live_start(err);
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	static struct config cfg;
-	char err[512], url[300];
+	struct error err;
+	char url[300];
 	int exists, sig;
 	sigset_t sigs;
 
-	if (config_parse(&cfg, argc, argv, getenv("ROWCAST_TOKEN"), err, sizeof err))
-		return die(&cfg, err);
+	if (config_parse(&cfg, argc, argv, getenv("ROWCAST_TOKEN"), &err))
+		return die(&cfg, err.message);
 	if (cfg.show_help || cfg.show_version) {
 		if (cfg.show_help)
 			config_usage(stdout);
@@ -71,13 +72,13 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
-	if (store_check(cfg.db_path, &exists, err, sizeof err))
-		return die(&cfg, err);
+	if (store_check(cfg.db_path, &exists, &err))
+		return die(&cfg, err.message);
 	if (cfg.uninstall) {
 		if (!exists)
 			return die(&cfg, "--uninstall: the database does not exist");
-		if (store_uninstall(cfg.db_path, err, sizeof err))
-			return die(&cfg, err);
+		if (store_uninstall(cfg.db_path, &err))
+			return die(&cfg, err.message);
 		printf("rowcast: removed the change log and its triggers from %s\n", cfg.db_path);
 		config_free(&cfg);
 		return 0;
@@ -92,23 +93,23 @@ int main(int argc, char **argv)
 	catalog_configure(cfg.tables, cfg.n_tables, cfg.read_only);
 	static_configure(cfg.web_root);
 	live_configure(&cfg);
-	if (server_start(&cfg, url, sizeof url, err, sizeof err))
-		return die(&cfg, err);
+	if (server_start(&cfg, url, sizeof url, &err))
+		return die(&cfg, err.message);
 	const struct asset *schema = assets_find("schema.sql");
-	if (store_init(cfg.db_path, !exists, schema ? (const char *)schema->data : "", err, sizeof err)) {
+	if (store_init(cfg.db_path, !exists, schema ? (const char *)schema->data : "", &err)) {
 		server_stop();
-		return die(&cfg, err);
+		return die(&cfg, err.message);
 	}
 	struct error ce;
 	if (checkpoint_start(cfg.db_path, &ce) != 0)
 		fprintf(stderr, "rowcast: %s; SQLite checkpoints inside writes instead\n", ce.message);
-	if (prepare_feed(&cfg, err, sizeof err)) {
+	if (prepare_feed(&cfg, &err)) {
 		server_stop();
 		feed_stop();
 		store_conn_close();
 		catalog_shutdown();
 		checkpoint_stop();
-		return die(&cfg, err);
+		return die(&cfg, err.message);
 	}
 	http_set_ready();
 	printf("rowcast %s serving %s on %s\n", ROWCAST_VERSION, cfg.db_path, url);
@@ -116,8 +117,8 @@ int main(int argc, char **argv)
 
 	sigwait(&sigs, &sig);
 	feed_release_waiters();
-	for (int i = 0; i < 200 && api_changes_active() > 0; i++) { /* at most 2 s */
-		struct timespec ts = {0, 10 * 1000 * 1000};
+	for (int i = 0; i < LIMIT_STOP_DRAIN_MS / LIMIT_STOP_POLL_MS && api_changes_active() > 0; i++) {
+		struct timespec ts = {0, LIMIT_STOP_POLL_MS * 1000L * 1000L};
 		nanosleep(&ts, NULL);
 	}
 	server_stop();

@@ -13,84 +13,75 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return CONFIG_ERR;
-}
-
-static int copy_str(char *dst, size_t cap, const char *src, const char *opt, char *err, size_t errlen)
+static int copy_str(char *dst, size_t cap, const char *src, const char *opt, struct error *err)
 {
 	size_t n = strlen(src);
 	if (n == 0)
-		return fail(err, errlen, "%s needs a value", opt);
+		return error_fail(err, "%s needs a value", opt);
 	if (n >= cap)
-		return fail(err, errlen, "%s is too long", opt);
+		return error_fail(err, "%s is too long", opt);
 	memcpy(dst, src, n + 1);
-	return CONFIG_OK;
+	return 0;
 }
 
-/* Parses a decimal integer in [min, max]; returns CONFIG_OK or CONFIG_ERR. */
+/* Parses a decimal integer in [min, max]; returns 0 or ERR_FAIL. */
 static int parse_ll(const char *s, long long min, long long max, long long *out)
 {
 	char *end;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (errno || end == s || *end || v < min || v > max)
-		return CONFIG_ERR;
+		return ERR_FAIL;
 	*out = v;
-	return CONFIG_OK;
+	return 0;
 }
 
 /* Splits a comma-separated list into freshly allocated strings; empty items are an error. */
-static int parse_list(const char *s, char **items, int *n, const char *opt, char *err, size_t errlen)
+static int parse_list(const char *s, char **items, int *n, const char *opt, struct error *err)
 {
 	const char *p = s;
 	if (*s == '\0')
-		return fail(err, errlen, "%s needs a value", opt);
+		return error_fail(err, "%s needs a value", opt);
 	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t len = comma ? (size_t)(comma - p) : strlen(p);
 		if (len == 0)
-			return fail(err, errlen, "%s has an empty item", opt);
+			return error_fail(err, "%s has an empty item", opt);
 		if (*n >= CONFIG_MAX_LIST)
-			return fail(err, errlen, "%s names more than %d items", opt, CONFIG_MAX_LIST);
+			return error_fail(err, "%s names more than %d items", opt, CONFIG_MAX_LIST);
 		char *item = malloc(len + 1);
 		if (!item)
-			return fail(err, errlen, "out of memory");
+			return error_fail(err, "out of memory");
 		memcpy(item, p, len);
 		item[len] = '\0';
 		items[(*n)++] = item;
 		if (!comma)
-			return CONFIG_OK;
+			return 0;
 		p = comma + 1;
 	}
 }
 
-static int parse_listen(struct config *cfg, const char *s, char *err, size_t errlen)
+static int parse_listen(struct config *cfg, const char *s, struct error *err)
 {
 	const char *colon = strrchr(s, ':');
 	long long port;
 	if (!colon || colon == s)
-		return fail(err, errlen, "--listen wants ADDR:PORT, got '%s'", s);
+		return error_fail(err, "--listen wants ADDR:PORT, got '%s'", s);
 	size_t hlen = (size_t)(colon - s);
 	if (hlen >= sizeof cfg->listen_host)
-		return fail(err, errlen, "--listen address is too long");
+		return error_fail(err, "--listen address is too long");
 	if (parse_ll(colon + 1, 0, 65535, &port))
-		return fail(err, errlen, "--listen port must be 0-65535, got '%s'", colon + 1);
+		return error_fail(err, "--listen port must be 0-65535, got '%s'", colon + 1);
 	for (size_t i = 0; i < hlen; i++) {
 		char c = s[i];
 		if (!((c >= '0' && c <= '9') || c == '.'))
-			return fail(err, errlen, "--listen address must be an IPv4 address like 127.0.0.1, got '%.*s'",
+			return error_fail(err, "--listen address must be an IPv4 address like 127.0.0.1, got '%.*s'",
 				    (int)hlen, s);
 	}
 	memcpy(cfg->listen_host, s, hlen);
 	cfg->listen_host[hlen] = '\0';
 	cfg->listen_port = (int)port;
-	return CONFIG_OK;
+	return 0;
 }
 
 static int valid_origin(const char *o)
@@ -121,7 +112,7 @@ static int opt_is(const char *arg, const char *name)
 	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
 }
 
-int config_parse(struct config *cfg, int argc, char **argv, const char *env_token, char *err, size_t errlen)
+int config_parse(struct config *cfg, int argc, char **argv, const char *env_token, struct error *err)
 {
 	int have_db = 0;
 	memset(cfg, 0, sizeof *cfg);
@@ -131,14 +122,14 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 	cfg->threads = LIMIT_THREADS_DEFAULT;
 	cfg->sockets_per_address = LIMIT_SOCKETS_PER_ADDRESS;
 	cfg->retain = 100000;
-	if (env_token && *env_token && copy_str(cfg->token, sizeof cfg->token, env_token, "ROWCAST_TOKEN", err, errlen))
-		return CONFIG_ERR;
+	if (env_token && *env_token && copy_str(cfg->token, sizeof cfg->token, env_token, "ROWCAST_TOKEN", err))
+		return ERR_FAIL;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v;
 		long long n;
-		int rc = CONFIG_OK;
+		int rc = 0;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			cfg->show_help = 1;
 		} else if (strcmp(a, "--version") == 0) {
@@ -150,83 +141,83 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 		} else if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
 #define NEED_VALUE(name)                                                                    \
 	if (!(v = opt_value(argc, argv, &i, name)))                                         \
-		return fail(err, errlen, "%s needs a value", name);
+		return error_fail(err, "%s needs a value", name);
 			if (opt_is(a, "--db")) {
 				NEED_VALUE("--db");
 				if (have_db)
-					return fail(err, errlen, "more than one database file given ('%s')", v);
-				rc = copy_str(cfg->db_path, sizeof cfg->db_path, v, "--db", err, errlen);
+					return error_fail(err, "more than one database file given ('%s')", v);
+				rc = copy_str(cfg->db_path, sizeof cfg->db_path, v, "--db", err);
 				have_db = 1;
 			} else if (opt_is(a, "--listen")) {
 				NEED_VALUE("--listen");
-				rc = parse_listen(cfg, v, err, errlen);
+				rc = parse_listen(cfg, v, err);
 			} else if (opt_is(a, "--web-root")) {
 				NEED_VALUE("--web-root");
-				rc = copy_str(cfg->web_root, sizeof cfg->web_root, v, "--web-root", err, errlen);
+				rc = copy_str(cfg->web_root, sizeof cfg->web_root, v, "--web-root", err);
 			} else if (opt_is(a, "--tables")) {
 				NEED_VALUE("--tables");
-				rc = parse_list(v, cfg->tables, &cfg->n_tables, "--tables", err, errlen);
+				rc = parse_list(v, cfg->tables, &cfg->n_tables, "--tables", err);
 			} else if (opt_is(a, "--token")) {
 				NEED_VALUE("--token");
-				rc = copy_str(cfg->token, sizeof cfg->token, v, "--token", err, errlen);
+				rc = copy_str(cfg->token, sizeof cfg->token, v, "--token", err);
 			} else if (opt_is(a, "--threads")) {
 				NEED_VALUE("--threads");
 				if (parse_ll(v, 4, LIMIT_THREADS_MAX, &n))
-					return fail(err, errlen, "--threads must be a number from 4 to %d, got '%s'",
+					return error_fail(err, "--threads must be a number from 4 to %d, got '%s'",
 						    LIMIT_THREADS_MAX, v);
 				cfg->threads = (int)n;
 			} else if (opt_is(a, "--sockets-per-address")) {
 				NEED_VALUE("--sockets-per-address");
 				if (parse_ll(v, 0, LIMIT_THREADS_MAX, &n))
-					return fail(err, errlen, "--sockets-per-address must be a number from 0 (no limit) to %d, got '%s'",
+					return error_fail(err, "--sockets-per-address must be a number from 0 (no limit) to %d, got '%s'",
 						    LIMIT_THREADS_MAX, v);
 				cfg->sockets_per_address = (int)n;
 			} else if (opt_is(a, "--retain")) {
 				NEED_VALUE("--retain");
 				if (parse_ll(v, 1, 1000000000000LL, &n))
-					return fail(err, errlen, "--retain must be a positive number, got '%s'", v);
+					return error_fail(err, "--retain must be a positive number, got '%s'", v);
 				cfg->retain = n;
 			} else if (opt_is(a, "--allow-origin")) {
 				NEED_VALUE("--allow-origin");
 				int first = cfg->n_allow_origins;
-				rc = parse_list(v, cfg->allow_origins, &cfg->n_allow_origins, "--allow-origin", err, errlen);
-				for (int k = first; rc == CONFIG_OK && k < cfg->n_allow_origins; k++)
+				rc = parse_list(v, cfg->allow_origins, &cfg->n_allow_origins, "--allow-origin", err);
+				for (int k = first; rc == 0 && k < cfg->n_allow_origins; k++)
 					if (!valid_origin(cfg->allow_origins[k]))
-						return fail(err, errlen,
+						return error_fail(err,
 							    "--allow-origin wants origins like https://example.com, got '%s'",
 							    cfg->allow_origins[k]);
 			} else if (opt_is(a, "--tls-cert")) {
 				NEED_VALUE("--tls-cert");
-				rc = copy_str(cfg->tls_cert, sizeof cfg->tls_cert, v, "--tls-cert", err, errlen);
+				rc = copy_str(cfg->tls_cert, sizeof cfg->tls_cert, v, "--tls-cert", err);
 			} else {
-				return fail(err, errlen, "unknown option '%s' (see --help)", a);
+				return error_fail(err, "unknown option '%s' (see --help)", a);
 			}
 #undef NEED_VALUE
 		} else if (a[0] == '-' && a[1] != '\0') {
-			return fail(err, errlen, "unknown option '%s' (see --help)", a);
+			return error_fail(err, "unknown option '%s' (see --help)", a);
 		} else {
 			if (have_db)
-				return fail(err, errlen, "more than one database file given ('%s')", a);
-			rc = copy_str(cfg->db_path, sizeof cfg->db_path, a, "DB_FILE", err, errlen);
+				return error_fail(err, "more than one database file given ('%s')", a);
+			rc = copy_str(cfg->db_path, sizeof cfg->db_path, a, "DB_FILE", err);
 			have_db = 1;
 		}
 		if (rc)
 			return rc;
 	}
 	if (cfg->show_help || cfg->show_version)
-		return CONFIG_OK;
+		return 0;
 	if (cfg->web_root[0]) {
 		struct stat st;
 		if (stat(cfg->web_root, &st) != 0 || !S_ISDIR(st.st_mode))
-			return fail(err, errlen, "--web-root '%s' is not a folder", cfg->web_root);
+			return error_fail(err, "--web-root '%s' is not a folder", cfg->web_root);
 	}
 	if (cfg->tls_cert[0]) {
 		FILE *f = fopen(cfg->tls_cert, "r");
 		if (!f)
-			return fail(err, errlen, "--tls-cert '%s' cannot be read: %s", cfg->tls_cert, strerror(errno));
+			return error_fail(err, "--tls-cert '%s' cannot be read: %s", cfg->tls_cert, strerror(errno));
 		fclose(f);
 	}
-	return CONFIG_OK;
+	return 0;
 }
 
 void config_free(struct config *cfg)

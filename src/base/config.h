@@ -5,6 +5,8 @@
 #ifndef ROWCAST_CONFIG_H
 #define ROWCAST_CONFIG_H
 
+#include "error.h"
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -30,13 +32,12 @@ struct config {
 	int show_version;
 };
 
-enum { CONFIG_OK = 0, CONFIG_ERR = -1 };
 
 /* Parses argv (and ROWCAST_TOKEN from env, which may be NULL) into cfg.
- * Returns CONFIG_OK, or CONFIG_ERR with a one-line reason (no newline) in err.
+ * Returns 0, or ERR_FAIL with a one-line reason (no newline) in err->message.
  * On success cfg owns the strings in its lists; free them with config_free. */
 int config_parse(struct config *cfg, int argc, char **argv, const char *env_token,
-                 char *err, size_t errlen);
+                 struct error *err);
 
 /* Frees the lists inside cfg (not cfg itself). Safe on a zeroed or partly filled struct. */
 void config_free(struct config *cfg);

@@ -35,6 +35,15 @@ int error_invalid(struct error *e, const char *fmt, ...)
 	return rc;
 }
 
+int error_fail(struct error *e, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int rc = error_vset(e, ERR_FAIL, 500, "internal", fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
 int error_nomem(struct error *e)
 {
 	return error_set(e, ERR_NOMEM, 500, "internal", "out of memory");

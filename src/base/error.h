@@ -34,6 +34,10 @@ int error_set(struct error *e, int rc, int status, const char *code, const char 
 /* error_set(e, ERR_INVALID, 400, "bad_request", fmt, ...): malformed input. */
 int error_invalid(struct error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* error_set(e, ERR_FAIL, 500, "internal", fmt, ...): a failure told in words only, as start-up's are
+ * (printed on one line, never answered to a client). */
+int error_fail(struct error *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* error_set(e, ERR_NOMEM, 500, "internal", "out of memory"). */
 int error_nomem(struct error *e);
 

@@ -57,6 +57,11 @@
  * for the head; rowcast's own deadline for the body, however it trickles in). Past it: 408. */
 #define LIMIT_REQUEST_MS 10000
 
+/* How long a stop (SIGINT, SIGTERM) waits for waiting GET /api/changes requests to answer before CivetWeb
+ * stops, and how often it looks. */
+#define LIMIT_STOP_DRAIN_MS 2000
+#define LIMIT_STOP_POLL_MS 10
+
 /* Open WebSockets from one client address, unless --sockets-per-address says otherwise: dozens of tabs
  * of one person fit, and no single host can take every worker. Past it: 429. */
 #define LIMIT_SOCKETS_PER_ADDRESS 64

@@ -73,13 +73,13 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-int deadline_start(int slots, char *err, size_t errlen)
+int deadline_start(int slots, struct error *err)
 {
 	pthread_condattr_t ca;
 	s_slots = calloc((size_t)slots, sizeof *s_slots);
 	s_free = calloc((size_t)slots, sizeof *s_free);
 	if (!s_slots || !s_free) {
-		snprintf(err, errlen, "out of memory");
+		error_fail(err, "out of memory");
 		goto fail;
 	}
 	for (int i = 0; i < slots; i++) {
@@ -94,7 +94,7 @@ int deadline_start(int slots, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca);
 	if (pthread_create(&s_thread, NULL, watch, NULL) != 0) {
 		pthread_cond_destroy(&s_wake);
-		snprintf(err, errlen, "cannot start the request deadline thread");
+		error_fail(err, "cannot start the request deadline thread");
 		goto fail;
 	}
 	pthread_mutex_lock(&s_lock);
@@ -107,7 +107,7 @@ fail:
 	s_slots = NULL;
 	s_free = NULL;
 	s_n_slots = s_n_free = 0;
-	return -1;
+	return ERR_FAIL;
 }
 
 void deadline_stop(void)

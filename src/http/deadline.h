@@ -10,11 +10,13 @@
 #ifndef ROWCAST_DEADLINE_H
 #define ROWCAST_DEADLINE_H
 
+#include "error.h"
+
 #include <stddef.h>
 
 /* Starts the watchdog with room for slots armed deadlines at once (one per worker thread). Returns 0, or
  * -1 with err filled (nothing started). */
-int deadline_start(int slots, char *err, size_t errlen);
+int deadline_start(int slots, struct error *err);
 
 /* Stops the watchdog and frees the slots; every deadline must be disarmed first. */
 void deadline_stop(void);

@@ -9,16 +9,16 @@
 #include "http.h"
 
 #include "api.h"
+#include "clock.h"
 #include "deadline.h"
 #include "json.h"
 #include "limit.h"
 #include "metrics.h"
 #include "query.h"
 #include "route.h"
+#include "sock.h"
 #include "static.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <linux/tcp.h> /* its tcp_info has tcpi_bytes_received; glibc's has not */
 #include <stdatomic.h>
@@ -33,13 +33,16 @@ static atomic_int s_ready;
 /* When the head of this worker's current request began to arrive: a worker thread serves one connection
  * at a time, from http_connection_init to its close; reset after each answer (keep-alive). */
 static _Thread_local struct timespec t_head_start;
-/* The socket of this worker's connection: -2 until a body deadline first needs it (found once per
- * connection), -1 when not found. */
+/* The socket of this worker's connection: -2 until something first needs it (found once per connection,
+ * by sock.c), -1 when not found. */
 static _Thread_local int t_fd = -2;
 
 /* How much of a refused (413) body is read and dropped so the client sees the answer: 16 MiB, a few
  * milliseconds on a LAN; larger bodies are cut off by closing the connection. */
 #define HTTP_DRAIN_BYTES (16LL * 1024 * 1024)
+
+/* The first buffer for a body of unknown length (chunked); it doubles up to LIMIT_BODY_BYTES. */
+#define HTTP_BODY_FIRST_BYTES (64 * 1024)
 
 /* GET /api/live without the WebSocket handshake's Upgrade headers (CivetWeb gives a handshake to live.c's
  * handlers, after http_handshake_check): 426, naming the protocol to upgrade to. */
@@ -75,13 +78,6 @@ void http_set_ready(void)
 	atomic_store(&s_ready, 1);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 int http_connection_init(const struct mg_connection *conn, void **conn_data)
 {
 	(void)conn;
@@ -101,41 +97,17 @@ void http_head_measure(const struct mg_request_info *ri, struct route_head_size 
 	h->n_headers = ri->num_headers;
 }
 
-int http_find_socket(const struct mg_request_info *ri)
+int http_conn_socket(const struct mg_connection *conn)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int found = -1;
-	struct in_addr want;
-	if (!d || inet_pton(AF_INET, ri->remote_addr, &want) != 1) {
-		if (d)
-			closedir(d);
-		return -1;
-	}
-	while (found < 0 && (de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		struct sockaddr_in peer, self;
-		socklen_t pl = sizeof peer, sl = sizeof self;
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 || peer.sin_family != AF_INET)
-			continue;
-		if (getsockname(fd, (struct sockaddr *)&self, &sl) != 0)
-			continue;
-		if (peer.sin_addr.s_addr == want.s_addr && ntohs(peer.sin_port) == ri->remote_port &&
-		    ntohs(self.sin_port) == ri->server_port)
-			found = fd;
-	}
-	closedir(d);
-	return found;
+	if (t_fd == -2)
+		t_fd = sock_of_connection(conn);
+	return t_fd;
 }
 
 /* Arms LIMIT_REQUEST_MS on reading req's body; the slot for deadline_disarm. */
 static int arm_body_deadline(struct http_request *req)
 {
-	if (t_fd == -2)
-		t_fd = http_find_socket(req->ri);
-	return deadline_arm(t_fd, LIMIT_REQUEST_MS);
+	return deadline_arm(http_conn_socket(req->conn), LIMIT_REQUEST_MS);
 }
 
 /* For checks that answer themselves: whatever the write returned, the request is finished. */
@@ -158,7 +130,7 @@ static void discard_body(struct http_request *req, long long declared)
 		return;
 	int slot = arm_body_deadline(req);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (total < HTTP_DRAIN_BYTES && seconds_since(&t0) * 1000 < LIMIT_REQUEST_MS &&
+	while (total < HTTP_DRAIN_BYTES && clock_seconds_since(&t0) * 1000 < LIMIT_REQUEST_MS &&
 	       (n = mg_read(req->conn, sink, sizeof sink)) > 0)
 		total += n;
 	deadline_disarm(slot);
@@ -173,7 +145,7 @@ static int read_body(struct http_request *req)
 	struct reply *r = &req->reply;
 	long long declared = req->ri->content_length;
 	struct error je;
-	size_t cap = declared >= 0 ? (size_t)declared : 64 * 1024;
+	size_t cap = declared >= 0 ? (size_t)declared : HTTP_BODY_FIRST_BYTES;
 	size_t len = 0;
 	int late = 0;
 	struct timespec t0;
@@ -199,7 +171,7 @@ static int read_body(struct http_request *req)
 		int n = mg_read(req->conn, buf + len, cap - len);
 		if (n > 0)
 			len += (size_t)n;
-		if ((late = seconds_since(&t0) * 1000 >= LIMIT_REQUEST_MS) || n <= 0)
+		if ((late = clock_seconds_since(&t0) * 1000 >= LIMIT_REQUEST_MS) || n <= 0)
 			break;
 	}
 	late |= deadline_disarm(slot);
@@ -389,7 +361,7 @@ static long long bytes_received(const struct mg_connection *conn)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof ti;
-	int fd = http_find_socket(mg_get_request_info(conn));
+	int fd = http_conn_socket(conn);
 	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
 		return -1;
 	return (long long)ti.tcpi_bytes_received;
@@ -401,7 +373,7 @@ int http_error(struct mg_connection *conn, int status, const char *msg)
 	/* CivetWeb says "Malformed message" for a head that timed out, filled its buffer, or has a control
 	 * character: the time and the bytes received tell which */
 	if (status == 400 && msg && strcmp(msg, "Malformed message") == 0) {
-		if (seconds_since(&t_head_start) * 1000 >= LIMIT_REQUEST_MS - 50)
+		if (clock_seconds_since(&t_head_start) * 1000 >= LIMIT_REQUEST_MS - 50)
 			reply_error(&r, 408, "request_timeout", "the request head did not arrive within %d s",
 				    LIMIT_REQUEST_MS / 1000);
 		else if (bytes_received(conn) >= LIMIT_HEAD_BUFFER_BYTES)

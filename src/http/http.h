@@ -53,8 +53,8 @@ int http_connection_init(const struct mg_connection *conn, void **conn_data);
 /* The sizes route_head_check limits, measured on a parsed request (also a WebSocket handshake). */
 void http_head_measure(const struct mg_request_info *ri, struct route_head_size *h);
 
-/* The socket of a connection, found by its addresses (CivetWeb does not expose it); -1 when not found.
- * Reads /proc/self/fd: for once per connection or an error path, not per request. */
-int http_find_socket(const struct mg_request_info *ri);
+/* The socket of conn, the connection this worker thread serves (from the worker thread only), or -1 when
+ * not found. Found by sock.c once per connection and kept until the worker takes its next connection. */
+int http_conn_socket(const struct mg_connection *conn);
 
 #endif

@@ -9,23 +9,21 @@
 #include "http.h"
 #include "limit.h"
 #include "live.h"
+#include "sock.h"
 #include "tlscompat.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <civetweb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct mg_context *s_ctx;
-static struct sockaddr_in s_listen_addr; /* where we listen, to wake CivetWeb's accept loop when stopping */
-static atomic_int s_stopped;
+static int s_listen_fd = -1; /* CivetWeb's listening socket, shut down to wake its accept loop when stopping */
 static atomic_int s_started; /* CivetWeb's own start-up complaints are summed up in one line instead */
 
 static int log_message(const struct mg_connection *conn, const char *message)
@@ -54,13 +52,14 @@ static int listen_problem(const char *host, int port)
 	return err;
 }
 
-int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, size_t errlen)
+int server_start(const struct config *cfg, char *url, size_t urlcap, struct error *err)
 {
 	char ports[300], threads[16], head_bytes[16], request_ms[16], ping_ms[16];
 	struct mg_callbacks cb;
 	struct mg_server_port sp[4];
 	unsigned code = 0;
 	char text[256] = "";
+	struct error sub;
 	struct mg_error_data ed = {&code, text, sizeof text};
 	int tls = cfg->tls_cert[0] != '\0';
 
@@ -94,77 +93,56 @@ int server_start(const struct config *cfg, char *url, size_t urlcap, char *err, 
 	struct mg_init_data init = {&cb, NULL, opts};
 
 	mg_init_library(tls ? MG_FEATURES_TLS : 0);
-	if (tls && tlscompat_fix(text, sizeof text) != 0) {
-		snprintf(err, errlen, "cannot serve TLS: %s", text);
+	if (tls && tlscompat_fix(&sub) != 0) {
+		error_fail(err, "cannot serve TLS: %s", sub.message);
 		mg_exit_library();
-		return -1;
+		return ERR_FAIL;
 	}
 	http_configure(cfg);
-	if (deadline_start(cfg->threads, text, sizeof text) != 0) {
-		snprintf(err, errlen, "cannot start: %s", text);
+	if (deadline_start(cfg->threads, &sub) != 0) {
+		error_fail(err, "cannot start: %s", sub.message);
 		mg_exit_library();
-		return -1;
+		return ERR_FAIL;
 	}
 	s_ctx = mg_start2(&init, &ed);
 	if (!s_ctx) {
 		deadline_stop();
 		int why = listen_problem(cfg->listen_host, cfg->listen_port);
 		if (why == EADDRINUSE)
-			snprintf(err, errlen, "%s:%d: address already in use (another program listens there: stop it, or "
+			error_fail(err, "%s:%d: address already in use (another program listens there: stop it, or "
 				 "choose another port with --listen)", cfg->listen_host, cfg->listen_port);
 		else if (why)
-			snprintf(err, errlen, "%s:%d: cannot listen there: %s", cfg->listen_host, cfg->listen_port, strerror(why));
+			error_fail(err, "%s:%d: cannot listen there: %s", cfg->listen_host, cfg->listen_port, strerror(why));
 		else
-			snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
+			error_fail(err, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
 				 text[0] ? text : "unknown error");
 		mg_exit_library();
-		return -1;
+		return ERR_FAIL;
 	}
 	atomic_store(&s_started, 1);
 	mg_set_request_handler(s_ctx, "/", http_handle, NULL);
 	live_register(s_ctx);
 	int n = mg_get_server_ports(s_ctx, 4, sp);
 	int port = n > 0 ? sp[0].port : cfg->listen_port;
-	memset(&s_listen_addr, 0, sizeof s_listen_addr);
-	s_listen_addr.sin_family = AF_INET;
-	s_listen_addr.sin_port = htons((uint16_t)port);
-	/* 0.0.0.0 listens on loopback too */
-	inet_pton(AF_INET, strcmp(cfg->listen_host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg->listen_host, &s_listen_addr.sin_addr);
+	s_listen_fd = sock_listener(port);
 	snprintf(url, urlcap, "%s://%s:%d/", tls ? "https" : "http", cfg->listen_host, port);
 	return 0;
 }
 
 
-/* CivetWeb's master thread polls its listening socket in 2 s steps and checks for a stop only between
- * them; a connection makes that poll return at once. Knocks until mg_stop is done. */
-static void *knock(void *arg)
-{
-	(void)arg;
-	while (!atomic_load(&s_stopped)) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0) {
-			connect(fd, (struct sockaddr *)&s_listen_addr, sizeof s_listen_addr);
-			close(fd);
-		}
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
-	return NULL;
-}
-
+/* CivetWeb's master thread polls its listening socket in 2 s steps and looks for a stop only between them.
+ * Shutting that socket down ends the poll at once (its accept then fails, quietly) and refuses new
+ * connections while the workers finish; mg_stop sets its flag right after, and closes the socket. */
 void server_stop(void)
 {
 	if (s_ctx) {
-		pthread_t knocker;
-		int knocking;
 		live_close_all();
-		atomic_store(&s_stopped, 0);
-		knocking = pthread_create(&knocker, NULL, knock, NULL) == 0;
+		atomic_store(&s_started, 0); /* from here on CivetWeb's complaints are about stopping */
+		if (s_listen_fd >= 0)
+			shutdown(s_listen_fd, SHUT_RDWR);
 		mg_stop(s_ctx);
-		atomic_store(&s_stopped, 1);
-		if (knocking)
-			pthread_join(knocker, NULL);
 		s_ctx = NULL;
+		s_listen_fd = -1;
 		deadline_stop();
 		mg_exit_library();
 	}

@@ -68,15 +68,15 @@ static int visit(struct dl_phdr_info *info, size_t size, void *arg)
 	return 1;
 }
 
-int tlscompat_fix(char *err, size_t errlen)
+int tlscompat_fix(struct error *err)
 {
 	struct search s;
 	void *ssl = dlopen("libssl.so", RTLD_NOW | RTLD_NOLOAD);
 	void *fn = ssl ? dlsym(ssl, "SSL_get1_peer_certificate") : NULL;
 	memset(&s, 0, sizeof s);
 	if (!ssl) {
-		snprintf(err, errlen, "TLS needs libssl.so (Debian package libssl-dev)");
-		return -1;
+		error_fail(err, "TLS needs libssl.so (Debian package libssl-dev)");
+		return ERR_FAIL;
 	}
 	if (!fn) /* an OpenSSL 1.1: CivetWeb found everything by itself */
 		return 0;
@@ -87,6 +87,6 @@ int tlscompat_fix(char *err, size_t errlen)
 	}
 	if (s.found == 0 && s.filled > 0)
 		return 0; /* a CivetWeb that already knows OpenSSL 3 */
-	snprintf(err, errlen, "this CivetWeb cannot use this OpenSSL (no single %s entry to fill)", s_old_name);
-	return -1;
+	error_fail(err, "this CivetWeb cannot use this OpenSSL (no single %s entry to fill)", s_old_name);
+	return ERR_FAIL;
 }

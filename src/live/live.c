@@ -195,7 +195,7 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 	char table[LIMIT_NAME_BYTES], where[LIMIT_QUERY_BYTES], since[32];
 	(void)cbdata;
 	c->conn = conn;
-	c->fd = http_find_socket(ri);
+	c->fd = http_conn_socket(conn);
 	c->silence_slot = deadline_arm_silence(c->fd, LIVE_SILENCE_CLOSE_MS);
 	c->max_outq = LIVE_MAX_OUTQ;
 	if (c->fd >= 0) {
@@ -443,10 +443,10 @@ void live_configure(const struct config *cfg)
 	s_cfg = cfg;
 }
 
-int live_start(char *err, size_t errlen)
+int live_start(struct error *err)
 {
-	if (live_senders_start(err, errlen) != 0)
-		return -1;
+	if (live_senders_start(err) != 0)
+		return ERR_FAIL;
 	atomic_store(&s_started, 1);
 	return 0;
 }

@@ -14,7 +14,7 @@
 void live_configure(const struct config *cfg);
 
 /* Starts the sender threads; sockets are refused (503) until then. Returns 0, or -1 with err. */
-int live_start(char *err, size_t errlen);
+int live_start(struct error *err);
 
 /* Schedules every client that has something to receive; the feed calls it after each publish
  * (register it with feed_on_publish before the feed starts). arg is unused. */

@@ -105,7 +105,7 @@ void live_client_add(struct live_client *c);
 void live_client_remove(struct live_client *c);
 
 /* The sender threads. */
-int live_senders_start(char *err, size_t errlen);
+int live_senders_start(struct error *err);
 void live_senders_stop(void);
 
 /* 1 once the server is stopping (sockets are refused). */

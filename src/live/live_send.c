@@ -471,13 +471,13 @@ void live_client_add(struct live_client *c)
 	pthread_mutex_unlock(&s_reg_lock);
 }
 
-int live_senders_start(char *err, size_t errlen)
+int live_senders_start(struct error *err)
 {
 	for (int i = 0; i < LIVE_SENDERS; i++) {
 		if (pthread_create(&s_senders[i], NULL, sender_main, NULL) != 0) {
-			snprintf(err, errlen, "cannot start the WebSocket senders: %s", strerror(errno));
+			error_fail(err, "cannot start the WebSocket senders: %s", strerror(errno));
 			live_senders_stop();
-			return -1;
+			return ERR_FAIL;
 		}
 		s_n_senders++;
 		pthread_setname_np(s_senders[i], "rowcast-send");

@@ -72,38 +72,38 @@ static int open_db(const char *path, int flags, sqlite3 **db)
 	return rc;
 }
 
-int store_check(const char *path, int *exists, char *err, size_t errlen)
+int store_check(const char *path, int *exists, struct error *err)
 {
 	struct stat st;
 	sqlite3 *db = NULL;
 	*exists = stat(path, &st) == 0;
 	if (!*exists) {
 		if (errno != ENOENT) {
-			snprintf(err, errlen, "cannot use database '%s': %s", path, strerror(errno));
-			return -1;
+			error_fail(err, "cannot use database '%s': %s", path, strerror(errno));
+			return ERR_FAIL;
 		}
 		return 0;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "database '%s' is not a regular file", path);
-		return -1;
+		error_fail(err, "database '%s' is not a regular file", path);
+		return ERR_FAIL;
 	}
 	int rc = open_db(path, SQLITE_OPEN_READONLY, &db);
 	if (rc != SQLITE_OK)
-		snprintf(err, errlen, "cannot open database '%s': %s", path,
+		error_fail(err, "cannot open database '%s': %s", path,
 			 rc == SQLITE_NOTADB ? "file is not a SQLite database" : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	sqlite3_close_v2(db);
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-int store_init(const char *path, int create, const char *demo_sql, char *err, size_t errlen)
+int store_init(const char *path, int create, const char *demo_sql, struct error *err)
 {
 	sqlite3 *db = NULL;
 	char *msg = NULL;
 	int rc;
 	if (strlen(path) >= sizeof s_path) {
-		snprintf(err, errlen, "database path is too long");
-		return -1;
+		error_fail(err, "database path is too long");
+		return ERR_FAIL;
 	}
 	strcpy(s_path, path);
 	pthread_once(&s_key_once, key_create);
@@ -120,7 +120,7 @@ int store_init(const char *path, int create, const char *demo_sql, char *err, si
 			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	}
 	if (rc != SQLITE_OK)
-		snprintf(err, errlen, "cannot prepare database '%s': %s", path,
+		error_fail(err, "cannot prepare database '%s': %s", path,
 			 msg ? msg : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	if (rc == SQLITE_OK) {
 		struct stat st;
@@ -134,19 +134,19 @@ int store_init(const char *path, int create, const char *demo_sql, char *err, si
 	return rc == SQLITE_OK ? 0 : -1;
 }
 
-int store_uninstall(const char *path, char *err, size_t errlen)
+int store_uninstall(const char *path, struct error *err)
 {
 	sqlite3 *db = NULL;
 	int rc = open_db(path, SQLITE_OPEN_READWRITE, &db);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open database '%s': %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		error_fail(err, "cannot open database '%s': %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close_v2(db);
-		return -1;
+		return ERR_FAIL;
 	}
 	struct error e;
 	rc = changelog_uninstall(db, &e);
 	if (rc != 0)
-		snprintf(err, errlen, "%s", e.message);
+		*err = e;
 	sqlite3_close_v2(db);
 	return rc;
 }

@@ -21,15 +21,15 @@ struct store_conn;
 
 /* Checks path before the server starts: when the file exists it must open as a SQLite database (nothing
  * is written). Sets *exists. Returns 0, or -1 with a one-line reason in err. */
-int store_check(const char *path, int *exists, char *err, size_t errlen);
+int store_check(const char *path, int *exists, struct error *err);
 
 /* Prepares the database for serving: creates it with demo_sql when it did not exist (create != 0),
  * switches it to WAL, and remembers path for the per-thread connections. Returns 0, or -1 with a reason. */
-int store_init(const char *path, int create, const char *demo_sql, char *err, size_t errlen);
+int store_init(const char *path, int create, const char *demo_sql, struct error *err);
 
 /* Removes the change log and its triggers from the database at path (for --uninstall). Returns 0, or -1
  * with a reason. */
-int store_uninstall(const char *path, char *err, size_t errlen);
+int store_uninstall(const char *path, struct error *err);
 
 /* 0 while the file at the database's path is the one store_init prepared; else -1 with a 503 in e (it was
  * deleted, or another file was renamed over it): rowcast then opens no connection and commits no write. */

@@ -243,7 +243,7 @@ export function launchBrowser() {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    timeout: 30000,
+    timeout: 4 * WAIT, /* a browser starting on a busy 2-core machine */
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--no-first-run', '--disable-sync'],
   });
@@ -490,8 +490,8 @@ export async function launchFirefox() {
     protocol: 'webDriverBiDi',
     executablePath: FIREFOX,
     headless: true,
-    timeout: 30000,
-    protocolTimeout: 20000,
+    timeout: 4 * WAIT, /* Firefox's first session on a busy 2-core machine took over 20 s */
+    protocolTimeout: 4 * WAIT,
     extraPrefsFirefox: FIREFOX_PREFS,
     env: { ...process.env, MOZ_DISABLE_NONLOCAL_CONNECTIONS: '1', MOZ_CRASHREPORTER_DISABLE: '1' },
   });

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char s_err[512];
+static struct error s_err;
 
 /* Runs config_parse on "rowcast" followed by the NULL-terminated args, with env as ROWCAST_TOKEN. */
 static int parse_env(struct config *cfg, const char *env, const char *const *args)
@@ -22,8 +22,8 @@ static int parse_env(struct config *cfg, const char *env, const char *const *arg
 	for (int i = 0; args[i] && argc < 79; i++)
 		argv[argc++] = (char *)args[i];
 	argv[argc] = NULL;
-	s_err[0] = '\0';
-	return config_parse(cfg, argc, argv, env, s_err, sizeof s_err);
+	s_err.message[0] = '\0';
+	return config_parse(cfg, argc, argv, env, &s_err);
 }
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -35,9 +35,9 @@ static int refused(const char *part, const char *const *args)
 	struct config cfg;
 	int rc = parse_env(&cfg, NULL, args);
 	config_free(&cfg);
-	if (rc != CONFIG_ERR || !strstr(s_err, part) || strchr(s_err, '\n')) {
+	if (rc != ERR_FAIL || !strstr(s_err.message, part) || strchr(s_err.message, '\n')) {
 		fprintf(stderr, "  args starting '%s': rc %d, err '%s', wanted a refusal mentioning '%s'\n", args[0], rc,
-			s_err, part);
+			s_err.message, part);
 		return 0;
 	}
 	return 1;
@@ -46,7 +46,7 @@ static int refused(const char *part, const char *const *args)
 static void test_defaults(void)
 {
 	struct config cfg;
-	CHECK_INT(parse_env(&cfg, NULL, (const char *const[]){NULL}), CONFIG_OK);
+	CHECK_INT(parse_env(&cfg, NULL, (const char *const[]){NULL}), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.db_path, "rowcast.db");
 	CHECK_STR(cfg.listen_host, "127.0.0.1");
@@ -69,11 +69,11 @@ static void test_defaults(void)
 static void test_positional_db(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "todo.db", "--read-only"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "todo.db", "--read-only"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.db_path, "todo.db");
 	CHECK_INT(cfg.read_only, 1);
-	CHECK_INT(PARSE(&cfg, "--read-only", "/var/lib/x y.db"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--read-only", "/var/lib/x y.db"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.db_path, "/var/lib/x y.db");
 }
@@ -81,13 +81,13 @@ static void test_positional_db(void)
 static void test_db_option_both_forms(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--db", "a.db"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--db", "a.db"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.db_path, "a.db");
-	CHECK_INT(PARSE(&cfg, "--db=b.db"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--db=b.db"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.db_path, "b.db");
-	CHECK_INT(PARSE(&cfg, "--db=c=d.db"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--db=c=d.db"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.db_path, "c=d.db");
 }
@@ -114,10 +114,10 @@ static void test_equals_and_space_forms_agree(void)
 	struct config a, b;
 	CHECK_INT(PARSE(&a, "--listen", "0.0.0.0:9000", "--threads", "8", "--retain", "50", "--tables", "x,y",
 			"--token", "t0k", "--allow-origin", "http://h:1"),
-		  CONFIG_OK);
+		  0);
 	CHECK_INT(PARSE(&b, "--listen=0.0.0.0:9000", "--threads=8", "--retain=50", "--tables=x,y", "--token=t0k",
 			"--allow-origin=http://h:1"),
-		  CONFIG_OK);
+		  0);
 	int same = strcmp(a.listen_host, b.listen_host) == 0 && a.listen_port == b.listen_port &&
 		   a.threads == b.threads && a.retain == b.retain && a.n_tables == b.n_tables && b.n_tables == 2 &&
 		   strcmp(a.tables[1], b.tables[1]) == 0 && strcmp(a.token, b.token) == 0 &&
@@ -136,11 +136,11 @@ static void test_equals_and_space_forms_agree(void)
 static void test_listen_valid(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--listen", "0.0.0.0:0"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--listen", "0.0.0.0:0"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.listen_host, "0.0.0.0");
 	CHECK_INT(cfg.listen_port, 0);
-	CHECK_INT(PARSE(&cfg, "--listen=10.1.2.3:65535"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--listen=10.1.2.3:65535"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.listen_host, "10.1.2.3");
 	CHECK_INT(cfg.listen_port, 65535);
@@ -162,7 +162,7 @@ static void test_listen_errors(void)
 static void test_tables_list(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--tables", "tasks,notes,tags"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--tables", "tasks,notes,tags"), 0);
 	int n = cfg.n_tables;
 	int ok = n == 3 && strcmp(cfg.tables[0], "tasks") == 0 && strcmp(cfg.tables[1], "notes") == 0 &&
 		 strcmp(cfg.tables[2], "tags") == 0;
@@ -188,7 +188,7 @@ static void test_tables_errors(void)
 static void test_allow_origin_list(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--allow-origin", "https://app.example.com,http://localhost:3000"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--allow-origin", "https://app.example.com,http://localhost:3000"), 0);
 	int n = cfg.n_allow_origins;
 	int ok = n == 2 && strcmp(cfg.allow_origins[0], "https://app.example.com") == 0 &&
 		 strcmp(cfg.allow_origins[1], "http://localhost:3000") == 0;
@@ -210,10 +210,10 @@ static void test_allow_origin_errors(void)
 static void test_threads_range(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--threads", "4"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--threads", "4"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.threads, 4);
-	CHECK_INT(PARSE(&cfg, "--threads=4096"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--threads=4096"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.threads, LIMIT_THREADS_MAX);
 	CHECK(refused("--threads", ARGS("--threads", "3")));
@@ -227,10 +227,10 @@ static void test_threads_range(void)
 static void test_sockets_per_address(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--sockets-per-address", "0"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--sockets-per-address", "0"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.sockets_per_address, 0); /* no limit */
-	CHECK_INT(PARSE(&cfg, "--sockets-per-address=200"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--sockets-per-address=200"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.sockets_per_address, 200);
 	CHECK(refused("--sockets-per-address", ARGS("--sockets-per-address", "-1")));
@@ -241,10 +241,10 @@ static void test_sockets_per_address(void)
 static void test_retain(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--retain", "1"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--retain", "1"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.retain, 1);
-	CHECK_INT(PARSE(&cfg, "--retain=5000000000"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--retain=5000000000"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.retain, 5000000000LL);
 	CHECK(refused("--retain", ARGS("--retain", "0")));
@@ -255,11 +255,11 @@ static void test_retain(void)
 static void test_read_only_and_uninstall_flags(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--read-only"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--read-only"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.read_only, 1);
 	CHECK_INT(cfg.uninstall, 0);
-	CHECK_INT(PARSE(&cfg, "x.db", "--uninstall"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "x.db", "--uninstall"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.uninstall, 1);
 	CHECK_INT(cfg.read_only, 0);
@@ -269,7 +269,7 @@ static void test_read_only_and_uninstall_flags(void)
 static void test_token_flag(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--token", "s3cret"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--token", "s3cret"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.token, "s3cret");
 }
@@ -277,10 +277,10 @@ static void test_token_flag(void)
 static void test_token_from_env(void)
 {
 	struct config cfg;
-	CHECK_INT(parse_env(&cfg, "from-env", (const char *const[]){NULL}), CONFIG_OK);
+	CHECK_INT(parse_env(&cfg, "from-env", (const char *const[]){NULL}), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.token, "from-env");
-	CHECK_INT(parse_env(&cfg, "", (const char *const[]){NULL}), CONFIG_OK); /* empty env: no token */
+	CHECK_INT(parse_env(&cfg, "", (const char *const[]){NULL}), 0); /* empty env: no token */
 	config_free(&cfg);
 	CHECK_STR(cfg.token, "");
 }
@@ -288,10 +288,10 @@ static void test_token_from_env(void)
 static void test_token_flag_wins_over_env(void)
 {
 	struct config cfg;
-	CHECK_INT(parse_env(&cfg, "from-env", ARGS("--token", "from-flag")), CONFIG_OK);
+	CHECK_INT(parse_env(&cfg, "from-env", ARGS("--token", "from-flag")), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.token, "from-flag");
-	CHECK_INT(parse_env(&cfg, "from-env", ARGS("--token=from-flag")), CONFIG_OK);
+	CHECK_INT(parse_env(&cfg, "from-env", ARGS("--token=from-flag")), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.token, "from-flag");
 }
@@ -304,15 +304,15 @@ static void test_token_too_long_rejected(void)
 	struct config cfg;
 	int rc = parse_env(&cfg, longtok, (const char *const[]){NULL});
 	config_free(&cfg);
-	CHECK_INT(rc, CONFIG_ERR);
-	CHECK_CONTAINS(s_err, "ROWCAST_TOKEN");
+	CHECK_INT(rc, ERR_FAIL);
+	CHECK_CONTAINS(s_err.message, "ROWCAST_TOKEN");
 	CHECK(refused("--token", ARGS("--token", longtok)));
 }
 
 static void test_web_root_folder(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--web-root", "/tmp"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--web-root", "/tmp"), 0);
 	config_free(&cfg);
 	CHECK_STR(cfg.web_root, "/tmp");
 }
@@ -324,7 +324,7 @@ static void test_web_root_not_a_folder_rejected(void)
 	CHECK(fd >= 0);
 	close(fd);
 	int file_refused = refused("not a folder", ARGS("--web-root", path));
-	int path_named = strstr(s_err, path) != NULL;
+	int path_named = strstr(s_err.message, path) != NULL;
 	unlink(path);
 	CHECK(file_refused);
 	CHECK(path_named);
@@ -341,7 +341,7 @@ static void test_tls_cert(void)
 	int rc = PARSE(&cfg, "--tls-cert", path);
 	config_free(&cfg);
 	unlink(path);
-	CHECK_INT(rc, CONFIG_OK);
+	CHECK_INT(rc, 0);
 	CHECK_STR(cfg.tls_cert, path);
 	CHECK(refused("cannot be read", ARGS("--tls-cert", "/nonexistent/rowcast-unit.pem")));
 	CHECK(refused("/nonexistent/rowcast-unit.pem", ARGS("--tls-cert=/nonexistent/rowcast-unit.pem")));
@@ -359,19 +359,19 @@ static void test_unknown_option_named(void)
 static void test_help_and_version_flags(void)
 {
 	struct config cfg;
-	CHECK_INT(PARSE(&cfg, "--help"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--help"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.show_help, 1);
 	CHECK_INT(cfg.show_version, 0);
-	CHECK_INT(PARSE(&cfg, "-h"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "-h"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.show_help, 1);
-	CHECK_INT(PARSE(&cfg, "--version"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--version"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.show_version, 1);
 	CHECK_INT(cfg.show_help, 0);
 	/* --help prints and exits, so a web root that does not exist yet is not an error then */
-	CHECK_INT(PARSE(&cfg, "--web-root", "/nonexistent/rowcast-unit", "--help"), CONFIG_OK);
+	CHECK_INT(PARSE(&cfg, "--web-root", "/nonexistent/rowcast-unit", "--help"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.show_help, 1);
 }
@@ -383,7 +383,7 @@ static void test_free_after_error_and_on_zeroed(void)
 	int rc = PARSE(&cfg, "--tables", "a,b", "--allow-origin", "https://ok.com,bad");
 	config_free(&cfg);
 	config_free(&cfg); /* twice is harmless */
-	CHECK_INT(rc, CONFIG_ERR);
+	CHECK_INT(rc, ERR_FAIL);
 	CHECK_INT(cfg.n_tables, 0);
 	CHECK_INT(cfg.n_allow_origins, 0);
 	struct config zero;
