@@ -72,8 +72,10 @@ struct live_client {
 	long long full_since_ms;         /* when the socket was last found full (0: it was not) */
 	/* guarded by s_work_lock */
 	int queued, in_work, again;
-	struct live_client *work_next;
-	struct live_client *reg_next;
+	struct live_client *work_next, *work_prev; /* the work queue, doubly linked: a close leaves it in O(1) */
+	/* guarded by s_reg_lock: the client list, doubly linked so that a close leaves it in O(1) (a stop
+	 * closes every socket); reg_pprev is NULL while c is not in the list */
+	struct live_client *reg_next, **reg_pprev;
 	/* only the client's worker thread touches these */
 	char *frag;
 	size_t frag_len;

@@ -58,6 +58,7 @@ static void queue_append(struct live_client *c)
 {
 	c->queued = 1;
 	c->work_next = NULL;
+	c->work_prev = s_work_tail;
 	if (s_work_tail)
 		s_work_tail->work_next = c;
 	else
@@ -394,7 +395,9 @@ static void *sender_main(void *arg)
 		struct live_client *c = s_work_head;
 		if (c) {
 			s_work_head = c->work_next;
-			if (!s_work_head)
+			if (s_work_head)
+				s_work_head->work_prev = NULL;
+			else
 				s_work_tail = NULL;
 			c->queued = 0;
 			c->in_work = 1;
@@ -429,11 +432,13 @@ static void *sender_main(void *arg)
 void live_client_remove(struct live_client *c)
 {
 	pthread_mutex_lock(&s_reg_lock);
-	for (struct live_client **pp = &s_clients; *pp; pp = &(*pp)->reg_next)
-		if (*pp == c) {
-			*pp = c->reg_next;
-			break;
-		}
+	if (c->reg_pprev) {
+		*c->reg_pprev = c->reg_next;
+		if (c->reg_next)
+			c->reg_next->reg_pprev = c->reg_pprev;
+		c->reg_next = NULL;
+		c->reg_pprev = NULL;
+	}
 	pthread_mutex_unlock(&s_reg_lock);
 	/* wait for a sender that is working on it, and take it out of the work queue */
 	pthread_mutex_lock(&c->lock);
@@ -442,16 +447,15 @@ void live_client_remove(struct live_client *c)
 		pthread_mutex_lock(&s_work_lock);
 		int busy = c->in_work;
 		if (!busy && c->queued) {
-			struct live_client **pp = &s_work_head, *prev = NULL;
-			while (*pp && *pp != c) {
-				prev = *pp;
-				pp = &(*pp)->work_next;
-			}
-			if (*pp) {
-				*pp = c->work_next;
-				if (s_work_tail == c)
-					s_work_tail = prev;
-			}
+			if (c->work_prev)
+				c->work_prev->work_next = c->work_next;
+			else
+				s_work_head = c->work_next;
+			if (c->work_next)
+				c->work_next->work_prev = c->work_prev;
+			else
+				s_work_tail = c->work_prev;
+			c->work_next = c->work_prev = NULL;
 			c->queued = 0;
 		}
 		pthread_mutex_unlock(&s_work_lock);
@@ -467,6 +471,9 @@ void live_client_add(struct live_client *c)
 {
 	pthread_mutex_lock(&s_reg_lock);
 	c->reg_next = s_clients;
+	if (s_clients)
+		s_clients->reg_pprev = &c->reg_next;
+	c->reg_pprev = &s_clients;
 	s_clients = c;
 	pthread_mutex_unlock(&s_reg_lock);
 }
