@@ -68,7 +68,9 @@
 
 /* Default worker threads: 256 concurrent connections (API.md) plus a reserve for plain HTTP. */
 #define LIMIT_THREADS_DEFAULT 272
-#define LIMIT_THREADS_MAX 4096
+/* The most: 10,000 WebSockets and a reserve, measured held by one node on a 2-core VM (bench/ceiling.sh;
+ * about 16 KiB of RSS per idle worker, 34 KiB per open socket). */
+#define LIMIT_THREADS_MAX 10240
 
 /* Each connection's private page cache (KiB) and the memory map every connection reads pages through:
  * with up to --threads connections, private caches must stay small; the map is the OS page cache, shared. */

@@ -213,11 +213,11 @@ static void test_threads_range(void)
 	CHECK_INT(PARSE(&cfg, "--threads", "4"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.threads, 4);
-	CHECK_INT(PARSE(&cfg, "--threads=4096"), 0);
+	CHECK_INT(PARSE(&cfg, "--threads=10240"), 0);
 	config_free(&cfg);
 	CHECK_INT(cfg.threads, LIMIT_THREADS_MAX);
 	CHECK(refused("--threads", ARGS("--threads", "3")));
-	CHECK(refused("4097", ARGS("--threads", "4097")));
+	CHECK(refused("10241", ARGS("--threads", "10241")));
 	CHECK(refused("--threads", ARGS("--threads", "0")));
 	CHECK(refused("many", ARGS("--threads", "many")));
 	CHECK(refused("--threads", ARGS("--threads", "8k")));
