@@ -62,6 +62,15 @@
 #define LIMIT_STOP_DRAIN_MS 2000
 #define LIMIT_STOP_POLL_MS 10
 
+/* Cluster snapshots (src/cluster/snapshot_serve.c): at most 4 kept at once (each a copy of the exposed
+ * tables), deleted 60 s after their last chunk request; chunks of 4 KiB to 512 KiB, under NATS's 1 MiB
+ * payload limit; a stop waits up to 5 s for requests in progress. */
+#define SNAPSHOT_MAX 4
+#define SNAPSHOT_KEEP_MS 60000
+#define SNAPSHOT_CHUNK_MIN 4096
+#define SNAPSHOT_CHUNK_MAX (512 * 1024)
+#define SNAPSHOT_DRAIN_MS 5000
+
 /* Open WebSockets from one client address, unless --sockets-per-address says otherwise: dozens of tabs
  * of one person fit, and no single host can take every worker. Past it: 429. */
 #define LIMIT_SOCKETS_PER_ADDRESS 64

@@ -1,0 +1,25 @@
+/*
+ * snapshot_serve.h: the primary's side of a follower's bootstrap. Answers two NATS request subjects:
+ *   rowcast.NAME.snapshot        {"chunk_bytes":N}  ->  {"id","seq","bytes","chunks","chunk_bytes","sha256"}
+ *   rowcast.NAME.snapshot.chunk  {"id","index":i}   ->  the raw bytes of chunk i
+ * A snapshot is made by store_snapshot_make into a file next to the database, kept while followers fetch
+ * it and deleted SNAPSHOT_KEEP_MS after its last chunk request (at most SNAPSHOT_MAX at once). A refusal is
+ * {"error":"..."} for the first subject and an empty reply with a Rowcast-Error header for the second.
+ * Requests run on the NATS client's delivery threads, each with its own SQLite connection; the list of
+ * snapshots is guarded by one mutex.
+ */
+#ifndef ROWCAST_SNAPSHOT_SERVE_H
+#define ROWCAST_SNAPSHOT_SERVE_H
+
+#include "error.h"
+
+#include <nats/nats.h>
+
+/* Subscribes to the two subjects of stream on nc, for the database at db_path (whose directory receives
+ * the snapshot files). Returns 0, or ERR_FAIL with e. */
+int snapshot_serve_start(natsConnection *nc, const char *stream, const char *db_path, struct error *e);
+
+/* Unsubscribes, waits for requests in progress, and deletes every snapshot file. */
+void snapshot_serve_stop(void);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * test_snapshot_serve.c: snapshot_serve.c against a real nats-server (started here on a free loopback port,
+ * skipped when /usr/sbin/nats-server is missing): a follower's requests over NATS get a snapshot whose
+ * chunks, put together, are a SQLite file of the exposed tables at the announced seq, with the announced
+ * size and SHA-256; an unknown id and a chunk past the end are refused with a Rowcast-Error header.
+ */
+#include "catalog.h"
+#include "snapshot_serve.h"
+#include "store.h"
+#include "unit.h"
+
+#include <cjson/cJSON.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NATS_SERVER "/usr/sbin/nats-server"
+#define WAIT_MS 60000 /* a generous bound for a busy machine */
+
+static char s_dir[] = "/tmp/rowcast-snapserve-XXXXXX";
+static char s_url[64];
+static pid_t s_nats = -1;
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &al) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* Starts nats-server -js and connects to it (retrying until it accepts, at most WAIT_MS). */
+static natsConnection *nats_start(void)
+{
+	char port[16], store[300];
+	natsConnection *nc = NULL;
+	snprintf(port, sizeof port, "%d", free_port());
+	snprintf(store, sizeof store, "%s/js", s_dir);
+	snprintf(s_url, sizeof s_url, "nats://127.0.0.1:%s", port);
+	s_nats = fork();
+	if (s_nats == 0) {
+		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
+			_exit(126);
+		execl(NATS_SERVER, NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, (char *)NULL);
+		_exit(127);
+	}
+	for (int waited = 0; waited < WAIT_MS && natsConnection_ConnectTo(&nc, s_url) != NATS_OK; waited += 50) {
+		struct timespec ts = {0, 50 * 1000 * 1000}; /* a retry pace, not a synchronisation */
+		nanosleep(&ts, NULL);
+	}
+	return nc;
+}
+
+static void nats_end(natsConnection *nc)
+{
+	natsConnection_Destroy(nc);
+	if (s_nats > 0) {
+		kill(s_nats, SIGTERM);
+		waitpid(s_nats, NULL, 0);
+	}
+}
+
+static natsMsg *request(natsConnection *nc, const char *subject, const char *body)
+{
+	natsMsg *m = NULL;
+	if (natsConnection_Request(&m, nc, subject, body, (int)strlen(body), WAIT_MS) != NATS_OK)
+		return NULL;
+	return m;
+}
+
+static void snapshot_over_nats(void)
+{
+	char db_path[300], out_path[300], body[256], text[512];
+	struct error e = {0};
+	snprintf(db_path, sizeof db_path, "%s/primary.db", s_dir);
+	snprintf(out_path, sizeof out_path, "%s/follower.db", s_dir);
+	static char *exposed[] = {"tasks"};
+	catalog_configure(exposed, 1, 0);
+	int init = store_init(db_path, 1,
+			     "CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT);"
+			     "CREATE TABLE hidden (x);"
+			     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+			     "INSERT INTO tasks SELECT i, printf('task %05d', i) FROM n;",
+			     &e);
+	CHECK_INT(init, 0);
+	natsConnection *nc = nats_start();
+	CHECK(nc != NULL);
+	int started = snapshot_serve_start(nc, "demo", db_path, &e) == 0;
+	natsMsg *m = started ? request(nc, "rowcast.demo.snapshot", "{\"chunk_bytes\":4096}") : NULL;
+	cJSON *d = m ? cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)) : NULL;
+	natsMsg_Destroy(m);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(d, "id");
+	const cJSON *chunks = cJSON_GetObjectItemCaseSensitive(d, "chunks");
+	const cJSON *bytes = cJSON_GetObjectItemCaseSensitive(d, "bytes");
+	const cJSON *seq = cJSON_GetObjectItemCaseSensitive(d, "seq");
+	int n = cJSON_IsNumber(chunks) ? (int)chunks->valuedouble : -1, got_all = cJSON_IsString(id);
+	long long total = 0;
+	FILE *f = fopen(out_path, "wb");
+	for (int i = 0; got_all && f && i < n; i++) {
+		snprintf(body, sizeof body, "{\"id\":\"%s\",\"index\":%d}", id->valuestring, i);
+		natsMsg *c = request(nc, "rowcast.demo.snapshot.chunk", body);
+		got_all = c && natsMsg_GetDataLength(c) > 0;
+		if (got_all)
+			total += (long long)fwrite(natsMsg_GetData(c), 1, (size_t)natsMsg_GetDataLength(c), f);
+		natsMsg_Destroy(c);
+	}
+	if (f)
+		fclose(f);
+	/* refusals: a chunk past the end, an unknown id */
+	const char *past = NULL, *unknown = NULL;
+	snprintf(body, sizeof body, "{\"id\":\"%s\",\"index\":%d}", cJSON_IsString(id) ? id->valuestring : "", n);
+	natsMsg *r1 = request(nc, "rowcast.demo.snapshot.chunk", body);
+	natsMsg *r2 = request(nc, "rowcast.demo.snapshot.chunk", "{\"id\":\"0000\",\"index\":0}");
+	if (r1)
+		natsMsgHeader_Get(r1, "Rowcast-Error", &past);
+	if (r2)
+		natsMsgHeader_Get(r2, "Rowcast-Error", &unknown);
+	int refused_past = past != NULL, refused_unknown = unknown != NULL;
+	natsMsg_Destroy(r1);
+	natsMsg_Destroy(r2);
+	long long announced_bytes = cJSON_IsNumber(bytes) ? (long long)bytes->valuedouble : -1;
+	int seq_is_number = cJSON_IsNumber(seq);
+	cJSON_Delete(d);
+	snapshot_serve_stop();
+	nats_end(nc);
+	store_conn_close();
+	CHECK(started);
+	CHECK(got_all);
+	CHECK(n > 1);
+	CHECK_INT(total, announced_bytes);
+	CHECK(seq_is_number);
+	CHECK(refused_past);
+	CHECK(refused_unknown);
+	sqlite3 *copy = NULL;
+	CHECK(sqlite3_open_v2(out_path, &copy, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+	sqlite3_stmt *st;
+	text[0] = '\0';
+	if (sqlite3_prepare_v2(copy, "SELECT count(*) || ' ' || max(title) || ' ' || "
+				     "(SELECT count(*) FROM sqlite_schema WHERE name = 'hidden') FROM tasks",
+			       -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(text, sizeof text, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(copy);
+	CHECK_STR(text, "3000 task 03000 0");
+}
+
+static const struct unit_test s_tests[] = {
+	UNIT_TEST(snapshot_over_nats),
+};
+
+int main(int argc, char **argv)
+{
+	if (access(NATS_SERVER, X_OK) != 0) {
+		printf("skipped: %s not found (Debian package nats-server)\n", NATS_SERVER);
+		return 0;
+	}
+	if (!mkdtemp(s_dir))
+		return 1;
+	int rc = unit_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", s_dir);
+	return rc;
+}
