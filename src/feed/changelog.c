@@ -197,8 +197,9 @@ static long long schema_version(sqlite3 *db)
 	return v;
 }
 
-/* Makes the triggers match cat (inside the caller's transaction). Returns an SQLite result code. */
-static int triggers_match(sqlite3 *db, const struct catalog *cat)
+/* Makes the triggers match cat (inside the caller's transaction): its tables' triggers, or none at all in
+ * CHANGELOG_NO_TRIGGERS mode. Returns an SQLite result code. */
+static int triggers_match(sqlite3 *db, const struct catalog *cat, enum changelog_mode mode)
 {
 	struct existing ex;
 	int rc = sqlite3_exec(db, s_create_log, NULL, NULL, NULL);
@@ -206,7 +207,8 @@ static int triggers_match(sqlite3 *db, const struct catalog *cat)
 		return rc;
 	if (existing_load(db, &ex) != 0)
 		return SQLITE_ERROR;
-	for (int i = 0; rc == SQLITE_OK && i < cat->n_tables; i++) {
+	int n_tables = mode == CHANGELOG_TRIGGERS ? cat->n_tables : 0;
+	for (int i = 0; rc == SQLITE_OK && i < n_tables; i++) {
 		for (int op = 0; rc == SQLITE_OK && op < 3; op++) {
 			char *name = NULL;
 			char *sql = trigger_sql(&cat->tables[i], op, &name);
@@ -237,7 +239,7 @@ static int triggers_match(sqlite3 *db, const struct catalog *cat)
 	return rc;
 }
 
-int changelog_sync(sqlite3 *db, long long *synced, struct error *e)
+int changelog_sync(sqlite3 *db, enum changelog_mode mode, long long *synced, struct error *e)
 {
 	struct catalog *cat = NULL;
 	long long v = -1;
@@ -246,7 +248,7 @@ int changelog_sync(sqlite3 *db, long long *synced, struct error *e)
 		/* the schema as it is now that no one else can change it */
 		v = schema_version(db);
 		cat = v >= 0 ? catalog_acquire(db, v) : NULL;
-		rc = cat ? triggers_match(db, cat) : SQLITE_ERROR;
+		rc = cat ? triggers_match(db, cat, mode) : SQLITE_ERROR;
 		catalog_release(cat);
 	}
 	/* the version this transaction leaves (its own trigger changes included), read before anyone else

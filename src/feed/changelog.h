@@ -13,13 +13,19 @@
 
 #include <sqlite3.h>
 
+/* Who fills the log. A single node or a primary: rowcast's triggers, whoever writes. A follower: no
+ * trigger at all; the log (same table, same schema) is written only by applying the primary's changes,
+ * each with the primary's seq (apply.h). */
+enum changelog_mode { CHANGELOG_TRIGGERS, CHANGELOG_NO_TRIGGERS };
+
 /* In one write transaction: creates _rowcast_changes when missing, and makes the triggers match the
- * catalog as it is inside that transaction (so a schema change made just before cannot be missed): every
- * exposed table gets insert/update/delete triggers whose JSON lists its current columns; stale triggers are
- * replaced and triggers on tables no longer exposed are dropped. Sets *synced to the PRAGMA schema_version
- * the database has once it commits. Returns 0, or ERR_FAIL with e (nothing changed; another program held
- * the database's write lock past the busy timeout, or SQLite failed). */
-int changelog_sync(sqlite3 *db, long long *synced, struct error *e);
+ * catalog as it is inside that transaction (so a schema change made just before cannot be missed): with
+ * CHANGELOG_TRIGGERS every exposed table gets insert/update/delete triggers whose JSON lists its current
+ * columns, stale triggers are replaced and triggers on tables no longer exposed are dropped; with
+ * CHANGELOG_NO_TRIGGERS every rowcast trigger is dropped. Sets *synced to the PRAGMA schema_version the
+ * database has once it commits. Returns 0, or ERR_FAIL with e (nothing changed; another program held the
+ * database's write lock past the busy timeout, or SQLite failed). */
+int changelog_sync(sqlite3 *db, enum changelog_mode mode, long long *synced, struct error *e);
 
 /* Deletes the oldest changes so that at most retain remain, a few thousand at most per call (one short
  * transaction: call it again while it deletes some). Returns how many were deleted, or ERR_FAIL. */

@@ -3,7 +3,7 @@
  * s_wake (signalled under it, as s_stop is set) wakes the thread: the feed thread reports schema versions
  * (s_wanted, counted in s_reports), the upkeep thread records what it synced (s_synced). The trigger sync
  * and pruning run without s_lock, under the process-wide write lock, on the thread's own connection.
- * s_stop and s_first_retained are atomic; s_retain and s_running are set before the thread starts.
+ * s_stop and s_first_retained are atomic; s_retain, s_running and s_mode are set before the thread starts.
  */
 #include "upkeep.h"
 
@@ -27,6 +27,12 @@ static long long s_reports;      /* how many times it told */
 static long long s_synced = -1;  /* the version the database had when the triggers last matched it */
 static long long s_retain;
 static atomic_llong s_first_retained;
+static enum changelog_mode s_mode = CHANGELOG_TRIGGERS;
+
+void upkeep_configure(enum changelog_mode mode)
+{
+	s_mode = mode;
+}
 
 long long upkeep_first_retained(void)
 {
@@ -40,7 +46,7 @@ int upkeep_sync_now(long long *synced, struct error *e)
 	if (!conn)
 		return error_set(e, ERR_FAIL, se.status, se.code, "%s", se.message);
 	writelock_take();
-	int rc = changelog_sync(store_conn_db(conn), synced, e);
+	int rc = changelog_sync(store_conn_db(conn), s_mode, synced, e);
 	writelock_release();
 	return rc;
 }

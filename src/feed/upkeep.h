@@ -8,7 +8,13 @@
 #ifndef ROWCAST_UPKEEP_H
 #define ROWCAST_UPKEEP_H
 
+#include "changelog.h"
 #include "error.h"
+
+/* Sets who fills the change log (changelog.h): CHANGELOG_TRIGGERS (the default: a single node, a primary)
+ * or CHANGELOG_NO_TRIGGERS (a follower, whose log is written only by applying the primary's changes).
+ * Call once before feed_start; every later sync keeps to it. */
+void upkeep_configure(enum changelog_mode mode);
 
 /* Makes the triggers match the schema now, on the calling thread's connection (at start-up, before the
  * server answers). Sets *synced to the schema version the database then has. Returns 0, or ERR_FAIL with e. */
