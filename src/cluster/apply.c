@@ -1,0 +1,372 @@
+/*
+ * apply.c: a follower applies one of the primary's changes (apply.h). The change is the CHANGE text of
+ * feed_change.c, which holds each value with its SQLite type (integers exact, reals with a decimal point or
+ * an exponent, BLOBs as {"$base64":...}); json_value_bind turns each back into the same value. Table and
+ * column names come from the catalog, quoted; every value is bound. The log entry keeps the primary's texts
+ * (numbers printed from their exact source text), so the follower's feed gives the same CHANGE text.
+ * Column lists live in arrays on the stack sized by the table's columns: SQLite allows at most 2000 per table
+ * (SQLITE_MAX_COLUMN), so at most 8 KB.
+ * No state; the caller's connection, under the process-wide write lock.
+ */
+#include "apply.h"
+
+#include "catalog.h"
+#include "changelog.h"
+#include "json.h"
+#include "limit.h"
+#include "writelock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum apply_op { APPLY_INSERT, APPLY_UPDATE, APPLY_DELETE };
+
+/* A change as read from its text; every pointer is into root. */
+struct change {
+	cJSON *root;
+	long long seq, ts;
+	const char *table;
+	enum apply_op op;
+	cJSON *key, *row, *old; /* row and old: objects, or NULL items (JSON null) */
+};
+
+/* Reads an exact integer member. Returns 0, or ERR_INVALID with e. */
+static int member_int64(const cJSON *root, const char *name, long long *out, struct error *e)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, name);
+	if (!v || json_int64_get(v, out) != 0)
+		return error_invalid(e, "the change's \"%s\" is not an integer", name);
+	return 0;
+}
+
+/* Parses text into *c. Returns 0 (free c->root with cJSON_Delete), ERR_INVALID or ERR_NOMEM with e. */
+static int change_parse(const char *text, size_t len, struct change *c, struct error *e)
+{
+	static const char *const ops[] = {"insert", "update", "delete"};
+	memset(c, 0, sizeof *c);
+	int rc = json_parse(text, len, LIMIT_JSON_DEPTH, &c->root, e);
+	if (rc != 0)
+		return rc;
+	const cJSON *table = cJSON_GetObjectItemCaseSensitive(c->root, "table");
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(c->root, "op");
+	c->key = cJSON_GetObjectItemCaseSensitive(c->root, "key");
+	c->row = cJSON_GetObjectItemCaseSensitive(c->root, "row");
+	c->old = cJSON_GetObjectItemCaseSensitive(c->root, "old");
+	if (!cJSON_IsObject(c->root)) {
+		rc = error_invalid(e, "a change is a JSON object");
+	} else if ((rc = member_int64(c->root, "seq", &c->seq, e)) != 0 || (rc = member_int64(c->root, "ts", &c->ts, e)) != 0) {
+		/* e is set */
+	} else if (c->seq <= 0) {
+		rc = error_invalid(e, "the change's seq %lld is not positive", c->seq);
+	} else if (!cJSON_IsString(table) || !cJSON_IsString(op) || !c->key || !c->row || !c->old) {
+		rc = error_invalid(e, "a change has \"table\", \"op\", \"key\", \"row\" and \"old\"");
+	} else {
+		c->table = table->valuestring;
+		rc = ERR_INVALID;
+		for (int i = 0; i < 3; i++)
+			if (strcmp(op->valuestring, ops[i]) == 0)
+				c->op = (enum apply_op)i, rc = 0;
+		if (rc != 0)
+			error_invalid(e, "the change's op \"%.40s\" is not insert, update or delete", op->valuestring);
+		else if (cJSON_IsObject(c->row) != (c->op != APPLY_DELETE) || (!cJSON_IsObject(c->row) && !cJSON_IsNull(c->row)))
+			rc = error_invalid(e, "the change's \"row\" is not what a%s %s has", c->op == APPLY_INSERT ? "n" : "", ops[c->op]);
+		else if (cJSON_IsObject(c->old) != (c->op != APPLY_INSERT) || (!cJSON_IsObject(c->old) && !cJSON_IsNull(c->old)))
+			rc = error_invalid(e, "the change's \"old\" is not what a%s %s has", c->op == APPLY_INSERT ? "n" : "", ops[c->op]);
+	}
+	if (rc != 0) {
+		cJSON_Delete(c->root);
+		c->root = NULL;
+	}
+	return rc;
+}
+
+/* Checks that the members of row are exactly t's columns (with "rowid" first for a table keyed by its
+ * rowid). Returns 0, or ERR_RESYNC with e: the primary's table is not this one. */
+static int row_check(const struct catalog_table *t, const cJSON *row, struct error *e)
+{
+	int n = 0;
+	for (const cJSON *m = row->child; m; m = m->next, n++) {
+		int col = catalog_column_find(t, m->string);
+		if (col == -1 || (col == CATALOG_ROWID && t->key != CATALOG_KEY_ROWID))
+			return error_set(e, ERR_RESYNC, 409, "resync", "table '%.200s' has no column '%.200s' here",
+					 t->name, m->string);
+	}
+	for (int i = 0; i < t->n_cols; i++)
+		if (!cJSON_GetObjectItemCaseSensitive(row, t->cols[i].name))
+			return error_set(e, ERR_RESYNC, 409, "resync", "the change to '%.200s' has no column '%.200s'",
+					 t->name, t->cols[i].name);
+	if (n != t->n_cols + (t->key == CATALOG_KEY_ROWID))
+		return error_set(e, ERR_RESYNC, 409, "resync", "the change to '%.200s' has other columns than it has here",
+				 t->name);
+	return 0;
+}
+
+/* The columns a row operation writes (the rowid first for a table keyed by it, then every column that is
+ * not generated) into cols (room for n_cols + 1). Returns how many. */
+static int written_cols(const struct catalog_table *t, int *cols)
+{
+	int n = 0;
+	if (t->key == CATALOG_KEY_ROWID)
+		cols[n++] = CATALOG_ROWID;
+	for (int i = 0; i < t->n_cols; i++)
+		if (!t->cols[i].generated)
+			cols[n++] = i;
+	return n;
+}
+
+/* The key's columns, in key order, into cols (room for n_cols + 1). Returns how many. */
+static int key_cols(const struct catalog_table *t, int *cols)
+{
+	if (t->key == CATALOG_KEY_ROWID)
+		cols[0] = CATALOG_ROWID;
+	else if (t->key == CATALOG_KEY_COLUMN)
+		cols[0] = t->key_col;
+	else
+		memcpy(cols, t->key_cols, (size_t)t->n_key_cols * sizeof *cols);
+	return t->key == CATALOG_KEY_COMPOSITE ? t->n_key_cols : 1;
+}
+
+static void column_append(sqlite3_str *s, const struct catalog_table *t, int col)
+{
+	if (col == CATALOG_ROWID)
+		sqlite3_str_appendall(s, "rowid");
+	else
+		sqlite3_str_appendf(s, "\"%w\"", t->cols[col].name);
+}
+
+/* Maps a failed SQLite step or prepare: what may pass is ERR_FAIL (ERR_NOMEM), anything else means the
+ * copy cannot take the change (ERR_RESYNC). */
+static int sql_fail(sqlite3 *db, int rc, struct error *e)
+{
+	switch (rc & 0xff) {
+	case SQLITE_NOMEM:
+		return error_nomem(e);
+	case SQLITE_BUSY: case SQLITE_LOCKED: case SQLITE_IOERR: case SQLITE_FULL: case SQLITE_CANTOPEN:
+	case SQLITE_READONLY: case SQLITE_INTERRUPT: case SQLITE_PROTOCOL:
+		return error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply the change now: %s", sqlite3_errmsg(db));
+	default:
+		return error_set(e, ERR_RESYNC, 409, "resync", "this copy refuses the change: %s", sqlite3_errmsg(db));
+	}
+}
+
+/* Binds the members of obj named by cols[0..n) from parameter *idx on. Returns 0 or an ERR_* with e. */
+static int bind_cols(sqlite3_stmt *st, int *idx, const struct catalog_table *t, const cJSON *obj,
+		     const int *cols, int n, struct error *e)
+{
+	for (int i = 0; i < n; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, catalog_column_name(t, cols[i]));
+		int rc = json_value_bind(st, (*idx)++, v, e);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Runs one row statement: sql (taken), with the values of `vals`'s written columns bound first (when vals
+ * is set), then those of `where`'s key columns (when where is set). Sets *changed to the rows it changed.
+ * Returns 0 or an ERR_* with e. */
+static int row_run(sqlite3 *db, sqlite3_str *sql, const struct catalog_table *t, const cJSON *vals,
+		   const cJSON *where, long long *changed, struct error *e)
+{
+	int cols[t->n_cols + 1], n, idx = 1, rc;
+	sqlite3_stmt *st = NULL;
+	char *text = sqlite3_str_finish(sql);
+	if (!text)
+		return error_nomem(e);
+	rc = sqlite3_prepare_v2(db, text, -1, &st, NULL);
+	sqlite3_free(text);
+	if (rc != SQLITE_OK)
+		return sql_fail(db, rc, e);
+	rc = 0;
+	if (vals) {
+		n = written_cols(t, cols);
+		rc = bind_cols(st, &idx, t, vals, cols, n, e);
+	}
+	if (rc == 0 && where) {
+		n = key_cols(t, cols);
+		rc = bind_cols(st, &idx, t, where, cols, n, e);
+	}
+	if (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_DONE) {
+		*changed = sqlite3_changes64(db);
+		rc = 0;
+	} else if (rc > 0) {
+		rc = sql_fail(db, sqlite3_errcode(db), e);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Appends " WHERE k1 IS ? AND ...": IS, so that a NULL in a composite key of a rowid table matches. */
+static void key_where_append(sqlite3_str *s, const struct catalog_table *t)
+{
+	int cols[t->n_cols + 1], n = key_cols(t, cols);
+	for (int i = 0; i < n; i++) {
+		sqlite3_str_appendall(s, i ? " AND " : " WHERE ");
+		column_append(s, t, cols[i]);
+		sqlite3_str_appendall(s, " IS ?");
+	}
+}
+
+/* UPDATE t SET <every written column of row> WHERE <where's key>. */
+static int row_update(sqlite3 *db, const struct catalog_table *t, const cJSON *row, const cJSON *where,
+		      long long *changed, struct error *e)
+{
+	int cols[t->n_cols + 1], n = written_cols(t, cols);
+	sqlite3_str *s = sqlite3_str_new(db);
+	sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
+	for (int i = 0; i < n; i++) {
+		sqlite3_str_appendall(s, i ? ", " : "");
+		column_append(s, t, cols[i]);
+		sqlite3_str_appendall(s, " = ?");
+	}
+	key_where_append(s, t);
+	return row_run(db, s, t, row, where, changed, e);
+}
+
+/* Writes row by key: moved from old's key when given (a key change), else updated in place, else inserted. */
+static int row_upsert(sqlite3 *db, const struct catalog_table *t, const cJSON *row, const cJSON *old, struct error *e)
+{
+	long long changed = 0;
+	int rc = old ? row_update(db, t, row, old, &changed, e) : 0;
+	if (rc == 0 && changed == 0)
+		rc = row_update(db, t, row, row, &changed, e);
+	if (rc != 0 || changed > 0)
+		return rc;
+	int cols[t->n_cols + 1], n = written_cols(t, cols);
+	sqlite3_str *s = sqlite3_str_new(db);
+	sqlite3_str_appendf(s, "INSERT INTO \"%w\" (", t->name);
+	for (int i = 0; i < n; i++) {
+		sqlite3_str_appendall(s, i ? ", " : "");
+		column_append(s, t, cols[i]);
+	}
+	sqlite3_str_appendall(s, ") VALUES (");
+	for (int i = 0; i < n; i++)
+		sqlite3_str_appendall(s, i ? ", ?" : "?");
+	sqlite3_str_appendall(s, ")");
+	return row_run(db, s, t, row, NULL, &changed, e);
+}
+
+static int row_delete(sqlite3 *db, const struct catalog_table *t, const cJSON *old, struct error *e)
+{
+	long long changed;
+	sqlite3_str *s = sqlite3_str_new(db);
+	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
+	key_where_append(s, t);
+	return row_run(db, s, t, NULL, old, &changed, e);
+}
+
+/* Binds item printed as JSON text at idx (SQL NULL for a JSON null when null_is_sql). Returns an SQLite code. */
+static int bind_json(sqlite3_stmt *st, int idx, const cJSON *item, int null_is_sql)
+{
+	if (null_is_sql && cJSON_IsNull(item))
+		return sqlite3_bind_null(st, idx);
+	char *text = cJSON_PrintUnformatted(item);
+	if (!text)
+		return SQLITE_NOMEM;
+	int rc = sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
+	cJSON_free(text);
+	return rc;
+}
+
+/* Appends the change to the log with the primary's values (after the row operation: the numbers of c are
+ * made raw here, so that they print as they were read). Returns 0 or an ERR_* with e. */
+static int log_append(sqlite3 *db, struct change *c, struct error *e)
+{
+	static const char *const ops[] = {"insert", "update", "delete"};
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "INSERT INTO _rowcast_changes(seq, ts, tbl, op, key, row, old) "
+				    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(db, rc, e);
+	json_numbers_to_raw(c->root);
+	sqlite3_bind_int64(st, 1, c->seq);
+	sqlite3_bind_int64(st, 2, c->ts);
+	rc = sqlite3_bind_text(st, 3, c->table, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 4, ops[c->op], -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = bind_json(st, 5, c->key, 0);
+	if (rc == SQLITE_OK)
+		rc = bind_json(st, 6, c->row, 1);
+	if (rc == SQLITE_OK)
+		rc = bind_json(st, 7, c->old, 1);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? error_nomem(e) : sql_fail(db, sqlite3_errcode(db), e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The change inside the caller's transaction. Returns 1 applied, 0 skipped, or an ERR_* with e. */
+static int apply_in(sqlite3 *db, struct change *c, struct error *e)
+{
+	long long last, first, version = -1;
+	sqlite3_stmt *st;
+	if (changelog_bounds(db, &last, &first) != 0)
+		return error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the change log: %s", sqlite3_errmsg(db));
+	if (c->seq <= last)
+		return 0;
+	if (c->seq > last + 1)
+		return error_set(e, ERR_RESYNC, 409, "resync", "change %lld does not follow %lld, the last applied",
+				 c->seq, last);
+	if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	struct catalog *cat = version >= 0 ? catalog_acquire(db, version) : NULL;
+	if (!cat)
+		return error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the schema");
+	const struct catalog_table *t = catalog_table_find(cat, c->table);
+	int rc = 0;
+	if (!t)
+		rc = error_set(e, ERR_RESYNC, 409, "resync", "no table named '%.200s' here", c->table);
+	if (rc == 0 && c->op != APPLY_DELETE)
+		rc = row_check(t, c->row, e);
+	if (rc == 0 && c->op != APPLY_INSERT)
+		rc = row_check(t, c->old, e);
+	if (rc == 0 && c->op == APPLY_DELETE)
+		rc = row_delete(db, t, c->old, e);
+	else if (rc == 0)
+		rc = row_upsert(db, t, c->row, c->op == APPLY_UPDATE ? c->old : NULL, e);
+	if (rc == 0)
+		rc = log_append(db, c, e);
+	catalog_release(cat);
+	return rc == 0 ? 1 : rc;
+}
+
+/* PRAGMA foreign_keys on db: 1, 0, or -1 when it cannot be read. */
+static int foreign_keys(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+	if (sqlite3_prepare_v2(db, "PRAGMA foreign_keys", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, struct error *e)
+{
+	struct change c;
+	int rc = change_parse(text, len, &c, e);
+	if (rc != 0)
+		return rc;
+	*seq = c.seq;
+	writelock_take();
+	/* outside any transaction, where the pragma takes effect: cascades already are in the primary's log */
+	int fk = foreign_keys(db);
+	if (fk == 1)
+		sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply the change now: %s", sqlite3_errmsg(db));
+	else
+		rc = apply_in(db, &c, e);
+	if (rc == 1 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot commit the change: %s", sqlite3_errmsg(db));
+	if (rc != 1 && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (fk == 1)
+		sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	writelock_release();
+	cJSON_Delete(c.root);
+	return rc;
+}
