@@ -62,6 +62,14 @@
 #define LIMIT_STOP_DRAIN_MS 2000
 #define LIMIT_STOP_POLL_MS 10
 
+/* The NATS connection (src/cluster/nats_conn.c): a server that is down is tried again every 250 ms, without
+ * end (a restarted server is back in use within a quarter second; a try costs one refused connect); a
+ * connect attempt that gets no answer gives up after 2 s (the client's default); a stop waits up to 5 s for
+ * the client's threads. */
+#define NATS_RECONNECT_WAIT_MS 250
+#define NATS_CONNECT_TIMEOUT_MS 2000
+#define NATS_CLOSE_WAIT_MS 5000
+
 /* Cluster snapshots (src/cluster/snapshot_serve.c): at most 4 kept at once (each a copy of the exposed
  * tables), deleted 60 s after their last chunk request; chunks of 4 KiB to 512 KiB, under NATS's 1 MiB
  * payload limit; a stop waits up to 5 s for requests in progress. */
