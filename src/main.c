@@ -94,6 +94,7 @@ int main(int argc, char **argv)
 	catalog_configure(cfg.tables, cfg.n_tables, cfg.read_only);
 	static_configure(cfg.web_root);
 	live_configure(&cfg);
+	cluster_configure(&cfg);
 	if (server_start(&cfg, url, sizeof url, &err))
 		return die(&cfg, err.message);
 	const struct asset *schema = assets_find("schema.sql");

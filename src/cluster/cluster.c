@@ -5,6 +5,8 @@
 #include "cluster.h"
 
 #include "nats_conn.h"
+#include "publish.h"
+#include "snapshot_serve.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -60,10 +62,29 @@ int cluster_start(const struct config *cfg, struct error *e)
 		 cfg->stream[0] ? cfg->stream : cfg->follow);
 	if (nats_conn_open(cfg->nats_url, name, e) != 0)
 		return ERR_FAIL;
+	if (cfg->stream[0]) {
+		if (publish_start(cfg->stream, e) != 0) {
+			nats_conn_close();
+			return ERR_FAIL;
+		}
+		if (snapshot_serve_start(nats_conn_get(), cfg->stream, cfg->db_path, e) != 0) {
+			publish_stop();
+			nats_conn_close();
+			return ERR_FAIL;
+		}
+	}
 	return 0;
+}
+
+void cluster_configure(const struct config *cfg)
+{
+	if (cfg->stream[0])
+		publish_configure();
 }
 
 void cluster_stop(void)
 {
+	snapshot_serve_stop();
+	publish_stop();
 	nats_conn_close();
 }

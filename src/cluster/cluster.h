@@ -26,6 +26,10 @@ void cluster_follower_set(long long primary_seq);
  * as "cluster_error"). */
 void cluster_problem_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Prepares what must hold before the change feed starts (on a primary: no pruning until the stream says
+ * what it holds). Main thread, before feed_start. */
+void cluster_configure(const struct config *cfg);
+
 /* Takes this node's role from cfg and, on a primary or a follower, connects to NATS (a NATS that does not
  * answer yet is waited for in the background) and starts the node's cluster threads. Called once the
  * change feed runs and before the server answers. Returns 0, or ERR_FAIL with e: the node must not serve

@@ -3,7 +3,7 @@
  * s_wake (signalled under it, as s_stop is set) wakes the thread: the feed thread reports schema versions
  * (s_wanted, counted in s_reports), the upkeep thread records what it synced (s_synced). The trigger sync
  * and pruning run without s_lock, under the process-wide write lock, on the thread's own connection.
- * s_stop and s_first_retained are atomic; s_retain and s_running are set before the thread starts.
+ * s_stop, s_first_retained and s_floor are atomic; s_retain and s_running are set before the thread starts.
  */
 #include "upkeep.h"
 
@@ -13,6 +13,7 @@
 #include "store.h"
 #include "writelock.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +28,12 @@ static long long s_reports;      /* how many times it told */
 static long long s_synced = -1;  /* the version the database had when the triggers last matched it */
 static long long s_retain;
 static atomic_llong s_first_retained;
+static atomic_llong s_floor = LLONG_MAX; /* never prune past it (upkeep_floor_set) */
+
+void upkeep_floor_set(long long floor)
+{
+	atomic_store(&s_floor, floor);
+}
 
 long long upkeep_first_retained(void)
 {
@@ -85,7 +92,7 @@ static void prune(struct store_conn *conn)
 	long long deleted, last, first;
 	do {
 		writelock_take();
-		deleted = changelog_prune(db, s_retain);
+		deleted = changelog_prune(db, s_retain, atomic_load(&s_floor));
 		writelock_release();
 	} while (deleted > 0 && !atomic_load(&s_stop));
 	if (changelog_bounds(db, &last, &first) == 0)
