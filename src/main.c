@@ -6,6 +6,7 @@
 #include "assets.h"
 #include "catalog.h"
 #include "checkpoint.h"
+#include "cluster.h"
 #include "config.h"
 #include "feed.h"
 #include "http.h"
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
 	catalog_configure(cfg.tables, cfg.n_tables, cfg.read_only);
 	static_configure(cfg.web_root);
 	live_configure(&cfg);
+	cluster_configure(&cfg);
 	if (server_start(&cfg, url, sizeof url, &err))
 		return die(&cfg, err.message);
 	const struct asset *schema = assets_find("schema.sql");
@@ -103,8 +105,10 @@ int main(int argc, char **argv)
 	struct error ce;
 	if (checkpoint_start(cfg.db_path, &ce) != 0)
 		fprintf(stderr, "rowcast: %s; SQLite checkpoints inside writes instead\n", ce.message);
-	if (prepare_feed(&cfg, &err)) {
+	if (prepare_feed(&cfg, &err) || cluster_start(&cfg, &err)) {
 		server_stop();
+		cluster_stop();
+		live_stop();
 		feed_stop();
 		store_conn_close();
 		catalog_shutdown();
@@ -122,6 +126,7 @@ int main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 	}
 	server_stop();
+	cluster_stop();
 	live_stop();
 	feed_stop();
 	store_conn_close();

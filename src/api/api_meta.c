@@ -3,6 +3,7 @@
  */
 #include "api.h"
 
+#include "cluster.h"
 #include "json.h"
 #include "limit.h"
 #include "metrics.h"
@@ -10,6 +11,29 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Adds the cluster's fields: role, and off a single node nats (and cluster_error when the node stopped
+ * doing its part), and on a follower primary_seq and lag (what it has not applied of what the stream holds;
+ * last_seq is its applied seq). Returns 0, or ERR_NOMEM. */
+static int health_cluster_add(cJSON *root, long long last_seq)
+{
+	struct cluster_status st;
+	cluster_status_get(&st);
+	if (!cJSON_AddStringToObject(root, "role", st.role))
+		return ERR_NOMEM;
+	if (strcmp(st.role, "single") == 0)
+		return 0;
+	if (!cJSON_AddStringToObject(root, "nats", st.nats_ok ? "ok" : "down") ||
+	    (st.problem[0] && !cJSON_AddStringToObject(root, "cluster_error", st.problem)))
+		return ERR_NOMEM;
+	if (strcmp(st.role, "follower") == 0) {
+		long long lag = st.primary_seq > last_seq ? st.primary_seq - last_seq : 0;
+		if (!cJSON_AddItemToObject(root, "primary_seq", json_int64_create(st.primary_seq)) ||
+		    !cJSON_AddItemToObject(root, "lag", json_int64_create(lag)))
+			return ERR_NOMEM;
+	}
+	return 0;
+}
 
 int api_health_get(struct http_request *req)
 {
@@ -21,7 +45,7 @@ int api_health_get(struct http_request *req)
 	if (!root || !cJSON_AddStringToObject(root, "status", ok ? "ok" : "degraded") ||
 	    !cJSON_AddStringToObject(root, "db", ok ? "ok" : e.message) ||
 	    !cJSON_AddItemToObject(root, "last_seq", json_int64_create(seq)) ||
-	    !cJSON_AddStringToObject(root, "version", ROWCAST_VERSION)) {
+	    !cJSON_AddStringToObject(root, "version", ROWCAST_VERSION) || health_cluster_add(root, seq) != 0) {
 		cJSON_Delete(root);
 		return reply_error(&req->reply, 500, "internal", "out of memory");
 	}

@@ -84,6 +84,43 @@ static int parse_listen(struct config *cfg, const char *s, struct error *err)
 	return 0;
 }
 
+/* A stream name is [A-Za-z0-9_-]{1,64}: it becomes a JetStream stream name and a NATS subject token. */
+static int parse_stream_name(char *dst, size_t cap, const char *v, const char *opt, struct error *err)
+{
+	size_t n = strlen(v);
+	if (n == 0 || n > CONFIG_STREAM_NAME_MAX || n >= cap)
+		return error_fail(err, "%s wants a name of 1 to %d letters, digits, '_' or '-', got '%.100s'", opt,
+				  CONFIG_STREAM_NAME_MAX, v);
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return error_fail(err, "%s wants a name of 1 to %d letters, digits, '_' or '-', got '%.100s'", opt,
+					  CONFIG_STREAM_NAME_MAX, v);
+	}
+	memcpy(dst, v, n + 1);
+	return 0;
+}
+
+/* --nats: comma-separated URLs, none empty, without spaces (the NATS client splits the list itself). */
+static int parse_nats(struct config *cfg, const char *v, struct error *err)
+{
+	const char *p = v;
+	if (copy_str(cfg->nats_url, sizeof cfg->nats_url, v, "--nats", err))
+		return ERR_FAIL;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == 0)
+			return error_fail(err, "--nats has an empty item");
+		for (size_t i = 0; i < len; i++)
+			if (p[i] == ' ' || p[i] == '\t')
+				return error_fail(err, "--nats wants URLs like nats://127.0.0.1:4222, got '%.200s'", v);
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
 static int valid_origin(const char *o)
 {
 	if (strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0)
@@ -189,6 +226,15 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 			} else if (opt_is(a, "--tls-cert")) {
 				NEED_VALUE("--tls-cert");
 				rc = copy_str(cfg->tls_cert, sizeof cfg->tls_cert, v, "--tls-cert", err);
+			} else if (opt_is(a, "--nats")) {
+				NEED_VALUE("--nats");
+				rc = parse_nats(cfg, v, err);
+			} else if (opt_is(a, "--stream")) {
+				NEED_VALUE("--stream");
+				rc = parse_stream_name(cfg->stream, sizeof cfg->stream, v, "--stream", err);
+			} else if (opt_is(a, "--follow")) {
+				NEED_VALUE("--follow");
+				rc = parse_stream_name(cfg->follow, sizeof cfg->follow, v, "--follow", err);
 			} else {
 				return error_fail(err, "unknown option '%s' (see --help)", a);
 			}
@@ -206,6 +252,13 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 	}
 	if (cfg->show_help || cfg->show_version)
 		return 0;
+	if (cfg->stream[0] && cfg->follow[0])
+		return error_fail(err, "--stream and --follow exclude each other: a node is the primary or a follower");
+	if ((cfg->stream[0] || cfg->follow[0]) && !cfg->nats_url[0])
+		return error_fail(err, "%s needs --nats URL (the NATS server holding the stream)",
+				  cfg->stream[0] ? "--stream" : "--follow");
+	if (cfg->nats_url[0] && !cfg->stream[0] && !cfg->follow[0])
+		return error_fail(err, "--nats needs --stream NAME (be the primary) or --follow NAME (be a follower)");
 	if (cfg->web_root[0]) {
 		struct stat st;
 		if (stat(cfg->web_root, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -250,6 +303,11 @@ void config_usage(FILE *out)
 	      "  --allow-origin URL,...   other browser origins allowed to call the API and open the WebSocket\n"
 	      "  --uninstall              remove rowcast's triggers and tables from DB_FILE and exit\n"
 	      "  --tls-cert FILE          serve HTTPS and WSS with this PEM (key and certificate)\n"
+	      "  --nats URL,...           the NATS server(s) of a cluster (e.g. nats://127.0.0.1:4222)\n"
+	      "  --stream NAME            be the primary: publish every change to the JetStream stream NAME\n"
+	      "                           (created when absent)\n"
+	      "  --follow NAME            be a follower of the primary publishing to stream NAME: DB_FILE is\n"
+	      "                           this node's copy\n"
 	      "  --help, --version        print and exit\n",
 	      out);
 }

@@ -12,6 +12,9 @@
 
 #define CONFIG_MAX_LIST 64
 
+/* Longest --stream/--follow NAME: JetStream stream names have no fixed limit, subjects stay short. */
+#define CONFIG_STREAM_NAME_MAX 64
+
 struct config {
 	char db_path[4096];
 	char listen_host[256];
@@ -28,6 +31,9 @@ struct config {
 	int n_allow_origins;
 	int uninstall;
 	char tls_cert[4096];      /* "" for plain HTTP */
+	char nats_url[1024];      /* --nats: one NATS URL or several, comma-separated; "" when unset */
+	char stream[65];          /* --stream NAME: this node is the primary publishing to NAME; "" when unset */
+	char follow[65];          /* --follow NAME: this node follows the primary of NAME; "" when unset */
 	int show_help;
 	int show_version;
 };

@@ -62,6 +62,26 @@
 #define LIMIT_STOP_DRAIN_MS 2000
 #define LIMIT_STOP_POLL_MS 10
 
+/* The NATS connection (src/cluster/nats_conn.c): a server that is down is tried again every 250 ms, without
+ * end (a restarted server is back in use within a quarter second; a try costs one refused connect); a
+ * connect attempt that gets no answer gives up after 2 s (the client's default); a stop waits up to 5 s for
+ * the client's threads. */
+#define NATS_RECONNECT_WAIT_MS 250
+#define NATS_CONNECT_TIMEOUT_MS 2000
+#define NATS_CLOSE_WAIT_MS 5000
+
+/* The primary's publisher (src/cluster/publish.c): changes read from the log per batch (each is published
+ * and acknowledged one after the other; the batch only saves log reads); how long the stream may take to
+ * acknowledge one (NATS's own default wait); how long another primary may take to answer (nobody there is
+ * answered at once by NATS: "no responders"); how often a publisher that waits for NATS or for changes
+ * looks whether it should stop; how many times in a row the stream may move under it before it concludes
+ * that another publisher writes to it. */
+#define PUBLISH_BATCH 256
+#define PUBLISH_ACK_WAIT_MS 5000
+#define PUBLISH_PRIMARY_ASK_MS 1000
+#define PUBLISH_NAP_MS 200
+#define PUBLISH_WRONG_MAX 3
+
 /* Cluster snapshots (src/cluster/snapshot_serve.c): at most 4 kept at once (each a copy of the exposed
  * tables), deleted 60 s after their last chunk request; chunks of 4 KiB to 512 KiB, under NATS's 1 MiB
  * payload limit; a stop waits up to 5 s for requests in progress. */
@@ -70,6 +90,9 @@
 #define SNAPSHOT_CHUNK_MIN 4096
 #define SNAPSHOT_CHUNK_MAX (512 * 1024)
 #define SNAPSHOT_DRAIN_MS 5000
+/* How long a snapshot's answer waits for its seq to reach the stream, to tell the follower where in the
+ * stream the next changes are (past it: "stream_seq" 0, and the follower reads the stream from its start). */
+#define SNAPSHOT_STREAM_WAIT_MS 5000
 
 /* Open WebSockets from one client address, unless --sockets-per-address says otherwise: dozens of tabs
  * of one person fit, and no single host can take every worker. Past it: 429. */

@@ -33,6 +33,11 @@ static const struct {
 	{"rowcast_resyncs_total", "counter", "Clients told to resync."},
 	{"rowcast_queue_drops_total", "counter", "Clients cut off because they fell too far behind."},
 	{"rowcast_queue_bytes", "gauge", "Bytes of replies waiting for WebSocket senders (changes wait in the shared ring)."},
+	{"rowcast_cluster_published_total", "counter", "Changes published to the cluster's stream and acknowledged (primary)."},
+	{"rowcast_cluster_snapshots_served_total", "counter", "Snapshots made for followers (primary)."},
+	{"rowcast_cluster_applied_total", "counter", "Changes applied from the cluster's stream (follower)."},
+	{"rowcast_cluster_lag", "gauge", "Changes the stream holds that this follower has not applied."},
+	{"rowcast_cluster_snapshots_loaded_total", "counter", "Snapshots loaded from the primary (follower)."},
 };
 
 static const struct {
@@ -40,6 +45,7 @@ static const struct {
 } s_hist_info[METRICS_HIST_COUNT] = {
 	{"rowcast_http_request_seconds", "Time to answer an HTTP request."},
 	{"rowcast_push_latency_seconds", "Time from a change's commit to its frame being written."},
+	{"rowcast_cluster_apply_latency_seconds", "Time from a change's commit on the primary to its commit on this follower."},
 };
 
 void metrics_observe(enum metrics_hist h, double seconds)

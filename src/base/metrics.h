@@ -7,7 +7,12 @@
 
 #include <stddef.h>
 
-enum metrics_hist { METRICS_HTTP_SECONDS, METRICS_PUSH_SECONDS, METRICS_HIST_COUNT };
+enum metrics_hist {
+	METRICS_HTTP_SECONDS,
+	METRICS_PUSH_SECONDS,
+	METRICS_APPLY_SECONDS, /* follower: a change's commit on the primary to its commit here */
+	METRICS_HIST_COUNT
+};
 
 enum metrics_counter {
 	METRICS_WS_OPEN,          /* gauge: open WebSockets */
@@ -16,6 +21,11 @@ enum metrics_counter {
 	METRICS_RESYNCS,          /* clients told to resync */
 	METRICS_DROPS,            /* clients cut off for falling behind */
 	METRICS_QUEUE_BYTES,      /* gauge: bytes waiting in client queues */
+	METRICS_CLUSTER_PUBLISHED, /* primary: changes the stream acknowledged */
+	METRICS_CLUSTER_SNAPSHOTS_SERVED, /* primary: snapshots made for followers */
+	METRICS_CLUSTER_APPLIED,  /* follower: changes applied from the stream */
+	METRICS_CLUSTER_LAG,      /* gauge, follower: changes the stream holds that are not applied here */
+	METRICS_CLUSTER_SNAPSHOTS_LOADED, /* follower: snapshots loaded (bootstrap, gap, trim, schema change) */
 	METRICS_COUNTER_COUNT
 };
 

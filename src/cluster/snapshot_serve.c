@@ -7,6 +7,8 @@
 #include "catalog.h"
 #include "clock.h"
 #include "limit.h"
+#include "metrics.h"
+#include "publish.h"
 #include "store.h"
 #include "store_snapshot.h"
 
@@ -155,10 +157,14 @@ static void on_make(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 	pthread_mutex_lock(&s_lock);
 	s_snaps[slot] = made;
 	pthread_mutex_unlock(&s_lock);
+	metrics_add(METRICS_CLUSTER_SNAPSHOTS_SERVED, 1);
+	/* where in the stream the follower finds the changes after seq (0: unknown, read it from its start) */
+	unsigned long long stream_seq = publish_stream_seq(made.seq, SNAPSHOT_STREAM_WAIT_MS);
 	cJSON *o = cJSON_CreateObject();
 	long long chunks = (made.bytes + made.chunk_bytes - 1) / made.chunk_bytes;
 	char *text = NULL;
 	if (o && cJSON_AddStringToObject(o, "id", made.id) && cJSON_AddNumberToObject(o, "seq", (double)made.seq) &&
+	    cJSON_AddNumberToObject(o, "stream_seq", (double)stream_seq) &&
 	    cJSON_AddNumberToObject(o, "bytes", (double)made.bytes) && cJSON_AddNumberToObject(o, "chunks", (double)chunks) &&
 	    cJSON_AddNumberToObject(o, "chunk_bytes", made.chunk_bytes) && cJSON_AddStringToObject(o, "sha256", sha))
 		text = cJSON_PrintUnformatted(o);

@@ -267,12 +267,12 @@ int changelog_sync(sqlite3 *db, enum changelog_mode mode, long long *synced, str
 	return 0;
 }
 
-long long changelog_prune(sqlite3 *db, long long retain)
+long long changelog_prune(sqlite3 *db, long long retain, long long floor)
 {
 	long long last, first, deleted = 0;
 	if (changelog_bounds(db, &last, &first) != 0)
 		return ERR_FAIL;
-	long long cutoff = last - retain; /* delete seq <= cutoff */
+	long long cutoff = (floor < last ? floor : last) - retain; /* delete seq <= cutoff */
 	if (first > cutoff)
 		return 0;
 	long long upto = first + CHANGELOG_PRUNE_BATCH - 1 < cutoff ? first + CHANGELOG_PRUNE_BATCH - 1 : cutoff;

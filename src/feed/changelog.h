@@ -27,9 +27,11 @@ enum changelog_mode { CHANGELOG_TRIGGERS, CHANGELOG_NO_TRIGGERS };
  * database's write lock past the busy timeout, or SQLite failed). */
 int changelog_sync(sqlite3 *db, enum changelog_mode mode, long long *synced, struct error *e);
 
-/* Deletes the oldest changes so that at most retain remain, a few thousand at most per call (one short
- * transaction: call it again while it deletes some). Returns how many were deleted, or ERR_FAIL. */
-long long changelog_prune(sqlite3 *db, long long retain);
+/* Deletes the oldest changes so that at most retain remain at or below floor (changes after floor are
+ * never deleted: a primary's changes not yet in the cluster's stream; LLONG_MAX when nothing holds them),
+ * a few thousand at most per call (one short transaction: call it again while it deletes some). Returns how
+ * many were deleted, or ERR_FAIL. */
+long long changelog_prune(sqlite3 *db, long long retain, long long floor);
 
 /* Reads up to limit changes with seq > since, in seq order, each built into a change (feed_change.h) of
  * which out[] takes ownership. Returns how many (out[0..n) set), or ERR_FAIL / ERR_NOMEM (nothing kept).

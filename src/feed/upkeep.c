@@ -3,7 +3,8 @@
  * s_wake (signalled under it, as s_stop is set) wakes the thread: the feed thread reports schema versions
  * (s_wanted, counted in s_reports), the upkeep thread records what it synced (s_synced). The trigger sync
  * and pruning run without s_lock, under the process-wide write lock, on the thread's own connection.
- * s_stop and s_first_retained are atomic; s_retain, s_running and s_mode are set before the thread starts.
+ * s_stop, s_first_retained and s_floor are atomic; s_retain, s_running and s_mode are set before the thread
+ * starts.
  */
 #include "upkeep.h"
 
@@ -13,6 +14,7 @@
 #include "store.h"
 #include "writelock.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,10 +30,16 @@ static long long s_synced = -1;  /* the version the database had when the trigge
 static long long s_retain;
 static atomic_llong s_first_retained;
 static enum changelog_mode s_mode = CHANGELOG_TRIGGERS;
+static atomic_llong s_floor = LLONG_MAX; /* never prune past it (upkeep_floor_set) */
 
 void upkeep_configure(enum changelog_mode mode)
 {
 	s_mode = mode;
+}
+
+void upkeep_floor_set(long long floor)
+{
+	atomic_store(&s_floor, floor);
 }
 
 long long upkeep_first_retained(void)
@@ -91,7 +99,7 @@ static void prune(struct store_conn *conn)
 	long long deleted, last, first;
 	do {
 		writelock_take();
-		deleted = changelog_prune(db, s_retain);
+		deleted = changelog_prune(db, s_retain, atomic_load(&s_floor));
 		writelock_release();
 	} while (deleted > 0 && !atomic_load(&s_stop));
 	if (changelog_bounds(db, &last, &first) == 0)

@@ -31,6 +31,11 @@ void upkeep_stop(void);
  * to match it promptly, unless they already do. Cheap; never waits for the write lock. */
 void upkeep_schema_changed(long long version);
 
+/* Pruning deletes no change after floor from now on (any thread; a cluster's primary keeps what its stream
+ * has not acknowledged; LLONG_MAX, the default, lifts it). Set it before upkeep_start to hold the first
+ * prune too. */
+void upkeep_floor_set(long long floor);
+
 /* The smallest seq still in the log, as of the last prune (any thread). */
 long long upkeep_first_retained(void);
 

@@ -19,7 +19,8 @@ INSERT INTO other (v) VALUES ('x');
 """
 
 OPTIONS = ["--db", "--listen", "--web-root", "--tables", "--read-only", "--token", "--threads", "--sockets-per-address",
-           "--retain", "--allow-origin", "--uninstall", "--tls-cert", "--help", "--version"]
+           "--retain", "--allow-origin", "--uninstall", "--tls-cert", "--nats", "--stream", "--follow", "--help",
+           "--version"]
 
 
 class CliTest(TestCase):

@@ -58,6 +58,9 @@ static void test_defaults(void)
 	CHECK_STR(cfg.web_root, "");
 	CHECK_STR(cfg.token, "");
 	CHECK_STR(cfg.tls_cert, "");
+	CHECK_STR(cfg.nats_url, "");
+	CHECK_STR(cfg.stream, "");
+	CHECK_STR(cfg.follow, "");
 	CHECK_INT(cfg.n_tables, 0);
 	CHECK_INT(cfg.n_allow_origins, 0);
 	CHECK_INT(cfg.read_only, 0);
@@ -347,6 +350,56 @@ static void test_tls_cert(void)
 	CHECK(refused("/nonexistent/rowcast-unit.pem", ARGS("--tls-cert=/nonexistent/rowcast-unit.pem")));
 }
 
+static void test_cluster_options(void)
+{
+	struct config cfg;
+	CHECK_INT(PARSE(&cfg, "--nats", "nats://127.0.0.1:4222", "--stream", "orders"), 0);
+	config_free(&cfg);
+	CHECK_STR(cfg.nats_url, "nats://127.0.0.1:4222");
+	CHECK_STR(cfg.stream, "orders");
+	CHECK_STR(cfg.follow, "");
+	CHECK_INT(PARSE(&cfg, "--nats=nats://a:4222,nats://b:4222", "--follow=Orders_2-b"), 0);
+	config_free(&cfg);
+	CHECK_STR(cfg.nats_url, "nats://a:4222,nats://b:4222");
+	CHECK_STR(cfg.follow, "Orders_2-b");
+	CHECK_STR(cfg.stream, "");
+	char longest[CONFIG_STREAM_NAME_MAX + 1];
+	memset(longest, 'n', CONFIG_STREAM_NAME_MAX);
+	longest[CONFIG_STREAM_NAME_MAX] = '\0';
+	CHECK_INT(PARSE(&cfg, "--nats", "127.0.0.1:4222", "--stream", longest), 0);
+	config_free(&cfg);
+	CHECK_STR(cfg.stream, longest);
+	/* a follower still takes writes (it forwards them), so --read-only is its own choice */
+	CHECK_INT(PARSE(&cfg, "--nats", "nats://127.0.0.1:4222", "--follow", "x", "--read-only"), 0);
+	config_free(&cfg);
+	CHECK_INT(cfg.read_only, 1);
+}
+
+static void test_cluster_option_errors(void)
+{
+	char too_long[CONFIG_STREAM_NAME_MAX + 2];
+	memset(too_long, 'n', sizeof too_long - 1);
+	too_long[sizeof too_long - 1] = '\0';
+	CHECK(refused("--stream", ARGS("--nats", "nats://h:1", "--stream", too_long)));
+	CHECK(refused("'a.b'", ARGS("--nats", "nats://h:1", "--stream", "a.b"))); /* a dot would split the subject */
+	CHECK(refused("--follow", ARGS("--nats", "nats://h:1", "--follow", "a*")));
+	CHECK(refused("--follow", ARGS("--nats", "nats://h:1", "--follow", "a b")));
+	CHECK(refused("--stream needs a value", ARGS("--nats", "nats://h:1", "--stream")));
+	CHECK(refused("--stream", ARGS("--nats", "nats://h:1", "--stream=")));
+	CHECK(refused("exclude each other", ARGS("--nats", "nats://h:1", "--stream", "a", "--follow", "a")));
+	CHECK(refused("--stream needs --nats", ARGS("--stream", "a")));
+	CHECK(refused("--follow needs --nats", ARGS("--follow", "a")));
+	CHECK(refused("--nats needs --stream", ARGS("--nats", "nats://h:1")));
+	CHECK(refused("empty item", ARGS("--nats", "nats://h:1,,nats://g:2", "--stream", "a")));
+	CHECK(refused("empty item", ARGS("--nats", "nats://h:1,", "--stream", "a")));
+	CHECK(refused("--nats wants URLs", ARGS("--nats", "nats://h:1, nats://g:2", "--stream", "a")));
+	CHECK(refused("--nats needs a value", ARGS("--nats=", "--stream", "a")));
+	char url[1100];
+	memset(url, 'u', sizeof url - 1);
+	url[sizeof url - 1] = '\0';
+	CHECK(refused("--nats is too long", ARGS("--nats", url, "--stream", "a")));
+}
+
 static void test_unknown_option_named(void)
 {
 	CHECK(refused("--bogus", ARGS("--bogus")));
@@ -401,7 +454,7 @@ static void test_usage_mentions_every_option(void)
 	fclose(f);
 	const char *opts[] = {"--db",      "--listen", "--web-root",     "--tables",    "--read-only", "--token",
 			      "--threads", "--retain", "--allow-origin", "--uninstall", "--tls-cert",  "--help",
-			      "--version", "ROWCAST_TOKEN"};
+			      "--version", "ROWCAST_TOKEN", "--nats", "--stream", "--follow"};
 	const char *missing = NULL;
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
 		if (!buf || !strstr(buf, opts[i]))
@@ -434,6 +487,8 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_web_root_folder),
 	UNIT_TEST(test_web_root_not_a_folder_rejected),
 	UNIT_TEST(test_tls_cert),
+	UNIT_TEST(test_cluster_options),
+	UNIT_TEST(test_cluster_option_errors),
 	UNIT_TEST(test_unknown_option_named),
 	UNIT_TEST(test_help_and_version_flags),
 	UNIT_TEST(test_free_after_error_and_on_zeroed),

@@ -1,0 +1,44 @@
+/*
+ * nats_conn.h: the process's one connection to NATS, and its JetStream context. Opening never fails for
+ * want of a server: a NATS that is down at start is retried in the background, and a lost connection is
+ * reconnected to without end, so callers see only "connected now or not" (nats_conn_ok) and wait for it
+ * (nats_conn_wait). Opened and closed by the main thread; every other function is safe on any thread.
+ * The NATS client's own threads run the state callbacks, which keep an atomic flag and a generation count
+ * (bumped at every connect, so a caller can tell that what it read from the server before may be stale).
+ */
+#ifndef ROWCAST_NATS_CONN_H
+#define ROWCAST_NATS_CONN_H
+
+#include "error.h"
+
+#include <nats/nats.h>
+
+/* Connects to urls (one URL or several, comma-separated), naming the connection name (shown by the
+ * server's monitoring). Returns 0 once the connection exists, whether the server answered yet or not
+ * (nats_conn_ok tells), or ERR_FAIL with e when the URLs are malformed or the client cannot start. */
+int nats_conn_open(const char *urls, const char *name, struct error *e);
+
+/* Closes the connection (pending publishes are dropped, subscriptions end) and frees the client's state.
+ * Call after every user of the connection stopped. No-op when not open. */
+void nats_conn_close(void);
+
+/* 1 while connected to a server, else 0. */
+int nats_conn_ok(void);
+
+/* Waits up to timeout_ms for the connection to be up. Returns 1 when it is, 0 when it is not (timeout, or
+ * nats_conn_close started). */
+int nats_conn_wait(int timeout_ms);
+
+/* How many times the connection has been (re)established: a caller that remembers it can tell whether a
+ * reconnect happened since. 0 before the first connect. */
+long long nats_conn_generation(void);
+
+/* The connection and its JetStream context (owned here: valid until nats_conn_close; never NULL between a
+ * successful open and the close). */
+natsConnection *nats_conn_get(void);
+jsCtx *nats_conn_js(void);
+
+/* The NATS client's text for status s, with its last error detail when there is one, in buf (returned). */
+const char *nats_conn_error(natsStatus s, char *buf, size_t cap);
+
+#endif
