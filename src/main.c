@@ -55,6 +55,13 @@ static int prepare_feed(const struct config *cfg, struct error *err)
 	return rc;
 }
 
+/* 1 when SIGINT or SIGTERM waits (they are blocked: a start-up that waits looks here). */
+static int stop_asked(void)
+{
+	sigset_t pending;
+	return sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1);
+}
+
 int main(int argc, char **argv)
 {
 	static struct config cfg;
@@ -97,6 +104,17 @@ int main(int argc, char **argv)
 	cluster_configure(&cfg);
 	if (server_start(&cfg, url, sizeof url, &err))
 		return die(&cfg, err.message);
+	/* a follower's DB_FILE is made a copy to serve first (a new one is filled from the primary's snapshot) */
+	int prepared = cluster_prepare(&cfg, stop_asked, &err);
+	if (prepared != 0 || store_check(cfg.db_path, &exists, &err)) {
+		server_stop();
+		cluster_stop();
+		if (prepared == 1) {
+			config_free(&cfg);
+			return 0;
+		}
+		return die(&cfg, err.message);
+	}
 	const struct asset *schema = assets_find("schema.sql");
 	if (store_init(cfg.db_path, !exists, schema ? (const char *)schema->data : "", &err)) {
 		server_stop();

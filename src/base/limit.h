@@ -94,6 +94,22 @@
  * stream the next changes are (past it: "stream_seq" 0, and the follower reads the stream from its start). */
 #define SNAPSHOT_STREAM_WAIT_MS 5000
 
+/* The follower (src/cluster/follow.c, snapshot_load.c). A snapshot's answer may take a while: the primary
+ * copies the whole database (VACUUM INTO: about 100 MB/s here) and waits up to SNAPSHOT_STREAM_WAIT_MS for
+ * its seq to reach the stream, so 60 s; a chunk (at most 512 KiB read from a file) 10 s. The apply thread
+ * waits for the next change 500 ms at a time; when none came, it asks the stream for its last change (so
+ * /healthz's primary_seq is current while idle), and when the stream holds changes it has not applied for
+ * 3 such looks in a row its subscription is made again (the consumer went away, e.g. with a NATS restart).
+ * After a failure that may pass (NATS down, a refused or broken snapshot, the database busy) it tries again
+ * after 1 s. */
+#define FOLLOW_SNAPSHOT_WAIT_MS 60000
+#define FOLLOW_CHUNK_WAIT_MS 10000
+#define FOLLOW_POLL_MS 500
+#define FOLLOW_STALL_LOOKS 3
+#define FOLLOW_RETRY_MS 1000
+/* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message). */
+#define FOLLOW_JS_WAIT_MS 5000
+
 /* Open WebSockets from one client address, unless --sockets-per-address says otherwise: dozens of tabs
  * of one person fit, and no single host can take every worker. Past it: 429. */
 #define LIMIT_SOCKETS_PER_ADDRESS 64

@@ -88,15 +88,15 @@ static int row_check(const struct catalog_table *t, const cJSON *row, struct err
 	for (const cJSON *m = row->child; m; m = m->next, n++) {
 		int col = catalog_column_find(t, m->string);
 		if (col == -1 || (col == CATALOG_ROWID && t->key != CATALOG_KEY_ROWID))
-			return error_set(e, ERR_RESYNC, 409, "resync", "table '%.200s' has no column '%.200s' here",
+			return error_set(e, ERR_RESYNC, 500, "internal", "table '%.200s' has no column '%.200s' here",
 					 t->name, m->string);
 	}
 	for (int i = 0; i < t->n_cols; i++)
 		if (!cJSON_GetObjectItemCaseSensitive(row, t->cols[i].name))
-			return error_set(e, ERR_RESYNC, 409, "resync", "the change to '%.200s' has no column '%.200s'",
+			return error_set(e, ERR_RESYNC, 500, "internal", "the change to '%.200s' has no column '%.200s'",
 					 t->name, t->cols[i].name);
 	if (n != t->n_cols + (t->key == CATALOG_KEY_ROWID))
-		return error_set(e, ERR_RESYNC, 409, "resync", "the change to '%.200s' has other columns than it has here",
+		return error_set(e, ERR_RESYNC, 500, "internal", "the change to '%.200s' has other columns than it has here",
 				 t->name);
 	return 0;
 }
@@ -145,7 +145,7 @@ static int sql_fail(sqlite3 *db, int rc, struct error *e)
 	case SQLITE_READONLY: case SQLITE_INTERRUPT: case SQLITE_PROTOCOL:
 		return error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply the change now: %s", sqlite3_errmsg(db));
 	default:
-		return error_set(e, ERR_RESYNC, 409, "resync", "this copy refuses the change: %s", sqlite3_errmsg(db));
+		return error_set(e, ERR_RESYNC, 500, "internal", "this copy refuses the change: %s", sqlite3_errmsg(db));
 	}
 }
 
@@ -307,7 +307,7 @@ static int apply_in(sqlite3 *db, struct change *c, struct error *e)
 	if (c->seq <= last)
 		return 0;
 	if (c->seq > last + 1)
-		return error_set(e, ERR_RESYNC, 409, "resync", "change %lld does not follow %lld, the last applied",
+		return error_set(e, ERR_RESYNC, 500, "internal", "change %lld does not follow %lld, the last applied",
 				 c->seq, last);
 	if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int64(st, 0);
@@ -318,7 +318,7 @@ static int apply_in(sqlite3 *db, struct change *c, struct error *e)
 	const struct catalog_table *t = catalog_table_find(cat, c->table);
 	int rc = 0;
 	if (!t)
-		rc = error_set(e, ERR_RESYNC, 409, "resync", "no table named '%.200s' here", c->table);
+		rc = error_set(e, ERR_RESYNC, 500, "internal", "no table named '%.200s' here", c->table);
 	if (rc == 0 && c->op != APPLY_DELETE)
 		rc = row_check(t, c->row, e);
 	if (rc == 0 && c->op != APPLY_INSERT)
@@ -344,13 +344,14 @@ static int foreign_keys(sqlite3 *db)
 	return v;
 }
 
-int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, struct error *e)
+int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, long long *ts, struct error *e)
 {
 	struct change c;
 	int rc = change_parse(text, len, &c, e);
 	if (rc != 0)
 		return rc;
 	*seq = c.seq;
+	*ts = c.ts;
 	writelock_take();
 	/* outside any transaction, where the pragma takes effect: cascades already are in the primary's log */
 	int fk = foreign_keys(db);

@@ -16,8 +16,9 @@
  * write lock (writelock.h): insert and update write every column of "row" by key (an update whose key
  * changed moves the row from "old"'s key), delete removes the row by key; then the change goes into
  * _rowcast_changes with the primary's seq, ts, table, op, key, row and old. Foreign keys are not enforced
- * while applying (the primary's log already holds what its cascades did). *seq is set to the change's seq
- * once it is read (left alone for malformed text). Returns
+ * while applying (the primary's log already holds what its cascades did). *seq and *ts are set to the
+ * change's seq and commit time on the primary (ms since the epoch) once it is read (left alone for malformed
+ * text). Returns
  *   1            applied;
  *   0            skipped: seq is not after the last applied (a redelivery; nothing changed);
  *   ERR_RESYNC   the copy cannot take it in place and needs a fresh snapshot: a gap (seq > last + 1), a
@@ -27,6 +28,6 @@
  *   ERR_FAIL / ERR_NOMEM  a failure that may pass (the database busy past the busy timeout, I/O, memory):
  *                try the same change again later.
  * Nothing is changed unless 1 is returned. */
-int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, struct error *e);
+int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, long long *ts, struct error *e);
 
 #endif

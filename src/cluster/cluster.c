@@ -4,9 +4,11 @@
  */
 #include "cluster.h"
 
+#include "follow.h"
 #include "nats_conn.h"
 #include "publish.h"
 #include "snapshot_serve.h"
+#include "upkeep.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -52,26 +54,43 @@ static void role_set(const char *role)
 	pthread_mutex_unlock(&s_lock);
 }
 
-int cluster_start(const struct config *cfg, struct error *e)
+/* Connects to NATS as this node's role (once: a follower connects in cluster_prepare). */
+static int connect_once(const struct config *cfg, struct error *e)
 {
 	char name[128];
-	if (!cfg->stream[0] && !cfg->follow[0])
+	if (nats_conn_get())
 		return 0;
 	role_set(cfg->stream[0] ? "primary" : "follower");
 	snprintf(name, sizeof name, "rowcast %s of %s", cfg->stream[0] ? "primary" : "follower",
 		 cfg->stream[0] ? cfg->stream : cfg->follow);
-	if (nats_conn_open(cfg->nats_url, name, e) != 0)
+	return nats_conn_open(cfg->nats_url, name, e) != 0 ? ERR_FAIL : 0;
+}
+
+int cluster_prepare(const struct config *cfg, int (*stopping)(void), struct error *e)
+{
+	if (!cfg->follow[0])
+		return 0;
+	if (connect_once(cfg, e) != 0)
 		return ERR_FAIL;
-	if (cfg->stream[0]) {
-		if (publish_start(cfg->stream, e) != 0) {
-			nats_conn_close();
-			return ERR_FAIL;
-		}
-		if (snapshot_serve_start(nats_conn_get(), cfg->stream, cfg->db_path, e) != 0) {
-			publish_stop();
-			nats_conn_close();
-			return ERR_FAIL;
-		}
+	return follow_prepare(cfg->follow, cfg->db_path, stopping, e);
+}
+
+int cluster_start(const struct config *cfg, struct error *e)
+{
+	if (!cfg->stream[0] && !cfg->follow[0])
+		return 0;
+	if (connect_once(cfg, e) != 0)
+		return ERR_FAIL;
+	if (cfg->follow[0])
+		return follow_start(e);
+	if (publish_start(cfg->stream, e) != 0) {
+		nats_conn_close();
+		return ERR_FAIL;
+	}
+	if (snapshot_serve_start(nats_conn_get(), cfg->stream, cfg->db_path, e) != 0) {
+		publish_stop();
+		nats_conn_close();
+		return ERR_FAIL;
 	}
 	return 0;
 }
@@ -80,10 +99,13 @@ void cluster_configure(const struct config *cfg)
 {
 	if (cfg->stream[0])
 		publish_configure();
+	if (cfg->follow[0])
+		upkeep_configure(CHANGELOG_NO_TRIGGERS); /* the log is written only by applying the primary's changes */
 }
 
 void cluster_stop(void)
 {
+	follow_stop();
 	snapshot_serve_stop();
 	publish_stop();
 	nats_conn_close();

@@ -30,6 +30,12 @@ void cluster_problem_set(const char *fmt, ...) __attribute__((format(printf, 1, 
  * what it holds). Main thread, before feed_start. */
 void cluster_configure(const struct config *cfg);
 
+/* On a follower, before rowcast opens DB_FILE: connects to NATS and makes DB_FILE a copy to serve (a new
+ * file is filled from the primary's snapshot, waiting for NATS and the primary until stopping() answers
+ * non-zero: follow.h). No-op elsewhere. Main thread. Returns 0, 1 (stopping() said so first), or ERR_FAIL
+ * with e: the node must not serve (a malformed --nats, a DB_FILE a follower must not overwrite). */
+int cluster_prepare(const struct config *cfg, int (*stopping)(void), struct error *e);
+
 /* Takes this node's role from cfg and, on a primary or a follower, connects to NATS (a NATS that does not
  * answer yet is waited for in the background) and starts the node's cluster threads. Called once the
  * change feed runs and before the server answers. Returns 0, or ERR_FAIL with e: the node must not serve

@@ -1,15 +1,21 @@
 /*
  * snapshot_load.c: see snapshot_load.h. The digest is computed as the chunks are written (OpenSSL's EVP
- * SHA-256); the checks open the file with a connection of their own, closed before the rename. No state
- * besides each load's own.
+ * SHA-256); the database checks are store_copy's, on a connection of their own closed before the rename.
+ * No state besides each load's own.
  */
 #include "snapshot_load.h"
+
+#include "json.h"
+#include "limit.h"
+#include "nats_conn.h"
+#include "store_copy.h"
+
+#include <cjson/cJSON.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <openssl/evp.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,7 @@ struct snapshot_load {
 	int fd;
 	EVP_MD_CTX *md;
 	long long bytes, written, seq;
+	int checked; /* snapshot_load_check passed: the file is closed and whole */
 	char sha256[65];
 };
 
@@ -93,79 +100,6 @@ int snapshot_load_write(struct snapshot_load *l, const void *data, size_t len, s
 	return 0;
 }
 
-/* Checks the written file as a database: intact, with rowcast's log at l->seq. Returns 0 or ERR_* with e. */
-static int file_check(struct snapshot_load *l, struct error *e)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	int rc = ERR_INVALID;
-	if (sqlite3_open_v2(l->path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		rc = error_invalid(e, "the snapshot cannot be opened: %s", sqlite3_errmsg(db));
-		goto out;
-	}
-	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check(1)", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW || !sqlite3_column_text(st, 0) ||
-	    strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
-		rc = error_invalid(e, "the snapshot is not an intact database: %s",
-				   st && sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : sqlite3_errmsg(db));
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	/* sqlite_sequence exists wherever _rowcast_changes (AUTOINCREMENT) does */
-	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = "
-				   "'_rowcast_changes'), coalesce((SELECT seq FROM sqlite_sequence WHERE name = "
-				   "'_rowcast_changes'), 0)", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1) {
-		rc = error_invalid(e, "the snapshot has no change log");
-		goto out;
-	}
-	if (sqlite3_column_int64(st, 1) != l->seq) {
-		rc = error_invalid(e, "the snapshot stands at seq %lld, not %lld as announced", sqlite3_column_int64(st, 1),
-				   l->seq);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return rc;
-}
-
-/* Checkpoints db_path's WAL into it and removes the WAL and shared-memory files, so that nothing of the old
- * copy can be read into the new one. Returns 0, or ERR_FAIL with e (another program holds the database). */
-static int old_wal_remove(const char *db_path, struct error *e)
-{
-	sqlite3 *db = NULL;
-	if (access(db_path, F_OK) != 0)
-		return 0;
-	int rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		error_fail(e, "cannot checkpoint %s: %s", db_path, sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return ERR_FAIL;
-	}
-	sqlite3_close(db); /* the last connection: SQLite removes the WAL unless another program has it open */
-	char *wal = sqlite3_mprintf("%s-wal", db_path), *shm = sqlite3_mprintf("%s-shm", db_path);
-	FILE *f = wal ? fopen(wal, "rb") : NULL;
-	int empty = 1;
-	if (f) {
-		empty = fgetc(f) == EOF;
-		fclose(f);
-	}
-	if (!wal || !shm)
-		rc = error_nomem(e);
-	else if (!empty)
-		rc = error_fail(e, "%s is still in use by another program", db_path);
-	else if ((unlink(wal) != 0 && errno != ENOENT) || (unlink(shm) != 0 && errno != ENOENT))
-		rc = error_fail(e, "cannot remove the old copy's WAL: %s", strerror(errno));
-	sqlite3_free(wal);
-	sqlite3_free(shm);
-	return rc;
-}
-
 /* fsyncs the directory holding path, so a rename in it survives a crash. */
 static void dir_sync(const char *path)
 {
@@ -178,31 +112,45 @@ static void dir_sync(const char *path)
 	free(copy);
 }
 
-int snapshot_load_finish(struct snapshot_load *l, long long *seq, struct error *e)
+int snapshot_load_check(struct snapshot_load *l, struct error *e)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	char hex[65];
-	int rc = 0;
+	if (l->checked)
+		return 0;
 	if (l->written != l->bytes)
-		rc = error_invalid(e, "the snapshot has %lld bytes, not %lld as announced", l->written, l->bytes);
-	else if (EVP_DigestFinal_ex(l->md, md, &mdlen) != 1 || mdlen != 32)
-		rc = error_fail(e, "cannot compute the snapshot's SHA-256");
-	if (rc == 0) {
-		for (unsigned i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
-		if (strcmp(hex, l->sha256) != 0)
-			rc = error_invalid(e, "the snapshot's SHA-256 is %s, not %s as announced", hex, l->sha256);
-	}
-	if (rc == 0 && fsync(l->fd) != 0)
-		rc = error_fail(e, "cannot write %s: %s", l->path, strerror(errno));
-	if (rc == 0) {
-		close(l->fd);
-		l->fd = -1;
-		rc = file_check(l, e);
-	}
+		return error_invalid(e, "the snapshot has %lld bytes, not %lld as announced", l->written, l->bytes);
+	if (EVP_DigestFinal_ex(l->md, md, &mdlen) != 1 || mdlen != 32)
+		return error_fail(e, "cannot compute the snapshot's SHA-256");
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (strcmp(hex, l->sha256) != 0)
+		return error_invalid(e, "the snapshot's SHA-256 is %s, not %s as announced", hex, l->sha256);
+	if (fsync(l->fd) != 0)
+		return error_fail(e, "cannot write %s: %s", l->path, strerror(errno));
+	close(l->fd);
+	l->fd = -1;
+	int rc = store_copy_verify(l->path, l->seq, e);
+	l->checked = rc == 0;
+	return rc;
+}
+
+const char *snapshot_load_path(const struct snapshot_load *l)
+{
+	return l->path;
+}
+
+long long snapshot_load_seq(const struct snapshot_load *l)
+{
+	return l->seq;
+}
+
+int snapshot_load_finish(struct snapshot_load *l, long long *seq, struct error *e)
+{
+	int rc = snapshot_load_check(l, e);
 	if (rc == 0)
-		rc = old_wal_remove(l->db_path, e);
+		rc = store_copy_wal_remove(l->db_path, e);
 	if (rc == 0 && rename(l->path, l->db_path) != 0)
 		rc = error_fail(e, "cannot move the snapshot over %s: %s", l->db_path, strerror(errno));
 	if (rc == 0) {
@@ -213,4 +161,110 @@ int snapshot_load_finish(struct snapshot_load *l, long long *seq, struct error *
 	}
 	snapshot_load_abort(l);
 	return rc;
+}
+
+/* The primary's answer to a snapshot request. */
+struct offer {
+	char id[SNAPSHOT_ID_MAX + 1], sha256[65];
+	long long seq, stream_seq, bytes, chunks, chunk_bytes;
+};
+
+/* Reads the answer in data[0..len) into *o. Returns 0, or ERR_FAIL with e (a refusal, or not an offer). */
+static int offer_read(const char *data, size_t len, struct offer *o, struct error *e)
+{
+	static const char *const names[] = {"seq", "stream_seq", "bytes", "chunks", "chunk_bytes"};
+	long long *vals[] = {&o->seq, &o->stream_seq, &o->bytes, &o->chunks, &o->chunk_bytes};
+	cJSON *root = NULL;
+	struct error pe;
+	int rc = json_parse(data, len, LIMIT_JSON_DEPTH, &root, &pe);
+	if (rc != 0)
+		return error_fail(e, "the primary's snapshot answer is not JSON: %s", pe.message);
+	const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+	const cJSON *sha = cJSON_GetObjectItemCaseSensitive(root, "sha256");
+	if (cJSON_IsString(err))
+		rc = error_fail(e, "the primary refused a snapshot: %.300s", err->valuestring);
+	else if (!cJSON_IsString(id) || strlen(id->valuestring) > SNAPSHOT_ID_MAX || !cJSON_IsString(sha) ||
+		 strlen(sha->valuestring) != 64)
+		rc = error_fail(e, "the primary's snapshot answer has no id or sha256");
+	for (int i = 0; rc == 0 && i < 5; i++)
+		if (json_int64_get(cJSON_GetObjectItemCaseSensitive(root, names[i]), vals[i]) != 0 || *vals[i] < 0)
+			rc = error_fail(e, "the primary's snapshot answer has no \"%s\"", names[i]);
+	if (rc == 0 && (o->chunk_bytes <= 0 || o->chunk_bytes > SNAPSHOT_CHUNK_MAX ||
+			o->chunks != (o->bytes + o->chunk_bytes - 1) / o->chunk_bytes))
+		rc = error_fail(e, "the primary's snapshot answer has %lld chunks of %lld bytes for %lld bytes", o->chunks,
+				o->chunk_bytes, o->bytes);
+	if (rc == 0) {
+		snprintf(o->id, sizeof o->id, "%s", id->valuestring);
+		snprintf(o->sha256, sizeof o->sha256, "%s", sha->valuestring);
+	}
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* One request: text to subject, answer in *reply (natsMsg_Destroy). Returns 0, or ERR_FAIL with e. */
+static int ask(natsConnection *nc, const char *subject, cJSON *body, int timeout_ms, natsMsg **reply, struct error *e)
+{
+	char why[300], *text = body ? cJSON_PrintUnformatted(body) : NULL;
+	if (!text)
+		return error_nomem(e);
+	natsStatus s = natsConnection_RequestString(reply, nc, subject, text, timeout_ms);
+	cJSON_free(text);
+	if (s == NATS_NO_RESPONDERS)
+		return error_fail(e, "no primary answers on %s", subject);
+	if (s != NATS_OK)
+		return error_fail(e, "asking %s: %s", subject, nats_conn_error(s, why, sizeof why));
+	return 0;
+}
+
+/* Fetches chunk index of o into l. Returns 0, or ERR_* with e. */
+static int chunk_fetch(natsConnection *nc, const char *subject, const struct offer *o, long long index,
+		       struct snapshot_load *l, struct error *e)
+{
+	natsMsg *reply = NULL;
+	const char *refused = NULL;
+	cJSON *body = cJSON_CreateObject();
+	int rc = body && cJSON_AddStringToObject(body, "id", o->id) && cJSON_AddNumberToObject(body, "index", (double)index)
+			 ? ask(nc, subject, body, FOLLOW_CHUNK_WAIT_MS, &reply, e) : error_nomem(e);
+	cJSON_Delete(body);
+	if (rc != 0)
+		return rc;
+	long long want = o->bytes - index * o->chunk_bytes < o->chunk_bytes ? o->bytes - index * o->chunk_bytes : o->chunk_bytes;
+	if (natsMsgHeader_Get(reply, "Rowcast-Error", &refused) == NATS_OK && refused)
+		rc = error_fail(e, "the primary refused chunk %lld of snapshot %s: %.200s", index, o->id, refused);
+	else if (natsMsg_GetDataLength(reply) != want)
+		rc = error_fail(e, "chunk %lld of snapshot %s has %d bytes, not %lld", index, o->id,
+				natsMsg_GetDataLength(reply), want);
+	else
+		rc = snapshot_load_write(l, natsMsg_GetData(reply), (size_t)want, e);
+	natsMsg_Destroy(reply);
+	return rc;
+}
+
+struct snapshot_load *snapshot_load_fetch(natsConnection *nc, const char *stream, const char *db_path,
+					  unsigned long long *stream_seq, struct error *e)
+{
+	char subject[128];
+	struct offer o;
+	natsMsg *reply = NULL;
+	cJSON *body = cJSON_CreateObject();
+	snprintf(subject, sizeof subject, "rowcast.%s.snapshot", stream);
+	int rc = body && cJSON_AddNumberToObject(body, "chunk_bytes", SNAPSHOT_CHUNK_MAX)
+			 ? ask(nc, subject, body, FOLLOW_SNAPSHOT_WAIT_MS, &reply, e) : error_nomem(e);
+	cJSON_Delete(body);
+	if (rc == 0)
+		rc = offer_read(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), &o, e);
+	natsMsg_Destroy(reply);
+	struct snapshot_load *l = rc == 0 ? snapshot_load_begin(db_path, o.id, o.bytes, o.sha256, o.seq, e) : NULL;
+	snprintf(subject, sizeof subject, "rowcast.%s.snapshot.chunk", stream);
+	for (long long i = 0; l && rc == 0 && i < o.chunks; i++)
+		rc = chunk_fetch(nc, subject, &o, i, l, e);
+	if (l && rc == 0)
+		rc = snapshot_load_check(l, e);
+	if (rc != 0) {
+		snapshot_load_abort(l);
+		return NULL;
+	}
+	*stream_seq = (unsigned long long)o.stream_seq;
+	return l;
 }

@@ -47,6 +47,13 @@ long long upkeep_first_retained(void)
 	return atomic_load(&s_first_retained);
 }
 
+void upkeep_first_retained_raise(long long first)
+{
+	long long now = atomic_load(&s_first_retained);
+	while (now < first && !atomic_compare_exchange_weak(&s_first_retained, &now, first))
+		;
+}
+
 int upkeep_sync_now(long long *synced, struct error *e)
 {
 	struct error se;
@@ -103,7 +110,7 @@ static void prune(struct store_conn *conn)
 		writelock_release();
 	} while (deleted > 0 && !atomic_load(&s_stop));
 	if (changelog_bounds(db, &last, &first) == 0)
-		atomic_store(&s_first_retained, first);
+		upkeep_first_retained_raise(first); /* a bound read before a follower's snapshot must not lower it */
 }
 
 static void *run(void *arg)

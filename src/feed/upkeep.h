@@ -39,4 +39,9 @@ void upkeep_floor_set(long long floor);
 /* The smallest seq still in the log, as of the last prune (any thread). */
 long long upkeep_first_retained(void);
 
+/* Raises the smallest seq still in the log to first at once, unless it is there already (any thread; it is
+ * never lowered): a follower that replaced its copy with a snapshot emptied its log, and a client behind
+ * the snapshot must be told to resync from then on, not at the next prune. */
+void upkeep_first_retained_raise(long long first);
+
 #endif

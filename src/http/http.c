@@ -209,7 +209,7 @@ static int read_body(struct http_request *req)
 static struct route_policy policy_get(void)
 {
 	struct route_policy p = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins,
-				 strncmp(s_cfg->listen_host, "127.", 4) == 0};
+				 strncmp(s_cfg->listen_host, "127.", 4) == 0, s_cfg->follow};
 	return p;
 }
 

@@ -193,6 +193,11 @@ static void check_matched(const struct route_request *rq, const struct route_pol
 		refuse(v, 405, "method_not_allowed", "Allow: GET, HEAD\r\n", "this server is read-only (--read-only)");
 		return;
 	}
+	if (writes && policy->follow && policy->follow[0]) {
+		refuse(v, 503, "unavailable", "Retry-After: 1\r\n",
+		       "this node is a follower of stream '%s': writes go to its primary", policy->follow);
+		return;
+	}
 	v->can_write = !policy->token[0] || right;
 	if (!v->can_write && (writes || (optional && given))) {
 		refuse(v, 401, "unauthorized", "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n",

@@ -1,7 +1,8 @@
 /*
  * route.h: the router's decisions, pure and without I/O: the one table of routes (the WebSocket's
  * GET /api/live included), which route a method and path reach (or 404, or 405 with the Allow list), and
- * the checks every request passes on its head (sizes, Host, origin, --read-only, token, Content-Type, body
+ * the checks every request passes on its head (sizes, Host, origin, --read-only, a follower's writes, token,
+ * Content-Type, body
  * length) in the order the server applies them. http.c does CivetWeb's I/O around it; the fuzzers and unit
  * tests call it without a server. Stateless: any thread.
  */
@@ -59,6 +60,7 @@ struct route_policy {
 	char *const *allow_origins;    /* --allow-origin values */
 	int n_allow_origins;
 	int loopback_only;             /* listening on a loopback address: only localhost names in Host */
+	const char *follow;            /* --follow NAME: a follower refuses writes (503); NULL or "" elsewhere */
 };
 
 enum route_action {

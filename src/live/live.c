@@ -277,7 +277,7 @@ out:
 /* Handles one complete text message: live_proto validates it, then it is answered or queued here. */
 static void handle_message(struct live_client *c, const char *data, size_t len)
 {
-	struct live_proto_ctx ctx = {c->can_write, s_cfg->read_only};
+	struct live_proto_ctx ctx = {c->can_write, s_cfg->read_only, s_cfg->follow};
 	struct live_proto_msg m;
 	live_proto_parse(data, len, &ctx, &m);
 	switch (m.type) {

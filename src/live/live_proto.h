@@ -30,6 +30,7 @@ enum live_proto_type {
 struct live_proto_ctx {
 	int can_write;          /* the socket's token check passed (or no token is needed) */
 	int read_only;          /* --read-only */
+	const char *follow;     /* --follow NAME: a follower refuses writes (503); NULL or "" elsewhere */
 };
 
 /* A parsed message. Strings and row point into root, which the struct owns (live_proto_clear). */

@@ -460,7 +460,7 @@ def percentile(values, p):
 # ---------------------------------------------------------------- assertions
 
 WS_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                  405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 500: "internal"}
+                  405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 500: "internal", 503: "unavailable"}
 
 
 def assert_ws_error(tc, msg, status, mid, what=""):

@@ -99,8 +99,8 @@ static const char *TASKS = "CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TE
 static int apply(sqlite3 *db, const char *text)
 {
 	struct error e;
-	long long seq = -1;
-	int rc = apply_change(db, text, strlen(text), &seq, &e);
+	long long seq = -1, ts = -1;
+	int rc = apply_change(db, text, strlen(text), &seq, &ts, &e);
 	if (rc < 0)
 		printf("  (apply: %d %s)\n", rc, e.message);
 	return rc;
@@ -205,8 +205,8 @@ static void test_malformed_is_refused(void)
 	CHECK(db);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct error e;
-		long long seq = -1;
-		int rc = apply_change(db, bad[i], strlen(bad[i]), &seq, &e);
+		long long seq = -1, ts = -1;
+		int rc = apply_change(db, bad[i], strlen(bad[i]), &seq, &ts, &e);
 		if (rc != ERR_INVALID)
 			printf("  case %zu: %d\n", i, rc);
 		CHECK_INT(rc, ERR_INVALID);

@@ -12,9 +12,9 @@
 #include <string.h>
 
 static char *s_origins[] = {"http://app.example"};
-static const struct route_policy s_open = {"", 0, s_origins, 1, 0};
-static const struct route_policy s_token = {"s3cret", 0, s_origins, 1, 0};
-static const struct route_policy s_read_only = {"", 1, s_origins, 1, 0};
+static const struct route_policy s_open = {"", 0, s_origins, 1, 0, NULL};
+static const struct route_policy s_token = {"s3cret", 0, s_origins, 1, 0, NULL};
+static const struct route_policy s_read_only = {"", 1, s_origins, 1, 0, NULL};
 
 static struct route_verdict s_v; /* the last verdict; cleared by the next check() */
 
@@ -165,6 +165,22 @@ static void test_read_only_refuses_writes(void)
 	CHECK_INT(check(&s_read_only, "GET", "/api/tables/t/rows/1", NULL)->action, ROUTE_HANDLE);
 }
 
+static void test_follower_refuses_writes(void)
+{
+	static const struct route_policy follower = {"", 0, s_origins, 1, 0, "orders"};
+	const struct route_verdict *v = check(&follower, "POST", "/api/tables/t/rows", NULL);
+	CHECK_INT(v->action, ROUTE_REFUSE);
+	CHECK_INT(v->status, 503);
+	CHECK_STR(v->code, "unavailable");
+	CHECK_STR(v->extra, "Retry-After: 1\r\n");
+	CHECK_CONTAINS(v->message, "follower of stream 'orders'");
+	CHECK_CONTAINS(v->message, "primary");
+	CHECK_INT(check(&follower, "PATCH", "/api/tables/t/rows/1", NULL)->status, 503);
+	CHECK_INT(check(&follower, "DELETE", "/api/tables/t/rows/1", NULL)->status, 503);
+	CHECK_INT(check(&follower, "GET", "/api/tables/t/rows/1", NULL)->action, ROUTE_HANDLE);
+	CHECK_INT(check(&follower, "GET", "/api/changes", NULL)->action, ROUTE_HANDLE);
+}
+
 static void test_token(void)
 {
 	struct route_request rq = {.content_length = -1};
@@ -251,7 +267,7 @@ static void test_live_socket_checks(void)
 static void test_checks_run_in_order(void)
 {
 	/* a foreign origin on a read-only server with a token, no type, no length: the origin is named first */
-	static const struct route_policy all = {"s3cret", 1, s_origins, 1, 0};
+	static const struct route_policy all = {"s3cret", 1, s_origins, 1, 0, NULL};
 	struct route_request rq = {.origin = "http://evil.example", .host = "h", .content_length = -1};
 	CHECK_INT(check(&all, "POST", "/api/tables/t/rows", &rq)->status, 403);
 	rq.origin = NULL;
@@ -302,7 +318,7 @@ static void test_allowed_origin_is_echoed(void)
 
 static void test_loopback_server_answers_only_local_names(void)
 {
-	static const struct route_policy loop = {"", 0, s_origins, 1, 1};
+	static const struct route_policy loop = {"", 0, s_origins, 1, 1, NULL};
 	struct route_request rq = {.method = "GET", .path = "/api/tables", .host = "127.0.0.1:8080", .content_length = -1};
 	struct route_verdict v;
 	const char *local[] = {"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.1.2.3", NULL};
@@ -362,6 +378,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_origin_of_writes),
 	UNIT_TEST(test_origin_same_does_not_truncate),
 	UNIT_TEST(test_read_only_refuses_writes),
+	UNIT_TEST(test_follower_refuses_writes),
 	UNIT_TEST(test_token),
 	UNIT_TEST(test_live_socket_checks),
 	UNIT_TEST(test_checks_run_in_order),
