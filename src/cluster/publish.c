@@ -160,12 +160,18 @@ static int publish_one(const struct feed_change *c, struct error *e)
 }
 
 /* Publishes the changes of batch in order while the stream takes them. Returns 0, or PUB_RETRY /
- * PUB_WRONG_LAST at the first it did not take (e says why). */
+ * PUB_WRONG_LAST at the first it did not take (e says why). Nothing is published while NATS is down (it
+ * would wait for an acknowledgement that cannot come, in the client's reconnect buffer). */
 static int publish_batch(struct feed_change **batch, int n, struct error *e)
 {
 	int rc = 0;
-	for (int i = 0; i < n && rc == 0 && !atomic_load(&s_stop); i++)
+	for (int i = 0; i < n && rc == 0 && !atomic_load(&s_stop); i++) {
+		if (!nats_conn_ok()) {
+			error_fail(e, "NATS is down");
+			return PUB_RETRY;
+		}
 		rc = publish_one(batch[i], e);
+	}
 	return rc;
 }
 
