@@ -205,10 +205,17 @@ static void *run(void *arg)
 			s_synced = 1;
 		}
 		int n = changelog_read(db, s_seq, PUBLISH_BATCH, batch);
-		if (n <= 0) {
-			if (n < 0 && !told++)
+		if (n < 0) {
+			if (!told++)
 				fprintf(stderr, "rowcast: the publisher cannot read the change log: %s\n", sqlite3_errmsg(db));
-			if (n < 0 || feed_wait(s_seq, PUBLISH_NAP_MS) < 0)
+			nap(PUBLISH_NAP_MS);
+			continue;
+		}
+		if (n == 0) { /* until the feed has read a change after s_seq (from rowcast or any other writer) */
+			int w = feed_head() > s_seq ? -1 : 0; /* ahead of a log that has nothing: never spin on it */
+			while (w == 0 && !atomic_load(&s_stop))
+				w = feed_wait(s_seq, PUBLISH_NAP_MS);
+			if (w < 0)
 				nap(PUBLISH_NAP_MS);
 			continue;
 		}
