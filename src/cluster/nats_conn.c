@@ -66,6 +66,8 @@ int nats_conn_open(const char *urls, const char *name, struct error *e)
 	natsOptions *o = NULL;
 	natsStatus s;
 	char why[300];
+	if (s_nc)
+		return 0; /* already open (a follower may open it before its database) */
 	if (!s_cond_ready) {
 		pthread_condattr_t ca;
 		pthread_condattr_init(&ca);

@@ -15,7 +15,8 @@
 
 /* Connects to urls (one URL or several, comma-separated), naming the connection name (shown by the
  * server's monitoring). Returns 0 once the connection exists, whether the server answered yet or not
- * (nats_conn_ok tells), or ERR_FAIL with e when the URLs are malformed or the client cannot start. */
+ * (nats_conn_ok tells), or ERR_FAIL with e when the URLs are malformed or the client cannot start. A second
+ * call while the connection is open does nothing and returns 0. */
 int nats_conn_open(const char *urls, const char *name, struct error *e);
 
 /* Closes the connection (pending publishes are dropped, subscriptions end) and frees the client's state.

@@ -160,12 +160,18 @@ static int publish_one(const struct feed_change *c, struct error *e)
 }
 
 /* Publishes the changes of batch in order while the stream takes them. Returns 0, or PUB_RETRY /
- * PUB_WRONG_LAST at the first it did not take (e says why). */
+ * PUB_WRONG_LAST at the first it did not take (e says why). Nothing is published while NATS is down (it
+ * would wait for an acknowledgement that cannot come, in the client's reconnect buffer). */
 static int publish_batch(struct feed_change **batch, int n, struct error *e)
 {
 	int rc = 0;
-	for (int i = 0; i < n && rc == 0 && !atomic_load(&s_stop); i++)
+	for (int i = 0; i < n && rc == 0 && !atomic_load(&s_stop); i++) {
+		if (!nats_conn_ok()) {
+			error_fail(e, "NATS is down");
+			return PUB_RETRY;
+		}
 		rc = publish_one(batch[i], e);
+	}
 	return rc;
 }
 
@@ -199,10 +205,17 @@ static void *run(void *arg)
 			s_synced = 1;
 		}
 		int n = changelog_read(db, s_seq, PUBLISH_BATCH, batch);
-		if (n <= 0) {
-			if (n < 0 && !told++)
+		if (n < 0) {
+			if (!told++)
 				fprintf(stderr, "rowcast: the publisher cannot read the change log: %s\n", sqlite3_errmsg(db));
-			if (n < 0 || feed_wait(s_seq, PUBLISH_NAP_MS) < 0)
+			nap(PUBLISH_NAP_MS);
+			continue;
+		}
+		if (n == 0) { /* until the feed has read a change after s_seq (from rowcast or any other writer) */
+			int w = feed_head() > s_seq ? -1 : 0; /* ahead of a log that has nothing: never spin on it */
+			while (w == 0 && !atomic_load(&s_stop))
+				w = feed_wait(s_seq, PUBLISH_NAP_MS);
+			if (w < 0)
 				nap(PUBLISH_NAP_MS);
 			continue;
 		}

@@ -253,8 +253,11 @@ static void sub_end(natsSubscription **sub)
 {
 	if (!*sub)
 		return;
-	if (natsSubscription_Drain(*sub) == NATS_OK)
+	/* a drain needs the server: without it, requests in progress end with the connection */
+	if (natsConnection_Status(s_nc) == NATS_CONN_STATUS_CONNECTED && natsSubscription_Drain(*sub) == NATS_OK)
 		natsSubscription_WaitForDrainCompletion(*sub, SNAPSHOT_DRAIN_MS);
+	else
+		natsSubscription_Unsubscribe(*sub);
 	natsSubscription_Destroy(*sub);
 	*sub = NULL;
 }
