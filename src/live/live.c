@@ -1,7 +1,8 @@
 /*
  * live.c: the WebSocket endpoint /api/live: the handshake (the router's checks via http.c, then live's
  * capacity: started, stopping, places per address and in all), each client's
- * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here),
+ * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here; on a
+ * follower a write message goes to the primary as it came, forward.h, which runs it in live_write_run),
  * fragments and the 1 MiB limit, and the close (ours, and the answer to the peer's).
  * Runs on each client's CivetWeb worker thread; what reaches the client goes through its inbox to the
  * senders (live_send.c), which build everything it receives; only a close frame is written from here

@@ -2,7 +2,8 @@
  * live_proto.c: the live socket's protocol (see live_proto.h). Parsing: the JSON is parsed with rowcast's
  * bounds (json.c: LIMIT_JSON_DEPTH, valid UTF-8, exact integers); the checks run in a fixed order so a
  * client always gets the same first error: syntax, shape and type, then per type (writes: the right to
- * write and --read-only before the fields). Messages are built with cJSON (ids and seqs exact); frames are
+ * write and --read-only before the fields; on a follower only --read-only, the primary checks the rest).
+ * Messages are built with cJSON (ids and seqs exact); frames are
  * encoded by hand. No I/O, no state: any thread.
  */
 #include "live_proto.h"
