@@ -102,6 +102,7 @@ int main(int argc, char **argv)
 	static_configure(cfg.web_root);
 	live_configure(&cfg);
 	cluster_configure(&cfg);
+	cluster_writes_configure(http_request_run, live_write_run); /* a primary runs forwarded writes as its own */
 	if (server_start(&cfg, url, sizeof url, &err))
 		return die(&cfg, err.message);
 	/* a follower's DB_FILE is made a copy to serve first (a new one is filled from the primary's snapshot) */

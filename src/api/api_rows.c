@@ -165,7 +165,7 @@ int api_table_get(struct http_request *req)
 /* True when the request asks for the total row count (Prefer: count=exact). */
 static int wants_count(const struct http_request *req)
 {
-	const char *prefer = mg_get_header(req->conn, "Prefer");
+	const char *prefer = req->conn ? mg_get_header(req->conn, "Prefer") : NULL; /* none in a held request */
 	return prefer && strstr(prefer, "count=exact") != NULL;
 }
 

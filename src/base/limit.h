@@ -110,6 +110,14 @@
 /* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message). */
 #define FOLLOW_JS_WAIT_MS 5000
 
+/* Writes on a follower, forwarded to the primary (src/cluster/forward.c). The primary may wait up to
+ * LIMIT_BUSY_TIMEOUT_MS for its write lock and runs forwarded writes one after the other, so its answer is
+ * waited for 10 s; past that the follower answers 504 (the write may have been applied). Then the follower
+ * waits up to 5 s for the write's change to arrive and be applied here (milliseconds, normally; a follower
+ * loading a snapshot takes longer), and past that answers anyway, saying so (Rowcast-Not-Applied). */
+#define FORWARD_WAIT_MS 10000
+#define FORWARD_APPLY_WAIT_MS 5000
+
 /* Open WebSockets from one client address, unless --sockets-per-address says otherwise: dozens of tabs
  * of one person fit, and no single host can take every worker. Past it: 429. */
 #define LIMIT_SOCKETS_PER_ADDRESS 64

@@ -5,10 +5,12 @@
 #include "cluster.h"
 
 #include "follow.h"
+#include "forward.h"
 #include "nats_conn.h"
 #include "publish.h"
 #include "snapshot_serve.h"
 #include "upkeep.h"
+#include "write_serve.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@ static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *s_role = "single";
 static long long s_primary_seq;
 static char s_problem[ERROR_MESSAGE_BYTES];
+static write_run_fn s_run_rest, s_run_live; /* set by main before cluster_start */
 
 void cluster_status_get(struct cluster_status *out)
 {
@@ -92,20 +95,35 @@ int cluster_start(const struct config *cfg, struct error *e)
 		nats_conn_close();
 		return ERR_FAIL;
 	}
+	if (write_serve_start(nats_conn_get(), cfg->stream, s_run_rest, s_run_live, e) != 0) {
+		snapshot_serve_stop();
+		publish_stop();
+		nats_conn_close();
+		return ERR_FAIL;
+	}
 	return 0;
+}
+
+void cluster_writes_configure(write_run_fn rest, write_run_fn live)
+{
+	s_run_rest = rest;
+	s_run_live = live;
 }
 
 void cluster_configure(const struct config *cfg)
 {
 	if (cfg->stream[0])
 		publish_configure();
-	if (cfg->follow[0])
+	if (cfg->follow[0]) {
 		upkeep_configure(CHANGELOG_NO_TRIGGERS); /* the log is written only by applying the primary's changes */
+		forward_configure(cfg->follow);
+	}
 }
 
 void cluster_stop(void)
 {
 	follow_stop();
+	write_serve_stop();
 	snapshot_serve_stop();
 	publish_stop();
 	nats_conn_close();

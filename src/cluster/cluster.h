@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "write_msg.h"
 
 struct cluster_status {
 	const char *role;      /* "primary", "follower" or "single" (a static string) */
@@ -29,6 +30,10 @@ void cluster_problem_set(const char *fmt, ...) __attribute__((format(printf, 1, 
 /* Prepares what must hold before the change feed starts (on a primary: no pruning until the stream says
  * what it holds). Main thread, before feed_start. */
 void cluster_configure(const struct config *cfg);
+
+/* The node's own ways to run a write: its REST path (rest) and its WebSocket path (live), through which a
+ * primary runs the writes its followers forward (write_serve.h). Main thread, before cluster_start. */
+void cluster_writes_configure(write_run_fn rest, write_run_fn live);
 
 /* On a follower, before rowcast opens DB_FILE: connects to NATS and makes DB_FILE a copy to serve (a new
  * file is filled from the primary's snapshot, waiting for NATS and the primary until stopping() answers

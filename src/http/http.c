@@ -3,14 +3,17 @@
  * handshake too): the head's size (414/431), Host on a loopback server (403), route and method (405 with
  * Allow), origin (403), --read-only (405), token (401), content type (415) and body length (411/413,
  * refused before the body is read); here the request is read for it, the body is read and parsed (400),
- * then one handler runs, or the refusal is written through reply.c. s_cfg is set before the server starts and read-only afterwards;
- * s_ready is an atomic flag.
+ * then one handler runs, or the refusal is written through reply.c. On a follower a write's body is read
+ * but not parsed, and the request goes to the primary instead (forward.h); on the primary such a request,
+ * held in memory, takes the same checks and handler (http_request_run), its answer kept in a reply_buffer.
+ * s_cfg is set before the server starts and read-only afterwards; s_ready is an atomic flag.
  */
 #include "http.h"
 
 #include "api.h"
 #include "clock.h"
 #include "deadline.h"
+#include "forward.h"
 #include "json.h"
 #include "limit.h"
 #include "metrics.h"
@@ -18,6 +21,7 @@
 #include "route.h"
 #include "sock.h"
 #include "static.h"
+#include "store.h"
 
 #include <netinet/in.h>
 #include <linux/tcp.h> /* its tcp_info has tcpi_bytes_received; glibc's has not */
@@ -136,15 +140,14 @@ static void discard_body(struct http_request *req, long long declared)
 	deadline_disarm(slot);
 }
 
-/* Reads the whole body (at most LIMIT_BODY_BYTES; route.c has checked its type and declared length) and
- * parses it. A body still arriving LIMIT_REQUEST_MS after it began is refused (408), however it trickles:
- * deadline.c ends a read still waiting then.
- * Answers the error itself; returns 0 when req->body is set, -1 when an answer was sent. */
-static int read_body(struct http_request *req)
+/* Reads the whole body (at most LIMIT_BODY_BYTES; route.c has checked its type and declared length) into
+ * *out (malloc'd, *outlen bytes; the caller frees it). A body still arriving LIMIT_REQUEST_MS after it began
+ * is refused (408), however it trickles: deadline.c ends a read still waiting then.
+ * Answers the error itself; returns 0 when *out is set, -1 when an answer was sent. */
+static int read_body_bytes(struct http_request *req, char **out, size_t *outlen)
 {
 	struct reply *r = &req->reply;
 	long long declared = req->ri->content_length;
-	struct error je;
 	size_t cap = declared >= 0 ? (size_t)declared : HTTP_BODY_FIRST_BYTES;
 	size_t len = 0;
 	int late = 0;
@@ -192,12 +195,19 @@ static int read_body(struct http_request *req)
 		r->close = 1;
 		return answered(reply_error(r, 400, "bad_request", "the body ended after %zu of %lld bytes", len, declared));
 	}
-	if (len == 0) {
-		free(buf);
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+/* Parses a body of len bytes into *body (with the bounds of every request body). Answers the error itself
+ * through r; returns 0 when *body is set, -1 when an answer was sent. */
+static int body_parse(struct reply *r, const char *buf, size_t len, cJSON **body)
+{
+	struct error je;
+	if (len == 0)
 		return answered(reply_error(r, 400, "bad_request", "the request needs a JSON body"));
-	}
-	int rc = json_parse(buf, len, LIMIT_JSON_DEPTH, &req->body, &je);
-	free(buf);
+	int rc = json_parse(buf, len, LIMIT_JSON_DEPTH, body, &je);
 	if (rc == ERR_NOMEM)
 		return answered(reply_error(r, 500, "internal", "out of memory"));
 	if (rc)
@@ -205,11 +215,48 @@ static int read_body(struct http_request *req)
 	return 0;
 }
 
+/* Reads the whole body and parses it (read_body_bytes, body_parse). Returns 0 when req->body is set, -1
+ * when an answer was sent. */
+static int read_body(struct http_request *req)
+{
+	char *buf;
+	size_t len;
+	if (read_body_bytes(req, &buf, &len))
+		return -1;
+	int rc = body_parse(&req->reply, buf, len, &req->body);
+	free(buf);
+	return rc;
+}
+
+/* A write on a follower: reads its body (when its route takes one) and sends the request as it came to the
+ * primary (forward.h); answers what the primary answered, or why it could not be asked. Returns what the
+ * answer's write returned. */
+static int forward_send(struct http_request *req, const struct route_request *rq, int has_body)
+{
+	struct reply *r = &req->reply;
+	struct write_answer a;
+	struct error e;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+	if (has_body && read_body_bytes(req, &buf, &len))
+		return -1;
+	struct write_request w = {WRITE_REST, rq->method, rq->path, rq->authorization, NULL, rq->content_type,
+				  buf ? buf : "", len};
+	if (forward_write(&w, &a, &e) != 0)
+		rc = reply_error_h(r, e.status, e.code, e.status == 503 ? "Retry-After: 1\r\n" : NULL, "%s", e.message);
+	else
+		rc = reply_send(r, a.status, a.content_type ? a.content_type : "application/json", a.headers, a.body, a.len);
+	write_answer_clear(&a);
+	free(buf);
+	return rc;
+}
+
 /* The router's settings, from s_cfg. */
 static struct route_policy policy_get(void)
 {
 	struct route_policy p = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins,
-				 strncmp(s_cfg->listen_host, "127.", 4) == 0, s_cfg->follow};
+				 strncmp(s_cfg->listen_host, "127.", 4) == 0, s_cfg->follow[0] != '\0'};
 	return p;
 }
 
@@ -271,7 +318,10 @@ static int dispatch(struct http_request *req, const char *path)
 		req->table = v.table; /* req takes them: freed by http_handle */
 		req->key = v.key;
 		v.table = v.key = NULL;
-		rc = v.body && read_body(req) ? 0 : s_handlers[v.id](req);
+		if (v.forward)
+			rc = forward_send(req, &rq, v.body);
+		else
+			rc = v.body && read_body(req) ? 0 : s_handlers[v.id](req);
 		break;
 	}
 	route_verdict_clear(&v);
@@ -354,6 +404,61 @@ int http_handle(struct mg_connection *conn, void *cbdata)
 	t_head_start = t1; /* the next request on this connection starts now */
 	metrics_request(req.reply.status, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return req.reply.status;
+}
+
+int http_request_run(const struct write_request *w, struct write_answer *out)
+{
+	struct http_request req;
+	struct reply_buffer buf = {0};
+	struct route_policy policy = policy_get();
+	struct route_request rq;
+	struct route_verdict v;
+	struct error e;
+	struct store_conn *conn = store_conn_get(&e);
+	long long before = conn ? store_last_write_seq(conn) : 0;
+	memset(out, 0, sizeof *out);
+	memset(&req, 0, sizeof req);
+	memset(&rq, 0, sizeof rq);
+	req.reply.buffer = &buf;
+	req.method = w->method;
+	policy.forward = 0; /* run here, whichever node it came through */
+	rq.method = w->method ? w->method : "";
+	rq.path = w->path ? w->path : "";
+	rq.authorization = w->authorization;
+	rq.content_type = w->content_type;
+	rq.content_length = (long long)w->len;
+	if (!atomic_load(&s_ready)) {
+		reply_error_h(&req.reply, 503, "unavailable", "Retry-After: 1\r\n", "rowcast is starting");
+	} else {
+		route_request_check(&rq, &policy, &v);
+		if (v.action == ROUTE_REFUSE) {
+			reply_error_h(&req.reply, v.status, v.code, v.extra[0] ? v.extra : NULL, "%s", v.message);
+		} else if (v.action != ROUTE_HANDLE || !route_method_writes(rq.method)) {
+			reply_error(&req.reply, 400, "bad_request", "only writes are forwarded, not %.20s %.200s", rq.method, rq.path);
+		} else {
+			req.table = v.table; /* req takes them */
+			req.key = v.key;
+			v.table = v.key = NULL;
+			if (!v.body || body_parse(&req.reply, w->body, w->len, &req.body) == 0)
+				s_handlers[v.id](&req);
+		}
+		route_verdict_clear(&v);
+	}
+	free(req.table);
+	free(req.key);
+	cJSON_Delete(req.body);
+	if (buf.status == 0) { /* keeping the answer ran out of memory */
+		reply_buffer_clear(&buf);
+		return ERR_NOMEM;
+	}
+	long long after = conn ? store_last_write_seq(conn) : 0;
+	out->status = buf.status;
+	out->content_type = buf.ctype;
+	out->headers = buf.headers;
+	out->body = buf.body;
+	out->len = buf.len;
+	out->seq = after != before ? after : 0; /* this request committed a write */
+	return 0;
 }
 
 /* Bytes the client has sent on conn's socket, or -1 when unknown. */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "reply.h"
 #include "route.h"
+#include "write_msg.h"
 
 #include <civetweb.h>
 #include <cjson/cJSON.h>
@@ -41,6 +42,14 @@ int http_handshake_check(const struct mg_connection *conn, int *can_write);
 /* Answers a handshake that the WebSocket's own checks (its capacity) refuse: a JSON error with status, code
  * and message (Retry-After on a 503), then the connection is closed. Returns ERR_FAIL. */
 int http_handshake_refuse(const struct mg_connection *conn, int status, const char *code, const char *message);
+
+/* Runs w, a REST write held in memory (one a follower forwarded), through the same checks (read-only, token,
+ * content type, body) and the same handler as a request that came over a connection of this node, and
+ * fills *out with the answer its client would have received (status, Content-Type, the answer's own header
+ * lines, body) and the seq of the last change it committed (0: none). Only writes are run (any other
+ * request is answered 400). Any thread (the NATS client's, on a primary). Returns 0, or ERR_NOMEM (nothing
+ * in *out). A write_run_fn (write_msg.h). */
+int http_request_run(const struct write_request *w, struct write_answer *out);
 
 /* CivetWeb's http_error callback: CivetWeb's own errors as JSON. A head CivetWeb could not read is told
  * apart: 408 when it did not arrive within LIMIT_REQUEST_MS, 431 when it filled LIMIT_HEAD_BUFFER_BYTES,

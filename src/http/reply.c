@@ -2,6 +2,7 @@
  * reply.c: builds the status line and headers of every answer and writes them with the body, in one
  * mg_write when the total is small (with tcp_nodelay, two writes would cost an extra packet each).
  * Headers of any length go out whole (a Location names a key that only the body limit bounds).
+ * An answer to a request held in memory is kept in its reply_buffer instead (keep_answer).
  * No state: any worker thread calls it for its own connection.
  */
 #include "reply.h"
@@ -63,10 +64,46 @@ static int write_answer(struct reply *r, const char *head, size_t n, const void 
 	return mg_write(r->conn, body, len) == (int)len ? 0 : -1;
 }
 
+void reply_buffer_clear(struct reply_buffer *b)
+{
+	free(b->ctype);
+	free(b->headers);
+	free(b->body);
+	memset(b, 0, sizeof *b);
+}
+
+/* Keeps the answer in r->buffer (replacing any kept before). Returns 0, or -1 when memory ran out (the
+ * buffer is then empty: status 0). */
+static int keep_answer(struct reply *r, int status, const char *ctype, const char *extra1, const char *extra2,
+                       const void *body, size_t len)
+{
+	struct reply_buffer *b = r->buffer;
+	size_t n1 = extra1 ? strlen(extra1) : 0, n2 = extra2 ? strlen(extra2) : 0;
+	reply_buffer_clear(b);
+	b->ctype = strdup(ctype);
+	b->headers = malloc(n1 + n2 + 1);
+	b->body = malloc(len + 1);
+	if (!b->ctype || !b->headers || !b->body) {
+		reply_buffer_clear(b);
+		return -1;
+	}
+	memcpy(b->headers, extra1 ? extra1 : "", n1);
+	memcpy(b->headers + n1, extra2 ? extra2 : "", n2);
+	b->headers[n1 + n2] = '\0';
+	if (len)
+		memcpy(b->body, body, len);
+	b->body[len] = '\0';
+	b->len = len;
+	b->status = r->status = status;
+	return 0;
+}
+
 /* reply_send with two sets of extra header lines. */
 static int send_answer(struct reply *r, int status, const char *ctype, const char *extra1, const char *extra2,
                        const void *body, size_t len)
 {
+	if (r->buffer)
+		return keep_answer(r, status, ctype, extra1, extra2, body, len);
 	char stack[REPLY_HEAD_BYTES];
 	char *head = stack;
 	int n = head_print(stack, sizeof stack, r, status, ctype, len, extra1, extra2);

@@ -1,7 +1,9 @@
 /*
  * reply.h: writing HTTP answers. Every answer carries Content-Length and the common security headers, and
  * goes out in one write when it is small; header lines of any length go out whole. Error bodies are the one
- * JSON error body of json_error_print. Called on the worker thread that owns the connection.
+ * JSON error body of json_error_print. Called on the worker thread that owns the connection; or, for a
+ * request held in memory (a write a follower forwarded, http_request_run), the answer is kept in a struct
+ * reply_buffer instead of sent.
  */
 #ifndef ROWCAST_REPLY_H
 #define ROWCAST_REPLY_H
@@ -10,8 +12,19 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+/* An answer kept instead of sent: what a client would have received but the common header lines (its
+ * status, Content-Type, the answer's own header lines and body). Owns its strings (reply_buffer_clear). */
+struct reply_buffer {
+	int status;              /* 0 until an answer was kept (and when keeping it ran out of memory) */
+	char *ctype;
+	char *headers;           /* the answer's own header lines, each ending "\r\n" ("" when none) */
+	char *body;              /* len bytes and a NUL */
+	size_t len;
+};
+
 struct reply {
 	struct mg_connection *conn;
+	struct reply_buffer *buffer; /* non-NULL: the answer is kept there, conn is not used */
 	const char *cors_origin; /* an allowed foreign Origin to echo, or NULL */
 	int head;                /* HEAD request: headers only */
 	int status;              /* the status sent, 0 until then */
@@ -21,6 +34,9 @@ struct reply {
 /* Header lines of every API answer (not the page's files): data, never a document, so nothing may load or
  * frame it, and no cache keeps it. */
 #define REPLY_API_HEADERS "Cache-Control: no-store\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+
+/* Frees what b holds and zeroes it. */
+void reply_buffer_clear(struct reply_buffer *b);
 
 /* Sends status, Content-Type ctype, the extra header lines (each ending "\r\n"; may be NULL) and body.
  * Returns 0, or -1 when the connection failed (the answer is then lost; nothing else to do). */

@@ -3,8 +3,8 @@
  * allocating; only the route that is finally taken copies its {t} and {key} segments. The checks run in
  * one fixed order for every request, a WebSocket handshake included: the head's size (414/431), Host on a
  * loopback server (403), preflight, route and method (405 with Allow), origin of writes and of the routes
- * that check it on reads too (403), --read-only (405), token (401), content type (415), body length
- * (413/411). No state: any thread.
+ * that check it on reads too (403), --read-only (405), token (401; a follower's writes are forwarded instead,
+ * and the primary checks it), content type (415), body length (413/411). No state: any thread.
  */
 #include "route.h"
 
@@ -193,13 +193,9 @@ static void check_matched(const struct route_request *rq, const struct route_pol
 		refuse(v, 405, "method_not_allowed", "Allow: GET, HEAD\r\n", "this server is read-only (--read-only)");
 		return;
 	}
-	if (writes && policy->follow && policy->follow[0]) {
-		refuse(v, 503, "unavailable", "Retry-After: 1\r\n",
-		       "this node is a follower of stream '%s': writes go to its primary", policy->follow);
-		return;
-	}
+	v->forward = writes && policy->forward; /* the primary's token decides: 401 comes from it */
 	v->can_write = !policy->token[0] || right;
-	if (!v->can_write && (writes || (optional && given))) {
+	if (!v->forward && !v->can_write && (writes || (optional && given))) {
 		refuse(v, 401, "unauthorized", "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n",
 		       writes ? "writes need 'Authorization: Bearer <token>'" : "wrong token");
 		return;

@@ -1,9 +1,9 @@
 /*
  * route.h: the router's decisions, pure and without I/O: the one table of routes (the WebSocket's
  * GET /api/live included), which route a method and path reach (or 404, or 405 with the Allow list), and
- * the checks every request passes on its head (sizes, Host, origin, --read-only, a follower's writes, token,
- * Content-Type, body
- * length) in the order the server applies them. http.c does CivetWeb's I/O around it; the fuzzers and unit
+ * the checks every request passes on its head (sizes, Host, origin, --read-only, token, Content-Type, body
+ * length) in the order the server applies them; on a follower a write is marked to be forwarded to the
+ * primary, whose own token check decides it. http.c does CivetWeb's I/O around it; the fuzzers and unit
  * tests call it without a server. Stateless: any thread.
  */
 #ifndef ROWCAST_ROUTE_H
@@ -60,7 +60,7 @@ struct route_policy {
 	char *const *allow_origins;    /* --allow-origin values */
 	int n_allow_origins;
 	int loopback_only;             /* listening on a loopback address: only localhost names in Host */
-	const char *follow;            /* --follow NAME: a follower refuses writes (503); NULL or "" elsewhere */
+	int forward;                   /* --follow: writes go to the primary, whose --token decides them */
 };
 
 enum route_action {
@@ -86,6 +86,8 @@ struct route_verdict {
 	int body;              /* the route takes a JSON body: read and parse it before the handler */
 	int can_write;         /* the request carries the right token, or none is needed (a route with an
 	                        * optional token is handled without one: it may then only read) */
+	int forward;           /* a write on a follower: send it to the primary (forward.h) instead of running
+	                        * the handler; its token was not checked here (the primary checks it) */
 	char *table;           /* the {t} segment, or NULL */
 	char *key;             /* {key}: the rest of the path after .../rows/, or NULL */
 	/* ROUTE_REFUSE */

@@ -1,7 +1,8 @@
 /*
  * live.c: the WebSocket endpoint /api/live: the handshake (the router's checks via http.c, then live's
  * capacity: started, stopping, places per address and in all), each client's
- * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here),
+ * hello and messages (validated by live_proto.c, then subscribe, unsubscribe, writes, ping run here; on a
+ * follower a write message goes to the primary as it came, forward.h, which runs it in live_write_run),
  * fragments and the 1 MiB limit, and the close (ours, and the answer to the peer's).
  * Runs on each client's CivetWeb worker thread; what reaches the client goes through its inbox to the
  * senders (live_send.c), which build everything it receives; only a close frame is written from here
@@ -13,6 +14,7 @@
 #include "catalog.h"
 #include "deadline.h"
 #include "feed.h"
+#include "forward.h"
 #include "http.h"
 #include "json.h"
 #include "limit.h"
@@ -159,6 +161,35 @@ static void place_give(const char *addr)
 	pthread_mutex_unlock(&s_addr_lock);
 }
 
+/* On a follower, keeps the handshake's Authorization and ?token= in c for the writes it forwards. Returns 0,
+ * or ERR_NOMEM. */
+static int credentials_keep(struct live_client *c, const struct mg_connection *conn)
+{
+	const char *auth = mg_get_header(conn, "Authorization");
+	const char *qs = mg_get_request_info(conn)->query_string;
+	if (auth && !(c->auth = strdup(auth)))
+		return ERR_NOMEM;
+	if (qs) {
+		size_t cap = strlen(qs) + 1; /* decoding never lengthens it */
+		char *t = malloc(cap);
+		if (!t)
+			return ERR_NOMEM;
+		if (mg_get_var(qs, cap - 1, "token", t, cap) >= 0)
+			c->token = t;
+		else
+			free(t);
+	}
+	return 0;
+}
+
+/* Frees what a client holds besides its queues and subscriptions, and the client. */
+static void client_free(struct live_client *c)
+{
+	free(c->auth);
+	free(c->token);
+	free(c);
+}
+
 /* The handshake: the router's checks (http_handshake_check), then live's own: started, not stopping, a place
  * free. Returns 0 to accept, non-zero after the refusal was answered (CivetWeb closes the connection). */
 static int on_connect(const struct mg_connection *conn, void *cbdata)
@@ -184,6 +215,11 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	c->silence_slot = -1;
 	c->can_write = can_write;
+	if (s_cfg->follow[0] && credentials_keep(c, conn) != 0) {
+		client_free(c);
+		place_give(addr);
+		return http_handshake_refuse(conn, 503, "unavailable", "out of memory") != 0;
+	}
 	mg_set_user_connection_data(conn, c); /* on_ready fills it in; on_close frees it and gives the place back */
 	return 0;
 }
@@ -234,50 +270,129 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 	live_schedule(c);
 }
 
-/* Runs a write request (m: insert, update or delete, validated by live_proto) and queues its ack or error. */
-static void handle_write(struct live_client *c, const struct live_proto_msg *m)
+/* Runs a write request (m: insert, update or delete, validated by live_proto) and returns the message its
+ * client gets back: the ack, or the error (JSON text, cJSON_free; NULL on out of memory). *status is 200
+ * for an ack, else the error's; *seq the seq of the last change the write committed (0: none). */
+static char *write_run(const struct live_proto_msg *m, int *status, long long *seq)
 {
 	const char *id = m->id;
 	struct error se = {0};
 	struct store_conn *conn;
 	struct catalog *cat = NULL;
 	cJSON *stored = NULL;
-	char *ack = NULL;
+	char *text = NULL;
+	int rc = ERR_FAIL;
+	*seq = 0;
 	if (!(conn = store_conn_get(&se)) || !(cat = store_catalog(conn, &se))) {
-		answer_errorf(c, id, se.status, se.code, "%s", se.message);
-		return;
+		*status = se.status;
+		return live_proto_error_print(id, &se);
 	}
 	const struct catalog_table *tab = catalog_table_find(cat, m->table);
-	int rc = ERR_FAIL;
-	if (!tab) {
-		answer_errorf(c, id, 404, "not_found", "no table named '%.200s'", m->table);
-		goto out;
-	}
-	if (!tab->writable) {
-		answer_errorf(c, id, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", tab->name);
-		goto out;
-	}
-	if (m->type == LIVE_PROTO_INSERT)
+	if (!tab)
+		error_set(&se, ERR_FAIL, 404, "not_found", "no table named '%.200s'", m->table);
+	else if (!tab->writable)
+		error_set(&se, ERR_FAIL, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", tab->name);
+	else if (m->type == LIVE_PROTO_INSERT)
 		rc = store_rows_insert(conn, tab, m->row, &stored, &se);
 	else if (m->type == LIVE_PROTO_UPDATE)
 		rc = store_row_update(conn, tab, m->key, m->row, &stored, &se);
 	else
 		rc = store_row_delete(conn, tab, m->key, &se);
-	if (rc != 0)
-		answer_errorf(c, id, se.status, se.code, "%s", se.message);
-	else if (!(ack = live_proto_write_ack_print(id, stored, store_last_write_seq(conn))))
-		answer_errorf(c, id, 500, "internal", "out of memory");
-	else
-		live_enqueue(c, live_msg_text(ack));
-out:
+	if (rc == 0) {
+		*seq = store_last_write_seq(conn);
+		if (!(text = live_proto_write_ack_print(id, stored, *seq)))
+			error_nomem(&se);
+	}
+	*status = text ? 200 : se.status;
+	if (!text)
+		text = live_proto_error_print(id, &se);
 	cJSON_Delete(stored);
 	catalog_release(cat);
+	return text;
+}
+
+/* Runs a write request here and queues its ack or error for c. */
+static void handle_write(struct live_client *c, const struct live_proto_msg *m)
+{
+	int status;
+	long long seq;
+	live_enqueue(c, live_msg_text(write_run(m, &status, &seq)));
+}
+
+/* A write on a follower: sends the message as it came (data, len) to the primary with the handshake's
+ * credentials (forward.h), and queues the primary's answer for c, or the error saying why it could not be
+ * asked. */
+static void forward_message(struct live_client *c, const struct live_proto_msg *m, const char *data, size_t len)
+{
+	struct write_request w = {WRITE_LIVE, NULL, NULL, c->auth, c->token, NULL, data, len};
+	struct write_answer a;
+	struct error e;
+	if (forward_write(&w, &a, &e) != 0) {
+		answer_error(c, m->id, &e);
+		return;
+	}
+	char *text = cJSON_malloc(a.len + 1); /* live_msg_text frees it with cJSON_free */
+	if (text)
+		memcpy(text, a.body, a.len + 1);
+	write_answer_clear(&a);
+	if (!text)
+		answer_errorf(c, m->id, 500, "internal", "out of memory");
+	else
+		live_enqueue(c, live_msg_text(text));
+}
+
+int live_write_run(const struct write_request *w, struct write_answer *a)
+{
+	struct route_policy policy = {s_cfg->token, s_cfg->read_only, s_cfg->allow_origins, s_cfg->n_allow_origins, 0, 0};
+	struct route_request rq = {.method = "GET", .path = route_pattern(ROUTE_LIVE_GET), .authorization = w->authorization,
+				   .query_token = w->token, .content_length = -1};
+	struct route_verdict v;
+	struct live_proto_msg m;
+	char *text;
+	int status = 200;
+	long long seq = 0;
+	memset(a, 0, sizeof *a);
+	route_request_check(&rq, &policy, &v); /* the handshake's token check, as if the socket had opened here */
+	struct live_proto_ctx ctx = {v.action == ROUTE_HANDLE && v.can_write, s_cfg->read_only, 0};
+	route_verdict_clear(&v);
+	live_proto_parse(w->body, w->len, &ctx, &m);
+	switch (m.type) {
+	case LIVE_PROTO_INSERT:
+	case LIVE_PROTO_UPDATE:
+	case LIVE_PROTO_DELETE:
+		text = write_run(&m, &status, &seq);
+		break;
+	case LIVE_PROTO_ERROR:
+		status = m.error.status;
+		text = live_proto_error_print(m.id, &m.error);
+		break;
+	default: {
+		struct error e = {400, "bad_request", "only writes are forwarded"};
+		status = 400;
+		text = live_proto_error_print(m.id, &e);
+		break;
+	}
+	}
+	live_proto_clear(&m);
+	if (!text)
+		return ERR_NOMEM;
+	size_t len = strlen(text);
+	if (!(a->body = malloc(len + 1))) {
+		cJSON_free(text);
+		return ERR_NOMEM;
+	}
+	memcpy(a->body, text, len + 1);
+	cJSON_free(text);
+	a->len = len;
+	a->status = status;
+	a->seq = seq;
+	return 0;
 }
 
 /* Handles one complete text message: live_proto validates it, then it is answered or queued here. */
 static void handle_message(struct live_client *c, const char *data, size_t len)
 {
-	struct live_proto_ctx ctx = {c->can_write, s_cfg->read_only, s_cfg->follow};
+	struct live_proto_ctx ctx = {c->can_write, s_cfg->read_only, s_cfg->follow[0] != '\0'};
 	struct live_proto_msg m;
 	live_proto_parse(data, len, &ctx, &m);
 	switch (m.type) {
@@ -313,7 +428,10 @@ static void handle_message(struct live_client *c, const char *data, size_t len)
 	case LIVE_PROTO_INSERT:
 	case LIVE_PROTO_UPDATE:
 	case LIVE_PROTO_DELETE:
-		handle_write(c, &m);
+		if (ctx.forward)
+			forward_message(c, &m, data, len);
+		else
+			handle_write(c, &m);
 		break;
 	}
 	live_proto_clear(&m);
@@ -421,7 +539,7 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->idle);
 	place_give(c->addr);
-	free(c);
+	client_free(c);
 	mg_set_user_connection_data(conn, NULL);
 	metrics_add(METRICS_WS_OPEN, -1);
 }
@@ -433,7 +551,7 @@ void live_connection_closed(const struct mg_connection *conn)
 	struct live_client *c = mg_get_user_connection_data(conn);
 	if (c) { /* a place taken by on_connect whose handshake failed before on_ready */
 		place_give(c->addr);
-		free(c);
+		client_free(c);
 		mg_set_user_connection_data(conn, NULL);
 	}
 }

@@ -7,6 +7,7 @@
 #define ROWCAST_LIVE_H
 
 #include "config.h"
+#include "write_msg.h"
 
 #include <civetweb.h>
 
@@ -26,6 +27,14 @@ void live_register(struct mg_context *ctx);
 /* CivetWeb's connection_closed callback: gives back the place of a socket whose handshake failed between
  * on_connect and on_ready (on_close handles every other). */
 void live_connection_closed(const struct mg_connection *conn);
+
+/* Runs w, a WebSocket write message held in memory (one a follower forwarded), as if a client had sent it
+ * on a socket opened here with w's Authorization and ?token=: the same token check as a handshake's, the
+ * same parsing and the same write as a message of a socket of this node. Fills *a with the one message
+ * that client would have received (the write's ack or the error, in a->body), the ack's or the error's
+ * status and the seq of the last change the write committed (0: none). Any thread (the NATS client's, on a
+ * primary). Returns 0, or ERR_NOMEM (nothing in *a). A write_run_fn (write_msg.h). */
+int live_write_run(const struct write_request *w, struct write_answer *a);
 
 /* Sends close 1001 to every client (without blocking on any), before the server stops. */
 void live_close_all(void);

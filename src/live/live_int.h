@@ -57,6 +57,8 @@ struct live_client {
 	struct live_writer *writer;      /* when !raw, its own writer thread, started by its sender for the first
 	                                  * batch the socket may not hold; NULL until then */
 	int can_write;                   /* the token check passed (or no token is needed) */
+	char *auth, *token;              /* on a follower: the handshake's Authorization and ?token= (NULL: not
+	                                  * given), sent with each write to the primary, which decides it */
 	int close_sent;                  /* guarded by the connection's lock (mg_lock_connection): a close frame
 	                                  * went out, so nothing more is written */
 	pthread_mutex_t lock;            /* guards everything below except the work flags and frag */

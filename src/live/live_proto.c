@@ -2,7 +2,8 @@
  * live_proto.c: the live socket's protocol (see live_proto.h). Parsing: the JSON is parsed with rowcast's
  * bounds (json.c: LIMIT_JSON_DEPTH, valid UTF-8, exact integers); the checks run in a fixed order so a
  * client always gets the same first error: syntax, shape and type, then per type (writes: the right to
- * write and --read-only before the fields). Messages are built with cJSON (ids and seqs exact); frames are
+ * write and --read-only before the fields; on a follower only --read-only, the primary checks the rest).
+ * Messages are built with cJSON (ids and seqs exact); frames are
  * encoded by hand. No I/O, no state: any thread.
  */
 #include "live_proto.h"
@@ -76,13 +77,12 @@ static int parse_write(struct live_proto_msg *m, const struct live_proto_ctx *ct
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(m->root, "table");
 	const cJSON *k = cJSON_GetObjectItemCaseSensitive(m->root, "key");
 	const cJSON *row = cJSON_GetObjectItemCaseSensitive(m->root, "row");
-	if (!ctx->can_write)
+	if (!ctx->can_write && !ctx->forward)
 		return refuse(m, ERR_INVALID, 401, "unauthorized", "writes need the token (Authorization: Bearer, or ?token=)");
 	if (ctx->read_only)
 		return refuse(m, ERR_INVALID, 405, "method_not_allowed", "this server is read-only (--read-only)");
-	if (ctx->follow && ctx->follow[0])
-		return refuse(m, ERR_INVALID, 503, "unavailable", "this node is a follower of stream '%s': writes go to its primary",
-			      ctx->follow);
+	if (ctx->forward) /* the primary checks the rest, right to write included */
+		return 0;
 	if (!cJSON_IsString(t))
 		return refuse(m, ERR_INVALID, 400, "bad_request", "%s needs a \"table\"", type);
 	if (m->type != LIVE_PROTO_INSERT && (!k || key_set(m, k) != 0))

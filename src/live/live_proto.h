@@ -30,7 +30,8 @@ enum live_proto_type {
 struct live_proto_ctx {
 	int can_write;          /* the socket's token check passed (or no token is needed) */
 	int read_only;          /* --read-only */
-	const char *follow;     /* --follow NAME: a follower refuses writes (503); NULL or "" elsewhere */
+	int forward;            /* --follow: writes go to the primary as they came, which checks them (the right
+	                         * to write and the fields are not checked here) */
 };
 
 /* A parsed message. Strings and row point into root, which the struct owns (live_proto_clear). */
@@ -38,7 +39,8 @@ struct live_proto_msg {
 	enum live_proto_type type;
 	const char *type_text;  /* the "type" as sent ("insert"...), or NULL when refused before it was read */
 	char *id;               /* JSON text of the "id" to echo (cJSON_free), or NULL when it had none */
-	const char *table;      /* SUBSCRIBE, UNSUBSCRIBE: NULL for all tables; writes: never NULL */
+	const char *table;      /* SUBSCRIBE, UNSUBSCRIBE: NULL for all tables; writes: never NULL (but NULL, as
+	                         * key and row, when ctx->forward: nothing past the type is read) */
 	const char *where;      /* SUBSCRIBE: filter string, or NULL */
 	long long since;        /* SUBSCRIBE: replay after this seq; -1 when not given */
 	const char *key;        /* UPDATE, DELETE: the key as URL-style text (never NULL); else NULL */

@@ -529,7 +529,8 @@ def q(s):
 
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 411: "payload_too_large",
-               413: "payload_too_large", 415: "unsupported_media_type", 500: "internal"}
+               413: "payload_too_large", 415: "unsupported_media_type", 500: "internal", 502: "bad_gateway",
+               503: "unavailable", 504: "gateway_timeout"}
 
 
 class TestCase(unittest.TestCase):

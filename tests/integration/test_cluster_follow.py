@@ -8,7 +8,7 @@ Every check compares content and seqs with the primary's /api/changes and rows, 
 - a follower killed with kill -9 mid-burst and started again resumes exactly;
 - a client that reconnects to the follower with since= (from the follower or from the primary) misses nothing
   and sees nothing twice;
-- writes on a follower are refused (503, Retry-After) over REST and the WebSocket;
+- writes on a follower go to the primary, over REST and the WebSocket (test_cluster_write.py has the rest);
 - a schema change on the primary, and a stream trimmed past what a stopped follower applied, make it load a
   new snapshot while it serves: rows equal, and a client behind it is told to resync;
 - NATS down: the follower serves what it has (/healthz "nats":"down") and catches up when NATS returns;
@@ -26,7 +26,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import TestCase, run_cli, sql, wait_until  # noqa: E402
 from natsrv import NatsClient, NatsServer  # noqa: E402
-from wsclient import Client, assert_consecutive, assert_ws_error, poll_all, run, strip_type, ws_url  # noqa: E402
+from wsclient import Client, assert_consecutive, poll_all, run, strip_type, ws_url  # noqa: E402
 
 SCHEMA = """
 CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER, price REAL, data BLOB);
@@ -200,30 +200,30 @@ class ClusterFollowTest(TestCase):
 
     # ---------------------------------------------------------------- writes, schema, trimming, NATS down
 
-    def test_writes_on_follower_are_refused(self):
+    def test_writes_on_follower_go_to_the_primary(self):
         n = self.nats()
         p = self.primary(n)
         f = self.follower(n)
-        for method, path, body in (("POST", "/api/tables/items/rows", {"name": "x"}),
-                                   ("PATCH", "/api/tables/items/rows/1", {"name": "x"}),
-                                   ("PUT", "/api/tables/items/rows/1", {"name": "x"}),
-                                   ("DELETE", "/api/tables/items/rows/1", None)):
+        s0 = self.health(f)["last_seq"]
+        for method, path, body, status in (("POST", "/api/tables/items/rows", {"name": "x"}, 201),
+                                           ("PATCH", "/api/tables/items/rows/1", {"name": "y"}, 200),
+                                           ("PUT", "/api/tables/items/rows/1", {"name": "z"}, 200),
+                                           ("DELETE", "/api/tables/items/rows/2", None, 204)):
             r = f.request(method, path, body=body)
-            self.assertEqual(r.status, 503, r)
-            self.assertEqual(r.headers.get("Retry-After"), "1", r)
-            self.assertEqual(r.json["error"]["code"], "unavailable", r)
-            self.assertIn("follower of stream 'orders'", r.json["error"]["message"])
+            self.assertEqual(r.status, status, r)
+            self.assertEqual(f.rows("items"), p.rows("items"), "%s %s read back on the follower" % (method, path))
 
         async def ws_write():
             c = await Client.connect(ws_url(f))
             try:
                 await c.hello()
-                return await c.call({"type": "insert", "id": 1, "table": "items", "row": {"name": "x"}})
+                return await c.call({"type": "insert", "id": 1, "table": "items", "row": {"name": "ws"}})
             finally:
                 await c.close()
-        assert_ws_error(self, run(ws_write()), 503, 1, "a WebSocket write on a follower")
+        ack = run(ws_write())
+        self.assertEqual((ack["type"], ack["id"], ack["row"]["name"], ack["seq"]), ("ack", 1, "ws", s0 + 5), ack)
         self.assertEqual(f.rows("items"), p.rows("items"))
-        self.assertEqual(self.health(p)["last_seq"], 0)
+        self.assertSame(p, f, s0)
 
     def test_schema_change_on_primary_loads_a_snapshot_while_serving(self):
         n = self.nats()

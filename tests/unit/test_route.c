@@ -12,9 +12,9 @@
 #include <string.h>
 
 static char *s_origins[] = {"http://app.example"};
-static const struct route_policy s_open = {"", 0, s_origins, 1, 0, NULL};
-static const struct route_policy s_token = {"s3cret", 0, s_origins, 1, 0, NULL};
-static const struct route_policy s_read_only = {"", 1, s_origins, 1, 0, NULL};
+static const struct route_policy s_open = {"", 0, s_origins, 1, 0, 0};
+static const struct route_policy s_token = {"s3cret", 0, s_origins, 1, 0, 0};
+static const struct route_policy s_read_only = {"", 1, s_origins, 1, 0, 0};
 
 static struct route_verdict s_v; /* the last verdict; cleared by the next check() */
 
@@ -165,20 +165,36 @@ static void test_read_only_refuses_writes(void)
 	CHECK_INT(check(&s_read_only, "GET", "/api/tables/t/rows/1", NULL)->action, ROUTE_HANDLE);
 }
 
-static void test_follower_refuses_writes(void)
+static void test_follower_forwards_writes(void)
 {
-	static const struct route_policy follower = {"", 0, s_origins, 1, 0, "orders"};
-	const struct route_verdict *v = check(&follower, "POST", "/api/tables/t/rows", NULL);
-	CHECK_INT(v->action, ROUTE_REFUSE);
-	CHECK_INT(v->status, 503);
-	CHECK_STR(v->code, "unavailable");
-	CHECK_STR(v->extra, "Retry-After: 1\r\n");
-	CHECK_CONTAINS(v->message, "follower of stream 'orders'");
-	CHECK_CONTAINS(v->message, "primary");
-	CHECK_INT(check(&follower, "PATCH", "/api/tables/t/rows/1", NULL)->status, 503);
-	CHECK_INT(check(&follower, "DELETE", "/api/tables/t/rows/1", NULL)->status, 503);
-	CHECK_INT(check(&follower, "GET", "/api/tables/t/rows/1", NULL)->action, ROUTE_HANDLE);
-	CHECK_INT(check(&follower, "GET", "/api/changes", NULL)->action, ROUTE_HANDLE);
+	/* the follower's own token is not asked for: the primary's decides */
+	static const struct route_policy follower = {"s3cret", 0, s_origins, 1, 0, 1};
+	static const struct route_policy read_only = {"", 1, s_origins, 1, 0, 1};
+	struct route_request json = {.content_length = 2, .content_type = "application/json"};
+	const struct route_verdict *v = check(&follower, "POST", "/api/tables/t/rows", &json);
+	CHECK_INT(v->action, ROUTE_HANDLE);
+	CHECK_INT(v->forward, 1);
+	CHECK_INT(v->id, ROUTE_ROWS_POST);
+	CHECK_INT(v->body, 1);
+	CHECK_STR(v->table, "t");
+	CHECK_INT(check(&follower, "PATCH", "/api/tables/t/rows/1", &json)->forward, 1);
+	CHECK_INT(check(&follower, "PUT", "/api/tables/t/rows/1", &json)->forward, 1);
+	v = check(&follower, "DELETE", "/api/tables/t/rows/a/b", NULL);
+	CHECK_INT(v->forward, 1);
+	CHECK_STR(v->key, "a/b");
+	/* the checks before the token's and after it still run here */
+	struct route_request rq = {.content_length = -1, .content_type = "text/plain"};
+	CHECK_INT(check(&follower, "POST", "/api/tables/t/rows", &rq)->status, 415);
+	rq.origin = "http://evil.example";
+	CHECK_INT(check(&follower, "POST", "/api/tables/t/rows", &rq)->status, 403);
+	CHECK_INT(check(&read_only, "POST", "/api/tables/t/rows", NULL)->status, 405);
+	/* reads are this node's: not forwarded, and the WebSocket's token is this node's */
+	v = check(&follower, "GET", "/api/tables/t/rows/1", NULL);
+	CHECK_INT(v->action, ROUTE_HANDLE);
+	CHECK_INT(v->forward, 0);
+	struct route_request ws = {.content_length = -1, .query_token = "wrong"};
+	CHECK_INT(check(&follower, "GET", "/api/live", &ws)->status, 401);
+	CHECK_INT(check(&s_token, "POST", "/api/tables/t/rows", &json)->status, 401); /* a primary checks it */
 }
 
 static void test_token(void)
@@ -267,7 +283,7 @@ static void test_live_socket_checks(void)
 static void test_checks_run_in_order(void)
 {
 	/* a foreign origin on a read-only server with a token, no type, no length: the origin is named first */
-	static const struct route_policy all = {"s3cret", 1, s_origins, 1, 0, NULL};
+	static const struct route_policy all = {"s3cret", 1, s_origins, 1, 0, 0};
 	struct route_request rq = {.origin = "http://evil.example", .host = "h", .content_length = -1};
 	CHECK_INT(check(&all, "POST", "/api/tables/t/rows", &rq)->status, 403);
 	rq.origin = NULL;
@@ -318,7 +334,7 @@ static void test_allowed_origin_is_echoed(void)
 
 static void test_loopback_server_answers_only_local_names(void)
 {
-	static const struct route_policy loop = {"", 0, s_origins, 1, 1, NULL};
+	static const struct route_policy loop = {"", 0, s_origins, 1, 1, 0};
 	struct route_request rq = {.method = "GET", .path = "/api/tables", .host = "127.0.0.1:8080", .content_length = -1};
 	struct route_verdict v;
 	const char *local[] = {"127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.1.2.3", NULL};
@@ -378,7 +394,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_origin_of_writes),
 	UNIT_TEST(test_origin_same_does_not_truncate),
 	UNIT_TEST(test_read_only_refuses_writes),
-	UNIT_TEST(test_follower_refuses_writes),
+	UNIT_TEST(test_follower_forwards_writes),
 	UNIT_TEST(test_token),
 	UNIT_TEST(test_live_socket_checks),
 	UNIT_TEST(test_checks_run_in_order),
