@@ -4,6 +4,7 @@
  */
 #include "cluster.h"
 
+#include "feed.h"
 #include "follow.h"
 #include "nats_conn.h"
 #include "publish.h"
@@ -99,8 +100,10 @@ void cluster_configure(const struct config *cfg)
 {
 	if (cfg->stream[0])
 		publish_configure();
-	if (cfg->follow[0])
+	if (cfg->follow[0]) {
 		upkeep_configure(CHANGELOG_NO_TRIGGERS); /* the log is written only by applying the primary's changes */
+		feed_trails_set(); /* a client may bring a seq from the primary or another follower */
+	}
 }
 
 void cluster_stop(void)
