@@ -286,8 +286,10 @@ int follow_prepare(const char *stream, const char *db_path, int (*stopping)(void
 	if (snprintf(s_db_path, sizeof s_db_path, "%s", db_path) >= (int)sizeof s_db_path)
 		return error_fail(e, "the database path is too long");
 	int kind = store_copy_kind(db_path, e);
-	if (kind == STORE_COPY_FOLLOWER || kind < 0)
-		return kind < 0 ? ERR_FAIL : 0;
+	if (kind == STORE_COPY_FOLLOWER)
+		return store_copy_writer_check(db_path, e); /* its one writer is this follower */
+	if (kind < 0)
+		return ERR_FAIL;
 	if (kind == STORE_COPY_OTHER)
 		return ERR_FAIL;
 	fprintf(stderr, "rowcast: %s is new: loading the primary's snapshot from stream %s\n", db_path, stream);

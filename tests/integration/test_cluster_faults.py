@@ -15,6 +15,7 @@ exactly once, in order.
 - since= newer than a follower has applied (it is cut off from NATS while the primary goes on) waits: a
   short poll answers no changes and last_seq = since, a long poll waits and answers the changes once they
   arrive, the WebSocket delivers them as they arrive (no resync);
+- a follower refuses (exit 2) to start on its copy while another program is writing it.
 Writes by the sqlite3 shell on the primary reaching a follower's subscribers are in test_cluster_follow.py;
 here the shell writes among the REST writes of the NATS outage.
 """
@@ -23,13 +24,14 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TestCase, free_port, sql, wait_until  # noqa: E402
+from harness import SQLITE3, WAIT_S, TestCase, _track, _untrack, free_port, run_cli, sql, wait_until  # noqa: E402
 from natsrv import NatsServer  # noqa: E402
 from wsclient import Client, assert_consecutive, assert_ws_error, poll_all, run, strip_type, ws_url  # noqa: E402
 
@@ -415,6 +417,39 @@ class ClusterFaultsTest(TestCase):
         self.assertEqual(r.json["last_seq"], r.json["changes"][-1]["seq"])
         self.caught_up(p, fb)
         self.assertSame(p, fb, applied)
+
+    # ---------------------------------------------------------------- other programs and the follower's copy
+
+    def test_follower_refuses_a_copy_another_program_is_writing(self):
+        n = self.nats()
+        p = self.primary(n)
+        f = self.follower(n.url)
+        p.post("/api/tables/items/rows", {"name": "in the copy"})
+        self.caught_up(p, f)
+        f.stop()
+        rows = sql(f.db, "SELECT * FROM items ORDER BY id;")
+        holder = _track(subprocess.Popen([SQLITE3, "-batch", f.db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True))
+        try:
+            holder.stdin.write("BEGIN IMMEDIATE; INSERT INTO items (name) VALUES ('uncommitted'); SELECT 'writing';\n")
+            holder.stdin.flush()
+            self.assertEqual(holder.stdout.readline().strip(), "writing", holder.stderr)
+            r = run_cli([f.db, "--listen", "127.0.0.1:0", "--nats", n.url, "--follow", STREAM], timeout=WAIT_S)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("another program is writing %s" % f.db, r.stderr)
+        finally:
+            holder.stdin.close()  # ends the shell: its transaction is rolled back
+            holder.wait(timeout=WAIT_S)
+            holder.stdout.close()
+            holder.stderr.close()
+            _untrack(holder)
+        self.assertEqual(sql(f.db, "SELECT * FROM items ORDER BY id;"), rows)
+        f.start()  # once no one else writes it, the copy is continued
+        before = self.health(f)["last_seq"]
+        p.post("/api/tables/items/rows", {"name": "after"})
+        self.caught_up(p, f)
+        self.assertSame(p, f, before)
+        self.assertNotIn("snapshot", f.stderr())
 
 
 if __name__ == "__main__":
