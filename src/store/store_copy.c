@@ -72,6 +72,18 @@ int store_copy_writer_check(const char *path, struct error *e)
 	return rc == SQLITE_OK ? 0 : ERR_FAIL;
 }
 
+int store_copy_version(sqlite3 *db, long long *version)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+		return ERR_FAIL;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : ERR_FAIL;
+}
+
 int store_copy_verify(const char *path, long long seq, struct error *e)
 {
 	sqlite3 *db = NULL;

@@ -29,6 +29,11 @@ int store_copy_kind(const char *path, struct error *e);
  * progress. Returns 0, or ERR_FAIL with e (another program holds the lock, or the file cannot be opened). */
 int store_copy_writer_check(const char *path, struct error *e);
 
+/* Sets *version to PRAGMA data_version on db: it moves when another connection (of this process or another
+ * program) commits to the database, never for db's own commits. Returns 0, or ERR_FAIL (it cannot be read
+ * now: the database is busy or gone). */
+int store_copy_version(sqlite3 *db, long long *version);
+
 /* Checks that the file at path is an intact database (PRAGMA integrity_check) holding rowcast's change log
  * whose sequence stands at seq. Returns 0, or ERR_INVALID with e (the file is not that snapshot). */
 int store_copy_verify(const char *path, long long seq, struct error *e);

@@ -15,7 +15,9 @@ exactly once, in order.
 - since= newer than a follower has applied (it is cut off from NATS while the primary goes on) waits: a
   short poll answers no changes and last_seq = since, a long poll waits and answers the changes once they
   arrive, the WebSocket delivers them as they arrive (no resync);
-- a follower refuses (exit 2) to start on its copy while another program is writing it.
+- a follower refuses (exit 2) to start on its copy while another program is writing it; another program's
+  commit to the copy of a running follower makes it load a fresh snapshot, saying so on stderr: rows equal
+  the primary's again.
 Writes by the sqlite3 shell on the primary reaching a follower's subscribers are in test_cluster_follow.py;
 here the shell writes among the REST writes of the NATS outage.
 """
@@ -450,6 +452,37 @@ class ClusterFaultsTest(TestCase):
         self.caught_up(p, f)
         self.assertSame(p, f, before)
         self.assertNotIn("snapshot", f.stderr())
+
+    def test_another_program_writing_a_running_followers_copy_loads_a_snapshot(self):
+        n = self.nats()
+        p = self.primary(n)
+        f = self.follower(n.url, args=["--retain", "3"])
+        s0 = self.health(f)["last_seq"]
+        for i in range(8):
+            p.post("/api/tables/items/rows", {"name": "r%d" % i})
+        applied = self.caught_up(p, f)
+        # its own pruning is not another program's write
+        wait_until(lambda: f.get("/api/changes?since=%d" % s0).json["resync"], "the follower pruning its log to 3")
+        self.assertFalse(f.get("/api/changes?since=%d" % (applied - 3)).json["resync"])
+        self.assertNotIn("another program", f.stderr())
+        sql(f.db, "UPDATE items SET name = 'changed by hand' WHERE id = 1; INSERT INTO items (name) VALUES ('by hand');"
+                  "INSERT INTO codes VALUES ('h', 'by hand');")
+        wait_until(lambda: f.rows("items") == p.rows("items") and f.rows("codes") == p.rows("codes"),
+                   "the follower's rows back to the primary's", detail=lambda: f.stderr()[-1500:])
+        err = f.stderr()
+        self.assertIn("another program wrote %s" % f.db, err)
+        self.assertIn("loaded the primary's snapshot at seq %d" % applied, err)
+        self.assertEqual(self.health(f)["last_seq"], applied)
+        # the same while changes arrive: the next change finds it, before it is applied
+        sql(f.db, "DELETE FROM items WHERE id = 2;")
+        p.post("/api/tables/items/rows", {"name": "after"})
+        last = self.caught_up(p, f)
+        said = "another program wrote %s " % f.db
+        wait_until(lambda: f.stderr().count(said) == 2 and f.rows("items") == p.rows("items"),
+                   "the second write by hand undone", detail=lambda: f.stderr()[-1500:])
+        p.post("/api/tables/codes/rows", {"code": "z", "label": "last"})
+        self.caught_up(p, f)
+        self.assertSame(p, f, last)
 
 
 if __name__ == "__main__":
