@@ -102,11 +102,16 @@ static void status_tell(struct follower *f)
 	f->lag_told = lag;
 }
 
+/* Drops the subscription with natsSubscription_Destroy alone: it unsubscribes without deleting the consumer,
+ * which the server removes by itself once nobody listens (an ephemeral consumer). natsSubscription_Unsubscribe
+ * would delete it, and in libnats 3.4.1 that reads the consumer's name without the subscription's lock while
+ * the client's own thread that makes an ordered consumer again after a reconnect frees that name
+ * (jsSub_deleteConsumer against _recreateOrderedCons): a use after free, seen under ASan when nats-server
+ * restarts while changes flow. */
 static void sub_drop(struct follower *f)
 {
 	if (!f->sub)
 		return;
-	natsSubscription_Unsubscribe(f->sub); /* removes the consumer; fails harmlessly while NATS is down */
 	natsSubscription_Destroy(f->sub);
 	f->sub = NULL;
 }
