@@ -154,11 +154,10 @@ static int changes_get(struct http_request *req)
 	if (!k.arr)
 		return reply_error(r, 500, "internal", "out of memory");
 	for (;;) {
-		long long head = feed_head();
-		if (since > head) {
+		if (since > feed_head() && !feed_trails()) {
 			resync = 1; /* a seq this server never issued: the database was replaced */
 			break;
-		}
+		} /* on a follower it is a change still to come: waited for below, like any other */
 		int rc = feed_each(through, limit > 0 ? CHANGES_SCAN_MAX : 0, collect_change, &k, &through);
 		if (rc == ERR_RESYNC) {
 			resync = 1;

@@ -109,6 +109,10 @@
 #define FOLLOW_RETRY_MS 1000
 /* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message). */
 #define FOLLOW_JS_WAIT_MS 5000
+/* At start, how long a follower waits for another program's write lock on its copy before it refuses to
+ * run (src/store/store_copy.c): a commit in progress ends well within it; a program that holds the lock
+ * longer is writing the file. */
+#define FOLLOW_FOREIGN_LOCK_MS 1000
 
 /* Writes on a follower, forwarded to the primary (src/cluster/forward.c). The primary may wait up to
  * LIMIT_BUSY_TIMEOUT_MS for its write lock and runs forwarded writes one after the other, so its answer is

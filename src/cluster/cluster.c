@@ -4,6 +4,7 @@
  */
 #include "cluster.h"
 
+#include "feed.h"
 #include "follow.h"
 #include "forward.h"
 #include "nats_conn.h"
@@ -117,6 +118,7 @@ void cluster_configure(const struct config *cfg)
 	if (cfg->follow[0]) {
 		upkeep_configure(CHANGELOG_NO_TRIGGERS); /* the log is written only by applying the primary's changes */
 		forward_configure(cfg->follow);
+		feed_trails_set(); /* a client may bring a seq from the primary or another follower */
 	}
 }
 

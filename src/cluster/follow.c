@@ -11,8 +11,9 @@
  * the message after the last applied one; the same gap again means the stream no longer holds applied + 1:
  * a snapshot. A change the copy cannot take in place (a table or column it lacks, a row refused): a
  * snapshot. A snapshot taken while serving is copied into the open DB_FILE in one transaction
- * (store_copy_replace); its log is emptied, so clients behind its seq are told to resync. NATS down: the
- * thread waits, and the node serves what it has.
+ * (store_copy_replace); its log is emptied, so clients behind its seq are told to resync. Another program's
+ * commit to the copy (its data_version moves: this thread is the copy's one writer in the process, pruning
+ * included): a snapshot. NATS down: the thread waits, and the node serves what it has.
  */
 #include "follow.h"
 
@@ -59,6 +60,8 @@ struct follower {
 	int snapshot;                /* a snapshot is needed, for the reason in why */
 	int snapshots_in_row;        /* snapshots taken with no change applied since */
 	int said;                    /* a failure was said on stderr; nothing succeeded since */
+	long long version;           /* the copy's data_version at the last look (-1: not read yet) */
+	long long next_prune;        /* when the log is pruned next (CLOCK_MONOTONIC, ms) */
 	char why[ERROR_MESSAGE_BYTES];
 };
 
@@ -99,11 +102,16 @@ static void status_tell(struct follower *f)
 	f->lag_told = lag;
 }
 
+/* Drops the subscription with natsSubscription_Destroy alone: it unsubscribes without deleting the consumer,
+ * which the server removes by itself once nobody listens (an ephemeral consumer). natsSubscription_Unsubscribe
+ * would delete it, and in libnats 3.4.1 that reads the consumer's name without the subscription's lock while
+ * the client's own thread that makes an ordered consumer again after a reconnect frees that name
+ * (jsSub_deleteConsumer against _recreateOrderedCons): a use after free, seen under ASan when nats-server
+ * restarts while changes flow. */
 static void sub_drop(struct follower *f)
 {
 	if (!f->sub)
 		return;
-	natsSubscription_Unsubscribe(f->sub); /* removes the consumer; fails harmlessly while NATS is down */
 	natsSubscription_Destroy(f->sub);
 	f->sub = NULL;
 }
@@ -214,6 +222,35 @@ static void msg_handle(struct follower *f, natsMsg *m)
 	natsMsg_Destroy(m);
 }
 
+/* Looks whether another program committed to the copy since the last look: this thread is the copy's one
+ * writer in this process (it prunes the log too), so the copy's data_version moves only for another
+ * program's commit. What that program wrote is not the primary's: the copy is loaded again from a fresh
+ * snapshot. Returns 1 when it found such a commit (a snapshot is wanted), else 0. */
+static int foreign_look(struct follower *f)
+{
+	long long v;
+	if (store_copy_version(f->db, &v) != 0 || v == f->version)
+		return 0;
+	int known = f->version >= 0;
+	f->version = v;
+	if (!known)
+		return 0;
+	fprintf(stderr, "rowcast: another program wrote %s (a follower's copy is written by its follower alone); "
+			"loading a fresh snapshot\n", s_db_path);
+	snapshot_want(f, "another program wrote the copy");
+	return 1;
+}
+
+/* Prunes the log to --retain every FEED_PRUNE_MS, on this thread's connection (see foreign_look). */
+static void prune_when_due(struct follower *f)
+{
+	long long now = clock_ms(CLOCK_MONOTONIC);
+	if (now < f->next_prune)
+		return;
+	upkeep_prune(f->db);
+	f->next_prune = now + FEED_PRUNE_MS;
+}
+
 /* Nothing came for FOLLOW_POLL_MS: asks the stream for its last change (for primary_seq), and makes the
  * subscription again when the stream holds changes not applied look after look. */
 static void idle_look(struct follower *f)
@@ -234,7 +271,7 @@ static void idle_look(struct follower *f)
 
 static void *run(void *arg)
 {
-	struct follower f = {.gap_at = -1, .next = s_start};
+	struct follower f = {.gap_at = -1, .next = s_start, .version = -1};
 	struct error e;
 	long long first;
 	(void)arg;
@@ -247,8 +284,10 @@ static void *run(void *arg)
 		return NULL;
 	}
 	status_tell(&f);
+	foreign_look(&f); /* the version to compare with */
 	while (!atomic_load(&s_stop)) {
 		natsMsg *m = NULL;
+		prune_when_due(&f);
 		if (!nats_conn_wait(FOLLOW_POLL_MS))
 			continue; /* NATS is down: serve what we have */
 		if (f.sub && f.generation != nats_conn_generation())
@@ -267,9 +306,11 @@ static void *run(void *arg)
 		if (!f.sub)
 			continue;
 		natsStatus s = natsSubscription_NextMsg(&m, f.sub, FOLLOW_POLL_MS);
-		if (s == NATS_OK)
+		if (s == NATS_OK && foreign_look(&f))
+			natsMsg_Destroy(m); /* the snapshot is read on from where it stands */
+		else if (s == NATS_OK)
 			msg_handle(&f, m);
-		else if (s == NATS_TIMEOUT)
+		else if (s == NATS_TIMEOUT && !foreign_look(&f))
 			idle_look(&f);
 		else
 			sub_drop(&f); /* lost messages (slow consumer), a closed connection: read on from where we are */
@@ -286,8 +327,10 @@ int follow_prepare(const char *stream, const char *db_path, int (*stopping)(void
 	if (snprintf(s_db_path, sizeof s_db_path, "%s", db_path) >= (int)sizeof s_db_path)
 		return error_fail(e, "the database path is too long");
 	int kind = store_copy_kind(db_path, e);
-	if (kind == STORE_COPY_FOLLOWER || kind < 0)
-		return kind < 0 ? ERR_FAIL : 0;
+	if (kind == STORE_COPY_FOLLOWER)
+		return store_copy_writer_check(db_path, e); /* its one writer is this follower */
+	if (kind < 0)
+		return ERR_FAIL;
 	if (kind == STORE_COPY_OTHER)
 		return ERR_FAIL;
 	fprintf(stderr, "rowcast: %s is new: loading the primary's snapshot from stream %s\n", db_path, stream);

@@ -16,7 +16,7 @@
  * filled from the primary's snapshot of stream, renamed over it. That waits for NATS and the primary as
  * long as it takes, saying why on stderr, until stopping() answers non-zero. Returns 0 (DB_FILE is a copy
  * to serve), 1 (stopping() said so first), or ERR_FAIL with e (DB_FILE is a file a follower must not
- * overwrite, or cannot be read). */
+ * overwrite, a copy another program is writing, or cannot be read). */
 int follow_prepare(const char *stream, const char *db_path, int (*stopping)(void), struct error *e);
 
 /* Starts the apply thread (after follow_prepare, once the feed runs). Returns 0, or ERR_FAIL with e. */

@@ -39,6 +39,7 @@ static atomic_int s_stop;
 static atomic_int s_release;    /* waiters return at once: the server is stopping */
 static atomic_llong s_head_pub; /* s_head, readable without the lock */
 static long long s_synced;      /* the schema version start-up made the triggers match */
+static int s_trails;            /* feed_trails_set: set before the server answers, read-only after */
 static void (*s_on_publish)(void *);
 static void *s_on_publish_arg;
 
@@ -55,6 +56,16 @@ long long feed_head(void)
 long long feed_first_retained(void)
 {
 	return upkeep_first_retained();
+}
+
+void feed_trails_set(void)
+{
+	s_trails = 1;
+}
+
+int feed_trails(void)
+{
+	return s_trails;
 }
 
 void feed_on_publish(void (*fn)(void *arg), void *arg)

@@ -34,6 +34,15 @@ long long feed_head(void);
  * older changes is loaded for replay (on the loader thread). At most one callback; set before feed_start. */
 void feed_on_publish(void (*fn)(void *arg), void *arg);
 
+/* Makes this node's log one that trails another's (a cluster follower, whose log is the primary's changes as
+ * they are applied): a since newer than the head is then a change still to come (a client read it on
+ * another node), which readers wait for, instead of a seq this server never issued (resync). Main thread,
+ * before the server answers. */
+void feed_trails_set(void);
+
+/* 1 when the log trails another's (feed_trails_set), else 0. Any thread. */
+int feed_trails(void);
+
 /* Waits up to timeout_ms for a change after since. Returns 1 when one is there, 0 on timeout, -1 when the
  * feed is stopping. Holds no database connection while waiting. */
 int feed_wait(long long since, int timeout_ms);

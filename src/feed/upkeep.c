@@ -4,7 +4,7 @@
  * (s_wanted, counted in s_reports), the upkeep thread records what it synced (s_synced). The trigger sync
  * and pruning run without s_lock, under the process-wide write lock, on the thread's own connection.
  * s_stop, s_first_retained and s_floor are atomic; s_retain, s_running and s_mode are set before the thread
- * starts.
+ * starts. A follower prunes on its apply thread (upkeep_prune): the same code, on that thread's connection.
  */
 #include "upkeep.h"
 
@@ -99,18 +99,18 @@ static int sync_once(int *failing)
 	return 0;
 }
 
-/* Deletes what is past --retain, a short write transaction at a time, and refreshes s_first_retained. */
-static void prune(struct store_conn *conn)
+long long upkeep_prune(sqlite3 *db)
 {
-	sqlite3 *db = store_conn_db(conn);
-	long long deleted, last, first;
+	long long deleted, total = 0, last, first;
 	do {
 		writelock_take();
 		deleted = changelog_prune(db, s_retain, atomic_load(&s_floor));
 		writelock_release();
+		total += deleted > 0 ? deleted : 0;
 	} while (deleted > 0 && !atomic_load(&s_stop));
 	if (changelog_bounds(db, &last, &first) == 0)
 		upkeep_first_retained_raise(first); /* a bound read before a follower's snapshot must not lower it */
+	return deleted < 0 ? ERR_FAIL : total;
 }
 
 static void *run(void *arg)
@@ -136,8 +136,8 @@ static void *run(void *arg)
 		struct store_conn *conn = store_conn_get(&se);
 		if (conn && sync && sync_once(&failing) != 0)
 			next_sync = clock_ms(CLOCK_MONOTONIC) + FEED_UPKEEP_RETRY_MS;
-		if (conn && prune_due)
-			prune(conn);
+		if (conn && prune_due && s_mode == CHANGELOG_TRIGGERS)
+			upkeep_prune(store_conn_db(conn)); /* else the log's writer prunes it */
 		if (!conn)
 			next_sync = clock_ms(CLOCK_MONOTONIC) + FEED_UPKEEP_RETRY_MS; /* the file is gone: try later */
 		if (prune_due)

@@ -12,9 +12,16 @@
 #include "error.h"
 
 /* Sets who fills the change log (changelog.h): CHANGELOG_TRIGGERS (the default: a single node, a primary)
- * or CHANGELOG_NO_TRIGGERS (a follower, whose log is written only by applying the primary's changes).
- * Call once before feed_start; every later sync keeps to it. */
+ * or CHANGELOG_NO_TRIGGERS (a follower, whose log is written only by applying the primary's changes; that
+ * writer also prunes it, with upkeep_prune on its own connection, so that every other commit to the file
+ * is another program's: the upkeep thread then only syncs). Call once before feed_start; every later sync
+ * keeps to it. */
 void upkeep_configure(enum changelog_mode mode);
+
+/* Prunes the log to --retain on db, the caller's connection, under the process-wide write lock, and
+ * refreshes first_retained (a follower's apply thread, every FEED_PRUNE_MS). Returns the changes deleted,
+ * or ERR_FAIL (tried again at the next call). */
+long long upkeep_prune(sqlite3 *db);
 
 /* Makes the triggers match the schema now, on the calling thread's connection (at start-up, before the
  * server answers). Sets *synced to the schema version the database then has. Returns 0, or ERR_FAIL with e. */

@@ -126,9 +126,11 @@ void live_subscribe_apply(struct live_client *c, struct live_msg *m)
 		msg_answer(m, live_proto_error_print(m->id, &e), NULL);
 		return;
 	}
-	if (m->since > head || m->since + 1 < feed_first_retained()) {
-		resync = live_proto_resync_print(m->since > head ? "since is ahead of this server's log" :
-							     "since is older than the retained change log", head);
+	/* on a follower, a since ahead of the log is a change still to come: delivered when it arrives */
+	int ahead = m->since > head && !feed_trails();
+	if (ahead || m->since + 1 < feed_first_retained()) {
+		resync = live_proto_resync_print(ahead ? "since is ahead of this server's log" :
+						       "since is older than the retained change log", head);
 		s->start = head > c->cursor ? head : c->cursor;
 	} else {
 		s->start = m->since;

@@ -5,6 +5,7 @@
  */
 #include "store_copy.h"
 
+#include "limit.h"
 #include "writelock.h"
 
 #include <errno.h>
@@ -50,6 +51,37 @@ int store_copy_kind(const char *path, struct error *e)
 	sqlite3_finalize(q);
 	sqlite3_close_v2(db);
 	return rc;
+}
+
+int store_copy_writer_check(const char *path, struct error *e)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_busy_timeout(db, FOLLOW_FOREIGN_LOCK_MS);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if ((rc & 0xff) == SQLITE_BUSY)
+		error_fail(e, "another program is writing %s: a follower's copy is written by its follower alone (stop that "
+			      "program, or give the follower a file of its own)", path);
+	else if (rc != SQLITE_OK)
+		error_fail(e, "cannot use '%s': %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	else
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close_v2(db);
+	return rc == SQLITE_OK ? 0 : ERR_FAIL;
+}
+
+int store_copy_version(sqlite3 *db, long long *version)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+		return ERR_FAIL;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : ERR_FAIL;
 }
 
 int store_copy_verify(const char *path, long long seq, struct error *e)

@@ -24,6 +24,16 @@ enum store_copy_kind {
  * e says what the file is and what to do), or ERR_FAIL with e when it cannot be read. */
 int store_copy_kind(const char *path, struct error *e);
 
+/* Checks that no other program is writing the database at path: takes SQLite's write lock for a moment
+ * (BEGIN IMMEDIATE, then ROLLBACK: nothing is written), waiting up to FOLLOW_FOREIGN_LOCK_MS for a commit in
+ * progress. Returns 0, or ERR_FAIL with e (another program holds the lock, or the file cannot be opened). */
+int store_copy_writer_check(const char *path, struct error *e);
+
+/* Sets *version to PRAGMA data_version on db: it moves when another connection (of this process or another
+ * program) commits to the database, never for db's own commits. Returns 0, or ERR_FAIL (it cannot be read
+ * now: the database is busy or gone). */
+int store_copy_version(sqlite3 *db, long long *version);
+
 /* Checks that the file at path is an intact database (PRAGMA integrity_check) holding rowcast's change log
  * whose sequence stands at seq. Returns 0, or ERR_INVALID with e (the file is not that snapshot). */
 int store_copy_verify(const char *path, long long seq, struct error *e);
