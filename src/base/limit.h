@@ -70,13 +70,17 @@
 #define NATS_CONNECT_TIMEOUT_MS 2000
 #define NATS_CLOSE_WAIT_MS 5000
 
-/* The primary's publisher (src/cluster/publish.c): changes read from the log per batch (each is published
- * and acknowledged one after the other; the batch only saves log reads); how long the stream may take to
- * acknowledge one (NATS's own default wait); how long another primary may take to answer (nobody there is
- * answered at once by NATS: "no responders"); how often a publisher that waits for NATS or for changes
- * looks whether it should stop; how many times in a row the stream may move under it before it concludes
- * that another publisher writes to it. */
+/* The primary's publisher (src/cluster/publish.c): changes read from the log per batch; how many changes,
+ * and how many bytes of them, may be in flight (handed to NATS, the stream's answer not back yet: the
+ * client keeps a copy of each until then; 256 keep the stream busy on loopback, where an answer takes about
+ * 0.1 ms, and bound the copies to a few MiB of ordinary rows); how long the stream may take to acknowledge
+ * one (NATS's own default wait); how long another primary may take to answer (nobody there is answered at
+ * once by NATS: "no responders"); how often a publisher that waits for NATS or for changes looks whether it
+ * should stop, and whether its answers are late; how many times in a row the stream may move under it
+ * before it concludes that another publisher writes to it. */
 #define PUBLISH_BATCH 256
+#define PUBLISH_INFLIGHT_MAX 256
+#define PUBLISH_INFLIGHT_BYTES (4 * 1024 * 1024)
 #define PUBLISH_ACK_WAIT_MS 5000
 #define PUBLISH_PRIMARY_ASK_MS 1000
 #define PUBLISH_NAP_MS 200

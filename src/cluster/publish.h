@@ -1,12 +1,15 @@
 /*
- * publish.h: the primary's publisher. One thread of its own reads the change log in seq order on its own
- * connection and publishes each change to the JetStream stream NAME (subject rowcast.NAME.changes), data =
- * the CHANGE text, Nats-Msg-Id = its seq, expecting the stream's last sequence to be the one it published
- * before (so nothing is ever interleaved with another publisher). It never holds up a write or a reader: it
- * takes no lock of theirs, waits for new changes as a long poll does (feed_wait), and while NATS is down it
- * waits and then continues from what the stream holds. The change log keeps every change the stream has not
- * acknowledged (upkeep_floor_set). The primary answers rowcast.NAME.primary, so a second one is refused.
- * Started and stopped by the main thread; publish_stream_seq is for any thread (the snapshot server's).
+ * publish.h: the primary's publisher. One thread of its own takes the changes in seq order (from the feed's
+ * ring of recent changes, or from the change log on its own connection when it is behind the ring) and
+ * publishes each to the JetStream stream NAME (subject rowcast.NAME.changes), data = the CHANGE text,
+ * Nats-Msg-Id = its seq, expecting the stream's last sequence (and last Msg-Id) to be the change before it
+ * (so nothing is ever interleaved with another publisher). Up to PUBLISH_INFLIGHT_MAX changes are in flight
+ * at once; the stream's acknowledgements come back on the NATS client's thread. It never holds up a write
+ * or a reader: it takes no lock of theirs, waits for new changes as a long poll does (feed_wait), and while
+ * NATS is down it waits and then continues from what the stream holds. The change log keeps every change
+ * the stream has not acknowledged (upkeep_floor_set). The primary answers rowcast.NAME.primary, so a second
+ * one is refused. Started and stopped by the main thread; publish_stream_seq is for any thread (the
+ * snapshot server's).
  */
 #ifndef ROWCAST_PUBLISH_H
 #define ROWCAST_PUBLISH_H

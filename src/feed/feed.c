@@ -270,7 +270,9 @@ long long feed_bytes_after(long long since)
 	return n;
 }
 
-int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through)
+/* feed_each and feed_recent_each: changes older than the ring come from the replay cache when replay is
+ * set, else the answer is ERR_PENDING. */
+static int each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through, int replay)
 {
 	*through = since;
 	if (since + 1 < upkeep_first_retained())
@@ -285,7 +287,7 @@ int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *
 	if (since + 1 < s_first) {
 		long long below = s_first;
 		pthread_rwlock_unlock(&s_lock);
-		return replay_each(since, below, max, fn, ctx, through);
+		return replay ? replay_each(since, below, max, fn, ctx, through) : ERR_PENDING;
 	}
 	int count = 0;
 	for (long long s = since + 1; s <= s_head && count < max; s++) {
@@ -296,6 +298,16 @@ int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *
 	}
 	pthread_rwlock_unlock(&s_lock);
 	return count;
+}
+
+int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through)
+{
+	return each(since, max, fn, ctx, through, 1);
+}
+
+int feed_recent_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through)
+{
+	return each(since, max, fn, ctx, through, 0);
 }
 
 int feed_load(long long since)

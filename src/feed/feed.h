@@ -57,6 +57,10 @@ int feed_wait(long long since, int timeout_ms);
  *   ERR_FAIL     they could not be read. */
 int feed_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through);
 
+/* Like feed_each, but from the ring alone: ERR_PENDING, and nothing is loaded, when the changes after since
+ * are older than the ring (a reader with its own connection reads those from the log). */
+int feed_recent_each(long long since, int max, feed_visit_fn fn, void *ctx, long long *through);
+
 /* Loads the changes after since into the replay cache on the calling thread (a poller's own worker), for
  * when feed_each answered ERR_PENDING. Returns 0, or ERR_FAIL / ERR_NOMEM. */
 int feed_load(long long since);

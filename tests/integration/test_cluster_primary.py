@@ -223,6 +223,21 @@ class ClusterPrimaryTest(TestCase):
         self.assertEqual([h["Nats-Msg-Id"] for _, h, _ in msgs], [str(i) for i in range(1, len(statuses) + 1)])
         self.assertNotIn("cluster_error", self.health(s))
 
+    def test_bursts_in_flight_across_a_nats_restart_land_once_in_order(self):
+        """Hundreds of changes in flight at once (one request writes 500), and NATS restarted right after one
+        burst: what was in flight is taken back and the stream ends up with every change once, in order."""
+        n = self.nats()
+        s = self.primary(n)
+        for i in range(4):
+            r = s.post("/api/tables/items/rows", [{"name": "b%d-%d" % (i, j), "qty": j} for j in range(500)])
+            self.assertEqual(r.status, 201, r)
+            if i == 1:
+                n.restart()
+        wait_until(lambda: self.health(s)["nats"] == "ok", "/healthz saying nats ok again")
+        changes = self.assertStreamIsLog(self.client(n), s, want=2000)
+        self.assertEqual([ch["row"]["name"] for ch in changes], ["b%d-%d" % (i, j) for i in range(4) for j in range(500)])
+        self.assertNotIn("cluster_error", self.health(s))
+
     # ---------------------------------------------------------------- one primary per stream
 
     def assertRefused(self, r, part):
