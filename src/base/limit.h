@@ -81,6 +81,10 @@
 #define PUBLISH_BATCH 256
 #define PUBLISH_INFLIGHT_MAX 256
 #define PUBLISH_INFLIGHT_BYTES (4 * 1024 * 1024)
+/* Room left in a NATS message for the headers the publisher sets (Msg-Id, expected last sequence and Msg-Id,
+ * about 150 bytes, and the protocol line): a change longer than the server's max_payload minus this is
+ * published as a marker of its seq ({"seq":N,"ts":0,"too_large":true}) and followers load a snapshot. */
+#define PUBLISH_HEADER_ROOM 1024
 #define PUBLISH_ACK_WAIT_MS 5000
 #define PUBLISH_PRIMARY_ASK_MS 1000
 #define PUBLISH_NAP_MS 200

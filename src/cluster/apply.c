@@ -28,6 +28,7 @@ struct change {
 	const char *table;
 	enum apply_op op;
 	cJSON *key, *row, *old; /* row and old: objects, or NULL items (JSON null) */
+	int too_large;          /* the primary could not publish it (larger than a NATS message): a marker */
 };
 
 /* Reads an exact integer member. Returns 0, or ERR_INVALID with e. */
@@ -58,6 +59,8 @@ static int change_parse(const char *text, size_t len, struct change *c, struct e
 		/* e is set */
 	} else if (c->seq <= 0) {
 		rc = error_invalid(e, "the change's seq %lld is not positive", c->seq);
+	} else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->root, "too_large"))) {
+		c->too_large = 1; /* {"seq":N,"ts":0,"too_large":true}: nothing else to read */
 	} else if (!cJSON_IsString(table) || !cJSON_IsString(op) || !c->key || !c->row || !c->old) {
 		rc = error_invalid(e, "a change has \"table\", \"op\", \"key\", \"row\" and \"old\"");
 	} else {
@@ -309,6 +312,9 @@ static int apply_in(sqlite3 *db, struct change *c, struct error *e)
 	if (c->seq > last + 1)
 		return error_set(e, ERR_RESYNC, 500, "internal", "change %lld does not follow %lld, the last applied",
 				 c->seq, last);
+	if (c->too_large)
+		return error_set(e, ERR_RESYNC, 500, "internal",
+				 "change %lld was too large for a NATS message: only a snapshot holds it", c->seq);
 	if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);

@@ -300,7 +300,16 @@ static int send_one(const struct outgoing *c)
 		snprintf(prev, sizeof prev, "%lld", s_sent);
 		o.ExpectLastMsgId = prev;
 	}
-	natsStatus s = natsMsg_Create(&m, s_subject, NULL, c->text, (int)c->len);
+	/* a change NATS cannot carry goes out as a marker of its seq: followers load a snapshot holding it */
+	char marker[96];
+	const char *data = c->text;
+	size_t data_len = c->len;
+	int64_t max = natsConnection_GetMaxPayload(nats_conn_get());
+	if (max > 0 && (int64_t)data_len > max - PUBLISH_HEADER_ROOM) {
+		data_len = (size_t)publish_sync_marker(marker, sizeof marker, c->seq);
+		data = marker;
+	}
+	natsStatus s = natsMsg_Create(&m, s_subject, NULL, data, (int)data_len);
 	if (s == NATS_OK && s_sent_stream == 0)
 		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", "0");
 	if (s == NATS_OK) {

@@ -90,8 +90,11 @@ static int check_last(const char *stream, natsMsg *m, long long seq, sqlite3 *db
 	int n = changelog_read(db, seq - 1, 1, &c);
 	if (n < 0)
 		return error_fail(e, "cannot read the change log: %s", sqlite3_errmsg(db));
-	int same = n == 1 && c->seq == seq && c->text_len == (size_t)natsMsg_GetDataLength(m) &&
-		   memcmp(c->text, natsMsg_GetData(m), c->text_len) == 0;
+	char marker[96]; /* what publish.c sends for a change larger than a NATS message */
+	int marker_len = publish_sync_marker(marker, sizeof marker, seq);
+	int same = n == 1 && c->seq == seq &&
+		   ((c->text_len == (size_t)natsMsg_GetDataLength(m) && memcmp(c->text, natsMsg_GetData(m), c->text_len) == 0) ||
+		    (natsMsg_GetDataLength(m) == marker_len && memcmp(marker, natsMsg_GetData(m), (size_t)marker_len) == 0));
 	if (n == 1)
 		feed_change_free(c);
 	if (!same)
@@ -160,4 +163,9 @@ int publish_sync_alone(natsConnection *nc, const char *stream, struct error *e)
 	cJSON_Delete(o);
 	natsMsg_Destroy(reply);
 	return ERR_FAIL;
+}
+
+int publish_sync_marker(char *buf, size_t size, long long seq)
+{
+	return snprintf(buf, size, "{\"seq\":%lld,\"ts\":0,\"too_large\":true}", seq);
 }

@@ -33,4 +33,9 @@ int publish_sync_read(jsCtx *js, const char *stream, sqlite3 *db, struct publish
  * PUBLISH_SYNC_RETRY when NATS did not answer, or ERR_FAIL with e naming the other primary. */
 int publish_sync_alone(natsConnection *nc, const char *stream, struct error *e);
 
+/* Prints into buf the message published for change seq when its text is larger than a NATS message can
+ * carry: {"seq":N,"ts":0,"too_large":true} (a follower then loads a snapshot, which holds the change).
+ * Returns its length (size 96 is always enough). */
+int publish_sync_marker(char *buf, size_t size, long long seq);
+
 #endif

@@ -11,6 +11,7 @@ Every check compares content and seqs with the primary's /api/changes and rows, 
 - writes on a follower go to the primary, over REST and the WebSocket (test_cluster_write.py has the rest);
 - a schema change on the primary, and a stream trimmed past what a stopped follower applied, make it load a
   new snapshot while it serves: rows equal, and a client behind it is told to resync;
+- a change larger than a NATS message reaches followers through a snapshot (the stream holds a marker);
 - NATS down: the follower serves what it has (/healthz "nats":"down") and catches up when NATS returns;
 - a follower pointed at a file that is not a follower's copy exits 2 and leaves it as it was.
 """
@@ -261,6 +262,28 @@ class ClusterFollowTest(TestCase):
         self.assertIn("no longer holds change 2", f.stderr())
         self.assertEqual(f.rows("items"), p.rows("items"))
         p.post("/api/tables/items/rows", {"name": "after"})
+        self.caught_up(p, f)
+        self.assertSame(p, f, last)
+
+    def test_change_larger_than_a_nats_message_reaches_followers_by_snapshot(self):
+        n = self.nats()
+        p = self.primary(n)
+        f = self.follower(n)
+        p.post("/api/tables/items/rows", {"name": "small"})
+        self.caught_up(p, f)
+        # 1.6 MB of text: more than nats-server's default max_payload (1 MiB) can carry in one message
+        sql(p.db, "INSERT INTO items (name) VALUES (hex(randomblob(800000)))")
+        self.assertEqual(p.post("/api/tables/items/rows", {"name": "after the large one"}).status, 201)
+        last = self.caught_up(p, f)
+        self.assertIn("too large for a NATS message", f.stderr())
+        self.assertEqual(f.rows("items"), p.rows("items"))
+        self.assertEqual(p.post("/api/tables/items/rows", {"name": "later"}).status, 201)
+        self.caught_up(p, f)
+        self.assertSame(p, f, last)
+        p.stop()  # a restarted primary accepts the marker the stream holds for the large change
+        p.start()
+        self.assertEqual(self.health(p)["role"], "primary")
+        self.assertEqual(p.post("/api/tables/items/rows", {"name": "after a restart"}).status, 201)
         self.caught_up(p, f)
         self.assertSame(p, f, last)
 
