@@ -15,6 +15,10 @@
  * With --rate 0 it only opens the subscribers, holds them --hold seconds and reports the server's RSS before
  * and while they are open (the per-socket memory cost).
  *
+ * --sub-ports P1,P2,... spreads the subscribers over several servers (subscriber i on port P[i % n], round robin)
+ * while the inserts still go to --port: a cluster's nodes, written on the primary, watched on every node
+ * (bench/cluster). The figures are then also given per port.
+ *
  * --stalled N adds N subscribers that never read after their hello, with a small receive buffer
  * (--stalled-rcvbuf, 4096 bytes): the server's queue for them fills while the others must not notice. They
  * are not counted in the figures; after the run they read what is waiting for at most 300 ms, which tells
@@ -50,7 +54,8 @@
 #define TOTAL_SLACK_MS 10000.0   /* hard bound: D + this */
 #define MAX_FRAME (4u << 20)     /* larger frames are counted as errors and the subscriber is closed */
 #define HANDSHAKES_IN_FLIGHT 64
-#define WRITER_MAX_FAILS 3       /* a writer whose server is gone stops retrying */  /* open subscribers in waves so the server's accept queue never overflows */
+#define WRITER_MAX_FAILS 3       /* a writer whose server is gone stops retrying */
+#define MAX_SUB_PORTS 8          /* --sub-ports: at most this many servers */
 
 enum sub_state { S_IDLE, S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSED };
 
@@ -74,6 +79,7 @@ struct sub {
 	double hello_ms;        /* when its hello arrived (0: not yet) */
 	int close_code;
 	int stalled;            /* 1: never reads after hello; 2: draining at the end */
+	int group;              /* index into opt.sub_ports */
 };
 
 struct writer {
@@ -109,18 +115,21 @@ static struct {
 	int stalled_rcvbuf;
 	double drain_ms;
 	double connect_ms;
+	int sub_ports[MAX_SUB_PORTS]; /* where subscribers connect (--sub-ports; else --port) */
+	int n_sub_ports;              /* 0: no --sub-ports */
 } opt = { "127.0.0.1", 0, NULL, "bench", 1, 100, 10, 2, 32, 0, 2, 0, NULL, NULL, "", 0, 0, 4096, DRAIN_BUDGET_MS,
-	  CONNECT_BUDGET_MS };
+	  CONNECT_BUDGET_MS, { 0 }, 0 };
 
 static struct sub *s_subs;
 static struct writer s_wr[MAX_WRITERS];
 static int s_ep;
 static char s_run[32];
-static char s_handshake[1024];
-static size_t s_handshake_len;
+static char s_handshake[MAX_SUB_PORTS][1024]; /* one per subscriber port (its Host header) */
+static size_t s_handshake_len[MAX_SUB_PORTS];
 static uint8_t *s_seen;          /* s_subs x max_inserts delivery counts */
 static long s_max_inserts;
 static float *s_lat;             /* one latency per delivery (ms) */
+static uint8_t *s_lat_group;     /* the subscriber port group of each one */
 static long s_lat_n, s_lat_cap;
 static float *s_rtt;             /* POST round trips (ms) */
 static long s_rtt_n;
@@ -162,9 +171,9 @@ static void note_error(const char *fmt, ...)
 			*p = ' ';
 }
 
-/* A non-blocking TCP socket connecting to the server; rcvbuf > 0 sets SO_RCVBUF first (the window is
- * chosen at connect). */
-static int open_socket(int rcvbuf)
+/* A non-blocking TCP socket connecting to the server on port; rcvbuf > 0 sets SO_RCVBUF first (the window
+ * is chosen at connect). */
+static int open_socket(int rcvbuf, int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -173,7 +182,7 @@ static int open_socket(int rcvbuf)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (rcvbuf > 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1)
 		die("bad host %s", opt.host);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS) {
@@ -255,7 +264,7 @@ static void sub_close(struct sub *s)
 
 static void sub_start(struct sub *s)
 {
-	s->fd = open_socket(s->stalled ? opt.stalled_rcvbuf : 0);
+	s->fd = open_socket(s->stalled ? opt.stalled_rcvbuf : 0, opt.sub_ports[s->group]);
 	if (s->fd < 0) {
 		s->state = S_CLOSED;
 		return;
@@ -338,8 +347,10 @@ static void on_message(struct sub *s, const char *msg, size_t n, double recv_ms)
 		s->received++;
 		if (s->stalled)
 			return;
-		if (s_lat_n < s_lat_cap)
+		if (s_lat_n < s_lat_cap) {
+			s_lat_group[s_lat_n] = (uint8_t)s->group;
 			s_lat[s_lat_n++] = (float)(recv_ms - sent);
+		}
 		if (s_first_recv_ms == 0)
 			s_first_recv_ms = recv_ms;
 		s_last_recv_ms = recv_ms;
@@ -453,8 +464,9 @@ static void sub_event(struct sub *s, uint32_t ev)
 			sub_close(s);
 			return;
 		}
-		while (s->hs_off < s_handshake_len) {
-			ssize_t w = send(s->fd, s_handshake + s->hs_off, s_handshake_len - s->hs_off, MSG_NOSIGNAL);
+		while (s->hs_off < s_handshake_len[s->group]) {
+			ssize_t w = send(s->fd, s_handshake[s->group] + s->hs_off, s_handshake_len[s->group] - s->hs_off,
+					 MSG_NOSIGNAL);
 			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 				return;
 			if (w < 0) {
@@ -528,7 +540,7 @@ static void sub_event(struct sub *s, uint32_t ev)
 
 static void writer_connect(struct writer *w, int i)
 {
-	w->fd = w->fails >= WRITER_MAX_FAILS ? -1 : open_socket(0);
+	w->fd = w->fails >= WRITER_MAX_FAILS ? -1 : open_socket(0, opt.port);
 	w->in_len = 0;
 	w->busy = w->fd < 0; /* a writer that cannot connect stays out of use */
 	if (w->fd < 0)
@@ -690,6 +702,7 @@ static void usage(void)
 	      "                 [--table bench] [--path /api/live?table=bench] [--payload-bytes 32]\n"
 	      "                 [--server-pid PID] [--hold S (with --rate 0)] [--settle-ms MS] [--label TEXT]\n"
 	      "                 [--stalled N] [--stalled-rcvbuf BYTES] [--drain-ms 5000] [--connect-ms 4000]\n"
+	      "                 [--sub-ports P1,P2,... (subscribers there, round robin; inserts still to --port)]\n"
 	      "                 [--json-out FILE] [--md-out FILE] [-v]\n",
 	      stderr);
 	exit(2);
@@ -745,7 +758,18 @@ int main(int argc, char **argv)
 			opt.drain_ms = atof(v);
 		else if (!strcmp(a, "--connect-ms"))
 			opt.connect_ms = atof(v);
-		else
+		else if (!strcmp(a, "--sub-ports")) {
+			for (const char *p = v; *p;) {
+				char *e;
+				long port = strtol(p, &e, 10);
+				if (e == p || port <= 0 || port > 65535 || opt.n_sub_ports == MAX_SUB_PORTS || (*e && *e != ','))
+					usage();
+				opt.sub_ports[opt.n_sub_ports++] = (int)port;
+				p = *e ? e + 1 : e;
+			}
+			if (!opt.n_sub_ports)
+				usage();
+		} else
 			usage();
 	}
 	if (opt.port <= 0 || opt.subs < 0 || opt.rate < 0 || opt.duration <= 0 || opt.duration > 600 ||
@@ -772,10 +796,14 @@ int main(int argc, char **argv)
 		die("open-file limit %llu is too low for %d subscribers (raise ulimit -n)", (unsigned long long)rl.rlim_cur, opt.subs);
 	srand((unsigned)getpid());
 	snprintf(s_run, sizeof s_run, "%lx%x", (unsigned long)time(NULL), (unsigned)getpid() & 0xffff);
-	s_handshake_len = (size_t)snprintf(s_handshake, sizeof s_handshake,
-					   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-					   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-					   opt.path, opt.host, opt.port);
+	int groups = opt.n_sub_ports ? opt.n_sub_ports : 1;
+	if (!opt.n_sub_ports)
+		opt.sub_ports[0] = opt.port;
+	for (int g = 0; g < groups; g++)
+		s_handshake_len[g] = (size_t)snprintf(s_handshake[g], sizeof s_handshake[g],
+						      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+						      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+						      opt.path, opt.host, opt.sub_ports[g]);
 
 	s_max_inserts = (long)(opt.rate * opt.duration) + 16;
 	if ((double)s_max_inserts * (nsubs ? nsubs : 1) > 4e8)
@@ -784,9 +812,10 @@ int main(int argc, char **argv)
 	s_seen = calloc((size_t)s_max_inserts * (size_t)(nsubs ? nsubs : 1), 1);
 	s_lat_cap = s_max_inserts * (opt.subs ? opt.subs : 1);
 	s_lat = malloc((size_t)s_lat_cap * sizeof *s_lat);
+	s_lat_group = malloc((size_t)s_lat_cap);
 	s_rtt = malloc((size_t)s_max_inserts * sizeof *s_rtt);
 	s_acked_mask = calloc((size_t)s_max_inserts, 1);
-	if (!s_subs || !s_seen || !s_lat || !s_rtt || !s_acked_mask)
+	if (!s_subs || !s_seen || !s_lat || !s_lat_group || !s_rtt || !s_acked_mask)
 		die("out of memory");
 	s_ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s_ep < 0)
@@ -802,6 +831,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nsubs; i++) {
 		s_subs[i].fd = -1;
 		s_subs[i].stalled = i >= opt.subs;
+		s_subs[i].group = i % groups;
 	}
 	while (now_ms() - t_begin < opt.connect_ms) {
 		int inflight = 0;
@@ -927,8 +957,13 @@ int main(int argc, char **argv)
 	/* Figures. */
 	long long expected = 0, received = 0, dup = 0, ooo = 0, other = 0, resyncs = 0, errors = 0, missing = 0, gaps = 0;
 	int subs_with_loss = 0, closed_early = 0, late_starts = 0;
+	struct group_figures {
+		int subs, ready, closed;
+		long long expected, received, missing, dup, ooo;
+	} gf[MAX_SUB_PORTS] = { { 0 } };
 	for (int i = 0; i < opt.subs; i++) {
 		struct sub *s = &s_subs[i];
+		gf[s->group].subs++;
 		if (!s->got_hello)
 			continue;
 		if (s->state == S_CLOSED)
@@ -962,7 +997,40 @@ int main(int argc, char **argv)
 		gaps += s->gaps;
 		late_starts += s->late_start;
 		subs_with_loss += miss > 0;
+		struct group_figures *g = &gf[s->group];
+		g->ready++;
+		g->closed += s->state == S_CLOSED;
+		g->expected += s_acked_mask_n;
+		g->received += s->received;
+		g->missing += miss;
+		g->dup += s->dup;
+		g->ooo += s->ooo;
 	}
+	/* per subscriber port (--sub-ports): its own latency percentiles, before s_lat is sorted as a whole */
+	char gjson[MAX_SUB_PORTS * 400] = "", gtext[MAX_SUB_PORTS * 200] = "";
+	size_t gl = 0, gtl = 0;
+	float *glat = malloc((size_t)(s_lat_n ? s_lat_n : 1) * sizeof *glat);
+	if (!glat)
+		die("out of memory");
+	for (int k = 0; k < groups && opt.n_sub_ports; k++) {
+		long n = 0;
+		for (long i = 0; i < s_lat_n; i++)
+			if (s_lat_group[i] == k)
+				glat[n++] = s_lat[i];
+		qsort(glat, (size_t)n, sizeof *glat, cmp_float);
+		struct group_figures *g = &gf[k];
+		double p50 = pct(glat, n, 50), p90 = pct(glat, n, 90), p99 = pct(glat, n, 99), mx = n ? glat[n - 1] : -1.0;
+		gl += (size_t)snprintf(gjson + gl, sizeof gjson - gl,
+				       "%s{\"port\":%d,\"subscribers\":%d,\"subscribers_ready\":%d,\"subscribers_closed\":%d,"
+				       "\"deliveries_expected\":%lld,\"deliveries_received\":%lld,\"missing\":%lld,\"duplicated\":%lld,"
+				       "\"out_of_order\":%lld,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}}",
+				       k ? "," : "", opt.sub_ports[k], g->subs, g->ready, g->closed, g->expected, g->received, g->missing,
+				       g->dup, g->ooo, p50, p90, p99, mx);
+		gtl += (size_t)snprintf(gtext + gtl, sizeof gtext - gtl,
+					"  port %-5d %5d/%-5d ready, %lld/%lld delivered, missing/dup/ooo %lld/%lld/%lld, latency ms p50 %.2f p99 %.2f max %.2f\n",
+					opt.sub_ports[k], g->ready, g->subs, g->received, g->expected, g->missing, g->dup, g->ooo, p50, p99, mx);
+	}
+	free(glat);
 	qsort(s_lat, (size_t)s_lat_n, sizeof *s_lat, cmp_float);
 	qsort(s_rtt, (size_t)s_rtt_n, sizeof *s_rtt, cmp_float);
 	double span_s = (s_last_recv_ms - t0) / 1e3;
@@ -973,8 +1041,8 @@ int main(int argc, char **argv)
 	double server_core = server_cpu >= 0 && (t_end - t0) > 0 ? server_cpu / ((t_end - t0) / 1e3) : -1;
 	int client_saturated = client_core > 0.9;
 
-	char json[4096];
-	snprintf(json, sizeof json,
+	char json[4096 + sizeof gjson];
+	int jl = snprintf(json, sizeof json,
 		 "{\"label\":\"%s\",\"subscribers\":%d,\"subscribers_ready\":%d,\"rate\":%g,\"duration_s\":%g,\"writers\":%d,"
 		 "\"connect_ms\":%.0f,\"connect_socket_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"inserts_sent\":%ld,\"inserts_acked\":%ld,\"post_errors\":%ld,"
 		 "\"post_rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"schedule_max_behind_ms\":%.1f,"
@@ -995,6 +1063,8 @@ int main(int argc, char **argv)
 		 s_lat_n ? s_lat[s_lat_n - 1] : -1.0, dps, cpu_client, client_core, client_saturated ? "true" : "false",
 		 server_cpu, server_core, p_before.rss_kib, p_start.rss_kib, p_start.fds, p_open.rss_kib, p_end.rss_kib, p_end.hwm_kib, p_open.threads,
 		 send_span_s, opt.stalled, stalled_ready, stalled_received, stalled_resyncs, stalled_closed, s_first_error);
+	if (opt.n_sub_ports && jl > 0 && (size_t)jl < sizeof json)
+		snprintf(json + jl - 1, sizeof json - (size_t)jl + 1, ",\"groups\":[%s]}", gjson);
 
 	printf("live_load %s: %d subscribers (%d ready in %.0f ms), %g inserts/s for %g s over %d connection(s)\n",
 	       opt.label, opt.subs, ready, t_connected - t_begin, opt.rate, opt.duration, opt.writers);
@@ -1022,6 +1092,8 @@ int main(int argc, char **argv)
 		       "stalled subscribers (not counted)", stalled_ready, opt.stalled, stalled_received, stalled_resyncs,
 		       stalled_closed);
 	printf("  %-34s %.2f s for %g s of schedule\n", "inserts sent over", send_span_s, opt.duration);
+	if (opt.n_sub_ports)
+		printf("  per subscriber port:\n%s", gtext);
 	if (s_first_error[0])
 		printf("  first problem: %s\n", s_first_error);
 	printf("%s\n", json);
