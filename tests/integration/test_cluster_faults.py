@@ -28,13 +28,12 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SQLITE3, WAIT_S, TestCase, _track, _untrack, free_port, run_cli, sql, wait_until  # noqa: E402
-from natsrv import NatsServer  # noqa: E402
+from harness import SQLITE3, WAIT_S, _track, _untrack, free_port, run_cli, sql, wait_until  # noqa: E402
+from clustercase import STREAM, ClusterCase  # noqa: E402
 from wsclient import Client, assert_consecutive, assert_ws_error, poll_all, run, strip_type, ws_url  # noqa: E402
 
 SCHEMA = """
@@ -42,7 +41,6 @@ CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER);
 CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT);
 INSERT INTO items (name, qty) VALUES ('before', 1);
 """
-STREAM = "orders"
 
 
 class NatsCut:
@@ -153,18 +151,8 @@ class Writer:
         self.t.join()
 
 
-class ClusterFaultsTest(TestCase):
-
-    def nats(self):
-        n = NatsServer(tempfile.mkdtemp(prefix="rowcast-nats-"))
-        self.addCleanup(n.stop)
-        return n.start()
-
-    def primary(self, n, args=()):
-        return self.server(SCHEMA, args=["--nats", n.url, "--stream", STREAM] + list(args))
-
-    def follower(self, url, args=()):
-        return self.server(None, args=["--nats", url, "--follow", STREAM] + list(args))
+class ClusterFaultsTest(ClusterCase):
+    SCHEMA = SCHEMA
 
     def cut(self, n):
         c = NatsCut(n.port)
@@ -175,29 +163,6 @@ class ClusterFaultsTest(TestCase):
         w = Writer(p, **kw)
         self.addCleanup(w.stop)
         return w
-
-    def health(self, s):
-        r = s.get("/healthz")
-        self.assertEqual(r.status, 200, r)
-        return r.json
-
-    def caught_up(self, p, f):
-        """Waits until the follower has applied everything the primary has written; returns that seq."""
-        want = self.health(p)["last_seq"]
-        wait_until(lambda: self.health(f)["last_seq"] >= want, "the follower applying seq %d" % want,
-                   detail=lambda: (self.health(f), f.stderr()[-1500:]))
-        return want
-
-    def assertSame(self, p, f, since):
-        """The follower's changes after since are the primary's, and every table's rows are the primary's."""
-        mine, last, resync = poll_all(f, since, limit=1000)
-        self.assertFalse(resync, "the follower answered resync after %d" % since)
-        theirs, _, _ = poll_all(p, since, limit=1000)
-        self.assertEqual(mine, theirs, "the follower's /api/changes after %d against the primary's" % since)
-        self.assertEqual(last, self.health(p)["last_seq"])
-        for t in ("items", "codes"):
-            self.assertEqual(f.rows(t), p.rows(t), "rows of %s" % t)
-        return theirs
 
     def assertSubscriberSawAll(self, got, p, since, what):
         """got (a subscriber's change messages) is every change of the primary after since, once, in order."""

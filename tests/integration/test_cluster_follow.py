@@ -20,13 +20,13 @@ import asyncio
 import os
 import signal
 import sys
-import tempfile
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TestCase, run_cli, sql, wait_until  # noqa: E402
-from natsrv import NatsClient, NatsServer  # noqa: E402
+from harness import run_cli, sql, wait_until  # noqa: E402
+from clustercase import STREAM, ClusterCase  # noqa: E402
+from natsrv import NatsClient  # noqa: E402
 from wsclient import Client, assert_consecutive, poll_all, run, strip_type, ws_url  # noqa: E402
 
 SCHEMA = """
@@ -34,45 +34,11 @@ CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER, pri
 CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT);
 INSERT INTO items (name, qty) VALUES ('before', 1);
 """
-STREAM = "orders"
 BIG = 2 ** 63 - 1
 
 
-class ClusterFollowTest(TestCase):
-
-    def nats(self):
-        n = NatsServer(tempfile.mkdtemp(prefix="rowcast-nats-"))
-        self.addCleanup(n.stop)
-        return n.start()
-
-    def primary(self, n, args=()):
-        return self.server(SCHEMA, args=["--nats", n.url, "--stream", STREAM] + list(args))
-
-    def follower(self, n, args=()):
-        return self.server(None, args=["--nats", n.url, "--follow", STREAM] + list(args))
-
-    def health(self, s):
-        r = s.get("/healthz")
-        self.assertEqual(r.status, 200, r)
-        return r.json
-
-    def caught_up(self, p, f):
-        """Waits until the follower has applied everything the primary has written; returns that seq."""
-        want = self.health(p)["last_seq"]
-        wait_until(lambda: self.health(f)["last_seq"] >= want, "the follower applying seq %d" % want,
-                   detail=lambda: (self.health(f), f.stderr()[-1500:]))
-        return want
-
-    def assertSame(self, p, f, since):
-        """The follower's changes after since are the primary's, and every table's rows are the primary's."""
-        mine, last, resync = poll_all(f, since, limit=1000)
-        self.assertFalse(resync, "the follower answered resync after %d" % since)
-        theirs, _, _ = poll_all(p, since, limit=1000)
-        self.assertEqual(mine, theirs, "the follower's /api/changes after %d against the primary's" % since)
-        self.assertEqual(last, self.health(p)["last_seq"])
-        for t in ("items", "codes"):
-            self.assertEqual(f.rows(t), p.rows(t), "rows of %s" % t)
-        return theirs
+class ClusterFollowTest(ClusterCase):
+    SCHEMA = SCHEMA
 
     def write_all_kinds(self, p):
         """REST writes of every op and type, then the sqlite3 shell's."""

@@ -20,12 +20,12 @@ import json
 import os
 import sqlite3
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TestCase, wait_until  # noqa: E402
-from natsrv import NatsClient, NatsServer  # noqa: E402
+from harness import wait_until  # noqa: E402
+from clustercase import STREAM, ClusterCase  # noqa: E402
+from natsrv import NatsClient  # noqa: E402
 from wsclient import Client, assert_consecutive, assert_ws_error, poll_all, run, strip_type, ws_url  # noqa: E402
 
 DEFAULT = "d" * 1000
@@ -37,44 +37,11 @@ CREATE TABLE wide (id INTEGER PRIMARY KEY, a TEXT DEFAULT '%(d)s', b TEXT DEFAUL
                    d TEXT DEFAULT '%(d)s');
 INSERT INTO items (name, qty) VALUES ('before', 1);
 """ % {"d": DEFAULT}
-STREAM = "orders"
 JSON = {"Content-Type": "application/json"}
 
 
-class ClusterWriteTest(TestCase):
-
-    def nats(self):
-        n = NatsServer(tempfile.mkdtemp(prefix="rowcast-nats-"))
-        self.addCleanup(n.stop)
-        return n.start()
-
-    def primary(self, n, args=()):
-        return self.server(SCHEMA, args=["--nats", n.url, "--stream", STREAM] + list(args))
-
-    def follower(self, n, args=()):
-        return self.server(None, args=["--nats", n.url, "--follow", STREAM] + list(args))
-
-    def health(self, s):
-        r = s.get("/healthz")
-        self.assertEqual(r.status, 200, r)
-        return r.json
-
-    def caught_up(self, p, f):
-        want = self.health(p)["last_seq"]
-        wait_until(lambda: self.health(f)["last_seq"] >= want, "the follower applying seq %d" % want,
-                   detail=lambda: (self.health(f), f.stderr()[-1500:]))
-        return want
-
-    def assertSame(self, p, f, since):
-        """The follower's changes after since are the primary's, and every table's rows are the primary's."""
-        mine, last, resync = poll_all(f, since, limit=1000)
-        self.assertFalse(resync)
-        theirs, _, _ = poll_all(p, since, limit=1000)
-        self.assertEqual(mine, theirs, "the follower's /api/changes after %d against the primary's" % since)
-        self.assertEqual(last, self.health(p)["last_seq"])
-        for t in ("items", "codes"):
-            self.assertEqual(f.rows(t), p.rows(t), "rows of %s" % t)
-        return theirs
+class ClusterWriteTest(ClusterCase):
+    SCHEMA = SCHEMA
 
     def assertForwarded(self, r, status, what):
         """r is a forwarded write's answer, applied on the follower before it was given."""
