@@ -115,6 +115,13 @@
 #define FOLLOW_POLL_MS 500
 #define FOLLOW_STALL_LOOKS 3
 #define FOLLOW_RETRY_MS 1000
+/* A follower applies the changes already queued for it in one transaction (src/cluster/follow.c): at most
+ * FOLLOW_BATCH changes or FOLLOW_BATCH_BYTES of change text, so a catch-up commits (and its subscribers
+ * see it) every few milliseconds and the WAL grows by a few MiB at a time. APPLY_STMTS statements are
+ * kept prepared per batch (src/cluster/apply.c): 3 per table written, 1 for the log. */
+#define FOLLOW_BATCH 1000
+#define FOLLOW_BATCH_BYTES (4 * 1024 * 1024)
+#define APPLY_STMTS 16
 /* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message). */
 #define FOLLOW_JS_WAIT_MS 5000
 /* At start, how long a follower waits for another program's write lock on its copy before it refuses to

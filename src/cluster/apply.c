@@ -6,7 +6,8 @@
  * (numbers printed from their exact source text), so the follower's feed gives the same CHANGE text.
  * Column lists live in arrays on the stack sized by the table's columns: SQLite allows at most 2000 per table
  * (SQLITE_MAX_COLUMN), so at most 8 KB.
- * No state; the caller's connection, under the process-wide write lock.
+ * Statements are prepared once per batch and table (struct apply_batch's cache, finalized when it ends).
+ * No state; the caller's connection and batch, under the process-wide write lock.
  */
 #include "apply.h"
 
@@ -20,6 +21,9 @@
 #include <string.h>
 
 enum apply_op { APPLY_INSERT, APPLY_UPDATE, APPLY_DELETE };
+
+/* The statements a batch caches (struct apply_stmt's kind). */
+enum stmt_kind { STMT_UPDATE, STMT_INSERT, STMT_DELETE, STMT_LOG };
 
 /* A change as read from its text; every pointer is into root. */
 struct change {
@@ -165,40 +169,6 @@ static int bind_cols(sqlite3_stmt *st, int *idx, const struct catalog_table *t, 
 	return 0;
 }
 
-/* Runs one row statement: sql (taken), with the values of `vals`'s written columns bound first (when vals
- * is set), then those of `where`'s key columns (when where is set). Sets *changed to the rows it changed.
- * Returns 0 or an ERR_* with e. */
-static int row_run(sqlite3 *db, sqlite3_str *sql, const struct catalog_table *t, const cJSON *vals,
-		   const cJSON *where, long long *changed, struct error *e)
-{
-	int cols[t->n_cols + 1], n, idx = 1, rc;
-	sqlite3_stmt *st = NULL;
-	char *text = sqlite3_str_finish(sql);
-	if (!text)
-		return error_nomem(e);
-	rc = sqlite3_prepare_v2(db, text, -1, &st, NULL);
-	sqlite3_free(text);
-	if (rc != SQLITE_OK)
-		return sql_fail(db, rc, e);
-	rc = 0;
-	if (vals) {
-		n = written_cols(t, cols);
-		rc = bind_cols(st, &idx, t, vals, cols, n, e);
-	}
-	if (rc == 0 && where) {
-		n = key_cols(t, cols);
-		rc = bind_cols(st, &idx, t, where, cols, n, e);
-	}
-	if (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_DONE) {
-		*changed = sqlite3_changes64(db);
-		rc = 0;
-	} else if (rc > 0) {
-		rc = sql_fail(db, sqlite3_errcode(db), e);
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
 /* Appends " WHERE k1 IS ? AND ...": IS, so that a NULL in a composite key of a rowid table matches. */
 static void key_where_append(sqlite3_str *s, const struct catalog_table *t)
 {
@@ -210,52 +180,114 @@ static void key_where_append(sqlite3_str *s, const struct catalog_table *t)
 	}
 }
 
-/* UPDATE t SET <every written column of row> WHERE <where's key>. */
-static int row_update(sqlite3 *db, const struct catalog_table *t, const cJSON *row, const cJSON *where,
-		      long long *changed, struct error *e)
+/* The SQL of a statement of kind on t (NULL for STMT_LOG), as a string to finish (NULL when out of memory):
+ *   STMT_UPDATE  UPDATE t SET <every written column> = ? WHERE <key> IS ?
+ *   STMT_INSERT  INSERT INTO t (<every written column>) VALUES (?, ...)
+ *   STMT_DELETE  DELETE FROM t WHERE <key> IS ?
+ *   STMT_LOG     INSERT INTO _rowcast_changes(seq, ts, tbl, op, key, row, old) VALUES (?1, ..., ?7) */
+static sqlite3_str *stmt_sql(sqlite3 *db, const struct catalog_table *t, enum stmt_kind kind)
 {
-	int cols[t->n_cols + 1], n = written_cols(t, cols);
 	sqlite3_str *s = sqlite3_str_new(db);
-	sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
-	for (int i = 0; i < n; i++) {
-		sqlite3_str_appendall(s, i ? ", " : "");
-		column_append(s, t, cols[i]);
-		sqlite3_str_appendall(s, " = ?");
+	if (kind == STMT_LOG) {
+		sqlite3_str_appendall(s, "INSERT INTO _rowcast_changes(seq, ts, tbl, op, key, row, old) "
+					 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+		return s;
 	}
-	key_where_append(s, t);
-	return row_run(db, s, t, row, where, changed, e);
+	int cols[t->n_cols + 1], n = written_cols(t, cols);
+	if (kind == STMT_UPDATE) {
+		sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
+		for (int i = 0; i < n; i++) {
+			sqlite3_str_appendall(s, i ? ", " : "");
+			column_append(s, t, cols[i]);
+			sqlite3_str_appendall(s, " = ?");
+		}
+		key_where_append(s, t);
+	} else if (kind == STMT_INSERT) {
+		sqlite3_str_appendf(s, "INSERT INTO \"%w\" (", t->name);
+		for (int i = 0; i < n; i++) {
+			sqlite3_str_appendall(s, i ? ", " : "");
+			column_append(s, t, cols[i]);
+		}
+		sqlite3_str_appendall(s, ") VALUES (");
+		for (int i = 0; i < n; i++)
+			sqlite3_str_appendall(s, i ? ", ?" : "?");
+		sqlite3_str_appendall(s, ")");
+	} else {
+		sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
+		key_where_append(s, t);
+	}
+	return s;
+}
+
+/* The batch's statement of kind for t: from its cache, else prepared and cached (the oldest one finalized
+ * when the cache is full). Returns 0 with *st (the cache's: reset it after use), or an ERR_* with e. */
+static int stmt_get(struct apply_batch *b, const struct catalog_table *t, enum stmt_kind kind, sqlite3_stmt **st,
+		    struct error *e)
+{
+	for (int i = 0; i < b->n_stmts; i++)
+		if (b->stmts[i].table == t && b->stmts[i].kind == (int)kind) {
+			*st = b->stmts[i].st;
+			return 0;
+		}
+	char *text = sqlite3_str_finish(stmt_sql(b->db, t, kind));
+	if (!text)
+		return error_nomem(e);
+	int rc = sqlite3_prepare_v2(b->db, text, -1, st, NULL);
+	sqlite3_free(text);
+	if (rc != SQLITE_OK)
+		return sql_fail(b->db, rc, e);
+	int at = b->n_stmts;
+	if (at == APPLY_STMTS) {
+		at = b->evict++ % APPLY_STMTS;
+		sqlite3_finalize(b->stmts[at].st);
+	} else {
+		b->n_stmts++;
+	}
+	b->stmts[at] = (struct apply_stmt){.table = t, .kind = (int)kind, .st = *st};
+	return 0;
+}
+
+/* Runs the row statement of kind on t, with the values of `vals`'s written columns bound first (when vals
+ * is set), then those of `where`'s key columns (when where is set). Sets *changed to the rows it changed.
+ * Returns 0 or an ERR_* with e. */
+static int row_run(struct apply_batch *b, enum stmt_kind kind, const struct catalog_table *t, const cJSON *vals,
+		   const cJSON *where, long long *changed, struct error *e)
+{
+	int cols[t->n_cols + 1], n, idx = 1;
+	sqlite3_stmt *st;
+	int rc = stmt_get(b, t, kind, &st, e);
+	if (rc != 0)
+		return rc;
+	if (vals) {
+		n = written_cols(t, cols);
+		rc = bind_cols(st, &idx, t, vals, cols, n, e);
+	}
+	if (rc == 0 && where) {
+		n = key_cols(t, cols);
+		rc = bind_cols(st, &idx, t, where, cols, n, e);
+	}
+	if (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_DONE) {
+		*changed = sqlite3_changes64(b->db);
+		rc = 0;
+	} else if (rc > 0) {
+		rc = sql_fail(b->db, sqlite3_errcode(b->db), e);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
 }
 
 /* Writes row by key: moved from old's key when given (a key change), else updated in place, else inserted. */
-static int row_upsert(sqlite3 *db, const struct catalog_table *t, const cJSON *row, const cJSON *old, struct error *e)
+static int row_upsert(struct apply_batch *b, const struct catalog_table *t, const cJSON *row, const cJSON *old,
+		      struct error *e)
 {
 	long long changed = 0;
-	int rc = old ? row_update(db, t, row, old, &changed, e) : 0;
+	int rc = old ? row_run(b, STMT_UPDATE, t, row, old, &changed, e) : 0;
 	if (rc == 0 && changed == 0)
-		rc = row_update(db, t, row, row, &changed, e);
+		rc = row_run(b, STMT_UPDATE, t, row, row, &changed, e);
 	if (rc != 0 || changed > 0)
 		return rc;
-	int cols[t->n_cols + 1], n = written_cols(t, cols);
-	sqlite3_str *s = sqlite3_str_new(db);
-	sqlite3_str_appendf(s, "INSERT INTO \"%w\" (", t->name);
-	for (int i = 0; i < n; i++) {
-		sqlite3_str_appendall(s, i ? ", " : "");
-		column_append(s, t, cols[i]);
-	}
-	sqlite3_str_appendall(s, ") VALUES (");
-	for (int i = 0; i < n; i++)
-		sqlite3_str_appendall(s, i ? ", ?" : "?");
-	sqlite3_str_appendall(s, ")");
-	return row_run(db, s, t, row, NULL, &changed, e);
-}
-
-static int row_delete(sqlite3 *db, const struct catalog_table *t, const cJSON *old, struct error *e)
-{
-	long long changed;
-	sqlite3_str *s = sqlite3_str_new(db);
-	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
-	key_where_append(s, t);
-	return row_run(db, s, t, NULL, old, &changed, e);
+	return row_run(b, STMT_INSERT, t, row, NULL, &changed, e);
 }
 
 /* Binds item printed as JSON text at idx (SQL NULL for a JSON null when null_is_sql). Returns an SQLite code. */
@@ -273,14 +305,13 @@ static int bind_json(sqlite3_stmt *st, int idx, const cJSON *item, int null_is_s
 
 /* Appends the change to the log with the primary's values (after the row operation: the numbers of c are
  * made raw here, so that they print as they were read). Returns 0 or an ERR_* with e. */
-static int log_append(sqlite3 *db, struct change *c, struct error *e)
+static int log_append(struct apply_batch *b, struct change *c, struct error *e)
 {
 	static const char *const ops[] = {"insert", "update", "delete"};
 	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(db, "INSERT INTO _rowcast_changes(seq, ts, tbl, op, key, row, old) "
-				    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_fail(db, rc, e);
+	int rc = stmt_get(b, NULL, STMT_LOG, &st, e);
+	if (rc != 0)
+		return rc;
 	json_numbers_to_raw(c->root);
 	sqlite3_bind_int64(st, 1, c->seq);
 	sqlite3_bind_int64(st, 2, c->ts);
@@ -295,33 +326,16 @@ static int log_append(sqlite3 *db, struct change *c, struct error *e)
 		rc = bind_json(st, 7, c->old, 1);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
-	rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? error_nomem(e) : sql_fail(db, sqlite3_errcode(db), e);
-	sqlite3_finalize(st);
+	rc = rc == SQLITE_DONE ? 0 : rc == SQLITE_NOMEM ? error_nomem(e) : sql_fail(b->db, sqlite3_errcode(b->db), e);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc;
 }
 
-/* The change inside the caller's transaction. Returns 1 applied, 0 skipped, or an ERR_* with e. */
-static int apply_in(sqlite3 *db, struct change *c, struct error *e)
+/* The row operation and the log entry of c, inside the batch's transaction. Returns 0 or an ERR_* with e. */
+static int apply_in(struct apply_batch *b, struct change *c, struct error *e)
 {
-	long long last, first, version = -1;
-	sqlite3_stmt *st;
-	if (changelog_bounds(db, &last, &first) != 0)
-		return error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the change log: %s", sqlite3_errmsg(db));
-	if (c->seq <= last)
-		return 0;
-	if (c->seq > last + 1)
-		return error_set(e, ERR_RESYNC, 500, "internal", "change %lld does not follow %lld, the last applied",
-				 c->seq, last);
-	if (c->too_large)
-		return error_set(e, ERR_RESYNC, 500, "internal",
-				 "change %lld was too large for a NATS message: only a snapshot holds it", c->seq);
-	if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	struct catalog *cat = version >= 0 ? catalog_acquire(db, version) : NULL;
-	if (!cat)
-		return error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the schema");
-	const struct catalog_table *t = catalog_table_find(cat, c->table);
+	const struct catalog_table *t = catalog_table_find(b->cat, c->table);
 	int rc = 0;
 	if (!t)
 		rc = error_set(e, ERR_RESYNC, 500, "internal", "no table named '%.200s' here", c->table);
@@ -329,14 +343,14 @@ static int apply_in(sqlite3 *db, struct change *c, struct error *e)
 		rc = row_check(t, c->row, e);
 	if (rc == 0 && c->op != APPLY_INSERT)
 		rc = row_check(t, c->old, e);
+	long long changed;
 	if (rc == 0 && c->op == APPLY_DELETE)
-		rc = row_delete(db, t, c->old, e);
+		rc = row_run(b, STMT_DELETE, t, NULL, c->old, &changed, e);
 	else if (rc == 0)
-		rc = row_upsert(db, t, c->row, c->op == APPLY_UPDATE ? c->old : NULL, e);
+		rc = row_upsert(b, t, c->row, c->op == APPLY_UPDATE ? c->old : NULL, e);
 	if (rc == 0)
-		rc = log_append(db, c, e);
-	catalog_release(cat);
-	return rc == 0 ? 1 : rc;
+		rc = log_append(b, c, e);
+	return rc;
 }
 
 /* PRAGMA foreign_keys on db: 1, 0, or -1 when it cannot be read. */
@@ -350,7 +364,59 @@ static int foreign_keys(sqlite3 *db)
 	return v;
 }
 
-int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, long long *ts, struct error *e)
+/* Ends the batch's transaction (committed when commit is set and it holds a change, else rolled back), puts
+ * foreign keys back and lets the write lock go. Returns 0, or ERR_FAIL with e when the commit failed
+ * (nothing of the batch is in the copy then). */
+static int batch_close(struct apply_batch *b, int commit, struct error *e)
+{
+	int rc = 0;
+	for (int i = 0; i < b->n_stmts; i++)
+		sqlite3_finalize(b->stmts[i].st);
+	b->n_stmts = 0;
+	if (commit && b->applied > 0 && sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot commit the changes: %s", sqlite3_errmsg(b->db));
+	if (!sqlite3_get_autocommit(b->db))
+		sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+	if (b->fk == 1)
+		sqlite3_exec(b->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+	if (b->cat)
+		catalog_release(b->cat);
+	b->cat = NULL;
+	writelock_release();
+	return rc;
+}
+
+int apply_begin(struct apply_batch *b, sqlite3 *db, struct error *e)
+{
+	long long first, version = -1;
+	sqlite3_stmt *st;
+	memset(b, 0, sizeof *b);
+	b->db = db;
+	writelock_take();
+	/* outside any transaction, where the pragma takes effect: cascades already are in the primary's log */
+	b->fk = foreign_keys(db);
+	if (b->fk == 1)
+		sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+	int rc = 0;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply changes now: %s", sqlite3_errmsg(db));
+	else if (changelog_bounds(db, &b->last, &first) != 0)
+		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the change log: %s", sqlite3_errmsg(db));
+	if (rc == 0) {
+		/* the schema cannot change while the transaction holds the write lock: one catalog for the batch */
+		if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			version = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		b->cat = version >= 0 ? catalog_acquire(db, version) : NULL;
+		if (!b->cat)
+			rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the schema");
+	}
+	if (rc != 0)
+		batch_close(b, 0, e);
+	return rc;
+}
+
+int apply_add(struct apply_batch *b, const char *text, size_t len, long long *seq, long long *ts, struct error *e)
 {
 	struct change c;
 	int rc = change_parse(text, len, &c, e);
@@ -358,22 +424,43 @@ int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, long
 		return rc;
 	*seq = c.seq;
 	*ts = c.ts;
-	writelock_take();
-	/* outside any transaction, where the pragma takes effect: cascades already are in the primary's log */
-	int fk = foreign_keys(db);
-	if (fk == 1)
-		sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply the change now: %s", sqlite3_errmsg(db));
-	else
-		rc = apply_in(db, &c, e);
-	if (rc == 1 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot commit the change: %s", sqlite3_errmsg(db));
-	if (rc != 1 && !sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	if (fk == 1)
-		sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-	writelock_release();
+	if (c.seq <= b->last)
+		rc = 0;
+	else if (c.seq > b->last + 1)
+		rc = error_set(e, ERR_RESYNC, 500, "internal", "change %lld does not follow %lld, the last applied",
+			       c.seq, b->last);
+	else if (c.too_large)
+		rc = error_set(e, ERR_RESYNC, 500, "internal",
+			       "change %lld was too large for a NATS message: only a snapshot holds it", c.seq);
+	else if (sqlite3_exec(b->db, "SAVEPOINT apply", NULL, NULL, NULL) != SQLITE_OK)
+		rc = sql_fail(b->db, sqlite3_errcode(b->db), e);
+	else if ((rc = apply_in(b, &c, e)) == 0) {
+		sqlite3_exec(b->db, "RELEASE apply", NULL, NULL, NULL);
+		b->last = c.seq;
+		b->applied++;
+		rc = 1;
+	} else {
+		sqlite3_exec(b->db, "ROLLBACK TO apply", NULL, NULL, NULL);
+		sqlite3_exec(b->db, "RELEASE apply", NULL, NULL, NULL);
+	}
 	cJSON_Delete(c.root);
+	return rc;
+}
+
+int apply_commit(struct apply_batch *b, struct error *e)
+{
+	return batch_close(b, 1, e);
+}
+
+int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, long long *ts, struct error *e)
+{
+	struct apply_batch b;
+	struct error ce;
+	int rc = apply_begin(&b, db, e);
+	if (rc != 0)
+		return rc;
+	rc = apply_add(&b, text, len, seq, ts, e);
+	if (apply_commit(&b, &ce) != 0 && rc == 1)
+		*e = ce, rc = ERR_FAIL;
 	return rc;
 }

@@ -178,48 +178,101 @@ static int snapshot_take(struct follower *f)
 	return 0;
 }
 
-/* Applies one message of the stream (and frees it). */
-static void msg_handle(struct follower *f, natsMsg *m)
+/* What a batch stopped at, to be acted on once it has committed (batch_handle). */
+enum batch_end { END_QUEUE, END_GAP, END_SNAPSHOT, END_RETRY };
+
+/* Applies message m inside batch b and frees it. Sets *ts to its commit time on the primary when applied.
+ * Returns 1 applied, 0 nothing to apply (a redelivery, not a change), or what the batch must stop at. */
+static int msg_apply(struct follower *f, struct apply_batch *b, natsMsg *m, long long *ts, enum batch_end *end,
+		     struct error *e)
 {
 	jsMsgMetaData *meta = NULL;
-	struct error e;
-	long long seq = -1, ts = 0;
+	long long seq = -1;
 	if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
 		natsMsg_Destroy(m); /* not a stream message: nothing of ours */
-		return;
+		return 0;
 	}
 	unsigned long long sseq = meta->Sequence.Stream;
-	int rc = apply_change(f->db, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &seq, &ts, &e);
+	int rc = apply_add(b, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &seq, ts, e);
 	if (rc >= 0 || rc == ERR_INVALID)
 		f->next = sseq + 1;
-	if (rc == 1) {
-		f->applied = seq;
-		f->said = 0;
-		f->snapshots_in_row = 0;
-		feed_notify();
-		metrics_add(METRICS_CLUSTER_APPLIED, 1);
-		long long ms = clock_ms(CLOCK_REALTIME) - ts;
-		metrics_observe(METRICS_APPLY_SECONDS, ms > 0 ? (double)ms / 1000.0 : 0.0);
-	} else if (rc == ERR_RESYNC && seq > f->applied + 1 && f->gap_at != f->applied) {
-		/* maybe lost on the way (the client's queue): read again after the last message applied */
-		fprintf(stderr, "rowcast: change %lld came after %lld; reading the stream again from there\n", seq, f->applied);
-		f->gap_at = f->applied;
-		sub_drop(f);
+	if (rc == ERR_RESYNC && seq > b->last + 1 && f->gap_at != b->last) {
+		*end = END_GAP; /* maybe lost on the way (the client's queue): read again after the last applied */
 	} else if (rc == ERR_RESYNC) {
-		snapshot_want(f, e.message);
+		*end = END_SNAPSHOT;
 	} else if (rc == ERR_INVALID) {
-		fprintf(stderr, "rowcast: stream message %llu is not a change (%s); skipped\n", sseq, e.message);
+		fprintf(stderr, "rowcast: stream message %llu is not a change (%s); skipped\n", sseq, e->message);
 	} else if (rc < 0) {
-		say(f, "cannot apply change %lld: %s (will retry)", seq, e.message);
 		f->next = sseq; /* this message again */
-		sub_drop(f);
-		nap(FOLLOW_RETRY_MS);
+		*end = END_RETRY;
 	}
 	if (seq > 0 && seq + (long long)meta->NumPending > f->primary_seq)
 		f->primary_seq = seq + (long long)meta->NumPending;
-	status_tell(f);
 	jsMsgMetaData_Destroy(meta);
 	natsMsg_Destroy(m);
+	return rc == 1;
+}
+
+/* Applies message m and the ones queued after it (at most FOLLOW_BATCH, FOLLOW_BATCH_BYTES) in one
+ * transaction, frees them, then tells the feed once. A message the copy cannot take ends the batch: what
+ * came before it is committed, then the gap, snapshot or retry it asks for follows. */
+static void batch_handle(struct follower *f, natsMsg *m)
+{
+	struct apply_batch b;
+	struct error e, ce;
+	long long ts[FOLLOW_BATCH];
+	unsigned long long first = f->next;
+	enum batch_end end = END_QUEUE;
+	int n = 0, count = 0;
+	size_t bytes = 0;
+	if (apply_begin(&b, f->db, &e) != 0) {
+		natsMsg_Destroy(m);
+		say(f, "cannot apply changes: %s (will retry)", e.message);
+		sub_drop(f); /* read again from the same message */
+		nap(FOLLOW_RETRY_MS);
+		return;
+	}
+	while (m) {
+		bytes += (size_t)natsMsg_GetDataLength(m);
+		count++;
+		if (msg_apply(f, &b, m, &ts[n], &end, &e) == 1)
+			n++;
+		m = NULL;
+		int pending = 0;
+		if (end == END_QUEUE && count < FOLLOW_BATCH && bytes < FOLLOW_BATCH_BYTES &&
+		    natsSubscription_GetPending(f->sub, &pending, NULL) == NATS_OK && pending > 0 &&
+		    natsSubscription_NextMsg(&m, f->sub, 0) != NATS_OK)
+			m = NULL;
+	}
+	if (apply_commit(&b, &ce) != 0) {
+		say(f, "cannot apply changes: %s (will retry)", ce.message);
+		f->next = first; /* nothing of the batch is in: all of it again */
+		sub_drop(f);
+		nap(FOLLOW_RETRY_MS);
+		return;
+	}
+	if (n > 0) {
+		f->applied = b.last;
+		f->said = 0;
+		f->snapshots_in_row = 0;
+		feed_notify();
+		metrics_add(METRICS_CLUSTER_APPLIED, n);
+		long long now = clock_ms(CLOCK_REALTIME);
+		for (int i = 0; i < n; i++)
+			metrics_observe(METRICS_APPLY_SECONDS, now > ts[i] ? (double)(now - ts[i]) / 1000.0 : 0.0);
+	}
+	if (end == END_GAP) {
+		fprintf(stderr, "rowcast: %s; reading the stream again from there\n", e.message);
+		f->gap_at = f->applied;
+		sub_drop(f);
+	} else if (end == END_SNAPSHOT) {
+		snapshot_want(f, e.message);
+	} else if (end == END_RETRY) {
+		say(f, "cannot apply a change after %lld: %s (will retry)", f->applied, e.message);
+		sub_drop(f);
+		nap(FOLLOW_RETRY_MS);
+	}
+	status_tell(f);
 }
 
 /* Looks whether another program committed to the copy since the last look: this thread is the copy's one
@@ -309,7 +362,7 @@ static void *run(void *arg)
 		if (s == NATS_OK && foreign_look(&f))
 			natsMsg_Destroy(m); /* the snapshot is read on from where it stands */
 		else if (s == NATS_OK)
-			msg_handle(&f, m);
+			batch_handle(&f, m);
 		else if (s == NATS_TIMEOUT && !foreign_look(&f))
 			idle_look(&f);
 		else

@@ -237,6 +237,58 @@ static void test_failed_change_leaves_nothing(void)
 	sqlite3_close(db);
 }
 
+/* A batch: changes applied in one transaction, each in its own savepoint. One the copy refuses (a
+ * constraint) in the middle leaves nothing of itself; the ones before and after it commit; a redelivery
+ * inside the batch is skipped; the statements prepared for one change serve the next. */
+static void test_batch_keeps_all_but_the_refused_change(void)
+{
+	char buf[1024];
+	struct apply_batch b;
+	struct error e;
+	long long seq, ts;
+	sqlite3 *db = fresh_db("CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT UNIQUE, done INTEGER);",
+			       CHANGELOG_NO_TRIGGERS);
+	static const char *dup = "{\"seq\":3,\"table\":\"tasks\",\"op\":\"insert\",\"key\":3,"
+				 "\"row\":{\"id\":3,\"title\":\"a\",\"done\":0},\"old\":null,\"ts\":1}";
+	static const char *ins3 = "{\"seq\":3,\"table\":\"tasks\",\"op\":\"insert\",\"key\":3,"
+				  "\"row\":{\"id\":3,\"title\":\"c\",\"done\":1},\"old\":null,\"ts\":1}";
+	CHECK(db);
+	CHECK_INT(apply_begin(&b, db, &e), 0);
+	CHECK_INT(apply_add(&b, INS1, strlen(INS1), &seq, &ts, &e), 1);
+	CHECK_INT(apply_add(&b, INS2, strlen(INS2), &seq, &ts, &e), 1);
+	CHECK_INT(apply_add(&b, INS1, strlen(INS1), &seq, &ts, &e), 0);
+	CHECK_INT(apply_add(&b, dup, strlen(dup), &seq, &ts, &e), ERR_RESYNC);
+	CHECK_INT(seq, 3);
+	CHECK_INT(apply_add(&b, ins3, strlen(ins3), &seq, &ts, &e), 1);
+	CHECK_INT(b.applied, 3);
+	CHECK_INT(b.last, 3);
+	CHECK_INT(apply_commit(&b, &e), 0);
+	CHECK(sqlite3_get_autocommit(db));
+	CHECK_STR(dump(db, "SELECT * FROM tasks ORDER BY id", buf, sizeof buf), "i1|ta|i0|\ni2|tb|i0|\ni3|tc|i1|\n");
+	CHECK_STR(dump(db, "SELECT seq FROM _rowcast_changes ORDER BY seq", buf, sizeof buf), "i1|\ni2|\ni3|\n");
+	/* in a batch, a change whose row is written but whose log entry fails leaves no row either */
+	CHECK_INT(sqlite3_exec(db, "CREATE TRIGGER boom BEFORE INSERT ON _rowcast_changes WHEN NEW.seq = 5 BEGIN "
+				   "SELECT RAISE(ABORT, 'boom'); END;", NULL, NULL, NULL), SQLITE_OK);
+	static const char *ins4 = "{\"seq\":4,\"table\":\"tasks\",\"op\":\"insert\",\"key\":4,"
+				  "\"row\":{\"id\":4,\"title\":\"d\",\"done\":1},\"old\":null,\"ts\":1}";
+	static const char *ins5 = "{\"seq\":5,\"table\":\"tasks\",\"op\":\"insert\",\"key\":5,"
+				  "\"row\":{\"id\":5,\"title\":\"e\",\"done\":1},\"old\":null,\"ts\":1}";
+	CHECK_INT(apply_begin(&b, db, &e), 0);
+	CHECK_INT(apply_add(&b, ins4, strlen(ins4), &seq, &ts, &e), 1);
+	CHECK(apply_add(&b, ins5, strlen(ins5), &seq, &ts, &e) < 0);
+	CHECK_INT(apply_commit(&b, &e), 0);
+	CHECK_STR(dump(db, "SELECT id FROM tasks WHERE id > 3 ORDER BY id", buf, sizeof buf), "i4|\n");
+	CHECK_INT(query_ll(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
+	CHECK_INT(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL), SQLITE_OK);
+	/* a batch that applied nothing commits nothing and leaves the connection as it was */
+	CHECK_INT(apply_begin(&b, db, &e), 0);
+	CHECK_INT(apply_add(&b, INS2, strlen(INS2), &seq, &ts, &e), 0);
+	CHECK_INT(apply_commit(&b, &e), 0);
+	CHECK(sqlite3_get_autocommit(db));
+	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 4);
+	sqlite3_close(db);
+}
+
 /* The primary's log holds a child inserted before its parent (a deferred foreign key, one transaction
  * there): the copy takes each change on its own, foreign keys on or not, and keeps the setting. */
 static void test_foreign_keys_are_not_enforced_while_applying(void)
@@ -348,6 +400,7 @@ static const struct unit_test s_tests[] = {
 	UNIT_TEST(test_unknown_table_or_column_asks_for_a_snapshot),
 	UNIT_TEST(test_malformed_is_refused),
 	UNIT_TEST(test_failed_change_leaves_nothing),
+	UNIT_TEST(test_batch_keeps_all_but_the_refused_change),
 	UNIT_TEST(test_foreign_keys_are_not_enforced_while_applying),
 	UNIT_TEST(test_round_trip_keeps_every_type),
 };
