@@ -118,7 +118,7 @@
 /* A follower applies the changes already queued for it in one transaction (src/cluster/follow.c): at most
  * FOLLOW_BATCH changes or FOLLOW_BATCH_BYTES of change text, so a catch-up commits (and its subscribers
  * see it) every few milliseconds and the WAL grows by a few MiB at a time. APPLY_STMTS statements are
- * kept prepared per batch (src/cluster/apply.c): 3 per table written, 1 for the log. */
+ * kept prepared per batch (src/store/apply.c): 3 per table written, 1 for the log. */
 #define FOLLOW_BATCH 1000
 #define FOLLOW_BATCH_BYTES (4 * 1024 * 1024)
 #define APPLY_STMTS 16
