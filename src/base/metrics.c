@@ -38,6 +38,10 @@ static const struct {
 	{"rowcast_cluster_applied_total", "counter", "Changes applied from the cluster's stream (follower)."},
 	{"rowcast_cluster_lag", "gauge", "Changes the stream holds that this follower has not applied."},
 	{"rowcast_cluster_snapshots_loaded_total", "counter", "Snapshots loaded from the primary (follower)."},
+	{"rowcast_cluster_writes_forwarded_total", "counter", "Writes sent to the primary and answered by it (follower)."},
+	{"rowcast_cluster_writes_unforwarded_total", "counter",
+	 "Writes the primary could not be asked or did not answer: NATS down, no primary, too large, timed out (follower)."},
+	{"rowcast_cluster_writes_served_total", "counter", "Writes forwarded by followers, run and answered (primary)."},
 };
 
 static const struct {

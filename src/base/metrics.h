@@ -26,6 +26,9 @@ enum metrics_counter {
 	METRICS_CLUSTER_APPLIED,  /* follower: changes applied from the stream */
 	METRICS_CLUSTER_LAG,      /* gauge, follower: changes the stream holds that are not applied here */
 	METRICS_CLUSTER_SNAPSHOTS_LOADED, /* follower: snapshots loaded (bootstrap, gap, trim, schema change) */
+	METRICS_CLUSTER_WRITES_FORWARDED, /* follower: writes the primary answered through this follower */
+	METRICS_CLUSTER_WRITES_UNFORWARDED, /* follower: writes it could not get answered (NATS down, no primary...) */
+	METRICS_CLUSTER_WRITES_SERVED, /* primary: forwarded writes it ran and answered */
 	METRICS_COUNTER_COUNT
 };
 

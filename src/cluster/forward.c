@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "feed.h"
 #include "limit.h"
+#include "metrics.h"
 #include "nats_conn.h"
 #include "store.h"
 
@@ -114,7 +115,8 @@ static int answer_read(natsSubscription *sub, long long deadline_ms, struct writ
 	return 0;
 }
 
-int forward_write(const struct write_request *w, struct write_answer *a, struct error *e)
+/* forward_write without the counting. */
+static int forward_run(const struct write_request *w, struct write_answer *a, struct error *e)
 {
 	natsConnection *nc = nats_conn_get();
 	natsInbox *inbox = NULL;
@@ -155,5 +157,12 @@ out:
 		natsSubscription_Destroy(sub);
 	}
 	natsInbox_Destroy(inbox);
+	return rc;
+}
+
+int forward_write(const struct write_request *w, struct write_answer *a, struct error *e)
+{
+	int rc = forward_run(w, a, e);
+	metrics_add(rc == 0 ? METRICS_CLUSTER_WRITES_FORWARDED : METRICS_CLUSTER_WRITES_UNFORWARDED, 1);
 	return rc;
 }

@@ -6,6 +6,7 @@
 
 #include "json.h"
 #include "limit.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -62,9 +63,12 @@ static void on_write(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 		refuse(reply, WRITE_REST, 500, "internal", "out of memory");
 	else if ((w.kind == WRITE_LIVE ? s_live : s_rest)(&w, &a) != 0)
 		refuse(reply, w.kind, 500, "internal", "out of memory");
-	else if (answer_send(reply, &a) != 0)
-		fprintf(stderr, "rowcast: cannot send the answer of a forwarded write (status %d, seq %lld) to its follower\n",
-			a.status, a.seq);
+	else {
+		metrics_add(METRICS_CLUSTER_WRITES_SERVED, 1);
+		if (answer_send(reply, &a) != 0)
+			fprintf(stderr, "rowcast: cannot send the answer of a forwarded write (status %d, seq %lld) to its "
+					"follower\n", a.status, a.seq);
+	}
 out:
 	write_answer_clear(&a);
 	cJSON_Delete(meta);

@@ -96,6 +96,10 @@ class ClusterWriteTest(ClusterCase):
         self.assertEqual(self.health(f)["last_seq"], s0 + 8)
         changes = self.assertSame(p, f, s0)
         self.assertEqual([c["op"] for c in changes], ["insert"] * 4 + ["update", "insert", "update", "delete"])
+        # six writes went through the follower; the primary ran and answered each
+        self.assertIn("rowcast_cluster_writes_forwarded_total 6\n", f.get("/metrics").body.decode())
+        self.assertIn("rowcast_cluster_writes_unforwarded_total 0\n", f.get("/metrics").body.decode())
+        self.assertIn("rowcast_cluster_writes_served_total 6\n", p.get("/metrics").body.decode())
 
     def test_refused_writes_are_the_primary_s_answers_and_change_nothing(self):
         n = self.nats()
@@ -251,6 +255,9 @@ class ClusterWriteTest(ClusterCase):
         m = run(ws_write())
         assert_ws_error(self, m, 503, 1, "a WebSocket write while NATS is down")
         self.assertIn("NATS", m["error"]["message"])
+        metrics = f.get("/metrics").body.decode()
+        self.assertIn("rowcast_cluster_writes_forwarded_total 1\n", metrics)
+        self.assertIn("rowcast_cluster_writes_unforwarded_total 4\n", metrics)  # three REST, one WebSocket
         self.assertEqual(p.post("/api/tables/items/rows", {"name": "on the primary meanwhile"}).status, 201)
         self.assertEqual(f.rows("items")["rows"][-1]["name"], "before the outage")  # reads go on
 
