@@ -65,6 +65,12 @@ struct follower {
 	char why[ERROR_MESSAGE_BYTES];
 };
 
+/* Whether follow_stop asked the apply thread to end. */
+static int stop_asked(void)
+{
+	return atomic_load(&s_stop);
+}
+
 /* Waits up to ms, or until follow_stop. */
 static void nap(int ms)
 {
@@ -157,7 +163,7 @@ static int snapshot_take(struct follower *f)
 	unsigned long long stream_seq = 0;
 	long long seq = 0;
 	sub_drop(f);
-	struct snapshot_load *l = snapshot_load_fetch(nats_conn_get(), s_stream, s_db_path, &stream_seq, &e);
+	struct snapshot_load *l = snapshot_load_fetch(nats_conn_get(), s_stream, s_db_path, stop_asked, &stream_seq, &e);
 	int rc = l ? store_copy_replace(f->db, snapshot_load_path(l), &seq, &e) : ERR_FAIL;
 	snapshot_load_abort(l);
 	if (rc != 0) {
@@ -393,7 +399,7 @@ int follow_prepare(const char *stream, const char *db_path, int (*stopping)(void
 		long long seq = 0;
 		if (!nats_conn_wait(FOLLOW_POLL_MS))
 			continue;
-		struct snapshot_load *l = snapshot_load_fetch(nats_conn_get(), stream, db_path, &stream_seq, &fe);
+		struct snapshot_load *l = snapshot_load_fetch(nats_conn_get(), stream, db_path, stopping, &stream_seq, &fe);
 		if (l && snapshot_load_finish(l, &seq, &fe) == 0) {
 			fprintf(stderr, "rowcast: loaded the primary's snapshot at seq %lld\n", seq);
 			metrics_add(METRICS_CLUSTER_SNAPSHOTS_LOADED, 1);

@@ -5,6 +5,7 @@
  */
 #include "snapshot_load.h"
 
+#include "clock.h"
 #include "json.h"
 #include "limit.h"
 #include "nats_conn.h"
@@ -202,16 +203,43 @@ static int offer_read(const char *data, size_t len, struct offer *o, struct erro
 	return rc;
 }
 
-/* One request: text to subject, answer in *reply (natsMsg_Destroy). Returns 0, or ERR_FAIL with e. */
-static int ask(natsConnection *nc, const char *subject, cJSON *body, int timeout_ms, natsMsg **reply, struct error *e)
+/* One request: body to subject, answer in *reply (natsMsg_Destroy), waited for up to timeout_ms in steps of
+ * FOLLOW_POLL_MS, giving up early once stopping() says so. Returns 0, or ERR_FAIL with e. */
+static int ask(natsConnection *nc, const char *subject, cJSON *body, int timeout_ms, int (*stopping)(void),
+	       natsMsg **reply, struct error *e)
 {
 	char why[300], *text = body ? cJSON_PrintUnformatted(body) : NULL;
-	if (!text)
-		return error_nomem(e);
-	natsStatus s = natsConnection_RequestString(reply, nc, subject, text, timeout_ms);
+	natsInbox *inbox = NULL;
+	natsSubscription *sub = NULL;
+	natsStatus s = text ? natsInbox_Create(&inbox) : NATS_NO_MEMORY;
+	*reply = NULL;
+	if (s == NATS_OK)
+		s = natsConnection_SubscribeSync(&sub, nc, inbox);
+	if (s == NATS_OK)
+		s = natsConnection_PublishRequestString(nc, subject, inbox, text);
+	long long deadline = clock_ms(CLOCK_MONOTONIC) + timeout_ms;
+	while (s == NATS_OK && !*reply) {
+		long long left = deadline - clock_ms(CLOCK_MONOTONIC);
+		s = left <= 0 ? NATS_TIMEOUT : natsSubscription_NextMsg(reply, sub, left < FOLLOW_POLL_MS ? left : FOLLOW_POLL_MS);
+		if (s == NATS_TIMEOUT && left > FOLLOW_POLL_MS && !stopping())
+			s = NATS_OK; /* wait on */
+	}
+	if (s == NATS_OK && natsMsg_IsNoResponders(*reply))
+		s = NATS_NO_RESPONDERS;
+	if (sub) {
+		natsSubscription_Unsubscribe(sub);
+		natsSubscription_Destroy(sub);
+	}
+	natsInbox_Destroy(inbox);
 	cJSON_free(text);
+	if (s != NATS_OK) {
+		natsMsg_Destroy(*reply);
+		*reply = NULL;
+	}
 	if (s == NATS_NO_RESPONDERS)
 		return error_fail(e, "no primary answers on %s", subject);
+	if (s == NATS_TIMEOUT && stopping())
+		return error_fail(e, "stopped while asking %s", subject);
 	if (s != NATS_OK)
 		return error_fail(e, "asking %s: %s", subject, nats_conn_error(s, why, sizeof why));
 	return 0;
@@ -219,13 +247,13 @@ static int ask(natsConnection *nc, const char *subject, cJSON *body, int timeout
 
 /* Fetches chunk index of o into l. Returns 0, or ERR_* with e. */
 static int chunk_fetch(natsConnection *nc, const char *subject, const struct offer *o, long long index,
-		       struct snapshot_load *l, struct error *e)
+		       int (*stopping)(void), struct snapshot_load *l, struct error *e)
 {
 	natsMsg *reply = NULL;
 	const char *refused = NULL;
 	cJSON *body = cJSON_CreateObject();
 	int rc = body && cJSON_AddStringToObject(body, "id", o->id) && cJSON_AddNumberToObject(body, "index", (double)index)
-			 ? ask(nc, subject, body, FOLLOW_CHUNK_WAIT_MS, &reply, e) : error_nomem(e);
+			 ? ask(nc, subject, body, FOLLOW_CHUNK_WAIT_MS, stopping, &reply, e) : error_nomem(e);
 	cJSON_Delete(body);
 	if (rc != 0)
 		return rc;
@@ -242,7 +270,7 @@ static int chunk_fetch(natsConnection *nc, const char *subject, const struct off
 }
 
 struct snapshot_load *snapshot_load_fetch(natsConnection *nc, const char *stream, const char *db_path,
-					  unsigned long long *stream_seq, struct error *e)
+					  int (*stopping)(void), unsigned long long *stream_seq, struct error *e)
 {
 	char subject[128];
 	struct offer o;
@@ -250,7 +278,7 @@ struct snapshot_load *snapshot_load_fetch(natsConnection *nc, const char *stream
 	cJSON *body = cJSON_CreateObject();
 	snprintf(subject, sizeof subject, "rowcast.%s.snapshot", stream);
 	int rc = body && cJSON_AddNumberToObject(body, "chunk_bytes", SNAPSHOT_CHUNK_MAX)
-			 ? ask(nc, subject, body, FOLLOW_SNAPSHOT_WAIT_MS, &reply, e) : error_nomem(e);
+			 ? ask(nc, subject, body, FOLLOW_SNAPSHOT_WAIT_MS, stopping, &reply, e) : error_nomem(e);
 	cJSON_Delete(body);
 	if (rc == 0)
 		rc = offer_read(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), &o, e);
@@ -258,7 +286,8 @@ struct snapshot_load *snapshot_load_fetch(natsConnection *nc, const char *stream
 	struct snapshot_load *l = rc == 0 ? snapshot_load_begin(db_path, o.id, o.bytes, o.sha256, o.seq, e) : NULL;
 	snprintf(subject, sizeof subject, "rowcast.%s.snapshot.chunk", stream);
 	for (long long i = 0; l && rc == 0 && i < o.chunks; i++)
-		rc = chunk_fetch(nc, subject, &o, i, l, e);
+		rc = stopping() ? error_fail(e, "stopped while loading snapshot %s", o.id)
+				: chunk_fetch(nc, subject, &o, i, stopping, l, e);
 	if (l && rc == 0)
 		rc = snapshot_load_check(l, e);
 	if (rc != 0) {

@@ -53,8 +53,9 @@ void snapshot_load_abort(struct snapshot_load *l);
  * snapshot's seq are (0 when the primary does not know: read the stream from its start). Returns the load
  * (snapshot_load_finish renames it over db_path; or copy it in with store_copy_replace on
  * snapshot_load_path, then snapshot_load_abort), or NULL with e (no primary answered, it refused, a chunk
- * was missing or the file is not what was announced: ask again later; nothing is left behind). */
+ * was missing or the file is not what was announced: ask again later; nothing is left behind; or stopping()
+ * said yes: it is asked at least every FOLLOW_POLL_MS while waiting, and between chunks). */
 struct snapshot_load *snapshot_load_fetch(natsConnection *nc, const char *stream, const char *db_path,
-					  unsigned long long *stream_seq, struct error *e);
+					  int (*stopping)(void), unsigned long long *stream_seq, struct error *e);
 
 #endif

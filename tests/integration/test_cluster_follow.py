@@ -19,12 +19,14 @@ Every check compares content and seqs with the primary's /api/changes and rows, 
 import asyncio
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import run_cli, sql, wait_until  # noqa: E402
+from harness import BIN, STOP_TIMEOUT, run_cli, sql, wait_until  # noqa: E402
 from clustercase import STREAM, ClusterCase  # noqa: E402
 from natsrv import NatsClient  # noqa: E402
 from wsclient import Client, assert_consecutive, poll_all, run, strip_type, ws_url  # noqa: E402
@@ -279,6 +281,32 @@ class ClusterFollowTest(ClusterCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("is not a follower's copy", r.stderr)
         self.assertEqual(read_bytes(p.db), before)
+
+
+    def test_new_follower_stopped_while_waiting_for_its_snapshot_ends_at_once(self):
+        """A new follower asks for a snapshot that is slow to come (a primary making a large one): SIGTERM ends
+        it while it waits, without waiting for the answer (up to a minute), and it leaves no file behind."""
+        n = self.nats()
+        d = tempfile.mkdtemp(prefix="rowcast-new-follower-")
+        db = os.path.join(d, "copy.db")
+        with NatsClient(n.url) as slow:  # takes the snapshot request and never answers
+            slow._send(b"SUB rowcast.%s.snapshot 99\r\nPING\r\n" % STREAM.encode())
+            while slow._line() != b"PONG":
+                pass
+            err = open(os.path.join(d, "stderr"), "w+")
+            proc = subprocess.Popen([BIN, db, "--listen", "127.0.0.1:0", "--nats", n.url, "--follow", STREAM],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            self.addCleanup(lambda: proc.poll() is None and proc.kill())
+            while not slow._line().startswith(b"MSG rowcast.%s.snapshot " % STREAM.encode()):
+                pass  # the request is in flight
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.fail("a follower waiting for its first snapshot went on %ss after SIGTERM" % STOP_TIMEOUT)
+        err.seek(0)
+        self.assertEqual(rc, 0, err.read())
+        self.assertEqual(sorted(os.listdir(d)), ["stderr"])  # no copy, no half-loaded snapshot
 
 
 def read_bytes(path):
