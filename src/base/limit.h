@@ -98,6 +98,10 @@
 #define SNAPSHOT_CHUNK_MIN 4096
 #define SNAPSHOT_CHUNK_MAX (512 * 1024)
 #define SNAPSHOT_DRAIN_MS 5000
+/* At a stop, how long the NATS server has to answer a PING before the drains above are skipped: a server
+ * on the same network answers in milliseconds; one that does not is stuck, and every drain would wait for
+ * its limit. */
+#define NATS_STOP_PING_MS 1000
 /* How long a snapshot's answer waits for its seq to reach the stream, to tell the follower where in the
  * stream the next changes are (past it: "stream_seq" 0, and the follower reads the stream from its start). */
 #define SNAPSHOT_STREAM_WAIT_MS 5000
@@ -122,8 +126,9 @@
 #define FOLLOW_BATCH 1000
 #define FOLLOW_BATCH_BYTES (4 * 1024 * 1024)
 #define APPLY_STMTS 16
-/* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message). */
-#define FOLLOW_JS_WAIT_MS 5000
+/* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message, making
+ * its consumer): the server answers them in milliseconds; a stop waits for the one in progress. */
+#define FOLLOW_JS_WAIT_MS 2000
 /* At start, how long a follower waits for another program's write lock on its copy before it refuses to
  * run (src/store/store_copy.c): a commit in progress ends well within it; a program that holds the lock
  * longer is writing the file. */

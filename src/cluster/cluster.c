@@ -7,6 +7,7 @@
 #include "feed.h"
 #include "follow.h"
 #include "forward.h"
+#include "limit.h"
 #include "nats_conn.h"
 #include "publish.h"
 #include "snapshot_serve.h"
@@ -97,7 +98,7 @@ int cluster_start(const struct config *cfg, struct error *e)
 		return ERR_FAIL;
 	}
 	if (write_serve_start(nats_conn_get(), cfg->stream, s_run_rest, s_run_live, e) != 0) {
-		snapshot_serve_stop();
+		snapshot_serve_stop(0);
 		publish_stop();
 		nats_conn_close();
 		return ERR_FAIL;
@@ -125,8 +126,10 @@ void cluster_configure(const struct config *cfg)
 void cluster_stop(void)
 {
 	follow_stop();
-	write_serve_stop();
-	snapshot_serve_stop();
+	/* drains need the server's answers: a server that is stuck (not gone) would hold each for its limit */
+	int drain = nats_conn_answers(NATS_STOP_PING_MS);
+	write_serve_stop(drain);
+	snapshot_serve_stop(drain);
 	publish_stop();
 	nats_conn_close();
 }

@@ -120,6 +120,12 @@ int nats_conn_open(const char *urls, const char *name, struct error *e)
 	return 0;
 }
 
+int nats_conn_answers(int timeout_ms)
+{
+	return s_nc && natsConnection_Status(s_nc) == NATS_CONN_STATUS_CONNECTED &&
+	       natsConnection_FlushTimeout(s_nc, timeout_ms) == NATS_OK;
+}
+
 void nats_conn_close(void)
 {
 	if (!s_nc)

@@ -30,6 +30,10 @@ int nats_conn_ok(void);
  * nats_conn_close started). */
 int nats_conn_wait(int timeout_ms);
 
+/* 1 when the server answers a PING within timeout_ms (it is connected and not stuck), else 0. A stop asks
+ * this once before draining subscriptions: a drain needs the server's answers. */
+int nats_conn_answers(int timeout_ms);
+
 /* How many times the connection has been (re)established: a caller that remembers it can tell whether a
  * reconnect happened since. 0 before the first connect. */
 long long nats_conn_generation(void);

@@ -243,18 +243,18 @@ int snapshot_serve_start(natsConnection *nc, const char *stream, const char *db_
 		return error_fail(e, "cannot serve snapshots on %s: %s", subject, nats_GetLastError(NULL));
 	snprintf(subject, sizeof subject, "rowcast.%s.snapshot.chunk", stream);
 	if (natsConnection_Subscribe(&s_sub_chunk, nc, subject, on_chunk, NULL) != NATS_OK) {
-		snapshot_serve_stop();
+		snapshot_serve_stop(0);
 		return error_fail(e, "cannot serve snapshots on %s: %s", subject, nats_GetLastError(NULL));
 	}
 	return 0;
 }
 
-static void sub_end(natsSubscription **sub)
+static void sub_end(natsSubscription **sub, int drain)
 {
 	if (!*sub)
 		return;
-	/* a drain needs the server: without it, requests in progress end with the connection */
-	if (natsConnection_Status(s_nc) == NATS_CONN_STATUS_CONNECTED && natsSubscription_Drain(*sub) == NATS_OK)
+	/* without drain, requests in progress end with the connection */
+	if (drain && natsSubscription_Drain(*sub) == NATS_OK)
 		natsSubscription_WaitForDrainCompletion(*sub, SNAPSHOT_DRAIN_MS);
 	else
 		natsSubscription_Unsubscribe(*sub);
@@ -262,10 +262,10 @@ static void sub_end(natsSubscription **sub)
 	*sub = NULL;
 }
 
-void snapshot_serve_stop(void)
+void snapshot_serve_stop(int drain)
 {
-	sub_end(&s_sub_make);
-	sub_end(&s_sub_chunk);
+	sub_end(&s_sub_make, drain);
+	sub_end(&s_sub_chunk, drain);
 	pthread_mutex_lock(&s_lock);
 	expire(1);
 	pthread_mutex_unlock(&s_lock);

@@ -21,7 +21,8 @@
  * the snapshot files). Returns 0, or ERR_FAIL with e. */
 int snapshot_serve_start(natsConnection *nc, const char *stream, const char *db_path, struct error *e);
 
-/* Unsubscribes, waits for requests in progress, and deletes every snapshot file. */
-void snapshot_serve_stop(void);
+/* Unsubscribes, waits for requests in progress when drain is set (the server answers: a drain needs it),
+ * and deletes every snapshot file. */
+void snapshot_serve_stop(int drain);
 
 #endif

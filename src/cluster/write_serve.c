@@ -89,12 +89,11 @@ int write_serve_start(natsConnection *nc, const char *stream, write_run_fn rest,
 	return 0;
 }
 
-void write_serve_stop(void)
+void write_serve_stop(int drain)
 {
 	if (!s_sub)
 		return;
-	/* a drain needs the server: without it, the write in progress ends with the connection */
-	if (natsConnection_Status(s_nc) == NATS_CONN_STATUS_CONNECTED && natsSubscription_Drain(s_sub) == NATS_OK)
+	if (drain && natsSubscription_Drain(s_sub) == NATS_OK)
 		natsSubscription_WaitForDrainCompletion(s_sub, FORWARD_WAIT_MS);
 	else
 		natsSubscription_Unsubscribe(s_sub);

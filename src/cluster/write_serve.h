@@ -18,7 +18,8 @@
  * Returns 0, or ERR_FAIL with e. */
 int write_serve_start(natsConnection *nc, const char *stream, write_run_fn rest, write_run_fn live, struct error *e);
 
-/* Unsubscribes and waits for the write in progress (no-op when not started). */
-void write_serve_stop(void);
+/* Unsubscribes and, when drain is set (the server answers: a drain needs it), waits for the write in
+ * progress; without drain, a write in progress ends with the connection. No-op when not started. */
+void write_serve_stop(int drain);
 
 #endif

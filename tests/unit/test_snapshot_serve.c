@@ -133,7 +133,7 @@ static void snapshot_over_nats(void)
 	long long announced_bytes = cJSON_IsNumber(bytes) ? (long long)bytes->valuedouble : -1;
 	int seq_is_number = cJSON_IsNumber(seq);
 	cJSON_Delete(d);
-	snapshot_serve_stop();
+	snapshot_serve_stop(1);
 	nats_end(nc);
 	store_conn_close();
 	CHECK(started);
