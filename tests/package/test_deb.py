@@ -4,8 +4,9 @@ Builds the .deb with cpack from the build folder ($ROWCAST_BUILD_DIR), checks wh
 unit, the conffile, Depends on the shared libraries the binary links), installs it with `dpkg -i`, runs the
 installed /usr/bin/rowcast (--version, then a short serve on a free loopback port as the unit would start it,
 GET /healthz 200), checks the unit with `systemd-analyze verify` and its hardening with
-`systemd-analyze security --offline=yes`, then `dpkg -r` (the binary and unit gone, the conffile kept) and
-`dpkg --purge` (every file and every systemd trace gone).
+`systemd-analyze security --offline=yes`, where systemd runs checks that the service the package started
+answers on 127.0.0.1:8080 (a container without systemd skips that, saying so), then `dpkg -r` (the binary
+and unit gone, the conffile kept) and `dpkg --purge` (every file and every systemd trace gone).
 
 It changes the machine (it installs a package), so it needs root and dpkg, and runs only when rowcast is not
 installed already; otherwise it prints why and exits 77, which ctest reports as skipped. Whatever fails
@@ -15,10 +16,12 @@ Registered in tests/CMakeLists.txt for builds without sanitizers only (the relea
 """
 
 import fcntl
+import http.client
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +45,9 @@ SYSTEMD_TRACES = [
     "/var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/rowcast.service",
     "/var/lib/systemd/deb-systemd-helper-masked/rowcast.service",
 ]
+# where the service keeps its database (DynamicUser: the real folder is under /var/lib/private); a purge
+# leaves them, so the test removes them itself, having checked that they were absent before
+STATE_DIRS = ["/var/lib/rowcast", "/var/lib/private/rowcast"]
 LIBRARIES = ["libcivetweb1", "libsqlite3-0", "libcjson1", "libssl3", "libnats3.4", "libc6"]
 LOCK = "/run/lock/rowcast-package-test.lock"
 LOCK_WAIT_S = 600
@@ -84,7 +90,7 @@ def why_not():
         return "no CPackConfig.cmake in %s (configure the build first)" % BUILD
     if package_state() is not None:
         return "the package rowcast is installed already (%s): not touching it" % package_state()
-    for path in [INSTALLED_BIN, UNIT, DEFAULTS]:
+    for path in [INSTALLED_BIN, UNIT, DEFAULTS] + STATE_DIRS:
         if os.path.lexists(path):
             return "%s exists already: not touching it" % path
     return None
@@ -135,10 +141,16 @@ class PackageTest(unittest.TestCase):
             state = package_state()
             leftovers = [p for p in [INSTALLED_BIN, UNIT, DEFAULTS] + SYSTEMD_TRACES if os.path.lexists(p)]
             forget_unit()  # the purge should have; if it did not, the machine is put back all the same
+            for path in STATE_DIRS:  # made by the service where systemd started it; absent before the test
+                if os.path.islink(path):
+                    os.unlink(path)
+                elif os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
             self.assertEqual((state, leftovers), (None, []),
                              "the machine as it was before: the package and its files gone")
 
     def install_run_remove(self):
+        port_free = not port_open(8080)
         p = dpkg("-i", self.deb)
         self.assertEqual(p.returncode, 0, "dpkg -i: %s%s" % (p.stdout, p.stderr))
         self.assertEqual(package_state(), "install ok installed")
@@ -148,6 +160,7 @@ class PackageTest(unittest.TestCase):
 
         self.serve_as_the_unit_would()
         self.check_unit()
+        self.check_service(port_free)
 
         p = dpkg("-r", PACKAGE)
         self.assertEqual(p.returncode, 0, "dpkg -r: %s%s" % (p.stdout, p.stderr))
@@ -185,6 +198,29 @@ class PackageTest(unittest.TestCase):
         finally:
             server.cleanup()
 
+    def check_service(self, port_free):
+        """Where systemd runs, the package started the service with its hardening: it answers on
+        127.0.0.1:8080 (when that port was free). Elsewhere (a container, a chroot) nothing was started."""
+        if not os.path.isdir("/run/systemd/system"):
+            print("systemd is not running here: the service itself is not started or checked", file=sys.stderr)
+            return
+
+        def settled():
+            p = subprocess.run(["systemctl", "is-active", "rowcast.service"], capture_output=True, text=True)
+            return p.stdout.strip() in ("active", "failed") and (p.stdout.strip() == "failed" or port_open(8080))
+        harness.wait_until(settled, "rowcast.service running or failed")
+        if not port_free:
+            print("127.0.0.1:8080 was taken before the install: the service is not checked", file=sys.stderr)
+            return
+        status = subprocess.run(["systemctl", "status", "--no-pager", "rowcast.service"], capture_output=True,
+                                text=True).stdout
+        conn = http.client.HTTPConnection("127.0.0.1", 8080, timeout=harness.WAIT_S)
+        try:
+            conn.request("GET", "/healthz")
+            self.assertEqual(conn.getresponse().status, 200, status)
+        finally:
+            conn.close()
+
     def check_unit(self):
         if not shutil.which("systemd-analyze"):
             print("systemd-analyze not found: the unit is not checked", file=sys.stderr)
@@ -196,6 +232,13 @@ class PackageTest(unittest.TestCase):
         m = re.search(r"Overall exposure level for rowcast\.service: ([0-9.]+)", p.stdout)
         self.assertIsNotNone(m, p.stdout[-2000:] + p.stderr)
         self.assertLessEqual(float(m.group(1)), MAX_EXPOSURE, p.stdout)
+
+
+def port_open(port):
+    """1 when something listens on 127.0.0.1:port."""
+    with socket.socket() as sk:
+        sk.settimeout(5)
+        return sk.connect_ex(("127.0.0.1", port)) == 0
 
 
 def read_defaults(path):
