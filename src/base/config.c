@@ -121,6 +121,34 @@ static int parse_nats(struct config *cfg, const char *v, struct error *err)
 	}
 }
 
+/* --trusted-proxy: comma-separated CIDR ranges (IPv4 or IPv6), added to cfg's; the option may be repeated. */
+static int parse_trusted_proxies(struct config *cfg, const char *v, struct error *err)
+{
+	const char *p = v;
+	if (*v == '\0')
+		return error_fail(err, "--trusted-proxy needs a value");
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char item[NETADDR_TEXT_BYTES + 4];
+		if (cfg->n_trusted_proxies >= CONFIG_MAX_LIST)
+			return error_fail(err, "--trusted-proxy names more than %d ranges", CONFIG_MAX_LIST);
+		int ok = len > 0 && len < sizeof item;
+		if (ok) {
+			memcpy(item, p, len);
+			item[len] = '\0';
+			ok = netaddr_cidr_parse(item, &cfg->trusted_proxies[cfg->n_trusted_proxies]) == 0;
+		}
+		if (!ok)
+			return error_fail(err, "--trusted-proxy wants address ranges like 10.0.0.0/8, 127.0.0.1 or "
+					  "fd00::/8, comma-separated; got '%.*s'", (int)(len > 100 ? 100 : len), p);
+		cfg->n_trusted_proxies++;
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
 static int valid_origin(const char *o)
 {
 	if (strncmp(o, "http://", 7) != 0 && strncmp(o, "https://", 8) != 0)
@@ -209,6 +237,9 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 					return error_fail(err, "--sockets-per-address must be a number from 0 (no limit) to %d, got '%s'",
 						    LIMIT_THREADS_MAX, v);
 				cfg->sockets_per_address = (int)n;
+			} else if (opt_is(a, "--trusted-proxy")) {
+				NEED_VALUE("--trusted-proxy");
+				rc = parse_trusted_proxies(cfg, v, err);
 			} else if (opt_is(a, "--retain")) {
 				NEED_VALUE("--retain");
 				if (parse_ll(v, 1, 1000000000000LL, &n))
@@ -298,7 +329,9 @@ void config_usage(FILE *out)
 	      "  --token TOKEN            writes need 'Authorization: Bearer TOKEN' (also ROWCAST_TOKEN)\n"
 	      "  --threads N              worker threads (default 272: 256 connections plus a reserve)\n"
 	      "  --sockets-per-address N  open WebSockets allowed from one client address (default 64;\n"
-	      "                           0: no limit, e.g. behind a reverse proxy)\n"
+	      "                           0: no limit; loopback clients are not limited)\n"
+	      "  --trusted-proxy CIDR,... proxies whose X-Forwarded-For names the client address\n"
+	      "                           (e.g. 127.0.0.1/32,10.0.0.0/8)\n"
 	      "  --retain N               change-log rows kept for replay (default 100000)\n"
 	      "  --allow-origin URL,...   other browser origins allowed to call the API and open the WebSocket\n"
 	      "  --uninstall              remove rowcast's triggers and tables from DB_FILE and exit\n"

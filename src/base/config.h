@@ -6,6 +6,7 @@
 #define ROWCAST_CONFIG_H
 
 #include "error.h"
+#include "netaddr.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -26,6 +27,9 @@ struct config {
 	char token[512];          /* "" when writes need no token */
 	int threads;
 	int sockets_per_address;     /* open WebSockets from one client address; 0: no limit */
+	struct netaddr_cidr trusted_proxies[CONFIG_MAX_LIST]; /* --trusted-proxy: peers whose X-Forwarded-For
+	                                                        * names the client */
+	int n_trusted_proxies;
 	long long retain;
 	char *allow_origins[CONFIG_MAX_LIST];
 	int n_allow_origins;

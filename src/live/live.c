@@ -12,6 +12,7 @@
 #include "live_int.h"
 
 #include "catalog.h"
+#include "client_addr.h"
 #include "deadline.h"
 #include "feed.h"
 #include "forward.h"
@@ -119,8 +120,9 @@ static int query_param(const char *qs, const char *name, char *out, size_t cap)
 }
 
 /* Takes a place for a socket from addr: 0, or the refusal's status (503: every place is taken; 429: addr
- * has its --sockets-per-address). The check and the count are one step, so a burst cannot overshoot. */
-static int place_take(const char *addr)
+ * has its --sockets-per-address, unless exempt: a loopback client, which every client behind a local proxy
+ * would be). The check and the count are one step, so a burst cannot overshoot. */
+static int place_take(const char *addr, int exempt)
 {
 	struct addr_count *a;
 	int status = 0;
@@ -129,7 +131,7 @@ static int place_take(const char *addr)
 		;
 	if (atomic_load(&s_open) >= s_cfg->threads - LIVE_RESERVE_THREADS)
 		status = 503;
-	else if (s_cfg->sockets_per_address > 0 && a && a->n >= s_cfg->sockets_per_address)
+	else if (!exempt && s_cfg->sockets_per_address > 0 && a && a->n >= s_cfg->sockets_per_address)
 		status = 429;
 	else if (!a && !(a = calloc(1, sizeof *a)))
 		status = 503;
@@ -194,17 +196,18 @@ static void client_free(struct live_client *c)
  * free. Returns 0 to accept, non-zero after the refusal was answered (CivetWeb closes the connection). */
 static int on_connect(const struct mg_connection *conn, void *cbdata)
 {
-	const char *addr = mg_get_request_info(conn)->remote_addr;
+	char addr[NETADDR_TEXT_BYTES];
 	struct live_client *c;
 	int status, can_write = 0;
 	(void)cbdata;
 	if (http_handshake_check(conn, &can_write) != 0)
 		return 1;
+	int exempt = client_addr_find(conn, s_cfg, addr, sizeof addr);
 	if (!atomic_load(&s_started))
 		return http_handshake_refuse(conn, 503, "unavailable", "rowcast is starting") != 0;
 	if (live_stopping())
 		return http_handshake_refuse(conn, 503, "unavailable", "shutting down") != 0;
-	if ((status = place_take(addr)) != 0)
+	if ((status = place_take(addr, exempt)) != 0)
 		return http_handshake_refuse(conn, status, status == 429 ? "too_many_requests" : "unavailable",
 					     status == 429 ? "too many open sockets from this address (see --sockets-per-address)"
 							   : "too many open sockets; try again later") != 0;

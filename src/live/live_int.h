@@ -85,7 +85,8 @@ struct live_client {
 	int frag_open;                   /* a fragmented message is in progress (its FIN not seen yet) */
 	int frag_binary;                 /* ... and it is a binary one, being dropped */
 	int silence_slot;                /* deadline.c slot that closes the socket of a peer gone silent */
-	char addr[48];                   /* the client's address, counted against --sockets-per-address */
+	char addr[48];                   /* the client's address (client_addr.h: behind a --trusted-proxy, the
+	                                  * one X-Forwarded-For names), counted against --sockets-per-address */
 	long outq_bound;                 /* unsent bytes in its socket, at most; only its sender touches it */
 };
 

@@ -346,7 +346,8 @@ def fragments(payload, n_parts):
 
 def ws_handshake(host, port, path="/api/live", headers=None, src=None, timeout=harness.WAIT_S, host_header=None):
     """Opens a socket and sends a WebSocket handshake. Returns (status, headers_lower, body, sock, rest):
-    the socket stays open when status is 101 (the caller closes it), else it is closed."""
+    the socket stays open when status is 101 (the caller closes it), else it is closed. headers: a dict, or
+    a list of (name, value) pairs (a name may come twice)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if src:
         s.bind((src, 0))
@@ -355,7 +356,7 @@ def ws_handshake(host, port, path="/api/live", headers=None, src=None, timeout=h
     key = base64.b64encode(os.urandom(16)).decode("ascii")
     req = ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n" % (path, host_header or "%s:%d" % (host, port), key))
-    for k, v in (headers or {}).items():
+    for k, v in (headers.items() if isinstance(headers, dict) else headers or []):
         req += "%s: %s\r\n" % (k, v)
     s.sendall((req + "\r\n").encode("latin-1"))
     buf = b""

@@ -19,6 +19,7 @@ INSERT INTO other (v) VALUES ('x');
 """
 
 OPTIONS = ["--db", "--listen", "--web-root", "--tables", "--read-only", "--token", "--threads", "--sockets-per-address",
+           "--trusted-proxy",
            "--retain", "--allow-origin", "--uninstall", "--tls-cert", "--nats", "--stream", "--follow", "--help",
            "--version"]
 

@@ -388,16 +388,20 @@ class LimitsTest(TestCase):
     # ------------------------------------------------------------ sockets per client address
 
     def test_sockets_per_client_address(self):
+        # loopback peers are not capped (test_live_address.py): the clients here are addresses a trusted
+        # proxy on 127.0.0.1 names in X-Forwarded-For
         n, _ = limit("LIMIT_SOCKETS_PER_ADDRESS")
         reserve = L.get("LIVE_RESERVE_THREADS", 16)
-        s = self.server(SCHEMA, args=["--threads", str(n + reserve + 8)])  # room for n + 8 sockets in all
+        s = self.server(SCHEMA, args=["--threads", str(n + reserve + 8),  # room for n + 8 sockets in all
+                                      "--trusted-proxy", "127.0.0.1/32"])
+        full, other = {"X-Forwarded-For": "192.0.2.2"}, {"X-Forwarded-For": "192.0.2.3"}
         held = []
         try:
             for i in range(n):
-                st, h, body, sock, _ = ws_handshake(s.host, s.port, src="127.0.0.2")
-                self.assertEqual(st, 101, "socket %d of %d from 127.0.0.2 (at the limit) refused: %s %r" % (i + 1, n, st, body))
+                st, h, body, sock, _ = ws_handshake(s.host, s.port, headers=full)
+                self.assertEqual(st, 101, "socket %d of %d from 192.0.2.2 (at the limit) refused: %s %r" % (i + 1, n, st, body))
                 held.append(sock)
-            st, h, body, sock, _ = ws_handshake(s.host, s.port, src="127.0.0.2")
+            st, h, body, sock, _ = ws_handshake(s.host, s.port, headers=full)
             if sock:
                 held.append(sock)
             self.assertNotEqual(st, 101, "socket %d from one address (one past LIMIT_SOCKETS_PER_ADDRESS=%d) was "
@@ -405,29 +409,28 @@ class LimitsTest(TestCase):
             probs = check_json_error(st, h, body, (429, 503), "socket past the per-address limit")
             self.assertFalse(probs, "\n".join(probs))
             # another address is not affected, and plain HTTP from the full one still works
-            st, h, body, sock, _ = ws_handshake(s.host, s.port, src="127.0.0.3")
+            st, h, body, sock, _ = ws_handshake(s.host, s.port, headers=other)
             self.assertEqual(st, 101, "a socket from another address must still open: %s %r" % (st, body))
             held.append(sock)
             r = raw_exchange(s.host, s.port, request_bytes("GET", "/healthz", "%s:%d" % (s.host, s.port),
-                                                           [("Connection", "close")]), src="127.0.0.2", timeout=WAIT_S,
-                             until_close=False)
+                                                           [("Connection", "close")] + list(full.items())),
+                             timeout=WAIT_S, until_close=False)
             self.assertEqual(r.status, 200, r)
             # closing one frees a place for that address
             held.pop(0).close()
 
             def opens():
-                st, h, body, sock, _ = ws_handshake(s.host, s.port, src="127.0.0.2")
+                st, h, body, sock, _ = ws_handshake(s.host, s.port, headers=full)
                 if sock:
                     held.append(sock)
                 return st == 101
-            wait_until(opens, "127.0.0.2 opening another socket after one of its sockets closed", interval=0.2)
+            wait_until(opens, "192.0.2.2 opening another socket after one of its sockets closed", interval=0.2)
         finally:
             for sk in held:
                 try:
                     sk.close()
                 except OSError:
                     pass
-
 
 if __name__ == "__main__":
     unittest.main()

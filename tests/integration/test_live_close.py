@@ -103,6 +103,35 @@ class LiveCloseTest(TestCase):
         # an empty close frame is answered with an empty one, which websockets reads as 1005 (no status)
         self.assertEqual(got[None], (1005, 1005), "closing without a code")
 
+    def test_close_frame_answers_read_raw(self):
+        """A raw client reads the server's close frame byte for byte: a valid code is echoed (the reason is
+        not), an empty close is answered empty, and a code no endpoint may send, or a one-byte payload, is
+        answered with 1002 (protocol error); then the server ends the connection."""
+        def code(n, reason=b""):
+            return struct.pack("!H", n) + reason
+        cases = [(code(1000, b"bye"), code(1000)), (code(1001), code(1001)), (code(1003), code(1003)),
+                 (code(1007), code(1007)), (code(1014), code(1014)), (code(3000), code(3000)),
+                 (code(4999, b"app"), code(4999)), (b"", b""),
+                 (code(999), code(1002)), (code(1004), code(1002)), (code(1005), code(1002)),
+                 (code(1006), code(1002)), (code(1015), code(1002)), (code(2999), code(1002)),
+                 (code(5000), code(1002)), (b"\x03", code(1002))]
+        got, want = [], []
+        for sent, answer in cases:
+            raw = RawWS(self.s.host, self.s.port, "/api/live")
+            try:
+                msgs, _, _ = raw.drain(lambda ms, closed: any(m.get("type") == "hello" for m in ms), 10.0)
+                self.assertTrue(any(m.get("type") == "hello" for m in msgs), "no hello")
+                mask = os.urandom(4)
+                masked = bytes(b ^ mask[i % 4] for i, b in enumerate(sent))
+                raw.sock.sendall(struct.pack("!BB", 0x88, 0x80 | len(sent)) + mask + masked)
+                frames, rest, eof = read_frames(raw.sock, 20.0)
+            finally:
+                raw.close()
+            got.append((sent, [(f[1], f[2]) for f in frames], rest, eof))
+            want.append((sent, [(0x8, answer)], b"", True))
+        self.assertEqual(got, want, "(close payload sent, [(opcode, payload) of the frames read back], "
+                                    "bytes left over, connection ended)")
+
     def test_client_close_after_a_subscription_and_a_request(self):
         async def go():
             c = await Client.connect(ws_url(self.s, table="notes"))

@@ -241,6 +241,28 @@ static void test_sockets_per_address(void)
 	CHECK(refused("needs a value", ARGS("--sockets-per-address")));
 }
 
+static void test_trusted_proxy(void)
+{
+	struct config cfg;
+	char buf[NETADDR_TEXT_BYTES];
+	CHECK_INT(PARSE(&cfg, "--db", "x.db"), 0);
+	config_free(&cfg);
+	CHECK_INT(cfg.n_trusted_proxies, 0); /* default: no proxy is trusted */
+	CHECK_INT(PARSE(&cfg, "--trusted-proxy", "127.0.0.1/32,fd00::/8", "--trusted-proxy=10.1.2.3"), 0);
+	config_free(&cfg);
+	CHECK_INT(cfg.n_trusted_proxies, 3); /* repeated: the ranges add up */
+	CHECK_INT(cfg.trusted_proxies[1].bits, 8);
+	CHECK_INT(netaddr_ip_print(&cfg.trusted_proxies[1].base, buf, sizeof buf), 0);
+	CHECK_STR(buf, "fd00::");
+	CHECK_INT(cfg.trusted_proxies[2].bits, 32);
+	CHECK(refused("--trusted-proxy wants address ranges like 10.0.0.0/8", ARGS("--trusted-proxy", "10.0.0.0/33")));
+	CHECK(refused("got 'proxy.example'", ARGS("--trusted-proxy", "127.0.0.1,proxy.example")));
+	CHECK(refused("--trusted-proxy wants", ARGS("--trusted-proxy", "127.0.0.1,,::1")));
+	CHECK(refused("--trusted-proxy wants", ARGS("--trusted-proxy", "127.0.0.1/")));
+	CHECK(refused("needs a value", ARGS("--trusted-proxy")));
+	CHECK(refused("needs a value", ARGS("--trusted-proxy=")));
+}
+
 static void test_retain(void)
 {
 	struct config cfg;
@@ -454,7 +476,7 @@ static void test_usage_mentions_every_option(void)
 	fclose(f);
 	const char *opts[] = {"--db",      "--listen", "--web-root",     "--tables",    "--read-only", "--token",
 			      "--threads", "--retain", "--allow-origin", "--uninstall", "--tls-cert",  "--help",
-			      "--version", "ROWCAST_TOKEN", "--nats", "--stream", "--follow"};
+			      "--version", "ROWCAST_TOKEN", "--nats", "--stream", "--follow", "--trusted-proxy"};
 	const char *missing = NULL;
 	for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
 		if (!buf || !strstr(buf, opts[i]))
@@ -478,6 +500,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_allow_origin_errors),
 	UNIT_TEST(test_threads_range),
 	UNIT_TEST(test_sockets_per_address),
+	UNIT_TEST(test_trusted_proxy),
 	UNIT_TEST(test_retain),
 	UNIT_TEST(test_read_only_and_uninstall_flags),
 	UNIT_TEST(test_token_flag),
