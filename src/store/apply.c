@@ -15,6 +15,7 @@
 #include "changelog.h"
 #include "json.h"
 #include "limit.h"
+#include "store_sql.h"
 #include "writelock.h"
 
 #include <stdlib.h>
@@ -133,14 +134,6 @@ static int key_cols(const struct catalog_table *t, int *cols)
 	return t->key == CATALOG_KEY_COMPOSITE ? t->n_key_cols : 1;
 }
 
-static void column_append(sqlite3_str *s, const struct catalog_table *t, int col)
-{
-	if (col == CATALOG_ROWID)
-		sqlite3_str_appendall(s, "rowid");
-	else
-		sqlite3_str_appendf(s, "\"%w\"", t->cols[col].name);
-}
-
 /* Maps a failed SQLite step or prepare: what may pass is ERR_FAIL (ERR_NOMEM), anything else means the
  * copy cannot take the change (ERR_RESYNC). */
 static int sql_fail(sqlite3 *db, int rc, struct error *e)
@@ -175,7 +168,7 @@ static void key_where_append(sqlite3_str *s, const struct catalog_table *t)
 	int cols[t->n_cols + 1], n = key_cols(t, cols);
 	for (int i = 0; i < n; i++) {
 		sqlite3_str_appendall(s, i ? " AND " : " WHERE ");
-		column_append(s, t, cols[i]);
+		store_sql_column_append(s, t, cols[i]);
 		sqlite3_str_appendall(s, " IS ?");
 	}
 }
@@ -198,7 +191,7 @@ static sqlite3_str *stmt_sql(sqlite3 *db, const struct catalog_table *t, enum st
 		sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
 		for (int i = 0; i < n; i++) {
 			sqlite3_str_appendall(s, i ? ", " : "");
-			column_append(s, t, cols[i]);
+			store_sql_column_append(s, t, cols[i]);
 			sqlite3_str_appendall(s, " = ?");
 		}
 		key_where_append(s, t);
@@ -206,7 +199,7 @@ static sqlite3_str *stmt_sql(sqlite3 *db, const struct catalog_table *t, enum st
 		sqlite3_str_appendf(s, "INSERT INTO \"%w\" (", t->name);
 		for (int i = 0; i < n; i++) {
 			sqlite3_str_appendall(s, i ? ", " : "");
-			column_append(s, t, cols[i]);
+			store_sql_column_append(s, t, cols[i]);
 		}
 		sqlite3_str_appendall(s, ") VALUES (");
 		for (int i = 0; i < n; i++)
