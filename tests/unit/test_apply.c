@@ -10,26 +10,14 @@
 #include "catalog.h"
 #include "changelog.h"
 #include "unit.h"
+#include "unit_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char s_dir[] = "/tmp/rowcast-apply-XXXXXX";
 static int s_files;
 static long long s_version; /* the highest schema version handed to the catalog so far (see fresh_db) */
-
-static long long query_ll(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 /* Every row sql selects, each value with its type and exact bytes (reals to 17 digits, BLOBs in hex), in
  * buf. Returns buf. */
@@ -79,12 +67,12 @@ static sqlite3 *fresh_db(const char *sql, enum changelog_mode mode)
 	struct error e;
 	long long synced;
 	sqlite3 *db = NULL;
-	snprintf(path, sizeof path, "%s/db%d.sqlite", s_dir, ++s_files);
+	snprintf(path, sizeof path, "%s/db%d.sqlite", unit_db_dir, ++s_files);
 	if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		return NULL;
 	}
-	while (query_ll(db, "PRAGMA schema_version") <= s_version)
+	while (unit_db_ll(db, "PRAGMA schema_version") <= s_version)
 		sqlite3_exec(db, "CREATE TABLE pad_(x); DROP TABLE pad_;", NULL, NULL, NULL);
 	if (changelog_sync(db, mode, &synced, &e) != 0) {
 		sqlite3_close(db);
@@ -127,7 +115,7 @@ static void test_insert_update_delete(void)
 		       buf, sizeof buf),
 		  "i1|i1764204000123|ttasks|tinsert|t1|t{\"id\":1,\"title\":\"a\",\"done\":0}|NULL|\n"
 		  "i4|i1764204000126|ttasks|tdelete|t2|NULL|t{\"id\":2,\"title\":\"b\",\"done\":0}|\n");
-	CHECK_INT(query_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 4);
+	CHECK_INT(unit_db_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 4);
 	sqlite3_close(db);
 }
 
@@ -154,7 +142,7 @@ static void test_redelivery_is_skipped(void)
 	CHECK_INT(apply(db, INS1), 0);
 	CHECK_INT(apply(db, INS2), 0);
 	CHECK_STR(dump(db, "SELECT * FROM tasks ORDER BY id", buf, sizeof buf), "i1|tlocal|i0|\ni2|tb|i0|\n");
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 2);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 2);
 	sqlite3_close(db);
 }
 
@@ -166,8 +154,8 @@ static void test_gap_asks_for_a_snapshot(void)
 	CHECK_INT(apply(db, INS1), 1);
 	CHECK_INT(apply(db, "{\"seq\":3,\"table\":\"tasks\",\"op\":\"insert\",\"key\":3,"
 			    "\"row\":{\"id\":3,\"title\":\"c\",\"done\":0},\"old\":null,\"ts\":1}"), ERR_RESYNC);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM tasks"), 1);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	sqlite3_close(db);
 }
 
@@ -183,8 +171,8 @@ static void test_unknown_table_or_column_asks_for_a_snapshot(void)
 			    "\"row\":{\"id\":1,\"title\":\"a\"},\"old\":null,\"ts\":1}"), ERR_RESYNC);
 	CHECK_INT(apply(db, "{\"seq\":1,\"table\":\"tasks\",\"op\":\"delete\",\"key\":1,"
 			    "\"row\":null,\"old\":{\"id\":1,\"title\":\"a\",\"done\":0,\"gone\":1},\"ts\":1}"), ERR_RESYNC);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM tasks"), 0);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 0);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
 	CHECK_INT(apply(db, INS1), 1);
 	sqlite3_close(db);
 }
@@ -211,8 +199,8 @@ static void test_malformed_is_refused(void)
 			printf("  case %zu: %d\n", i, rc);
 		CHECK_INT(rc, ERR_INVALID);
 	}
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM tasks"), 0);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 0);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
 	sqlite3_close(db);
 }
 
@@ -225,15 +213,15 @@ static void test_failed_change_leaves_nothing(void)
 	/* the row operation fails (the copy has diverged: title 'a' is taken) */
 	CHECK_INT(apply(db, "{\"seq\":2,\"table\":\"tasks\",\"op\":\"insert\",\"key\":2,"
 			    "\"row\":{\"id\":2,\"title\":\"a\",\"done\":0},\"old\":null,\"ts\":1}"), ERR_RESYNC);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM tasks"), 1);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	/* the row operation succeeds, the log write after it fails */
 	CHECK_INT(sqlite3_exec(db, "CREATE TRIGGER boom BEFORE INSERT ON _rowcast_changes BEGIN "
 				   "SELECT RAISE(ABORT, 'boom'); END;", NULL, NULL, NULL), SQLITE_OK);
 	CHECK(apply(db, INS2) < 0);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM tasks"), 1);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
-	CHECK_INT(query_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 1);
 	sqlite3_close(db);
 }
 
@@ -278,14 +266,14 @@ static void test_batch_keeps_all_but_the_refused_change(void)
 	CHECK(apply_add(&b, ins5, strlen(ins5), &seq, &ts, &e) < 0);
 	CHECK_INT(apply_commit(&b, &e), 0);
 	CHECK_STR(dump(db, "SELECT id FROM tasks WHERE id > 3 ORDER BY id", buf, sizeof buf), "i4|\n");
-	CHECK_INT(query_ll(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
+	CHECK_INT(unit_db_ll(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
 	CHECK_INT(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL), SQLITE_OK);
 	/* a batch that applied nothing commits nothing and leaves the connection as it was */
 	CHECK_INT(apply_begin(&b, db, &e), 0);
 	CHECK_INT(apply_add(&b, INS2, strlen(INS2), &seq, &ts, &e), 0);
 	CHECK_INT(apply_commit(&b, &e), 0);
 	CHECK(sqlite3_get_autocommit(db));
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 4);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 4);
 	sqlite3_close(db);
 }
 
@@ -302,8 +290,8 @@ static void test_foreign_keys_are_not_enforced_while_applying(void)
 			    "\"row\":{\"id\":1,\"p\":5},\"old\":null,\"ts\":1}"), 1);
 	CHECK_INT(apply(db, "{\"seq\":2,\"table\":\"parent\",\"op\":\"insert\",\"key\":5,"
 			    "\"row\":{\"id\":5},\"old\":null,\"ts\":1}"), 1);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM child JOIN parent ON parent.id = child.p"), 1);
-	CHECK_INT(query_ll(db, "PRAGMA foreign_keys"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM child JOIN parent ON parent.id = child.p"), 1);
+	CHECK_INT(unit_db_ll(db, "PRAGMA foreign_keys"), 1);
 	sqlite3_close(db);
 }
 
@@ -407,14 +395,8 @@ static const struct unit_test s_tests[] = {
 
 int main(int argc, char **argv)
 {
-	if (!mkdtemp(s_dir))
-		return 1;
 	catalog_configure(NULL, 0, 0);
-	int rc = unit_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-	if (system(cmd) != 0)
-		rc = 1;
+	int rc = unit_db_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
 	catalog_shutdown();
 	return rc;
 }

@@ -6,27 +6,15 @@
 #include "catalog.h"
 #include "changelog.h"
 #include "unit.h"
+#include "unit_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static char s_dir[] = "/tmp/rowcast-changelog-XXXXXX";
 static int s_files;
 static long long s_version; /* the highest schema version handed to the catalog so far (see fresh_db) */
-
-static long long query_ll(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 /* A new database file holding sql. The catalog keeps one snapshot for the process, keyed by schema version:
  * each file is brought past every version seen before so that it is read afresh. NULL on failure. */
@@ -34,14 +22,14 @@ static sqlite3 *fresh_db(const char *sql)
 {
 	char path[256];
 	sqlite3 *db = NULL;
-	snprintf(path, sizeof path, "%s/db%d.sqlite", s_dir, ++s_files);
+	snprintf(path, sizeof path, "%s/db%d.sqlite", unit_db_dir, ++s_files);
 	if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		return NULL;
 	}
-	while (query_ll(db, "PRAGMA schema_version") <= s_version)
+	while (unit_db_ll(db, "PRAGMA schema_version") <= s_version)
 		sqlite3_exec(db, "CREATE TABLE pad_(x); DROP TABLE pad_;", NULL, NULL, NULL);
-	s_version = query_ll(db, "PRAGMA schema_version") + 100;
+	s_version = unit_db_ll(db, "PRAGMA schema_version") + 100;
 	return db;
 }
 
@@ -58,10 +46,10 @@ static void test_triggers_mode_logs_writes(void)
 	sqlite3 *db = fresh_db(SCHEMA);
 	CHECK(db);
 	CHECK_INT(changelog_sync(db, CHANGELOG_TRIGGERS, &synced, &e), 0);
-	CHECK_INT(synced, query_ll(db, "PRAGMA schema_version"));
-	CHECK_INT(query_ll(db, COUNT_OURS), 6);
+	CHECK_INT(synced, unit_db_ll(db, "PRAGMA schema_version"));
+	CHECK_INT(unit_db_ll(db, COUNT_OURS), 6);
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO tasks VALUES (1, 'a')", NULL, NULL, NULL), SQLITE_OK);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	sqlite3_close(db);
 }
 
@@ -72,14 +60,14 @@ static void test_no_triggers_mode_has_log_only(void)
 	sqlite3 *db = fresh_db(SCHEMA);
 	CHECK(db);
 	CHECK_INT(changelog_sync(db, CHANGELOG_NO_TRIGGERS, &synced, &e), 0);
-	CHECK_INT(synced, query_ll(db, "PRAGMA schema_version"));
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_rowcast_changes'"), 1);
-	CHECK_INT(query_ll(db, COUNT_OURS), 0);
+	CHECK_INT(synced, unit_db_ll(db, "PRAGMA schema_version"));
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_rowcast_changes'"), 1);
+	CHECK_INT(unit_db_ll(db, COUNT_OURS), 0);
 	/* the same columns as a single node's log */
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM pragma_table_info('_rowcast_changes') WHERE name IN "
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM pragma_table_info('_rowcast_changes') WHERE name IN "
 			       "('seq', 'ts', 'tbl', 'op', 'key', 'row', 'old')"), 7);
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO tasks VALUES (1, 'a')", NULL, NULL, NULL), SQLITE_OK);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
 	CHECK_INT(changelog_bounds(db, &last, &first), 0);
 	CHECK_INT(last, 0);
 	sqlite3_close(db);
@@ -95,11 +83,11 @@ static void test_no_triggers_mode_drops_installed_ones(void)
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO tasks VALUES (1, 'a'); CREATE TRIGGER mine AFTER DELETE ON tasks "
 				   "BEGIN SELECT 1; END;", NULL, NULL, NULL), SQLITE_OK);
 	CHECK_INT(changelog_sync(db, CHANGELOG_NO_TRIGGERS, &synced, &e), 0);
-	CHECK_INT(query_ll(db, COUNT_OURS), 0);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'mine'"), 1); /* not ours: kept */
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);                  /* the log is kept */
+	CHECK_INT(unit_db_ll(db, COUNT_OURS), 0);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'mine'"), 1); /* not ours: kept */
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);                  /* the log is kept */
 	CHECK_INT(sqlite3_exec(db, "UPDATE tasks SET title = 'b'", NULL, NULL, NULL), SQLITE_OK);
-	CHECK_INT(query_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	sqlite3_close(db);
 }
 
@@ -111,14 +99,8 @@ static const struct unit_test s_tests[] = {
 
 int main(int argc, char **argv)
 {
-	if (!mkdtemp(s_dir))
-		return 1;
 	catalog_configure(NULL, 0, 0);
-	int rc = unit_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-	if (system(cmd) != 0)
-		rc = 1;
+	int rc = unit_db_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
 	catalog_shutdown();
 	return rc;
 }

@@ -6,6 +6,7 @@
  */
 #include "snapshot_load.h"
 #include "unit.h"
+#include "unit_db.h"
 
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static char s_dir[] = "/tmp/rowcast-snapload-XXXXXX";
 static int s_n;
 
 static long long query_ll(const char *path, const char *sql)
@@ -37,7 +37,7 @@ static long long make_file(const char *sql, unsigned char **out)
 {
 	char path[256];
 	sqlite3 *db;
-	snprintf(path, sizeof path, "%s/src%d", s_dir, ++s_n);
+	snprintf(path, sizeof path, "%s/src%d", unit_db_dir, ++s_n);
 	if (sqlite3_open(path, &db) != SQLITE_OK || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_close(db);
@@ -111,7 +111,7 @@ static void test_loads_over_the_old_copy(void)
 	long long seq = -1, n = make_file(SNAPSHOT_SQL, &data);
 	CHECK(n > 0);
 	sha256_hex(data, (size_t)n, sha);
-	snprintf(db_path, sizeof db_path, "%s/copy.db", s_dir);
+	snprintf(db_path, sizeof db_path, "%s/copy.db", unit_db_dir);
 	sqlite3 *old = old_copy(db_path);
 	CHECK(old);
 	sqlite3_close(old); /* the follower closes its connections first */
@@ -134,7 +134,7 @@ static void test_bad_snapshots_are_refused(void)
 	sha256_hex(data, (size_t)n, sha);
 	memcpy(bad_sha, sha, 65);
 	bad_sha[0] = bad_sha[0] == '0' ? '1' : '0';
-	snprintf(db_path, sizeof db_path, "%s/copy2.db", s_dir);
+	snprintf(db_path, sizeof db_path, "%s/copy2.db", unit_db_dir);
 	sqlite3 *old = old_copy(db_path);
 	CHECK(old);
 	sqlite3_close(old);
@@ -165,7 +165,7 @@ static void test_old_copy_in_use_is_left_alone(void)
 	long long seq = -1, n = make_file(SNAPSHOT_SQL, &data);
 	CHECK(n > 0);
 	sha256_hex(data, (size_t)n, sha);
-	snprintf(db_path, sizeof db_path, "%s/copy3.db", s_dir);
+	snprintf(db_path, sizeof db_path, "%s/copy3.db", unit_db_dir);
 	sqlite3 *old = old_copy(db_path);
 	CHECK(old);
 	/* another connection is in a read transaction: the WAL cannot be checkpointed away */
@@ -187,12 +187,5 @@ static const struct unit_test s_tests[] = {
 
 int main(int argc, char **argv)
 {
-	if (!mkdtemp(s_dir))
-		return 1;
-	int rc = unit_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-	if (system(cmd) != 0)
-		rc = 1;
-	return rc;
+	return unit_db_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
 }

@@ -8,6 +8,7 @@
 #include "snapshot_serve.h"
 #include "store.h"
 #include "unit.h"
+#include "unit_db.h"
 
 #include <cjson/cJSON.h>
 
@@ -25,7 +26,6 @@
 #define NATS_SERVER "/usr/sbin/nats-server"
 #define WAIT_MS 60000 /* a generous bound for a busy machine */
 
-static char s_dir[] = "/tmp/rowcast-snapserve-XXXXXX";
 static char s_url[64];
 static pid_t s_nats = -1;
 
@@ -47,7 +47,7 @@ static natsConnection *nats_start(void)
 	char port[16], store[300];
 	natsConnection *nc = NULL;
 	snprintf(port, sizeof port, "%d", free_port());
-	snprintf(store, sizeof store, "%s/js", s_dir);
+	snprintf(store, sizeof store, "%s/js", unit_db_dir);
 	snprintf(s_url, sizeof s_url, "nats://127.0.0.1:%s", port);
 	s_nats = fork();
 	if (s_nats == 0) {
@@ -84,8 +84,8 @@ static void snapshot_over_nats(void)
 {
 	char db_path[300], out_path[300], body[256], text[512];
 	struct error e = {0};
-	snprintf(db_path, sizeof db_path, "%s/primary.db", s_dir);
-	snprintf(out_path, sizeof out_path, "%s/follower.db", s_dir);
+	snprintf(db_path, sizeof db_path, "%s/primary.db", unit_db_dir);
+	snprintf(out_path, sizeof out_path, "%s/follower.db", unit_db_dir);
 	static char *exposed[] = {"tasks"};
 	catalog_configure(exposed, 1, 0);
 	int init = store_init(db_path, 1,
@@ -166,12 +166,5 @@ int main(int argc, char **argv)
 		printf("skipped: %s not found (Debian package nats-server)\n", NATS_SERVER);
 		return 0;
 	}
-	if (!mkdtemp(s_dir))
-		return 1;
-	int rc = unit_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", s_dir);
-	return rc;
+	return unit_db_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
 }

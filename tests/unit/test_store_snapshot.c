@@ -7,38 +7,13 @@
 #include "catalog.h"
 #include "store_snapshot.h"
 #include "unit.h"
+#include "unit_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static char s_dir[] = "/tmp/rowcast-snapshot-XXXXXX";
-
-static long long query_ll(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-/* The text of the first column of sql's first row, in buf. */
-static const char *query_text(sqlite3 *db, const char *sql, char *buf, size_t cap)
-{
-	sqlite3_stmt *st;
-	buf[0] = '\0';
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return "(prepare failed)";
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return buf;
-}
 
 static const char *SOURCE_SQL =
 	"CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT NOT NULL, n INTEGER, r REAL, b BLOB);"
@@ -73,20 +48,20 @@ static void copy_holds_exposed_tables_only(void)
 	char src[256], out[256], text[512];
 	long long seq = -1;
 	struct error e = {0};
-	snprintf(src, sizeof src, "%s/a.db", s_dir);
-	snprintf(out, sizeof out, "%s/a.snapshot", s_dir);
+	snprintf(src, sizeof src, "%s/a.db", unit_db_dir);
+	snprintf(out, sizeof out, "%s/a.snapshot", unit_db_dir);
 	sqlite3 *db = make_source(src);
 	CHECK(db != NULL);
 	static char *exposed[] = {"tasks"};
 	catalog_configure(exposed, 1, 0);
-	struct catalog *cat = catalog_acquire(db, query_ll(db, "PRAGMA schema_version"));
+	struct catalog *cat = catalog_acquire(db, unit_db_ll(db, "PRAGMA schema_version"));
 	CHECK(cat != NULL);
 	int rc = store_snapshot_make(db, cat, out, &seq, &e);
 	catalog_release(cat);
 	sqlite3 *copy = NULL;
 	int opened = sqlite3_open_v2(out, &copy, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK;
-	long long src_seq = query_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'");
-	const char *src_rows = query_text(db, "SELECT group_concat(quote(id)||quote(title)||quote(n)||quote(r)||quote(b), "
+	long long src_seq = unit_db_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'");
+	const char *src_rows = unit_db_text(db, "SELECT group_concat(quote(id)||quote(title)||quote(n)||quote(r)||quote(b), "
 					  "';') FROM (SELECT * FROM tasks ORDER BY id)", (char[512]){0}, 512);
 	char src_copy[512];
 	snprintf(src_copy, sizeof src_copy, "%s", src_rows);
@@ -95,17 +70,17 @@ static void copy_holds_exposed_tables_only(void)
 	CHECK(opened);
 	CHECK_INT(seq, 3);
 	CHECK_INT(src_seq, 3);
-	CHECK_STR(query_text(copy, "SELECT group_concat(quote(id)||quote(title)||quote(n)||quote(r)||quote(b), ';') "
+	CHECK_STR(unit_db_text(copy, "SELECT group_concat(quote(id)||quote(title)||quote(n)||quote(r)||quote(b), ';') "
 			     "FROM (SELECT * FROM tasks ORDER BY id)", text, sizeof text), src_copy);
-	CHECK_INT(query_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_title'"), 1);
-	CHECK_INT(query_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE name IN ('secrets', 'audit', 'secret_view')"), 0);
-	CHECK_INT(query_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), 0);
-	CHECK_INT(query_ll(copy, "SELECT count(*) FROM _rowcast_changes"), 0);
-	CHECK_STR(query_text(copy, "PRAGMA integrity_check", text, sizeof text), "ok");
+	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_title'"), 1);
+	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE name IN ('secrets', 'audit', 'secret_view')"), 0);
+	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), 0);
+	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_STR(unit_db_text(copy, "PRAGMA integrity_check", text, sizeof text), "ok");
 	/* the next change a follower logs takes the primary's numbering on from the copy's seq */
 	int ins = sqlite3_exec(copy, "INSERT INTO _rowcast_changes(ts, tbl, op, key, row) VALUES (0, 'tasks', 'insert', "
 				     "'4', '{}')", NULL, NULL, NULL) == SQLITE_OK;
-	long long next = query_ll(copy, "SELECT max(seq) FROM _rowcast_changes");
+	long long next = unit_db_ll(copy, "SELECT max(seq) FROM _rowcast_changes");
 	sqlite3_close(copy);
 	CHECK(ins);
 	CHECK_INT(next, 4);
@@ -116,8 +91,8 @@ static void existing_output_refused(void)
 	char src[256], out[256];
 	long long seq = -1;
 	struct error e = {0};
-	snprintf(src, sizeof src, "%s/b.db", s_dir);
-	snprintf(out, sizeof out, "%s/b.snapshot", s_dir);
+	snprintf(src, sizeof src, "%s/b.db", unit_db_dir);
+	snprintf(out, sizeof out, "%s/b.snapshot", unit_db_dir);
 	FILE *f = fopen(out, "w");
 	CHECK(f != NULL);
 	fputs("keep me", f);
@@ -125,7 +100,7 @@ static void existing_output_refused(void)
 	sqlite3 *db = make_source(src);
 	CHECK(db != NULL);
 	catalog_configure(NULL, 0, 0);
-	struct catalog *cat = catalog_acquire(db, query_ll(db, "PRAGMA schema_version"));
+	struct catalog *cat = catalog_acquire(db, unit_db_ll(db, "PRAGMA schema_version"));
 	int rc = store_snapshot_make(db, cat, out, &seq, &e);
 	catalog_release(cat);
 	sqlite3_close(db);
@@ -146,13 +121,7 @@ static const struct unit_test s_tests[] = {
 
 int main(int argc, char **argv)
 {
-	if (!mkdtemp(s_dir))
-		return 1;
-	int rc = unit_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", s_dir);
+	int rc = unit_db_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
 	catalog_shutdown();
 	return rc;
 }

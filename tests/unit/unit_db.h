@@ -1,0 +1,58 @@
+/*
+ * unit_db.h: what the unit test programs working on real SQLite files share: a temporary folder for the run
+ * (unit_db_dir, made and removed by unit_db_run), a query answering one integer, one answering one text.
+ * Include after unit.h.
+ */
+#ifndef ROWCAST_UNIT_DB_H
+#define ROWCAST_UNIT_DB_H
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static char unit_db_dir[] = "/tmp/rowcast-unit-XXXXXX";
+
+/* The first column of sql's first row as an integer: -1 when there is no row, -2 when sql fails. */
+static inline long long unit_db_ll(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The text of the first column of sql's first row in buf ("" when there is none). Returns buf, or
+ * "(prepare failed)". */
+static inline const char *unit_db_text(sqlite3 *db, const char *sql, char *buf, size_t cap)
+{
+	sqlite3_stmt *st;
+	buf[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return "(prepare failed)";
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return buf;
+}
+
+/* Makes unit_db_dir, runs the tests (unit_run), removes the folder. Returns what unit_run returns, or 1
+ * when the folder cannot be made or removed. */
+static inline int unit_db_run(const struct unit_test *tests, size_t n, int argc, char **argv)
+{
+	if (!mkdtemp(unit_db_dir))
+		return 1;
+	int rc = unit_run(tests, n, argc, argv);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", unit_db_dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "could not remove %s\n", unit_db_dir);
+		rc = 1;
+	}
+	return rc;
+}
+
+#endif
