@@ -98,6 +98,11 @@ int nats_conn_open(const char *urls, const char *name, struct error *e)
 		s = natsOptions_SetReconnectedCB(o, on_connected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetClosedCB(o, on_closed, NULL);
+	/* each publish (a change, a forwarded write, its answer) is written at once: the client would otherwise
+	 * hold it 1 ms for more to come (libnats's flusher), which every change would pay on its way to a
+	 * follower; the publisher hands changes over in batches, so the cost is one write per change */
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(o, true);
 	if (s != NATS_OK) {
 		natsOptions_Destroy(o);
 		return error_fail(e, "--nats '%.200s': %s", urls, nats_conn_error(s, why, sizeof why));
