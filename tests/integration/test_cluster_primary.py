@@ -197,6 +197,9 @@ class ClusterPrimaryTest(TestCase):
             go.clear()  # a known floor: everything written so far is in the stream
             wait_until(lambda: self.stream_count(c) == len(statuses), "the stream catching up with the writes")
             published = self.stream_count(c)
+            # and the primary has heard the stream's acknowledgements: what it may prune is known to it
+            wait_until(lambda: "rowcast_cluster_published_total %d\n" % published in s.get("/metrics").body.decode(),
+                       "the primary counting %d changes acknowledged" % published)
             c.close()
             n.stop()
             go.set()
