@@ -156,6 +156,27 @@ static void column_schema(struct doc *d, cJSON *s, const struct catalog_column *
 		str(d, s, "x-default", c->dflt);
 }
 
+/* What a write may give an INTEGER or REAL column (the typed-writes rule, docs/API.md): the number, text
+ * that reads wholly as a number (for INTEGER, one without a fraction: more than a pattern says), true or
+ * false (1 and 0), and null when the column takes it. */
+static void typed_write_schema(struct doc *d, cJSON *s, const struct catalog_column *c, int nullable)
+{
+	cJSON *any = arr(d, s, "anyOf");
+	str(d, push_obj(d, any), "type", c->affinity == CATALOG_AFF_INTEGER ? "integer" : "number");
+	cJSON *text = push_obj(d, any);
+	str(d, text, "type", "string");
+	str(d, text, "pattern", "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$");
+	str(d, push_obj(d, any), "type", "boolean");
+	if (nullable)
+		str(d, push_obj(d, any), "type", "null");
+	if (c->type[0])
+		str(d, s, "x-sqlite-type", c->type);
+	if (c->pk)
+		flag(d, s, "x-primary-key", 1);
+	if (c->dflt)
+		str(d, s, "x-default", c->dflt);
+}
+
 /* A column can hold NULL unless NOT NULL or a rowid alias (INTEGER PRIMARY KEY). */
 static int column_nullable(const struct catalog_table *t, int i)
 {
@@ -186,7 +207,10 @@ static void row_schema(struct doc *d, cJSON *schemas, const char *name, const st
 		if (write && c->generated)
 			continue;
 		cJSON *p = obj(d, props, c->name);
-		column_schema(d, p, c, column_nullable(t, i));
+		if (write && (c->affinity == CATALOG_AFF_INTEGER || c->affinity == CATALOG_AFF_REAL))
+			typed_write_schema(d, p, c, column_nullable(t, i));
+		else
+			column_schema(d, p, c, column_nullable(t, i));
 		if (c->generated)
 			flag(d, p, "readOnly", 1);
 		if (write && c->notnull && !c->dflt && !c->pk) {

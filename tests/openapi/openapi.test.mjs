@@ -129,6 +129,16 @@ test('the schemas are valid JSON Schema 2020-12 and the rows served match them',
   check('Error', err);
   const ch = await (await fetch(base + '/api/changes?since=0')).json();
   check('Changes', ch);
+  // the write schema says what typed writes take: numbers, or text that reads wholly as one
+  const writeName = pageOf('tasks').replace(/^page_/, 'write_');
+  check(writeName, { title: 'x', done: '1', score: '12.5' });
+  check(writeName, { title: 'x', done: 2.0, score: 3, due: 'tomorrow', anything: [1] });
+  assert.equal(ajv.getSchema('#/components/schemas/' + writeName)({ title: 'x', done: 'abc' }), false);
+  assert.equal(ajv.getSchema('#/components/schemas/' + writeName)({ title: 'x', score: ' 1' }), false);
+  const written = await fetch(`${base}/api/tables/tasks/rows`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ title: 'typed', done: '1', score: '12.5' }) });
+  assert.equal(written.status, 201);
+  assert.deepEqual([(await written.json()).score], [12.5]);
   // a row that breaks the schema is caught: the check has teeth
   const rowName = pageOf('tasks').replace(/^page_/, 'row_');
   assert.equal(ajv.getSchema('#/components/schemas/' + rowName)({ id: 1, title: null }), false);
