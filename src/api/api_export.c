@@ -71,18 +71,33 @@ static enum api_export_format format_word(const char *v, size_t n)
 	return API_EXPORT_NONE;
 }
 
-/* True when the Accept header names type (a media range with that exact type, parameters ignored). */
-static int accept_names(const char *accept, const char *type)
+/* What Accept asks for: the first of its media ranges (in the order written; one with q=0 is refused, so
+ * skipped) that is application/json, text/csv or application/x-ndjson decides; none of them: JSON. */
+static enum api_export_format accept_format(const char *accept)
 {
-	size_t tl = strlen(type);
+	static const struct {
+		const char *type;
+		enum api_export_format f;
+	} known[] = {{"application/json", API_EXPORT_NONE}, {"text/csv", API_EXPORT_CSV},
+		     {"application/x-ndjson", API_EXPORT_NDJSON}};
 	for (const char *p = accept; p && *p;) {
 		while (*p == ' ' || *p == ',')
 			p++;
-		if (strncasecmp(p, type, tl) == 0 && (p[tl] == '\0' || p[tl] == ';' || p[tl] == ',' || p[tl] == ' '))
-			return 1;
-		p = strchr(p, ',');
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+			size_t tl = strlen(known[k].type);
+			if (len < tl || strncasecmp(p, known[k].type, tl) != 0 ||
+			    !(len == tl || p[tl] == ';' || p[tl] == ' '))
+				continue;
+			const char *q = strstr(p + tl, "q=");
+			if (q && q < p + len && strtod(q + 2, NULL) <= 0)
+				break; /* refused: look further */
+			return known[k].f;
+		}
+		p = end;
 	}
-	return 0;
+	return API_EXPORT_NONE;
 }
 
 enum api_export_format api_export_format(const struct http_request *req)
@@ -92,12 +107,7 @@ enum api_export_format api_export_format(const struct http_request *req)
 	enum api_export_format f = v ? format_word(v, n) : API_EXPORT_NONE;
 	if (f != API_EXPORT_NONE)
 		return f;
-	const char *accept = req->conn ? mg_get_header(req->conn, "Accept") : NULL;
-	if (accept_names(accept, "text/csv"))
-		return API_EXPORT_CSV;
-	if (accept_names(accept, "application/x-ndjson"))
-		return API_EXPORT_NDJSON;
-	return API_EXPORT_NONE;
+	return accept_format(req->conn ? mg_get_header(req->conn, "Accept") : NULL);
 }
 
 /* qs without its format= parameter (one of ours) and limit=, as a malloc'd string; *limit is the limit=

@@ -91,9 +91,13 @@ class Export(TestCase):
     def test_format_parameter_as_accept(self):
         self.assertEqual(self.export("items", "format=csv").body, self.export("items", headers=CSV).body)
         self.assertEqual(self.export("items", "format=ndjson").body, self.export("items", headers=NDJSON).body)
-        # a browser's Accept asks for the JSON page
-        r = self.export("items", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
-        self.assertIn("rows", r.json)
+        # a browser's Accept asks for the JSON page, and so does one naming JSON first or refusing CSV
+        for accept in ("text/html,application/xhtml+xml,*/*;q=0.8", "application/json, text/csv",
+                       "text/csv;q=0, application/json"):
+            r = self.export("items", headers={"Accept": accept})
+            self.assertIn("rows", r.json, accept)
+        r = self.export("items", headers={"Accept": "text/plain, text/csv; charset=utf-8, application/json"})
+        self.assertTrue(r.headers["Content-Type"].startswith("text/csv"))
 
     def test_every_row_past_the_page_cap(self):
         rows = csv_rows(self.export("many", "format=csv").body)
