@@ -10,6 +10,7 @@ import io
 import json
 import os
 import socket
+import threading
 import unittest
 
 import harness
@@ -253,6 +254,46 @@ class ExportLarge(TestCase):
         finally:
             s.close()
         self.assertTrue(srv.alive())
+
+    def test_client_that_reads_too_slowly_is_cut_off(self):
+        # A client that takes a few bytes now and then keeps each of CivetWeb's writes alive (its timeout
+        # starts again at every partial send); the export's own deadline on each chunk still ends it.
+        srv = self.server(BIG_SCHEMA)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect((srv.host, srv.port))
+        port = s.getsockname()[1]
+        stop = threading.Event()
+        got = [0]
+
+        def trickle():  # about 2 KB/s, under the 6.4 KB/s an export needs
+            s.settimeout(1.0)
+            while not stop.is_set():
+                try:
+                    c = s.recv(1024)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not c:
+                    return
+                got[0] += len(c)
+                stop.wait(0.5)  # the reading pace, not a synchronisation
+        reader = threading.Thread(target=trickle, daemon=True)
+        try:
+            s.sendall(b"GET /api/tables/big/rows?format=csv HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            reader.start()
+
+            def server_side_closed():
+                return not any(l == srv.port and r == port and st == "01"
+                               for l, r, st, _tx, _rx in harness.tcp_sockets())
+            harness.wait_until(server_side_closed, "the server closing the trickling export")
+            self.assertGreater(got[0], 0, "the client did receive a part")
+        finally:
+            stop.set()
+            s.close()
+            reader.join(timeout=harness.WAIT_S)
+        self.assertEqual(len(srv.rows("big", "limit=3")["rows"]), 3)
 
 
 if __name__ == "__main__":
