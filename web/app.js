@@ -399,6 +399,8 @@ function renderHead(changed) {
 
 function syncFilterButton() {
   const n = activeFilters(S.filters).length;
+  // the export of what the view selects (a link cannot set Accept: the format goes in the URL)
+  $('#csv-link').href = tablePath(S.t.name) + '/rows?' + qs([...viewPairs(), ['format', 'csv']]);
   $('#filter-btn').textContent = n ? `Filter (${n})` : 'Filter';
   if (n) togglePanel('#filter-btn', '#filter-panel', true);
 }

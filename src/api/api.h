@@ -22,6 +22,9 @@ int api_changes_get(struct http_request *req);
  * write their answers before CivetWeb stops, since its writes fail once it is stopping). */
 int api_changes_active(void);
 
+/* GET /api/openapi.json: the OpenAPI 3.1 document of the current schema (api_openapi.c). */
+int api_openapi_get(struct http_request *req);
+
 int api_health_get(struct http_request *req);
 int api_metrics_get(struct http_request *req);
 

@@ -7,6 +7,7 @@
  */
 #include "api.h"
 
+#include "api_export.h"
 #include "catalog.h"
 #include "json.h"
 #include "query.h"
@@ -216,6 +217,9 @@ out:
 
 int api_rows_list(struct http_request *req)
 {
+	enum api_export_format f = api_export_format(req);
+	if (f != API_EXPORT_NONE)
+		return api_rows_export(req, f);
 	return rows_serve(req, ROWS_READ, rows_list_step);
 }
 

@@ -265,4 +265,11 @@
 /* Worker threads kept for plain HTTP: a new socket is refused (503) past threads - this. */
 #define LIVE_RESERVE_THREADS 16
 
+/* Streaming export (GET .../rows as CSV or NDJSON): rows are gathered into one chunk of this size before
+ * each write (a few dozen rows per send() at the least, and a worker's whole memory for the export); a
+ * client must take each chunk within LIMIT_EXPORT_WRITE_MS (6.4 KB/s), else its socket is shut, so one that
+ * stops reading frees its worker and its read transaction (which holds back checkpoints) within seconds. */
+#define LIMIT_EXPORT_CHUNK_BYTES (64 * 1024)
+#define LIMIT_EXPORT_WRITE_MS 10000
+
 #endif

@@ -24,6 +24,7 @@ struct deadline_slot {
 	int fd;               /* -1: free */
 	int fired;            /* the socket's reading side was shut */
 	int silence_ms;       /* > 0: a silence deadline (deadline_arm_silence) */
+	int how;              /* what shutdown() ends when it fires: SHUT_RD, or SHUT_RDWR for a write */
 	struct timespec at;   /* CLOCK_MONOTONIC */
 };
 
@@ -63,7 +64,7 @@ static void *watch(void *arg)
 				after_ms(&sl->at, sl->silence_ms - (int)ti.tcpi_last_data_recv); /* it spoke since */
 				continue;
 			}
-			shutdown(sl->fd, SHUT_RD);
+			shutdown(sl->fd, sl->how);
 			sl->fired = 1;
 		}
 		after_ms(&until, DEADLINE_TICK_MS);
@@ -130,7 +131,7 @@ void deadline_stop(void)
 	s_n_slots = s_n_free = 0;
 }
 
-static int arm(int fd, int ms, int silence_ms)
+static int arm(int fd, int ms, int silence_ms, int how)
 {
 	int slot = -1;
 	if (fd < 0)
@@ -142,6 +143,7 @@ static int arm(int fd, int ms, int silence_ms)
 		s_slots[slot].fd = fd;
 		s_slots[slot].fired = 0;
 		s_slots[slot].silence_ms = silence_ms;
+		s_slots[slot].how = how;
 	}
 	pthread_mutex_unlock(&s_lock);
 	return slot;
@@ -149,12 +151,17 @@ static int arm(int fd, int ms, int silence_ms)
 
 int deadline_arm(int fd, int ms)
 {
-	return arm(fd, ms, 0);
+	return arm(fd, ms, 0, SHUT_RD);
+}
+
+int deadline_arm_write(int fd, int ms)
+{
+	return arm(fd, ms, 0, SHUT_RDWR);
 }
 
 int deadline_arm_silence(int fd, int ms)
 {
-	return arm(fd, ms, ms);
+	return arm(fd, ms, ms, SHUT_RD);
 }
 
 int deadline_disarm(int slot)

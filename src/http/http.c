@@ -70,6 +70,7 @@ static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
 	[ROUTE_ROW_PUT] = api_row_put,
 	[ROUTE_ROW_DELETE] = api_row_delete,
 	[ROUTE_LIVE_GET] = upgrade_required,
+	[ROUTE_OPENAPI_GET] = api_openapi_get,
 };
 
 void http_configure(const struct config *cfg)

@@ -26,19 +26,24 @@
 
 /* Prints the status line and headers (the common ones, then extra1 and extra2: "\r\n"-ended lines, or
  * NULL) into buf of size cap, as snprintf does. Returns the full length, or -1. */
-static int head_print(char *buf, size_t cap, const struct reply *r, int status, const char *ctype, size_t len,
+static int head_print(char *buf, size_t cap, const struct reply *r, int status, const char *ctype, long long len,
                       const char *extra1, const char *extra2)
 {
 	const char *text = mg_get_response_code_text(NULL, status);
+	char length[64];
+	if (len >= 0)
+		snprintf(length, sizeof length, "Content-Length: %lld\r\n", len);
+	else /* a stream: chunked, or (len < -1) ended by closing the connection */
+		snprintf(length, sizeof length, "%s", len == -1 ? "Transfer-Encoding: chunked\r\n" : "");
 	return snprintf(buf, cap,
 			"HTTP/1.1 %d %s\r\n"
 			"Content-Type: %s\r\n"
-			"Content-Length: %zu\r\n"
+			"%s"
 			"X-Content-Type-Options: nosniff\r\n"
 			"Referrer-Policy: no-referrer\r\n"
 			"%s%s%s%s%s%s"
 			"\r\n",
-			status, text ? text : "Status", ctype, len, r->cors_origin ? "Access-Control-Allow-Origin: " : "",
+			status, text ? text : "Status", ctype, length, r->cors_origin ? "Access-Control-Allow-Origin: " : "",
 			r->cors_origin ? r->cors_origin : "", r->cors_origin ? "\r\nVary: Origin\r\n" : "",
 			r->close ? "Connection: close\r\n" : "", extra1 ? extra1 : "", extra2 ? extra2 : "");
 }
@@ -106,13 +111,13 @@ static int send_answer(struct reply *r, int status, const char *ctype, const cha
 		return keep_answer(r, status, ctype, extra1, extra2, body, len);
 	char stack[REPLY_HEAD_BYTES];
 	char *head = stack;
-	int n = head_print(stack, sizeof stack, r, status, ctype, len, extra1, extra2);
+	int n = head_print(stack, sizeof stack, r, status, ctype, (long long)len, extra1, extra2);
 	if (n < 0)
 		return -1;
 	if ((size_t)n >= sizeof stack) {
 		if (!(head = malloc((size_t)n + 1)))
 			return -1;
-		head_print(head, (size_t)n + 1, r, status, ctype, len, extra1, extra2);
+		head_print(head, (size_t)n + 1, r, status, ctype, (long long)len, extra1, extra2);
 	}
 	r->status = status;
 	if (r->close)
@@ -126,6 +131,22 @@ static int send_answer(struct reply *r, int status, const char *ctype, const cha
 int reply_send(struct reply *r, int status, const char *ctype, const char *extra, const void *body, size_t len)
 {
 	return send_answer(r, status, ctype, extra, NULL, body, len);
+}
+
+int reply_stream_head(struct reply *r, int status, const char *ctype, const char *extra, int chunked)
+{
+	char stack[REPLY_HEAD_BYTES];
+	if (r->buffer) /* a held request is a write: never streamed */
+		return -1;
+	if (!chunked)
+		r->close = 1;
+	int n = head_print(stack, sizeof stack, r, status, ctype, chunked ? -1 : -2, REPLY_API_HEADERS, extra);
+	if (n < 0 || (size_t)n >= sizeof stack)
+		return -1;
+	r->status = status;
+	if (r->close)
+		mg_disable_keep_alive(r->conn);
+	return mg_write(r->conn, stack, (size_t)n) == n ? 0 : -1;
 }
 
 int reply_json(struct reply *r, int status, const char *json, const char *extra)

@@ -42,6 +42,12 @@ void reply_buffer_clear(struct reply_buffer *b);
  * Returns 0, or -1 when the connection failed (the answer is then lost; nothing else to do). */
 int reply_send(struct reply *r, int status, const char *ctype, const char *extra, const void *body, size_t len);
 
+/* Starts an answer whose length is not known in advance (a streamed export): writes the status line and
+ * headers (REPLY_API_HEADERS and extra) with Transfer-Encoding: chunked when chunked != 0 (the caller then
+ * writes the chunks and the last one), else with Connection: close (the body ends when the connection
+ * does). extra must be short (the head is at most REPLY_HEAD_BYTES). Returns 0, or -1 when it failed. */
+int reply_stream_head(struct reply *r, int status, const char *ctype, const char *extra, int chunked);
+
 /* Sends a JSON text body (application/json, no-store). */
 int reply_json(struct reply *r, int status, const char *json, const char *extra);
 

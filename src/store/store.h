@@ -63,6 +63,22 @@ struct catalog *store_catalog(struct store_conn *c, struct error *e);
 int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
                     char **next, long long *seq, struct error *e);
 
+/* Where store_rows_each delivers rows: head once before the first row (st's result columns [first, n) are
+ * the row's, named; seq is the last change the read sees), then row for each row as it is stepped. Either
+ * returns 0 to go on, or -1 with e to stop. */
+struct store_row_sink {
+	int (*head)(void *ctx, sqlite3_stmt *st, int first, long long seq, struct error *e);
+	int (*row)(void *ctx, sqlite3_stmt *st, int first, struct error *e);
+	void *ctx;
+};
+
+/* Steps every row of t that q selects (its filters, order and cursor; not its page limit: at most limit
+ * rows, every one when limit < 0) into sink, one at a time inside one read transaction, so memory stays
+ * constant whatever the count. *count is the number of rows delivered. Returns 0, or -1 with e (when the
+ * sink stopped, e is the sink's; head not yet called means nothing was delivered). */
+int store_rows_each(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long limit,
+                    const struct store_row_sink *sink, long long *count, struct error *e);
+
 /* Counts the rows of t that q's filters select (its order, limit and cursor are ignored). Returns 0 with
  * *count, or -1 with e. */
 int store_rows_count(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long *count,

@@ -142,7 +142,8 @@ static int bind_filters(sqlite3_stmt *st, int *idx, const struct catalog_table *
 	return 0;
 }
 
-/* The page's SELECT: the n ordering values first (for the cursor), then the row's visible columns. */
+/* The page's SELECT: the n ordering values first (for the cursor), then the row's visible columns; LIMIT ? is
+ * bound by the caller (-1: no limit, for an export). */
 static sqlite3_str *list_sql(struct store_conn *c, const struct catalog_table *t, const struct query *q,
                              const int *keys, const int *desc, int n)
 {
@@ -209,33 +210,53 @@ static int read_page(struct store_conn *c, sqlite3_stmt *st, long long limit, in
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_fail(c, reset, e);
 }
 
+/* Takes the list statement of t under q with every value bound but LIMIT (parameter *limit_idx); *n is the
+ * number of ordering columns that come first in each result row. Returns it, or NULL with e. */
+static sqlite3_stmt *list_stmt(struct store_conn *c, const struct catalog_table *t, const struct query *q, int *n,
+                               int *limit_idx, struct error *e)
+{
+	int keys[ROWS_ORDER_COLUMNS], desc[ROWS_ORDER_COLUMNS];
+	int idx = 1;
+	struct error be;
+	*n = 0;
+	for (int i = 0; i < q->n_order; i++) {
+		keys[*n] = q->order[i].col;
+		desc[(*n)++] = q->order[i].desc;
+	}
+	int nk = key_columns(t, keys + *n);
+	for (int i = 0; i < nk; i++)
+		desc[*n + i] = 0;
+	*n += nk;
+	if (q->after && cJSON_GetArraySize(q->after) != *n) {
+		error_set(e, ERR_FAIL, 400, "bad_request", "after: not a cursor for this table and order");
+		return NULL;
+	}
+	if (check_filters(t, q, e))
+		return NULL;
+	sqlite3_stmt *st = store_stmt_take(c, list_sql(c, t, q, keys, desc, *n), e);
+	if (!st)
+		return NULL;
+	if (bind_filters(st, &idx, t, q)) {
+		error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
+		return NULL;
+	}
+	if (q->after && bind_after(st, &idx, *n, q->after, &be)) {
+		error_set(e, ERR_FAIL, be.status, be.code, "after: %s", be.message);
+		return NULL;
+	}
+	*limit_idx = idx;
+	return st;
+}
+
 int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
                     char **next, long long *seq, struct error *e)
 {
-	int keys[ROWS_ORDER_COLUMNS], desc[ROWS_ORDER_COLUMNS];
-	int n = 0, idx = 1, more = 0, rc;
-	struct error be;
+	int n = 0, idx = 0, more = 0, rc;
 	*rows = NULL;
 	*next = NULL;
-	for (int i = 0; i < q->n_order; i++) {
-		keys[n] = q->order[i].col;
-		desc[n++] = q->order[i].desc;
-	}
-	int nk = key_columns(t, keys + n);
-	for (int i = 0; i < nk; i++)
-		desc[n + i] = 0;
-	n += nk;
-	if (q->after && cJSON_GetArraySize(q->after) != n)
-		return error_set(e, ERR_FAIL, 400, "bad_request", "after: not a cursor for this table and order");
-	if (check_filters(t, q, e))
-		return -1;
-	sqlite3_stmt *st = store_stmt_take(c, list_sql(c, t, q, keys, desc, n), e);
+	sqlite3_stmt *st = list_stmt(c, t, q, &n, &idx, e);
 	if (!st)
 		return -1;
-	if (bind_filters(st, &idx, t, q))
-		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
-	if (q->after && bind_after(st, &idx, n, q->after, &be))
-		return error_set(e, ERR_FAIL, be.status, be.code, "after: %s", be.message);
 	sqlite3_bind_int64(st, idx, q->limit + 1);
 
 	cJSON *arr = cJSON_CreateArray(), *last = NULL;
@@ -258,6 +279,38 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 	}
 	*rows = arr;
 	return 0;
+}
+
+int store_rows_each(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long limit,
+                    const struct store_row_sink *sink, long long *count, struct error *e)
+{
+	int n = 0, idx = 0, rc, failed = 0;
+	long long seq = 0;
+	*count = 0;
+	sqlite3_stmt *st = list_stmt(c, t, q, &n, &idx, e);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, idx, limit < 0 ? -1 : limit);
+	/* one read transaction: the rows are one snapshot, and seq is the last change it holds */
+	if ((rc = store_exec(c, "BEGIN")) != SQLITE_OK)
+		return store_fail(c, rc, e);
+	if (store_last_seq(c, &seq, e) || sink->head(sink->ctx, st, n, seq, e)) {
+		sqlite3_reset(st);
+		store_exec(c, "COMMIT");
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sink->row(sink->ctx, st, n, e)) {
+			failed = 1;
+			break;
+		}
+		(*count)++;
+	}
+	int reset = sqlite3_reset(st);
+	store_exec(c, "COMMIT");
+	if (failed)
+		return -1;
+	return rc == SQLITE_DONE ? 0 : store_fail(c, reset, e);
 }
 
 int store_rows_count(struct store_conn *c, const struct catalog_table *t, const struct query *q, long long *count,

@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "limit.h"
+#include "typed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ static int body_columns(const struct catalog_table *t, const cJSON *obj, int **c
 			error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
 			goto fail;
 		}
+		if (typed_value_check(t, col, m, e))
+			goto fail;
 		for (int k = 0; k < n; k++) {
 			if ((*cols)[k] == col) {
 				error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is given twice", m->string);
