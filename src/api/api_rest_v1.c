@@ -78,7 +78,7 @@ static const char *store_code(const struct error *e)
 			return "23503";
 		return "23505";
 	}
-	if (e->status == 400 && (strcmp(e->code, "unknown_column") == 0 || strstr(e->message, "unknown column")))
+	if (e->status == 400 && strstr(e->message, "unknown column"))
 		return "PGRST204";
 	return reply_pgrst_code(e->status);
 }

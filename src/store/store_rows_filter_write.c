@@ -24,7 +24,7 @@ static int object_columns(const struct catalog_table *t, const cJSON *obj, int *
 	for (const cJSON *m = obj->child; m; m = m->next) {
 		int col = catalog_column_find(t, m->string);
 		if (col == -1)
-			return error_set(e, ERR_FAIL, 400, "unknown_column", "unknown column '%.200s' in table '%s'", m->string, t->name);
+			return error_set(e, ERR_FAIL, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
 		if (col != CATALOG_ROWID && t->cols[col].generated)
 			return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
 		for (int k = 0; k < n; k++)

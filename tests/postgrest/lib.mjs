@@ -74,6 +74,8 @@ export async function start(extra = []) {
       await exited;
     }
     fs.rmSync(dir, { recursive: true, force: true });
+    // a sanitizer build reports what it found on stderr (leaks at exit): a report fails the suite
+    if (/Sanitizer|runtime error:/.test(err)) throw new Error(`sanitizer report from rowcast:\n${err}`);
   };
   return { url, db, stop, reseed: () => sql(db, SEED) };
 }
