@@ -319,7 +319,7 @@ static int get_run(struct rest_call *rc)
 	struct error e = {0};
 	cJSON *rows = NULL;
 	char *next = NULL, headers[REST_HEADERS_BYTES];
-	long long seq, total = -1;
+	long long total = -1;
 	int r;
 	if (range_apply(mg_get_header(rc->req->conn, "Range"), rc->q))
 		return rest_error(rc->req, 416, "PGRST103", NULL, "Requested range not satisfiable");
@@ -332,7 +332,7 @@ static int get_run(struct rest_call *rc)
 		content_range(headers, sizeof headers, 0, 0, total);
 		return rest_error(rc->req, 416, "PGRST103", details, "Requested range not satisfiable");
 	}
-	if (store_rows_list(rc->conn, rc->table, rc->q, &rows, &next, &seq, &e))
+	if (store_rows_list(rc->conn, rc->table, rc->q, &rows, &next, NULL, &e))
 		return rest_fail(rc, &e);
 	free(next);
 	int n = cJSON_GetArraySize(rows);

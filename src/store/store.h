@@ -59,7 +59,8 @@ sqlite3 *store_conn_db(struct store_conn *c);
 struct catalog *store_catalog(struct store_conn *c, struct error *e);
 
 /* Lists rows of t under q. On success *rows is a JSON array, *next a malloc'd cursor or NULL (no more rows),
- * *seq the last change seq visible to the same read. Returns 0, or -1 with e filled (nothing allocated). */
+ * *seq the last change seq visible to the same read (seq NULL: not read, and the page is read by its one
+ * statement, without a transaction around it). Returns 0, or -1 with e filled (nothing allocated). */
 int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
                     char **next, long long *seq, struct error *e);
 

@@ -179,13 +179,15 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 	cJSON *arr = cJSON_CreateArray(), *last = NULL;
 	if (!arr)
 		return error_nomem(e);
-	/* rows and seq come from one read transaction, so subscribing with since=seq misses nothing */
-	if ((rc = store_exec(c, "BEGIN")) != SQLITE_OK) {
+	/* rows and seq come from one read transaction, so subscribing with since=seq misses nothing; without
+	 * seq (/rest/v1) the one statement is its own read */
+	if (seq && (rc = store_exec(c, "BEGIN")) != SQLITE_OK) {
 		cJSON_Delete(arr);
 		return store_fail(c, rc, e);
 	}
-	int failed = read_page(c, st, q->limit, n, arr, &last, &more, e) || store_last_seq(c, seq, e);
-	store_exec(c, "COMMIT");
+	int failed = read_page(c, st, q->limit, n, arr, &last, &more, e) || (seq && store_last_seq(c, seq, e));
+	if (seq)
+		store_exec(c, "COMMIT");
 	/* a page of none (limit=0) has nothing to continue from */
 	if (!failed && more && q->limit > 0 && !(*next = query_cursor_encode(q, last)))
 		failed = error_nomem(e);
