@@ -193,6 +193,29 @@ class RestV1(TestCase):
 
 
 class RestV1Guards(TestCase):
+    def test_composite_key_table_takes_filtered_writes(self):
+        s = self.server("CREATE TABLE pairs (a INTEGER, b INTEGER, v TEXT, PRIMARY KEY (a, b));"
+                        "INSERT INTO pairs VALUES (1, 1, 'x'), (1, 2, 'y'), (2, 1, 'z');")
+        r = s.patch("/rest/v1/pairs?a=eq.1&b=eq.2", {"v": "Y"}, headers={"Prefer": "return=representation", **JSON})
+        self.assertEqual((r.status, r.json), (200, [{"a": 1, "b": 2, "v": "Y"}]))
+        r = s.post("/rest/v1/pairs", {"a": 2, "b": 1, "v": "Z"},
+                   headers={"Prefer": "resolution=merge-duplicates,return=representation", **JSON})
+        self.assertEqual((r.status, r.json), (201, [{"a": 2, "b": 1, "v": "Z"}]))
+        self.assertEqual(s.delete("/rest/v1/pairs?a=eq.1").status, 204)
+        self.assertEqual(query(s.db, "SELECT a, b, v FROM pairs"), [{"a": 2, "b": 1, "v": "Z"}])
+
+    def test_cors_preflight_and_exposed_content_range(self):
+        s = self.server(SCHEMA + SEED, args=["--allow-origin", "http://app.example"])
+        r = s.request("OPTIONS", B, headers={"Origin": "http://app.example", "Access-Control-Request-Method": "PATCH",
+                                             "Access-Control-Request-Headers": "prefer, range, apikey"})
+        self.assertEqual(r.status, 204)
+        allowed = r.headers["Access-Control-Allow-Headers"].lower()
+        for h in ("prefer", "range", "apikey", "content-type", "authorization"):
+            self.assertIn(h, allowed)
+        r = s.get(B + "?select=id", headers={"Origin": "http://app.example", "Prefer": "count=exact"})
+        self.assertEqual(r.headers["Access-Control-Allow-Origin"], "http://app.example")
+        self.assertIn("Content-Range", r.headers["Access-Control-Expose-Headers"])
+
     def test_token_and_read_only(self):
         s = self.server(SCHEMA + SEED, args=["--token", "sekrit"])
         self.assertEqual(s.get(B + "?select=id&id=eq.1").json, [{"id": 1}])
