@@ -213,33 +213,38 @@ static void content_range(char *buf, size_t cap, long long offset, int n, long l
 		snprintf(buf, cap, "Content-Range: */%s\r\n", tot);
 }
 
-/* Appends one CSV field (RFC 4180: quoted when it holds a comma, quote, CR or LF). Returns 0, or -1 on OOM. */
-static int csv_field(sqlite3_str *s, const cJSON *v)
+/* Appends text as one CSV field (RFC 4180: in double quotes, its own doubled, when it holds a comma, a
+ * double quote, CR or LF). */
+static void csv_text(sqlite3_str *s, const char *text)
 {
-	const char *text = NULL;
-	char *printed = NULL;
+	if (!strpbrk(text, ",\"\r\n")) {
+		sqlite3_str_appendall(s, text);
+		return;
+	}
+	sqlite3_str_appendchar(s, 1, '"');
+	for (const char *p = text; *p; p++) {
+		if (*p == '"')
+			sqlite3_str_appendchar(s, 1, '"');
+		sqlite3_str_appendchar(s, 1, *p);
+	}
+	sqlite3_str_appendchar(s, 1, '"');
+}
+
+/* Appends a row's value as one CSV field: NULL (or absent) empty, text as it is, a BLOB its base64, a number
+ * as JSON writes it. Returns 0, or -1 on OOM. */
+static int csv_value(sqlite3_str *s, const cJSON *v)
+{
+	const cJSON *b64 = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "$base64") : NULL;
 	if (!v || cJSON_IsNull(v))
 		return 0;
-	if (cJSON_IsString(v)) {
-		text = v->valuestring;
-	} else if (cJSON_IsObject(v) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(v, "$base64"))) {
-		text = cJSON_GetObjectItemCaseSensitive(v, "$base64")->valuestring;
-	} else {
-		if (!(printed = cJSON_PrintUnformatted(v)))
-			return -1;
-		text = printed;
+	if (cJSON_IsString(v) || cJSON_IsString(b64)) {
+		csv_text(s, cJSON_IsString(v) ? v->valuestring : b64->valuestring);
+		return 0;
 	}
-	if (strpbrk(text, ",\"\r\n")) {
-		sqlite3_str_appendchar(s, 1, '"');
-		for (const char *p = text; *p; p++) {
-			if (*p == '"')
-				sqlite3_str_appendchar(s, 1, '"');
-			sqlite3_str_appendchar(s, 1, *p);
-		}
-		sqlite3_str_appendchar(s, 1, '"');
-	} else {
-		sqlite3_str_appendall(s, text);
-	}
+	char *printed = cJSON_PrintUnformatted(v);
+	if (!printed)
+		return -1;
+	csv_text(s, printed);
 	cJSON_free(printed);
 	return 0;
 }
@@ -258,34 +263,36 @@ static int csv_send(struct rest_call *rc, const cJSON *rows, int status, const c
 {
 	const struct catalog_table *t = rc->table;
 	const struct query *q = rc->q;
+	int n_cols = q->n_select ? q->n_select : t->n_cols, n = 0, failed = 0;
+	const char **names = malloc(((size_t)n_cols + 1) * sizeof *names);
 	sqlite3_str *s = sqlite3_str_new(NULL);
-	const char *names[LIMIT_QUERY_COLUMNS + 1];
-	int n = 0;
-	if (t->key == CATALOG_KEY_ROWID)
+	if (!names) {
+		sqlite3_free(sqlite3_str_finish(s));
+		return rest_error(rc->req, 500, NULL, NULL, "out of memory");
+	}
+	if (t->key == CATALOG_KEY_ROWID) /* the rows show it first, as store_sql_row_columns_append writes them */
 		names[n++] = "rowid";
-	for (int i = 0; i < (q->n_select ? q->n_select : t->n_cols); i++) {
+	for (int i = 0; i < n_cols; i++) {
 		int col = q->n_select ? q->select[i] : i;
 		if (col != CATALOG_ROWID)
 			names[n++] = catalog_column_name(t, col);
 	}
 	for (int i = 0; i < n; i++) {
-		cJSON name = {0};
-		name.type = cJSON_String;
-		name.valuestring = (char *)names[i];
 		if (i)
 			sqlite3_str_appendchar(s, 1, ',');
-		csv_field(s, &name);
+		csv_text(s, names[i]);
 	}
 	sqlite3_str_appendall(s, "\r\n");
-	int failed = 0;
 	for (const cJSON *row = rows ? rows->child : NULL; row && !failed; row = row->next) {
 		for (int i = 0; i < n && !failed; i++) {
 			if (i)
 				sqlite3_str_appendchar(s, 1, ',');
-			failed = csv_field(s, cJSON_GetObjectItemCaseSensitive(row, names[i]));
+			failed = csv_value(s, cJSON_GetObjectItemCaseSensitive(row, names[i]));
 		}
 		sqlite3_str_appendall(s, "\r\n");
 	}
+	free(names);
+	failed |= sqlite3_str_errcode(s) != SQLITE_OK;
 	int len = sqlite3_str_length(s);
 	char *text = sqlite3_str_finish(s);
 	if (failed || !text) {
@@ -329,7 +336,6 @@ static int get_run(struct rest_call *rc)
 		char details[96];
 		snprintf(details, sizeof details, "An offset of %lld was requested, but there are only %lld rows.",
 			 rc->q->offset, total);
-		content_range(headers, sizeof headers, 0, 0, total);
 		return rest_error(rc->req, 416, "PGRST103", details, "Requested range not satisfiable");
 	}
 	if (store_rows_list(rc->conn, rc->table, rc->q, &rows, &next, NULL, &e))
@@ -433,8 +439,11 @@ static int rows_select(const struct rest_call *rc, cJSON *rows)
 		for (int i = 0; i < rc->q->n_select; i++) {
 			const char *name = catalog_column_name(rc->table, rc->q->select[i]);
 			cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(row, name);
-			if (v)
-				cJSON_AddItemToObject(keep, name, v);
+			if (v && !cJSON_AddItemToObject(keep, name, v)) {
+				cJSON_Delete(v);
+				cJSON_Delete(keep);
+				return -1;
+			}
 		}
 		cJSON_Delete(row->child);
 		row->child = keep->child;
