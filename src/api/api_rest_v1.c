@@ -32,6 +32,8 @@ struct rest_prefer {
 	int count;            /* count=exact (planned and estimated are answered exactly too) */
 	enum rest_resolution resolution;
 	int missing_default;  /* missing=default: a column absent from a row of a columns= insert takes its default */
+	int strict;           /* handling=strict: max_affected applies */
+	long long max_affected; /* max-affected=N (0: none) */
 };
 
 /* One request's state: the thread's connection, a held catalog snapshot, its table and the parsed query. */
@@ -80,6 +82,8 @@ static const char *store_code(const struct error *e)
 	}
 	if (e->status == 400 && strstr(e->message, "unknown column"))
 		return "PGRST204";
+	if (e->status == 400 && strstr(e->message, "max-affected"))
+		return "PGRST124";
 	return reply_pgrst_code(e->status);
 }
 
@@ -118,6 +122,10 @@ static void prefer_read(const struct mg_request_info *ri, struct rest_prefer *p)
 				p->resolution = REST_RESOLUTION_IGNORE;
 			else if (PREFER_IS("missing=default"))
 				p->missing_default = 1;
+			else if (PREFER_IS("handling=strict"))
+				p->strict = 1;
+			else if (n > 13 && strncmp(s, "max-affected=", 13) == 0)
+				p->max_affected = strtoll(s + 13, NULL, 10);
 #undef PREFER_IS
 			s += strcspn(s, ",");
 		}
@@ -190,6 +198,8 @@ static int call_open(struct rest_call *rc, struct http_request *req)
 				  e.message), -1;
 	/* an object asked of a write: one that changes other than one row changes nothing (406) */
 	rc->q->single = rc->shape == REST_SHAPE_OBJECT && rc->prefer.ret == REST_RETURN_REPRESENTATION;
+	/* as PostgREST: max-affected binds only under handling=strict */
+	rc->q->max_affected = rc->prefer.strict && rc->prefer.max_affected > 0 ? rc->prefer.max_affected : 0;
 	return 0;
 }
 
@@ -514,10 +524,23 @@ int api_rest_post(struct http_request *req)
 	return r;
 }
 
+/* A PATCH or DELETE names its rows with filters alone: limit= and offset= would narrow it in PostgREST
+ * (with order=), and ignoring them would change more rows than asked. Returns 0, or -1 after a 400. */
+static int unpaged_check(struct rest_call *rc)
+{
+	if (!rc->q->paged)
+		return 0;
+	rest_error(rc->req, 400, "PGRST100", NULL, "limit and offset do not apply to %s here: name the rows with filters",
+		   rc->req->method);
+	return -1;
+}
+
 static int patch_run(struct rest_call *rc)
 {
 	struct error e = {0};
 	cJSON *rows = NULL;
+	if (unpaged_check(rc))
+		return 0;
 	if (!cJSON_IsObject(rc->req->body))
 		return rest_error(rc->req, 400, "PGRST102", NULL, "the body of a PATCH must be one JSON object");
 	if (store_rows_update_where(rc->conn, rc->table, rc->q, rc->req->body, &rows, &e))
@@ -540,6 +563,8 @@ static int delete_run(struct rest_call *rc)
 {
 	struct error e = {0};
 	cJSON *rows = NULL;
+	if (unpaged_check(rc))
+		return 0;
 	if (store_rows_delete_where(rc->conn, rc->table, rc->q, &rows, &e))
 		return rest_fail(rc, &e);
 	int r = write_answer(rc, rows, 200, 204);

@@ -58,6 +58,8 @@ struct query {
 	int on_conflict[LIMIT_QUERY_COLUMNS]; /* on_conflict= of a PostgREST upsert (n_on_conflict 0: none) */
 	int n_on_conflict;
 	int single;           /* a /rest/v1 write must change exactly one row, else it changes nothing (406) */
+	long long max_affected; /* > 0: a /rest/v1 write changing more rows changes nothing (400) */
+	int paged;            /* limit= or offset= was given (PostgREST dialect) */
 	cJSON *after;         /* cursor values (array: the order columns' values, then the key's), or NULL */
 	char order_text[QUERY_ORDER_TEXT_BYTES]; /* normalized order (names), compared with the cursor's */
 	/* owned storage */

@@ -210,10 +210,14 @@ static int param_parse(const struct rest_names *rn, struct query *q, const char 
 		return names_parse(rn, val, "on_conflict", 0, q->on_conflict, &q->n_on_conflict, e);
 	if (!strcmp(key, "order"))
 		return order_parse(rn, q, val, e);
-	if (!strcmp(key, "limit"))
+	if (!strcmp(key, "limit")) {
+		q->paged = 1;
 		return query_limit_parse(q, val, e);
-	if (!strcmp(key, "offset"))
+	}
+	if (!strcmp(key, "offset")) {
+		q->paged = 1;
 		return offset_parse(q, val, e);
+	}
 	if (!strcmp(key, "or")) {
 		if (q->n_groups >= LIMIT_FILTERS)
 			return error_invalid(e, "at most %d or lists per query", LIMIT_FILTERS);

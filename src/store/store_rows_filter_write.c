@@ -65,13 +65,17 @@ static int rows_step(struct store_conn *c, sqlite3_stmt *st, cJSON *arr, struct 
 	return rc == SQLITE_DONE ? 0 : store_fail(c, reset, e);
 }
 
-/* 0 when q does not ask for one row, or arr holds exactly one; else -1 with a 406 in e. */
+/* 0 when the rows written (arr) are as many as q allows: exactly one when it asks for one row, at most
+ * q->max_affected when that is set; else -1 with a 406 or a 400 in e (the caller rolls back). */
 static int single_check(const struct query *q, const cJSON *arr, struct error *e)
 {
 	int n = cJSON_GetArraySize(arr);
-	if (!q->single || n == 1)
-		return 0;
-	return error_set(e, ERR_FAIL, 406, "not_acceptable", "The result contains %d rows", n);
+	if (q->single && n != 1)
+		return error_set(e, ERR_FAIL, 406, "not_acceptable", "The result contains %d rows", n);
+	if (q->max_affected > 0 && n > q->max_affected)
+		return error_set(e, ERR_FAIL, 400, "bad_request", "the write would change %d rows, more than max-affected=%lld",
+				 n, q->max_affected);
+	return 0;
 }
 
 /* Runs the statement in s (a write whose values are: the object's members when obj, then q's filters) in a

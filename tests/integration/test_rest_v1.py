@@ -128,6 +128,12 @@ class RestV1(TestCase):
         self.assertPgrst(r, 406, "PGRST116")
         self.assertEqual(self.ids(), [1, 2, 3, 4, 5])
 
+    def test_limit_and_offset_do_not_narrow_a_write(self):
+        self.assertPgrst(self.srv.delete(B + "?qty=is.null&limit=1"), 400, "PGRST100")
+        self.assertPgrst(self.srv.patch(B + "?offset=1", {"qty": 0}), 400, "PGRST100")
+        self.assertEqual(self.ids(), [1, 2, 3, 4, 5])
+        self.assertEqual(query(self.srv.db, "SELECT count(*) AS n FROM items WHERE qty = 0"), [{"n": 0}])
+
     def test_upsert_merge_and_ignore(self):
         r = self.srv.post(B + "?on_conflict=tag", [{"tag": "a", "name": "A2"}, {"tag": "q", "name": "Quince"}],
                           headers={"Prefer": "resolution=merge-duplicates,return=representation", **JSON})

@@ -205,6 +205,16 @@ describe('postgrest-js against /rest/v1', () => {
     assert.deepEqual(q.data, [{ qty: 1 }, { qty: null }, { qty: 12 }]);
   });
 
+  test('maxAffected: a write past it changes nothing (PGRST124)', async () => {
+    const r = await db.from('items').update({ qty: 5 }).gt('id', 3).maxAffected(2);
+    assert.equal(r.status, 400);
+    assert.equal(r.error.code, 'PGRST124');
+    const q = await db.from('items').select('qty').gt('id', 3).order('id');
+    assert.deepEqual(q.data, [{ qty: 1 }, { qty: null }, { qty: 12 }]);
+    const ok = await db.from('items').delete().gt('id', 4).maxAffected(2).select('id');
+    assert.deepEqual(ok.data.map((x) => x.id).sort(), [5, 6]);
+  });
+
   test('csv(): a header row and one line per row, RFC 4180 quoting', async () => {
     await db.from('items').update({ note: 'say "hi", twice' }).eq('id', 1);
     const r = await db.from('items').select('id, name, qty, note').lte('id', 2).order('id').csv();
