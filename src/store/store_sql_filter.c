@@ -52,6 +52,8 @@ static void filter_append(sqlite3_str *s, const struct catalog_table *t, const s
 		sqlite3_str_appendall(s, ")");
 	} else if (f->op == QUERY_LIKE && q->like_case) {
 		sqlite3_str_appendall(s, " GLOB ?"); /* bound as the LIKE pattern rewritten (glob_pattern) */
+	} else if (f->op == QUERY_ILIKE) {
+		sqlite3_str_appendall(s, " LIKE ? ESCAPE '\\'"); /* PostgreSQL's: a backslash escapes % and _ */
 	} else {
 		sqlite3_str_appendall(s, op_sql(f->op));
 	}
@@ -80,15 +82,25 @@ void store_sql_filters_append(sqlite3_str *s, const struct catalog_table *t, con
 		sqlite3_str_appendall(s, ")");
 }
 
-/* A LIKE pattern ('%' any run, '_' one character) as the case-sensitive GLOB pattern matching the same
- * texts: '*' and '?' for the wildcards, GLOB's own special characters put in brackets. malloc'd; NULL on OOM. */
+/* A LIKE pattern ('%' any run, '_' one character, a backslash making the next character itself, as in
+ * PostgreSQL) as the case-sensitive GLOB pattern matching the same texts: '*' and '?' for the wildcards,
+ * GLOB's own special characters put in brackets. malloc'd; NULL on OOM. */
 static char *glob_pattern(const char *like)
 {
 	char *out = malloc(3 * strlen(like) + 1), *o = out;
 	if (!out)
 		return NULL;
 	for (const char *p = like; *p; p++) {
-		if (*p == '%') {
+		if (*p == '\\' && p[1]) {
+			p++;
+			if (*p == '*' || *p == '?' || *p == '[') {
+				*o++ = '[';
+				*o++ = *p;
+				*o++ = ']';
+			} else {
+				*o++ = *p;
+			}
+		} else if (*p == '%') {
 			*o++ = '*';
 		} else if (*p == '_') {
 			*o++ = '?';

@@ -55,6 +55,11 @@ describe('postgrest-js against /rest/v1', () => {
     assert.deepEqual(names((await q().like('name', '_pple%')).data), ['Apple', 'apple pie']);
     assert.deepEqual(names((await q().ilike('name', 'a%')).data), ['Apple', 'apple pie']);
     assert.deepEqual(names((await q().ilike('name', '%ERR%')).data), ['Cherry', 'elderberry']);
+    // a backslash makes the next character itself, as in PostgreSQL
+    await db.from('items').insert([{ name: 'x_y' }, { name: 'xzy' }, { name: 'x%y' }]);
+    assert.deepEqual(names((await q().like('name', 'x\\_y')).data), ['x_y']);
+    assert.deepEqual(names((await q().like('name', 'x_y')).data), ['x_y', 'xzy', 'x%y']);
+    assert.deepEqual(names((await q().ilike('name', 'X\\%Y')).data), ['x%y']);
   });
 
   test('not negates a filter', async () => {
