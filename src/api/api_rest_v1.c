@@ -172,7 +172,7 @@ static int range_apply(const char *range, struct query *q)
 			return -1;
 	}
 	q->offset = from;
-	if (to >= 0 && to - from + 1 < q->limit)
+	if (to >= 0 && to - from < q->limit) /* both from 0: no overflow, and the length fits */
 		q->limit = to - from + 1;
 	return 0;
 }

@@ -70,6 +70,11 @@ class RestV1(TestCase):
         r = self.srv.get(B + "?select=id&order=id", headers={"Range": "3-"})
         self.assertEqual(r.json, [{"id": 4}, {"id": 5}])
         self.assertPgrst(self.srv.get(B, headers={"Range": "5-2"}), 416, "PGRST103")
+        self.assertPgrst(self.srv.get(B, headers={"Range": "-3"}), 416, "PGRST103")
+        r = self.srv.get(B + "?select=id&order=id", headers={"Range": "4-9223372036854775807"})
+        self.assertEqual((r.status, r.json), (200, [{"id": 5}]))
+        r = self.srv.get(B + "?select=id&offset=9223372036854775807")
+        self.assertEqual((r.status, r.json), (200, []))
 
     def test_offset_past_the_end_with_count_is_416(self):
         r = self.srv.get(B + "?offset=9", headers={"Prefer": "count=exact"})
