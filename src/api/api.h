@@ -16,6 +16,12 @@ int api_row_patch(struct http_request *req);
 int api_row_put(struct http_request *req);
 int api_row_delete(struct http_request *req);
 
+/* /rest/v1/{t}: PostgREST's dialect over the same store (api_rest_v1.c). */
+int api_rest_get(struct http_request *req);
+int api_rest_post(struct http_request *req);
+int api_rest_patch(struct http_request *req);
+int api_rest_delete(struct http_request *req);
+
 int api_changes_get(struct http_request *req);
 
 /* How many /api/changes requests are being answered now (at shutdown: wait for released long polls to

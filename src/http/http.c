@@ -71,6 +71,10 @@ static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
 	[ROUTE_ROW_DELETE] = api_row_delete,
 	[ROUTE_LIVE_GET] = upgrade_required,
 	[ROUTE_OPENAPI_GET] = api_openapi_get,
+	[ROUTE_REST_GET] = api_rest_get,
+	[ROUTE_REST_POST] = api_rest_post,
+	[ROUTE_REST_PATCH] = api_rest_patch,
+	[ROUTE_REST_DELETE] = api_rest_delete,
 };
 
 void http_configure(const struct config *cfg)
@@ -212,7 +216,7 @@ static int body_parse(struct reply *r, const char *buf, size_t len, cJSON **body
 	if (rc == ERR_NOMEM)
 		return answered(reply_error(r, 500, "internal", "out of memory"));
 	if (rc)
-		return answered(reply_error(r, 400, "bad_request", "%s", je.message));
+		return answered(reply_error(r, 400, r->pgrst ? "PGRST102" : "bad_request", "%s", je.message));
 	return 0;
 }
 
@@ -390,6 +394,7 @@ int http_handle(struct mg_connection *conn, void *cbdata)
 	req.query = req.ri->query_string;
 	req.reply.head = strcmp(req.method, "HEAD") == 0;
 	const char *path = req.ri->local_uri_raw ? req.ri->local_uri_raw : req.ri->local_uri;
+	req.reply.pgrst = path && strncmp(path, "/rest/", 6) == 0; /* errors in PostgREST's shape */
 	if (!atomic_load(&s_ready))
 		reply_error_h(&req.reply, 503, "unavailable", "Retry-After: 1\r\n", "rowcast is starting");
 	else if (!path)

@@ -44,7 +44,7 @@ static int head_print(char *buf, size_t cap, const struct reply *r, int status, 
 			"%s%s%s%s%s%s"
 			"\r\n",
 			status, text ? text : "Status", ctype, length, r->cors_origin ? "Access-Control-Allow-Origin: " : "",
-			r->cors_origin ? r->cors_origin : "", r->cors_origin ? "\r\nVary: Origin\r\n" : "",
+			r->cors_origin ? r->cors_origin : "", r->cors_origin ? "\r\nVary: Origin\r\nAccess-Control-Expose-Headers: Content-Range, Location\r\n" : "",
 			r->close ? "Connection: close\r\n" : "", extra1 ? extra1 : "", extra2 ? extra2 : "");
 }
 
@@ -164,13 +164,60 @@ int reply_cjson(struct reply *r, int status, const cJSON *obj, const char *extra
 	return rc;
 }
 
+const char *reply_pgrst_code(int status)
+{
+	switch (status) {
+	case 400: return "PGRST100"; /* a request PostgREST cannot parse */
+	case 401: return "PGRST301"; /* the token is missing or wrong */
+	case 403: return "42501";    /* insufficient privilege */
+	case 404: return "PGRST125"; /* no such path */
+	case 405: return "25006";    /* read-only transaction */
+	case 406: return "PGRST116"; /* not exactly one row for an object */
+	case 409: return "23505";    /* unique violation (the message names the constraint) */
+	case 411:
+	case 413: return "PGRST100";
+	case 415: return "PGRST107"; /* a Content-Type it does not take */
+	case 416: return "PGRST103"; /* a range beyond the rows */
+	case 503: return "PGRST002"; /* the database cannot take the request now */
+	default: return status >= 500 ? "XX000" : "PGRST000";
+	}
+}
+
+/* A code of PostgREST's own: PGRST and digits, or a SQLSTATE (five digits and capitals). */
+static int pgrst_code_own(const char *code)
+{
+	if (!code)
+		return 0;
+	if (strncmp(code, "PGRST", 5) == 0)
+		return 1;
+	if (strlen(code) != 5)
+		return 0;
+	for (const char *p = code; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z')))
+			return 0;
+	return 1;
+}
+
+char *reply_pgrst_print(int status, const char *code, const char *message, const char *details)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *out = NULL;
+	if (root && cJSON_AddStringToObject(root, "code", pgrst_code_own(code) ? code : reply_pgrst_code(status)) &&
+	    cJSON_AddStringToObject(root, "message", message) &&
+	    (details ? cJSON_AddStringToObject(root, "details", details) : cJSON_AddNullToObject(root, "details")) &&
+	    cJSON_AddNullToObject(root, "hint"))
+		out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return out;
+}
+
 static int error_v(struct reply *r, int status, const char *code, const char *extra, const char *fmt, va_list ap)
 {
 	char msg[REPLY_MESSAGE_BYTES];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (status >= 500)
 		fprintf(stderr, "rowcast: %d %s: %s\n", status, code, msg);
-	char *body = json_error_print(status, code, msg);
+	char *body = r->pgrst ? reply_pgrst_print(status, code, msg, NULL) : json_error_print(status, code, msg);
 	if (!body)
 		return send_answer(r, 500, "application/json", REPLY_API_HEADERS, NULL, json_error_nomem_body,
 				   strlen(json_error_nomem_body));

@@ -29,6 +29,7 @@ struct reply {
 	int head;                /* HEAD request: headers only */
 	int status;              /* the status sent, 0 until then */
 	int close;               /* ask the client to close the connection after this answer */
+	int pgrst;               /* a /rest/v1 request: error bodies in PostgREST's shape (reply_pgrst_print) */
 };
 
 /* Header lines of every API answer (not the page's files): data, never a document, so nothing may load or
@@ -58,6 +59,14 @@ int reply_cjson(struct reply *r, int status, const cJSON *obj, const char *extra
  * out, json_error_nomem_body with 500. Logs answers of 500 and above on stderr. */
 int reply_error(struct reply *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* PostgREST's error body {"code","message","details","hint"} (details and hint null when NULL); code NULL or
+ * not PostgREST's own ("PGRST..." or a five-character SQLSTATE) is chosen from status (reply_pgrst_code).
+ * Returns a cJSON_malloc'd string, or NULL on OOM. */
+char *reply_pgrst_print(int status, const char *code, const char *message, const char *details);
+
+/* The PostgREST error code that stands for an answer of status: PGRST100 for 400, 42703... */
+const char *reply_pgrst_code(int status);
 
 /* Same as reply_error with extra header lines (Allow, WWW-Authenticate, Retry-After). */
 int reply_error_h(struct reply *r, int status, const char *code, const char *extra, const char *fmt, ...)

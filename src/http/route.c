@@ -23,6 +23,8 @@ enum route_flag {
 	ROUTE_F_ORIGIN = 1 << 1, /* a browser's Origin is checked on reads too (a socket a page opens can write) */
 	ROUTE_F_TOKEN_OPTIONAL = 1 << 2, /* with --token, a given token (Authorization of any kind, or ?token=)
 	                                  * must be right (401), a missing one is let in read-only */
+	ROUTE_F_LOCAL_WRITE = 1 << 3,    /* a write that a follower cannot forward (its query string and headers
+	                                  * decide what it changes): refused there */
 };
 
 struct route_def {
@@ -46,6 +48,10 @@ static const struct route_def s_routes[ROUTE_COUNT] = {
 	[ROUTE_ROW_DELETE] = {"DELETE", "/api/tables/:t/rows/*", 0},
 	[ROUTE_LIVE_GET] = {"GET", "/api/live", ROUTE_F_ORIGIN | ROUTE_F_TOKEN_OPTIONAL},
 	[ROUTE_OPENAPI_GET] = {"GET", "/api/openapi.json", 0},
+	[ROUTE_REST_GET] = {"GET", "/rest/v1/:t", 0},
+	[ROUTE_REST_POST] = {"POST", "/rest/v1/:t", ROUTE_F_BODY | ROUTE_F_LOCAL_WRITE},
+	[ROUTE_REST_PATCH] = {"PATCH", "/rest/v1/:t", ROUTE_F_BODY | ROUTE_F_LOCAL_WRITE},
+	[ROUTE_REST_DELETE] = {"DELETE", "/rest/v1/:t", ROUTE_F_LOCAL_WRITE},
 };
 
 /* Where the variable segments of a matched path are: offsets and lengths into the path (len 0: none). */
@@ -194,6 +200,11 @@ static void check_matched(const struct route_request *rq, const struct route_pol
 		refuse(v, 405, "method_not_allowed", "Allow: GET, HEAD\r\n", "this server is read-only (--read-only)");
 		return;
 	}
+	if (writes && policy->forward && (rt->flags & ROUTE_F_LOCAL_WRITE)) {
+		refuse(v, 405, "method_not_allowed", "Allow: GET, HEAD\r\n",
+		       "this node follows a primary: send writes to %s to the primary", rt->pattern);
+		return;
+	}
 	v->forward = writes && policy->forward; /* the primary's token decides: 401 comes from it */
 	v->can_write = !policy->token[0] || right;
 	if (!v->forward && !v->can_write && (writes || (optional && given))) {
@@ -291,7 +302,7 @@ void route_request_check(const struct route_request *rq, const struct route_poli
 		char extra[160];
 		snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
 		refuse(v, 405, "method_not_allowed", extra, "%s is not allowed on %.200s (allowed: %s)", method, path, allow);
-	} else if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0) {
+	} else if (strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 || strncmp(path, "/rest/", 6) == 0) {
 		refuse(v, 404, "not_found", NULL, "no such endpoint: %.200s", path);
 	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		refuse(v, 405, "method_not_allowed", "Allow: GET, HEAD\r\n", "%s is not allowed on %.200s", method, path);

@@ -26,6 +26,10 @@ enum route_id {
 	ROUTE_ROW_DELETE,
 	ROUTE_LIVE_GET, /* the WebSocket handshake; a plain GET without Upgrade is answered 426 */
 	ROUTE_OPENAPI_GET,
+	ROUTE_REST_GET, /* /rest/v1/{t}: PostgREST's dialect (api_rest_v1.c) */
+	ROUTE_REST_POST,
+	ROUTE_REST_PATCH,
+	ROUTE_REST_DELETE,
 	ROUTE_COUNT
 };
 
@@ -75,7 +79,8 @@ enum route_action {
 #define ROUTE_PREFLIGHT_HEADERS                                                                              \
 	"Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n"                                            \
 	"Access-Control-Allow-Methods: GET, HEAD, POST, PUT, PATCH, DELETE\r\n"                              \
-	"Access-Control-Allow-Headers: Authorization, Content-Type\r\n"                                      \
+	"Access-Control-Allow-Headers: Authorization, Content-Type, Prefer, Range, Accept-Profile, "          \
+	"Content-Profile, apikey, x-client-info\r\n"                                                        \
 	"Access-Control-Max-Age: 600\r\n"
 
 /* The outcome of route_request_check. table and key are owned by the verdict (route_verdict_clear). */

@@ -4,6 +4,7 @@
  * binds them with the column's affinity). Every string a struct query points to is owned by it.
  */
 #include "query.h"
+#include "query_int.h"
 
 #include "json.h"
 
@@ -55,8 +56,7 @@ long query_url_decode(const char *src, size_t len, char *dst, int plus_is_space)
 	return (long)o;
 }
 
-/* Keeps s (malloc'd) in q's string pool; returns s, or NULL (and frees s) on OOM. */
-static char *keep(struct query *q, char *s)
+char *query_string_keep(struct query *q, char *s)
 {
 	if (!s)
 		return NULL;
@@ -74,7 +74,7 @@ static char *keep(struct query *q, char *s)
 	return s;
 }
 
-static char **keep_list(struct query *q, int n)
+char **query_list_keep(struct query *q, int n)
 {
 	if (q->n_lists == q->cap_lists) {
 		int cap = q->cap_lists ? q->cap_lists * 2 : QUERY_POOL_LISTS;
@@ -91,7 +91,7 @@ static char **keep_list(struct query *q, int n)
 	return list;
 }
 
-static char *dup_range(const char *s, size_t n)
+char *query_string_dup(const char *s, size_t n)
 {
 	char *d = malloc(n + 1);
 	if (d) {
@@ -108,6 +108,9 @@ static const struct {
 	{"eq", QUERY_EQ}, {"neq", QUERY_NEQ}, {"lt", QUERY_LT}, {"lte", QUERY_LTE}, {"gt", QUERY_GT},
 	{"gte", QUERY_GTE}, {"like", QUERY_LIKE}, {"in", QUERY_IN}, {"is", QUERY_IS},
 };
+
+/* Stands for ilike in query_filter_parse: past the end of s_ops, which the /api dialect has no ilike in. */
+#define ILIKE_AT (sizeof s_ops / sizeof s_ops[0] + 1)
 
 /* Parses the inside of in.(a,"b,c",d) into a list of values. */
 static int parse_in_list(struct query *q, struct query_filter *f, const char *v, const char *col, struct error *e)
@@ -140,13 +143,13 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 				return error_invalid(e, "filter on '%s': unterminated quote in in-list", col);
 			}
 			p++;
-			item = keep(q, buf);
+			item = query_string_keep(q, buf);
 			if (p < end && *p != ',')
 				return error_invalid(e, "filter on '%s': expected ',' after a quoted value", col);
 		} else {
 			const char *comma = memchr(p, ',', (size_t)(end - p));
 			const char *stop = comma ? comma : end;
-			item = keep(q, dup_range(p, (size_t)(stop - p)));
+			item = query_string_keep(q, query_string_dup(p, (size_t)(stop - p)));
 			p = stop;
 		}
 		if (!item)
@@ -156,7 +159,7 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 			break;
 		p++; /* the comma */
 	}
-	f->values = keep_list(q, n);
+	f->values = query_list_keep(q, n);
 	if (!f->values)
 		return error_nomem(e);
 	memcpy(f->values, tmp, (size_t)n * sizeof *tmp);
@@ -164,8 +167,13 @@ static int parse_in_list(struct query *q, struct query_filter *f, const char *v,
 	return 0;
 }
 
-static int parse_filter(struct query *q, int col, const char *name, const char *v, struct error *e)
+int query_filter_parse(struct query *q, int col, const char *name, const char *v, int rest, struct error *e)
 {
+	int negate = 0;
+	if (rest && strncmp(v, "not.", 4) == 0) {
+		negate = 1;
+		v += 4;
+	}
 	const char *dot = strchr(v, '.');
 	size_t oplen = dot ? (size_t)(dot - v) : 0;
 	struct query_filter *f;
@@ -178,11 +186,14 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 	for (i = 0; i < sizeof s_ops / sizeof s_ops[0]; i++)
 		if (dot && strlen(s_ops[i].name) == oplen && memcmp(s_ops[i].name, v, oplen) == 0)
 			break;
+	if (i == sizeof s_ops / sizeof s_ops[0] && rest && dot && oplen == 5 && memcmp(v, "ilike", 5) == 0)
+		i = ILIKE_AT;
 	if (i == sizeof s_ops / sizeof s_ops[0])
-		return error_invalid(e,
+		return error_invalid(e, rest ? "filter on '%s' wants [not.]OP.VALUE with OP one of eq neq lt lte gt gte like ilike in is, got '%.60s'" :
 			    "filter on '%s' wants OP.VALUE with OP one of eq neq lt lte gt gte like in is, got '%.60s'",
 			    name, v);
-	f->op = s_ops[i].op;
+	f->op = i == ILIKE_AT ? QUERY_ILIKE : s_ops[i].op;
+	f->negate = negate;
 	const char *val = dot + 1;
 	if (f->op == QUERY_IS) {
 		if (strcmp(val, "null") == 0)
@@ -198,10 +209,10 @@ static int parse_filter(struct query *q, int col, const char *name, const char *
 		if (rc)
 			return rc;
 	} else {
-		char *copy = keep(q, dup_range(val, strlen(val)));
-		if (!copy || !(f->values = keep_list(q, 1)))
+		char *copy = query_string_keep(q, query_string_dup(val, strlen(val)));
+		if (!copy || !(f->values = query_list_keep(q, 1)))
 			return error_nomem(e);
-		if (f->op == QUERY_LIKE)
+		if (f->op == QUERY_LIKE || f->op == QUERY_ILIKE)
 			for (char *p = copy; *p; p++)
 				if (*p == '*')
 					*p = '%';
@@ -325,7 +336,7 @@ static int parse_cursor(struct query *q, const char *v, struct error *e)
 	return rc;
 }
 
-static int parse_limit(struct query *q, const char *v, struct error *e)
+int query_limit_parse(struct query *q, const char *v, struct error *e)
 {
 	char *end;
 	errno = 0;
@@ -358,8 +369,8 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		if (len == 0)
 			goto next;
 		size_t klen = eq ? (size_t)(eq - p) : len;
-		char *key = keep(q, malloc(klen + 1));
-		char *val = eq ? keep(q, malloc(len - klen)) : NULL;
+		char *key = query_string_keep(q, malloc(klen + 1));
+		char *val = eq ? query_string_keep(q, malloc(len - klen)) : NULL;
 		if (!key || (eq && !val)) {
 			rc = error_nomem(e);
 			goto fail;
@@ -392,7 +403,7 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		} else if (!strcmp(key, "select")) {
 			rc = parse_columns(val, "select", 0, resolve, ctx, q->select, NULL, &q->n_select, e);
 		} else if (!strcmp(key, "limit")) {
-			rc = parse_limit(q, val, e);
+			rc = query_limit_parse(q, val, e);
 		} else if (!strcmp(key, "after")) {
 			after = val;
 		} else {
@@ -400,7 +411,7 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 			if (col == -1)
 				rc = error_invalid(e, "unknown column '%.200s'", key);
 			else
-				rc = parse_filter(q, col, key, val, e);
+				rc = query_filter_parse(q, col, key, val, 0, e);
 		}
 		if (rc)
 			goto fail;

@@ -12,7 +12,8 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-enum query_op { QUERY_EQ, QUERY_NEQ, QUERY_LT, QUERY_LTE, QUERY_GT, QUERY_GTE, QUERY_LIKE, QUERY_IN, QUERY_IS };
+enum query_op { QUERY_EQ, QUERY_NEQ, QUERY_LT, QUERY_LTE, QUERY_GT, QUERY_GTE, QUERY_LIKE, QUERY_IN, QUERY_IS,
+                QUERY_ILIKE /* the PostgREST dialect only (query_rest.c) */ };
 
 /* For QUERY_IS, the value is one of these (stored in n_values == 0 filters). */
 enum query_is { QUERY_IS_NULL, QUERY_IS_TRUE, QUERY_IS_FALSE };
@@ -27,11 +28,18 @@ struct query_filter {
 	enum query_is is;     /* QUERY_IS only */
 	char **values;        /* decoded values (one, or the in-list); point into query.strings */
 	int n_values;
+	int negate;           /* not.OP: the filter's condition negated (PostgREST dialect) */
+	int group;            /* 0: ANDed with the others; k > 0: one of the k-th or=(...) list, ORed with its
+	                       * members, the list as a whole ANDed with the rest (PostgREST dialect) */
 };
+
+/* Where NULLs sort: QUERY_NULLS_DEFAULT is SQLite's (first ascending, last descending). */
+enum query_nulls { QUERY_NULLS_DEFAULT, QUERY_NULLS_FIRST, QUERY_NULLS_LAST };
 
 struct query_order {
 	int col;
 	int desc;
+	enum query_nulls nulls;
 };
 
 struct query {
@@ -42,6 +50,16 @@ struct query {
 	int select[LIMIT_QUERY_COLUMNS];
 	int n_select;         /* 0: every column */
 	long long limit;
+	long long offset;     /* rows skipped before the first (PostgREST dialect; 0 otherwise) */
+	int n_groups;         /* or=(...) lists among the filters (PostgREST dialect) */
+	int like_case;        /* like compares case-sensitively (PostgREST dialect; ilike never does) */
+	int columns[LIMIT_QUERY_COLUMNS]; /* columns= of a PostgREST insert (n_columns 0: none given) */
+	int n_columns;
+	int on_conflict[LIMIT_QUERY_COLUMNS]; /* on_conflict= of a PostgREST upsert (n_on_conflict 0: none) */
+	int n_on_conflict;
+	int single;           /* a /rest/v1 write must change exactly one row, else it changes nothing (406) */
+	long long max_affected; /* > 0: a /rest/v1 write changing more rows changes nothing (400) */
+	int paged;            /* limit= or offset= was given (PostgREST dialect) */
 	cJSON *after;         /* cursor values (array: the order columns' values, then the key's), or NULL */
 	char order_text[QUERY_ORDER_TEXT_BYTES]; /* normalized order (names), compared with the cursor's */
 	/* owned storage */
@@ -65,6 +83,16 @@ int query_parse(const char *qs, query_resolve_fn resolve, query_name_fn name, vo
 /* Parses a filter-only string ("done=eq.0&priority=gt.2"); order/limit/after/select are errors. */
 int query_parse_filters(const char *qs, query_resolve_fn resolve, query_name_fn name, void *ctx,
                         struct query **out, struct error *e);
+
+/* Parses qs in PostgREST's dialect (query_rest.c, for /rest/v1): select (columns or *), column=[not.]OP.VALUE
+ * with OP one of eq neq lt lte gt gte like ilike in is, or=(...) and and=(...) lists of such conditions
+ * (col.[not.]OP.VALUE, no nesting), order=col[.asc|.desc][.nullsfirst|.nullslast],... (NULLs last ascending
+ * and first descending unless told), limit (default and cap LIMIT_PAGE_MAX), offset, columns= and
+ * on_conflict= (names, each possibly in double quotes). like is case-sensitive (q->like_case). Returns as
+ * query_parse does; *unknown (may be NULL) is set to 1 when the failure is a column name the resolver does
+ * not know. */
+int query_parse_rest(const char *qs, query_resolve_fn resolve, void *ctx, struct query **out, int *unknown,
+                     struct error *e);
 
 void query_free(struct query *q);
 

@@ -59,7 +59,8 @@ sqlite3 *store_conn_db(struct store_conn *c);
 struct catalog *store_catalog(struct store_conn *c, struct error *e);
 
 /* Lists rows of t under q. On success *rows is a JSON array, *next a malloc'd cursor or NULL (no more rows),
- * *seq the last change seq visible to the same read. Returns 0, or -1 with e filled (nothing allocated). */
+ * *seq the last change seq visible to the same read (seq NULL: not read, and the page is read by its one
+ * statement, without a transaction around it). Returns 0, or -1 with e filled (nothing allocated). */
 int store_rows_list(struct store_conn *c, const struct catalog_table *t, const struct query *q, cJSON **rows,
                     char **next, long long *seq, struct error *e);
 
@@ -105,6 +106,23 @@ int store_row_replace(struct store_conn *c, const struct catalog_table *t, const
 /* Deletes one row. Returns 0, or -1 with e (404 when absent). */
 int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
                      struct error *e);
+
+/* The filtered writes of /rest/v1 (store_rows_filter_write.c). Each runs in one transaction (all or none) and
+ * sets *rows to the array of the rows written, with q's select of columns: after the change for an update
+ * or an upsert, before it for a delete. Returns 0, or -1 with e (the database unchanged, *rows NULL). */
+
+/* Changes the columns obj names on every row q's filters select (every row when it has none). */
+int store_rows_update_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
+                            const cJSON *obj, cJSON **rows, struct error *e);
+
+/* Deletes every row q's filters select (every row when it has none). */
+int store_rows_delete_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
+                            cJSON **rows, struct error *e);
+
+/* Inserts body (an object or an array of them); a row clashing on q's on_conflict columns (default: the
+ * key) is updated with the given columns, or left as it is when ignore (and not in *rows then). */
+int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, const struct query *q,
+                      int ignore, cJSON **rows, struct error *e);
 
 /* Reads the last committed change seq into *seq (0 when none). Returns 0, or ERR_FAIL with e (the
  * statement could not be prepared or run; *seq is 0 then). */

@@ -26,39 +26,6 @@ static int key_columns(const struct catalog_table *t, int *cols)
 	return t->n_key_cols;
 }
 
-static const char *op_sql(enum query_op op)
-{
-	switch (op) {
-	case QUERY_EQ: return " = ?";
-	case QUERY_NEQ: return " != ?";
-	case QUERY_LT: return " < ?";
-	case QUERY_LTE: return " <= ?";
-	case QUERY_GT: return " > ?";
-	case QUERY_GTE: return " >= ?";
-	case QUERY_LIKE: return " LIKE ?";
-	default: return "";
-	}
-}
-
-static void append_filters(sqlite3_str *s, const struct catalog_table *t, const struct query *q)
-{
-	for (int i = 0; i < q->n_filters; i++) {
-		const struct query_filter *f = &q->filters[i];
-		sqlite3_str_appendall(s, i ? " AND " : " WHERE ");
-		store_sql_column_append(s, t, f->col);
-		if (f->op == QUERY_IS) {
-			sqlite3_str_appendall(s, f->is == QUERY_IS_NULL ? " IS NULL" : f->is == QUERY_IS_TRUE ? " IS TRUE" : " IS FALSE");
-		} else if (f->op == QUERY_IN) {
-			sqlite3_str_appendall(s, " IN (");
-			for (int k = 0; k < f->n_values; k++)
-				sqlite3_str_appendall(s, k ? ", ?" : "?");
-			sqlite3_str_appendall(s, ")");
-		} else {
-			sqlite3_str_appendall(s, op_sql(f->op));
-		}
-	}
-}
-
 /* Keyset condition "strictly after the cursor row" over keys[0..n) with directions desc[]. Bound values are
  * numbered in the order they appear (see bind_after). */
 static void append_after(sqlite3_str *s, const struct catalog_table *t, const int *keys, const int *desc, int n,
@@ -109,41 +76,8 @@ static int bind_after(sqlite3_stmt *st, int *idx, int n, const cJSON *vals, stru
 	return 0;
 }
 
-/* Refuses a filter that compares a numeric column with what is not a number (query_value_number's rule,
- * the one the value is bound by): SQLite would order every number before every text value, so qty=lt.abc
- * would match every row, never what the user meant. */
-static int check_filters(const struct catalog_table *t, const struct query *q, struct error *e)
-{
-	long long i;
-	double r;
-	for (int f = 0; f < q->n_filters; f++) {
-		const struct query_filter *qf = &q->filters[f];
-		enum catalog_affinity aff = catalog_column_affinity(t, qf->col);
-		if (qf->op == QUERY_LIKE || aff == CATALOG_AFF_TEXT || aff == CATALOG_AFF_BLOB)
-			continue;
-		for (int k = 0; k < qf->n_values; k++)
-			if (query_value_number(qf->values[k], &i, &r) == QUERY_NUM_TEXT)
-				return error_set(e, ERR_FAIL, 400, "bad_request", "filter on '%s': '%.100s' is not a number",
-						       catalog_column_name(t, qf->col), qf->values[k]);
-	}
-	return 0;
-}
-
-static int bind_filters(sqlite3_stmt *st, int *idx, const struct catalog_table *t, const struct query *q)
-{
-	for (int i = 0; i < q->n_filters; i++) {
-		const struct query_filter *f = &q->filters[i];
-		/* LIKE compares text: bind the pattern as text whatever the column's affinity */
-		enum catalog_affinity aff = f->op == QUERY_LIKE ? CATALOG_AFF_TEXT : catalog_column_affinity(t, f->col);
-		for (int k = 0; k < f->n_values; k++)
-			if (store_bind_text(st, (*idx)++, aff, f->values[k]) != SQLITE_OK)
-				return -1;
-	}
-	return 0;
-}
-
-/* The page's SELECT: the n ordering values first (for the cursor), then the row's visible columns; LIMIT ? is
- * bound by the caller (-1: no limit, for an export). */
+/* The page's SELECT: the n ordering values first (for the cursor), then the row's visible columns; LIMIT ?
+ * (and OFFSET ? when q has one) is bound by the caller with limit_bind (-1: no limit, for an export). */
 static sqlite3_str *list_sql(struct store_conn *c, const struct catalog_table *t, const struct query *q,
                              const int *keys, const int *desc, int n)
 {
@@ -155,7 +89,7 @@ static sqlite3_str *list_sql(struct store_conn *c, const struct catalog_table *t
 	}
 	store_sql_row_columns_append(s, t, q);
 	sqlite3_str_appendf(s, " FROM \"%w\"", t->name);
-	append_filters(s, t, q);
+	store_sql_filters_append(s, t, q);
 	if (q->after)
 		append_after(s, t, keys, desc, n, q->after, q->n_filters > 0);
 	sqlite3_str_appendall(s, " ORDER BY ");
@@ -163,8 +97,10 @@ static sqlite3_str *list_sql(struct store_conn *c, const struct catalog_table *t
 		sqlite3_str_appendall(s, i ? ", " : "");
 		store_sql_column_append(s, t, keys[i]);
 		sqlite3_str_appendall(s, desc[i] ? " DESC" : "");
+		if (i < q->n_order && q->order[i].nulls != QUERY_NULLS_DEFAULT)
+			sqlite3_str_appendall(s, q->order[i].nulls == QUERY_NULLS_FIRST ? " NULLS FIRST" : " NULLS LAST");
 	}
-	sqlite3_str_appendall(s, " LIMIT ?");
+	sqlite3_str_appendall(s, q->offset > 0 ? " LIMIT ? OFFSET ?" : " LIMIT ?");
 	return s;
 }
 
@@ -210,6 +146,14 @@ static int read_page(struct store_conn *c, sqlite3_stmt *st, long long limit, in
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_fail(c, reset, e);
 }
 
+/* Binds LIMIT limit at parameter idx, and q's OFFSET after it when it has one (list_sql). */
+static void limit_bind(sqlite3_stmt *st, int idx, const struct query *q, long long limit)
+{
+	sqlite3_bind_int64(st, idx, limit);
+	if (q->offset > 0)
+		sqlite3_bind_int64(st, idx + 1, q->offset);
+}
+
 /* Takes the list statement of t under q with every value bound but LIMIT (parameter *limit_idx); *n is the
  * number of ordering columns that come first in each result row. Returns it, or NULL with e. */
 static sqlite3_stmt *list_stmt(struct store_conn *c, const struct catalog_table *t, const struct query *q, int *n,
@@ -231,12 +175,12 @@ static sqlite3_stmt *list_stmt(struct store_conn *c, const struct catalog_table 
 		error_set(e, ERR_FAIL, 400, "bad_request", "after: not a cursor for this table and order");
 		return NULL;
 	}
-	if (check_filters(t, q, e))
+	if (store_sql_filters_check(t, q, e))
 		return NULL;
 	sqlite3_stmt *st = store_stmt_take(c, list_sql(c, t, q, keys, desc, *n), e);
 	if (!st)
 		return NULL;
-	if (bind_filters(st, &idx, t, q)) {
+	if (store_sql_filters_bind(st, &idx, t, q)) {
 		error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
 		return NULL;
 	}
@@ -257,18 +201,20 @@ int store_rows_list(struct store_conn *c, const struct catalog_table *t, const s
 	sqlite3_stmt *st = list_stmt(c, t, q, &n, &idx, e);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, idx, q->limit + 1);
+	limit_bind(st, idx, q, q->limit + 1);
 
 	cJSON *arr = cJSON_CreateArray(), *last = NULL;
 	if (!arr)
 		return error_nomem(e);
-	/* rows and seq come from one read transaction, so subscribing with since=seq misses nothing */
-	if ((rc = store_exec(c, "BEGIN")) != SQLITE_OK) {
+	/* rows and seq come from one read transaction, so subscribing with since=seq misses nothing; without
+	 * seq (/rest/v1) the one statement is its own read */
+	if (seq && (rc = store_exec(c, "BEGIN")) != SQLITE_OK) {
 		cJSON_Delete(arr);
 		return store_fail(c, rc, e);
 	}
-	int failed = read_page(c, st, q->limit, n, arr, &last, &more, e) || store_last_seq(c, seq, e);
-	store_exec(c, "COMMIT");
+	int failed = read_page(c, st, q->limit, n, arr, &last, &more, e) || (seq && store_last_seq(c, seq, e));
+	if (seq)
+		store_exec(c, "COMMIT");
 	/* a page of none (limit=0) has nothing to continue from */
 	if (!failed && more && q->limit > 0 && !(*next = query_cursor_encode(q, last)))
 		failed = error_nomem(e);
@@ -290,7 +236,7 @@ int store_rows_each(struct store_conn *c, const struct catalog_table *t, const s
 	sqlite3_stmt *st = list_stmt(c, t, q, &n, &idx, e);
 	if (!st)
 		return -1;
-	sqlite3_bind_int64(st, idx, limit < 0 ? -1 : limit);
+	limit_bind(st, idx, q, limit < 0 ? -1 : limit);
 	/* one read transaction: the rows are one snapshot, and seq is the last change it holds */
 	if ((rc = store_exec(c, "BEGIN")) != SQLITE_OK)
 		return store_fail(c, rc, e);
@@ -317,15 +263,15 @@ int store_rows_count(struct store_conn *c, const struct catalog_table *t, const 
                      struct error *e)
 {
 	int idx = 1;
-	if (check_filters(t, q, e))
+	if (store_sql_filters_check(t, q, e))
 		return -1;
 	sqlite3_str *s = sqlite3_str_new(c->db);
 	sqlite3_str_appendf(s, "SELECT count(*) FROM \"%w\"", t->name);
-	append_filters(s, t, q);
+	store_sql_filters_append(s, t, q);
 	sqlite3_stmt *st = store_stmt_take(c, s, e);
 	if (!st)
 		return -1;
-	if (bind_filters(st, &idx, t, q))
+	if (store_sql_filters_bind(st, &idx, t, q))
 		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)

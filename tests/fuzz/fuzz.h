@@ -108,7 +108,8 @@ static inline void fuzz_query_check(const struct query *q)
 	for (int i = 0; i < q->n_filters; i++) {
 		const struct query_filter *f = &q->filters[i];
 		FUZZ_ASSERT(f->col >= FUZZ_REF(0) && f->col < FUZZ_REF(FUZZ_NCOLS));
-		FUZZ_ASSERT(f->op >= QUERY_EQ && f->op <= QUERY_IS);
+		FUZZ_ASSERT((f->op >= QUERY_EQ && f->op <= QUERY_IS) || f->op == QUERY_ILIKE);
+		FUZZ_ASSERT(f->group >= 0 && f->group <= q->n_groups && (f->negate == 0 || f->negate == 1));
 		if (f->op == QUERY_IS) {
 			FUZZ_ASSERT(f->is == QUERY_IS_NULL || f->is == QUERY_IS_TRUE || f->is == QUERY_IS_FALSE);
 			continue;

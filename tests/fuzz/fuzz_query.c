@@ -3,7 +3,8 @@
  * It is parsed as a full query and as a filter-only string (a filter string that parses must parse the same
  * as a full query); every parsed query is checked (fuzz.h), matched against a few rows of every type
  * (match.c), and its cursor must round-trip: query_cursor_encode, then after= under the same order gives
- * back the same values.
+ * back the same values. It is also parsed in PostgREST's dialect (query_rest.c): what parses there passes the
+ * same checks, with its or-lists, order and column lists in range.
  */
 #include "fuzz.h"
 #include "json.h"
@@ -182,6 +183,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	query_free(f);
 	query_free(q);
+
+	struct query *r = NULL;
+	int unknown = -1;
+	err.message[0] = '\0';
+	int rrc = query_parse_rest(qs, fuzz_col_resolve, NULL, &r, &unknown, &err);
+	FUZZ_ASSERT(rrc == 0 || rrc == ERR_INVALID || rrc == ERR_NOMEM);
+	FUZZ_ASSERT((rrc == 0) == (r != NULL));
+	FUZZ_ASSERT(rrc != ERR_INVALID || err.message[0] != '\0');
+	FUZZ_ASSERT(unknown == 0 || (unknown == 1 && rrc == ERR_INVALID));
+	if (r) {
+		fuzz_query_check(r);
+		FUZZ_ASSERT(r->after == NULL && r->offset >= 0 && r->like_case == 1);
+		FUZZ_ASSERT(r->n_columns >= 0 && r->n_columns <= LIMIT_QUERY_COLUMNS);
+		FUZZ_ASSERT(r->n_on_conflict >= 0 && r->n_on_conflict <= LIMIT_QUERY_COLUMNS);
+		for (int i = 0; i < r->n_order; i++)
+			FUZZ_ASSERT(r->order[i].nulls == QUERY_NULLS_FIRST || r->order[i].nulls == QUERY_NULLS_LAST);
+	}
+	query_free(r);
 	free(qs);
 	return 0;
 }

@@ -197,6 +197,28 @@ static void test_follower_forwards_writes(void)
 	CHECK_INT(check(&s_token, "POST", "/api/tables/t/rows", &json)->status, 401); /* a primary checks it */
 }
 
+static void test_rest_v1_routes(void)
+{
+	/* a follower cannot forward a /rest/v1 write (its query string and Prefer decide what it changes) */
+	static const struct route_policy follower = {"", 0, s_origins, 1, 0, 1};
+	struct route_request json = {.content_length = 2, .content_type = "application/json"};
+	const struct route_verdict *v = check(&follower, "PATCH", "/rest/v1/t", &json);
+	CHECK_INT(v->action, ROUTE_REFUSE);
+	CHECK_INT(v->status, 405);
+	CHECK_CONTAINS(v->message, "primary");
+	CHECK_INT(check(&follower, "DELETE", "/rest/v1/t", NULL)->status, 405);
+	CHECK_INT(check(&follower, "POST", "/rest/v1/t", &json)->status, 405);
+	v = check(&follower, "GET", "/rest/v1/t", NULL);
+	CHECK_INT(v->action, ROUTE_HANDLE);
+	CHECK_INT(v->id, ROUTE_REST_GET);
+	CHECK_STR(v->table, "t");
+	/* a path under /rest/ that names no table is a 404, never the page */
+	CHECK_INT(check(&follower, "GET", "/rest/v1/t/1", NULL)->status, 404);
+	CHECK_INT(check(&follower, "GET", "/rest/v1/rpc/f", NULL)->status, 404);
+	CHECK_INT(check(&s_token, "DELETE", "/rest/v1/t", NULL)->status, 401);
+	CHECK_INT(check(&s_read_only, "DELETE", "/rest/v1/t", NULL)->status, 405);
+}
+
 static void test_token(void)
 {
 	struct route_request rq = {.content_length = -1};
@@ -395,6 +417,7 @@ static const struct unit_test tests[] = {
 	UNIT_TEST(test_origin_same_does_not_truncate),
 	UNIT_TEST(test_read_only_refuses_writes),
 	UNIT_TEST(test_follower_forwards_writes),
+	UNIT_TEST(test_rest_v1_routes),
 	UNIT_TEST(test_token),
 	UNIT_TEST(test_live_socket_checks),
 	UNIT_TEST(test_checks_run_in_order),

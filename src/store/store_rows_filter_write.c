@@ -1,0 +1,260 @@
+/*
+ * store_rows_filter_write.c: the writes /rest/v1 adds to the row writes of store_rows_write.c: UPDATE and
+ * DELETE of every row a parsed query's filters select, and INSERT ... ON CONFLICT (upsert). Each runs in one
+ * transaction under the store's write lock (store_write_begin/end, the path every write takes), so the change
+ * log's triggers record each row changed and the feed pushes them; a write that fails leaves the database as
+ * it was. Names come from the catalog and are quoted with %w; every value is bound. Runs on the calling
+ * worker thread with that thread's connection.
+ */
+#include "store_sql.h"
+
+#include "json.h"
+#include "limit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Resolves the members of a row object to writable columns into cols (room for t->n_cols + 1). Returns the
+ * count, or -1 with a 400 in e (not an object; an unknown, generated or repeated column). */
+static int object_columns(const struct catalog_table *t, const cJSON *obj, int *cols, struct error *e)
+{
+	int n = 0;
+	if (!cJSON_IsObject(obj))
+		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		int col = catalog_column_find(t, m->string);
+		if (col == -1)
+			return error_set(e, ERR_FAIL, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
+		if (col != CATALOG_ROWID && t->cols[col].generated)
+			return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
+		for (int k = 0; k < n; k++)
+			if (cols[k] == col)
+				return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is given twice", m->string);
+		cols[n++] = col;
+	}
+	return n;
+}
+
+/* Binds the members of obj, in order, from parameter *idx on (advanced). Returns 0, or -1 with e. */
+static int object_bind(const cJSON *obj, sqlite3_stmt *st, int *idx, struct error *e)
+{
+	struct error be;
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		int rc = json_value_bind(st, (*idx)++, m, &be);
+		if (rc == ERR_NOMEM)
+			return error_nomem(e);
+		if (rc)
+			return error_set(e, ERR_FAIL, be.status, be.code, "column '%.200s': %s", m->string, be.message);
+	}
+	return 0;
+}
+
+/* Steps st to its end, adding each row it returns to arr. Resets st. Returns 0, or -1 with e. */
+static int rows_step(struct store_conn *c, sqlite3_stmt *st, cJSON *arr, struct error *e)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON *row = json_row_from_stmt(st, 0);
+		if (!row || !cJSON_AddItemToArray(arr, row)) {
+			cJSON_Delete(row);
+			sqlite3_reset(st);
+			return error_nomem(e);
+		}
+	}
+	int reset = sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_fail(c, reset, e);
+}
+
+/* 0 when the rows written (arr) are as many as q allows: exactly one when it asks for one row, at most
+ * q->max_affected when that is set; else -1 with a 406 or a 400 in e (the caller rolls back). */
+static int single_check(const struct query *q, const cJSON *arr, struct error *e)
+{
+	int n = cJSON_GetArraySize(arr);
+	if (q->single && n != 1)
+		return error_set(e, ERR_FAIL, 406, "not_acceptable", "The result contains %d rows", n);
+	if (q->max_affected > 0 && n > q->max_affected)
+		return error_set(e, ERR_FAIL, 400, "bad_request", "the write would change %d rows, more than max-affected=%lld",
+				 n, q->max_affected);
+	return 0;
+}
+
+/* Runs the statement in s (a write whose values are: the object's members when obj, then q's filters) in a
+ * write transaction of its own; *rows is the array of the rows it returned. Returns 0, or -1 with e. */
+static int filtered_run(struct store_conn *c, const struct catalog_table *t, const struct query *q, sqlite3_str *s,
+                        const cJSON *obj, cJSON **rows, struct error *e)
+{
+	int idx = 1, rc = -1;
+	cJSON *arr = cJSON_CreateArray();
+	*rows = NULL;
+	if (!arr) {
+		store_sql_discard(s);
+		return error_nomem(e);
+	}
+	if (store_write_begin(c, e)) {
+		store_sql_discard(s);
+		cJSON_Delete(arr);
+		return -1;
+	}
+	sqlite3_stmt *st = store_stmt_take(c, s, e);
+	if (st && !(obj && object_bind(obj, st, &idx, e))) {
+		if (store_sql_filters_bind(st, &idx, t, q))
+			error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
+		else
+			rc = rows_step(c, st, arr, e) || single_check(q, arr, e) ? -1 : 0;
+	}
+	if (store_write_end(c, rc == 0, e) || rc) {
+		cJSON_Delete(arr);
+		return -1;
+	}
+	*rows = arr;
+	return 0;
+}
+
+int store_rows_update_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
+                            const cJSON *obj, cJSON **rows, struct error *e)
+{
+	int *cols = malloc(((size_t)t->n_cols + 1) * sizeof *cols);
+	int n;
+	*rows = NULL;
+	if (!cols)
+		return error_nomem(e);
+	if ((n = object_columns(t, obj, cols, e)) < 0 || store_sql_filters_check(t, q, e)) {
+		free(cols);
+		return -1;
+	}
+	if (n == 0) {
+		free(cols);
+		return error_set(e, ERR_FAIL, 400, "bad_request", "the body names no column to change");
+	}
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
+	for (int i = 0; i < n; i++) {
+		sqlite3_str_appendall(s, i ? ", " : "");
+		store_sql_column_append(s, t, cols[i]);
+		sqlite3_str_appendall(s, " = ?");
+	}
+	free(cols);
+	store_sql_filters_append(s, t, q);
+	sqlite3_str_appendall(s, " RETURNING ");
+	store_sql_row_columns_append(s, t, q);
+	return filtered_run(c, t, q, s, obj, rows, e);
+}
+
+int store_rows_delete_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
+                            cJSON **rows, struct error *e)
+{
+	*rows = NULL;
+	if (store_sql_filters_check(t, q, e))
+		return -1;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
+	store_sql_filters_append(s, t, q);
+	sqlite3_str_appendall(s, " RETURNING ");
+	store_sql_row_columns_append(s, t, q);
+	return filtered_run(c, t, q, s, NULL, rows, e);
+}
+
+/* The conflict target of an upsert into cols: q's on_conflict, else t's key column. Returns the count, or
+ * -1 with a 400 in e (a table without a key column and no on_conflict). */
+static int conflict_columns(const struct catalog_table *t, const struct query *q, int *cols, struct error *e)
+{
+	if (q->n_on_conflict > 0) {
+		memcpy(cols, q->on_conflict, (size_t)q->n_on_conflict * sizeof *cols);
+		return q->n_on_conflict;
+	}
+	if (t->key == CATALOG_KEY_COLUMN) {
+		cols[0] = t->key_col;
+		return 1;
+	}
+	if (t->key == CATALOG_KEY_COMPOSITE) {
+		memcpy(cols, t->key_cols, (size_t)t->n_key_cols * sizeof *cols);
+		return t->n_key_cols;
+	}
+	return error_set(e, ERR_FAIL, 400, "bad_request", "table '%s' has no primary key: name the unique columns with on_conflict", t->name);
+}
+
+/* Inserts obj inside the caller's transaction, resolving a conflict on target[0..nt) by updating the given
+ * columns (or, ignore, by leaving the row as it is); adds the row written to arr (none when ignored). */
+static int upsert_one(struct store_conn *c, const struct catalog_table *t, const struct query *q, const cJSON *obj,
+                      const int *target, int nt, int ignore, int *cols, cJSON *arr, struct error *e)
+{
+	int n = object_columns(t, obj, cols, e), idx = 1;
+	if (n < 0)
+		return -1;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "INSERT INTO \"%w\"", t->name);
+	if (n == 0) {
+		sqlite3_str_appendall(s, " DEFAULT VALUES");
+	} else {
+		for (int i = 0; i < n; i++) {
+			sqlite3_str_appendall(s, i ? ", " : " (");
+			store_sql_column_append(s, t, cols[i]);
+		}
+		sqlite3_str_appendall(s, ") VALUES (");
+		for (int i = 0; i < n; i++)
+			sqlite3_str_appendall(s, i ? ", ?" : "?");
+		sqlite3_str_appendall(s, ") ON CONFLICT (");
+		for (int i = 0; i < nt; i++) {
+			sqlite3_str_appendall(s, i ? ", " : "");
+			store_sql_column_append(s, t, target[i]);
+		}
+		sqlite3_str_appendall(s, ignore ? ") DO NOTHING" : ") DO UPDATE SET ");
+		for (int i = 0; !ignore && i < n; i++) {
+			sqlite3_str_appendall(s, i ? ", " : "");
+			store_sql_column_append(s, t, cols[i]);
+			sqlite3_str_appendall(s, " = excluded.");
+			store_sql_column_append(s, t, cols[i]);
+		}
+	}
+	sqlite3_str_appendall(s, " RETURNING ");
+	store_sql_row_columns_append(s, t, q);
+	sqlite3_stmt *st = store_stmt_take(c, s, e);
+	if (!st || object_bind(obj, st, &idx, e))
+		return -1;
+	return rows_step(c, st, arr, e);
+}
+
+int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, const struct query *q,
+                      int ignore, cJSON **rows, struct error *e)
+{
+	int target[LIMIT_QUERY_COLUMNS];
+	int batch = cJSON_IsArray(body), ok = 1, i = 0;
+	int nt = conflict_columns(t, q, target, e);
+	*rows = NULL;
+	if (nt < 0)
+		return -1;
+	if (batch && cJSON_GetArraySize(body) > LIMIT_BATCH_ROWS)
+		return error_set(e, ERR_FAIL, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
+	if (!batch && !cJSON_IsObject(body))
+		return error_set(e, ERR_FAIL, 400, "bad_request", "the body must be a row object or an array of them");
+	int *cols = malloc(((size_t)t->n_cols + 1) * sizeof *cols);
+	cJSON *arr = cJSON_CreateArray();
+	if (!cols || !arr) {
+		free(cols);
+		cJSON_Delete(arr);
+		return error_nomem(e);
+	}
+	if (store_write_begin(c, e)) {
+		free(cols);
+		cJSON_Delete(arr);
+		return -1;
+	}
+	for (const cJSON *obj = batch ? body->child : body; obj && ok; obj = batch ? obj->next : NULL, i++) {
+		if (upsert_one(c, t, q, obj, target, nt, ignore, cols, arr, e)) {
+			ok = 0;
+			if (batch) {
+				struct error first = *e;
+				error_set(e, ERR_FAIL, first.status, first.code, "row %d: %s", i, first.message);
+			}
+		}
+	}
+	free(cols);
+	if (ok && single_check(q, arr, e))
+		ok = 0;
+	if (store_write_end(c, ok, e)) {
+		cJSON_Delete(arr);
+		return -1;
+	}
+	*rows = arr;
+	return 0;
+}
