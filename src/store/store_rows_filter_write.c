@@ -10,12 +10,14 @@
 
 #include "json.h"
 #include "limit.h"
+#include "typed.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 /* Resolves the members of a row object to writable columns into cols (room for t->n_cols + 1). Returns the
- * count, or -1 with a 400 in e (not an object; an unknown, generated or repeated column). */
+ * count, or -1 with a 400 in e (not an object; an unknown, generated or repeated column; a value its column
+ * does not take, typed.h). */
 static int object_columns(const struct catalog_table *t, const cJSON *obj, int *cols, struct error *e)
 {
 	int n = 0;
@@ -27,6 +29,8 @@ static int object_columns(const struct catalog_table *t, const cJSON *obj, int *
 			return error_set(e, ERR_FAIL, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
 		if (col != CATALOG_ROWID && t->cols[col].generated)
 			return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
+		if (typed_value_check(t, col, m, e))
+			return -1;
 		for (int k = 0; k < n; k++)
 			if (cols[k] == col)
 				return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is given twice", m->string);

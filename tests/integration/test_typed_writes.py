@@ -117,6 +117,24 @@ class TypedWrites(TestCase):
         self.assertEqual(r.status, 201, r)
         self.assertEqual((r.json["i"], r.json["r"]), (7, 100.0))
 
+    def test_rest_v1_same_rule(self):
+        """/rest/v1 (PostgREST's dialect) writes by the same rule: insert, filtered update and upsert."""
+        sql(self.s.db, "INSERT INTO t (id, i, r) VALUES (10, 5, 2.5);")
+        before = self.count()
+        for col, val in REFUSED:
+            for method, path, body in (("POST", "/rest/v1/t", {col: val}),
+                                       ("PATCH", "/rest/v1/t?id=eq.10", {col: val}),
+                                       ("POST", "/rest/v1/t?on_conflict=id", {"id": 10, col: val})):
+                headers = {"Prefer": "resolution=merge-duplicates"} if "on_conflict" in path else None
+                r = self.s.request(method, path, body=body, headers=headers)
+                self.assertEqual(r.status, 400, "%s %s %s=%r: %r" % (method, path, col, val, r))
+                self.assertIn("'%s'" % col, r.json["message"], r)
+        self.assertEqual(self.count(), before, "nothing written")
+        self.assertEqual(query(self.s.db, "SELECT i, r FROM t WHERE id = 10;"), [{"i": 5, "r": 2.5}])
+        r = self.s.request("PATCH", "/rest/v1/t?id=eq.10", body={"i": "42", "r": "0.25"})
+        self.assertIn(r.status, (200, 204), r)
+        self.assertEqual((self.stored(10, "i"), self.stored(10, "r")), ("integer", "real"))
+
     def test_existing_data_read_as_is(self):
         # another program stores what SQLite takes; rowcast reads it back unchanged
         sql(self.s.db, "INSERT INTO t (id, i, r) VALUES (4, 'not a number', 'nor this');")
