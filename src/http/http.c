@@ -16,6 +16,7 @@
 #include "forward.h"
 #include "json.h"
 #include "limit.h"
+#include "live.h"
 #include "metrics.h"
 #include "query.h"
 #include "route.h"
@@ -70,6 +71,7 @@ static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
 	[ROUTE_ROW_PUT] = api_row_put,
 	[ROUTE_ROW_DELETE] = api_row_delete,
 	[ROUTE_LIVE_GET] = upgrade_required,
+	[ROUTE_EVENTS_GET] = live_sse_get,
 };
 
 void http_configure(const struct config *cfg)

@@ -45,6 +45,7 @@ static const struct route_def s_routes[ROUTE_COUNT] = {
 	[ROUTE_ROW_PUT] = {"PUT", "/api/tables/:t/rows/*", ROUTE_F_BODY},
 	[ROUTE_ROW_DELETE] = {"DELETE", "/api/tables/:t/rows/*", 0},
 	[ROUTE_LIVE_GET] = {"GET", "/api/live", ROUTE_F_ORIGIN | ROUTE_F_TOKEN_OPTIONAL},
+	[ROUTE_EVENTS_GET] = {"GET", "/api/events", 0},
 };
 
 /* Where the variable segments of a matched path are: offsets and lengths into the path (len 0: none). */

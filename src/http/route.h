@@ -25,6 +25,7 @@ enum route_id {
 	ROUTE_ROW_PUT,
 	ROUTE_ROW_DELETE,
 	ROUTE_LIVE_GET, /* the WebSocket handshake; a plain GET without Upgrade is answered 426 */
+	ROUTE_EVENTS_GET, /* the Server-Sent Events stream */
 	ROUTE_COUNT
 };
 
