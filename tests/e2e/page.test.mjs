@@ -209,7 +209,27 @@ e2e('restarting the server: the page says it is reconnecting, resumes and shows 
   await waitText(page, cellSel(posted.json.id, 'title'), 'After the restart', WAIT, 'a change made after the restart');
 });
 
-const PANES = ['short', 'long', 'push'];
+e2e('the Browse view over Server-Sent Events: a row the sqlite3 shell writes appears', async (rig, t) => {
+  await rig.start();
+  const page = await rig.page(DESKTOP);
+  await openTable(rig, page, 'tasks');
+  await waitTasks(page);
+  await page.selectOption('#live-mode', 'sse');
+  await waitLive(page, 'live', WAIT);
+  await markDocument(page);
+  await until('an EventSource stream on /api/events', async () => {
+    const u = rig.urls.filter((x) => x.includes('/api/events?'));
+    return [u.length > 0, rig.urls.slice(-5).join(' ')];
+  }, WAIT);
+  const id = Number(await rig.sql("INSERT INTO tasks (title, priority) VALUES ('Written by the shell, pushed over SSE', 2); SELECT last_insert_rowid();"));
+  const began = Date.now();
+  await waitText(page, cellSel(id, 'title'), 'Written by the shell, pushed over SSE', WAIT, `the shell's row ${id} over SSE`);
+  t.diagnostic(`shown ${Date.now() - began} ms after the shell's commit`);
+  await stillSameDocument(page);
+  assert.equal(await page.inputValue('#live-mode'), 'sse', 'the picker still says Server-Sent Events');
+});
+
+const PANES = ['short', 'long', 'sse', 'push'];
 const STATS = ['changes', 'delay-last', 'delay-median', 'delay-p95', 'requests', 'bytes'];
 
 /** {short: {changes: n, ...}, long: ..., push: ...} read from the panes at one moment (NaN: missing/not a number). */
@@ -230,7 +250,7 @@ function waitPanes(page, what, pred, timeout) {
   }, timeout, 100);
 }
 
-e2e('the comparison view: three panes get the same changes, short polling makes more requests than push', async (rig, t) => {
+e2e('the comparison view: four panes get the same changes, short polling makes more requests than push or SSE', async (rig, t) => {
   await rig.start();
   const page = await rig.page(DESKTOP);
   await page.goto(rig.base + '#/compare/tasks');
@@ -266,6 +286,11 @@ e2e('the comparison view: three panes get the same changes, short polling makes 
   }
   assert.ok(s.short.requests >= 3 && s.long.requests >= 1, 'the polling panes count their requests');
   assert.ok(s.short.requests > s.push.requests, `short polling made more requests (${s.short.requests}) than push (${s.push.requests})`);
+  assert.ok(s.short.requests > s.sse.requests, `short polling made more requests (${s.short.requests}) than SSE (${s.sse.requests})`);
+  const sseIdle = await textOf(page, `${tid('pane-sse')} [data-stat="idle"]`);
+  assert.match(sseIdle, /^\d+ bytes\/min$/, `the SSE pane shows its idle cost (${sseIdle})`);
+  assert.ok(num(sseIdle) > 0 && num(sseIdle) < num(await textOf(page, `${tid('pane-short')} [data-stat="idle"]`)),
+    'SSE idles for less than short polling');
 
   // The page's own generator at 10 writes/s until it has made 10: the panes see every write it made.
   const seqBefore = (await rig.api('GET', '/healthz')).json.last_seq;
