@@ -115,6 +115,7 @@ class Pane {
   }
 
   change(ch) {
+    this.view.ctx.seq?.(ch.seq); // the header's seq follows every change at once
     this.pending.push(ch);
     if (this.framed) return;
     this.framed = true;
@@ -334,7 +335,7 @@ class Generator {
 /* ---------- the view ---------- */
 
 export class Compare {
-  /** ctx: tables(), write(method, path, body, quiet), notice(text), explain(err), pick(tableName). */
+  /** ctx: tables(), write(method, path, body, quiet), notice(text), explain(err), pick(tableName), seq(n). */
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
