@@ -7,7 +7,7 @@
 import { h, fill, $ } from './dom.js';
 import { request, explain, token, onNetwork, qs, tablePath, rowPath } from './api.js';
 import { stringify } from './json.js';
-import { affinity, compare, fromInput, toInput } from './values.js';
+import { affinity, compare, defaultHint, fromInput, toInput } from './values.js';
 import { Grid, columnsOf } from './grid.js';
 import { parseFilters, filterPairs, filterEditor } from './filters.js';
 import { createFeed, MODES } from './live.js';
@@ -327,7 +327,7 @@ function routeCompare(name) {
   $('#tab-compare').href = '#/compare/' + enc(t.name);
   document.title = 'Polling vs push · ' + t.name + ' · rowcast';
   compareView ||= new Compare($('#compare-view'), {
-    tables: () => S.tables, write, notice, explain,
+    tables: () => S.tables, write, notice, explain, seq: noteSeq,
     pick: (n) => { location.hash = '#/compare/' + enc(n); },
   });
   compareView.show(t);
@@ -391,7 +391,8 @@ function renderHead(changed) {
   $('#limit').value = String(S.limit);
   if (changed) {
     buildAddForm();
-    togglePanel('#add-btn', '#add-panel', canAdd && sessionStorage.getItem(ADD_KEY) !== '1');
+    // closed until asked for (and open again after a reload if it was left open)
+    togglePanel('#add-btn', '#add-panel', canAdd && sessionStorage.getItem(ADD_KEY) === '0');
   }
   document.title = t.name + ' · rowcast';
   showViewError('');
@@ -500,14 +501,14 @@ function buildAddForm() {
     const id = 'f-' + c.name.replace(/[^\w-]/g, '_');
     const blob = /BLOB/i.test(c.type || '');
     const auto = c.key && affinity(c.type) === 'INTEGER';
-    const hint = auto ? 'automatic when empty' : c.default !== null && c.default !== undefined ? 'default ' + c.default
-      : c.notnull ? 'required' : 'empty = NULL';
+    const dflt = c.default !== null && c.default !== undefined ? defaultHint(c.default) : null;
+    const hint = auto ? 'automatic when empty' : dflt ? dflt.text : c.notnull ? 'required' : 'empty = NULL';
     const input = blob
       ? h('input', { id, type: 'file', name: c.name })
       : h('input', { id, type: 'text', name: c.name, spellcheck: 'false', autocomplete: 'off' });
     return h('div', { class: 'field' },
       h('label', { for: id }, h('span', { class: 'cname' }, c.name), ' ', h('span', { class: 'ctype' }, c.type || 'any type')),
-      input, h('span', { class: 'hint' }, hint));
+      input, h('span', { class: 'hint', title: dflt && !auto ? dflt.title : null }, hint));
   });
   const errBox = h('div', { class: 'form-error-box', 'aria-live': 'assertive' });
   fill(form, h('div', { class: 'fields' }, fields), errBox,

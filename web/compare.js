@@ -1,13 +1,13 @@
-// The comparison view (#/compare/TABLE): one table followed three ways at
-// once, AJAX short polling, long polling and WebSocket push, each pane with
+// The comparison view (#/compare/TABLE): one table followed four ways at
+// once, AJAX short polling, long polling, Server-Sent Events and WebSocket push, each pane with
 // its changes, delays, requests and bytes; a write generator makes the
 // difference show within seconds. What is measured and what is estimated is
 // described in wire.js and on the page.
 
 import { h, fill } from './dom.js';
 import { request, tablePath } from './api.js';
-import { createFeed, Stats } from './live.js';
-import { nowMs, requestBytes } from './wire.js';
+import { createFeed, Stats, SSE_BEAT, SSE_BEAT_S } from './live.js';
+import { nowMs, requestBytes, utf8 } from './wire.js';
 import { affinity, display, toInput } from './values.js';
 
 const RECENT = 6;
@@ -24,6 +24,8 @@ const PANES = [
   { id: 'long', mode: 'long', title: 'Long polling',
     how: () => `GET /api/changes?since=…&wait=${LONG_WAIT_S}: the server holds the request until a change commits (or ${LONG_WAIT_S} s pass); then the page asks again.`,
     order: ['table', 'limit', 'since', 'wait'] },
+  { id: 'sse', mode: 'sse', title: 'Server-Sent Events',
+    how: () => 'One EventSource on /api/events?table=…&since=…: a plain HTTP answer that stays open; the server writes each change into it as it commits.' },
   { id: 'push', mode: 'ws', title: 'WebSocket push',
     how: () => 'One socket to /api/live?table=…&since=…; the server sends each change the moment it commits.' },
 ];
@@ -63,7 +65,8 @@ class Pane {
             h('span', { class: 'dl' }, h('span', { class: 'k' }, 'median '), h('span', { 'data-stat': 'delay-median' }, '–')),
             h('span', { class: 'dl' }, h('span', { class: 'k' }, 'p95 '), h('span', { 'data-stat': 'delay-p95' }, '–')),
             h('span', { class: 'bar', 'aria-hidden': 'true' }, this.bars.delay))),
-        fig('requests', def.mode === 'ws' ? 'Requests made (handshakes)' : 'Requests made', this.reqNote = h('span', { class: 'split' })),
+        fig('requests', def.mode === 'ws' ? 'Requests made (handshakes)' : def.mode === 'sse' ? 'Requests made (streams opened)' : 'Requests made',
+          this.reqNote = h('span', { class: 'split' })),
         h('div', { class: 'fig fig-bytes' }, h('dt', null, 'Bytes on the wire, both ways'),
           h('dd', null, h('span', { 'data-stat': 'bytes' }, '0'), ' bytes ', this.split,
             h('span', { class: 'bar', 'aria-hidden': 'true' }, this.bars.bytes))),
@@ -112,6 +115,7 @@ class Pane {
   }
 
   change(ch) {
+    this.view.ctx.seq?.(ch.seq); // the header's seq follows every change at once
     this.pending.push(ch);
     if (this.framed) return;
     this.framed = true;
@@ -148,6 +152,10 @@ class Pane {
 
   /** Bytes per minute this transport costs while nothing changes, and how that was worked out. */
   idle() {
+    if (this.def.mode === 'sse') {
+      const beat = utf8(SSE_BEAT);
+      return [Math.round((60 / SSE_BEAT_S) * beat), `a ${SSE_BEAT_S} s keep-alive comment line (${beat} bytes); no requests`];
+    }
     if (this.def.mode === 'ws') {
       return [Math.round((60 / PING_S) * (2 + 6)), `a ${PING_S} s keep-alive ping (2 bytes) and pong (6); no requests`];
     }
@@ -166,9 +174,19 @@ class Pane {
     this.stat['delay-median'].textContent = ms(sum.median);
     this.stat['delay-p95'].textContent = ms(sum.p95);
     this.stat.requests.textContent = String(s.requests);
-    this.reqNote.textContent = this.def.mode === 'ws'
-      ? (this.feed?.state === 'live' ? ' the socket stays open' : '')
-      : s.measured + s.counted ? ` bodies measured for ${s.measured} of ${s.measured + s.counted}` : '';
+    if (this.def.mode === 'ws' || this.def.mode === 'sse') {
+      this.reqNote.textContent = this.feed?.state === 'live' ? (this.def.mode === 'ws' ? 'the socket stays open' : 'the stream stays open') : '';
+    } else if (s.measured + s.counted) {
+      // "N of M" never breaks inside; the note wraps at its spaces only
+      const text = `${s.measured} of ${s.measured + s.counted}`;
+      if (this.reqNote.dataset.text !== text) {
+        this.reqNote.dataset.text = text;
+        fill(this.reqNote, 'bodies measured: ', h('span', { class: 'nowrap', 'data-stat': 'measured' }, text));
+      }
+    } else {
+      this.reqNote.textContent = '';
+      delete this.reqNote.dataset.text;
+    }
     this.stat.bytes.textContent = String(bytes);
     this.split.textContent = `(↓ ${kib(s.bytesIn)} in, ↑ ${kib(s.bytesOut)} out` +
       (s.changes ? `; ${Math.round(bytes / s.changes)} per change)` : ')');
@@ -317,7 +335,7 @@ class Generator {
 /* ---------- the view ---------- */
 
 export class Compare {
-  /** ctx: tables(), write(method, path, body, quiet), notice(text), explain(err), pick(tableName). */
+  /** ctx: tables(), write(method, path, body, quiet), notice(text), explain(err), pick(tableName), seq(n). */
   constructor(root, ctx) {
     this.root = root;
     this.ctx = ctx;
@@ -346,7 +364,7 @@ export class Compare {
     fill(this.root,
       h('div', { class: 'view-head' },
         h('h2', { tabindex: '-1' }, 'Polling versus push'),
-        h('p', { class: 'muted' }, 'The same table followed three ways at once. Make some writes and watch how late each one learns about them, and what it pays for that.')),
+        h('p', { class: 'muted' }, 'The same table followed four ways at once. Make some writes and watch how late each one learns about them, and what it pays for that.')),
       h('div', { class: 'cmp-controls panel' },
         h('div', { class: 'ctl' }, h('label', { for: 'cmp-table' }, 'Table'), this.select),
         h('div', { class: 'ctl gen', role: 'group', 'aria-labelledby': 'gen-title' },
@@ -372,6 +390,7 @@ export class Compare {
       p(h('strong', null, 'Delay'), ' runs from the commit (the ', h('code', null, 'ts'), ' the server stamps on each change in the writing transaction) to the frame in which the pane shows the change. It compares the server’s clock with this browser’s: on one machine they agree; across machines any clock difference adds the same offset to all three panes.'),
       p(h('strong', null, 'Short polling'), ' pays a whole request and response, headers included, every interval even when nothing changed, and a change waits for the next poll: on average half an interval, at worst a whole one.'),
       p(h('strong', null, 'Long polling'), ' answers as soon as a change commits, so its delay is close to push, but each answer is followed by a new request with all its headers again; while nothing changes it costs one round trip per wait.'),
+      p(h('strong', null, 'Server-Sent Events'), ' pay once, for one request whose answer never ends, and then only the changes, each as a small text record (', h('code', null, 'id:'), ', ', h('code', null, 'event:'), ', ', h('code', null, 'data:'), ' lines) of a few dozen bytes; a dropped stream is reopened from the last seq.'),
       p(h('strong', null, 'Push'), ' pays once, for the WebSocket handshake, and then sends only the changes, each with a frame header of a few bytes.'),
       p('At a high write rate short polling brings many changes per answer, so its bytes per change fall towards push’s; it pays in delay instead. While nothing changes, compare the idle cost.')),
     h('section', { class: 'explain panel', 'aria-labelledby': 'measure-title' },
@@ -381,7 +400,8 @@ export class Compare {
         h('li', null, 'HTTP response status lines and headers: counted from the response as the browser exposes it (Resource Timing’s ', h('code', null, 'transferSize'), ' is no help: browsers report the body plus a fixed 300 bytes).'),
         h('li', null, 'HTTP requests: estimated — Resource Timing has no request sizes, so the request line and the headers this browser sends (Host, User-Agent, Accept, client hints, languages…) are added up.'),
         h('li', null, 'WebSocket: every message is counted with its frame header (2–14 bytes; the browser’s frames are masked, 4 more); the handshake is estimated the same way as a request. The keep-alive ping and pong are not visible to the page: the idle figure assumes one every ' + PING_S + ' s.'),
-        h('li', null, 'Not included anywhere: TCP/IP and TLS overhead, and the writes the generator makes (they are the same for all three).'))));
+        h('li', null, 'Server-Sent Events: each record is counted as the server writes it; the response head is counted once per stream, and the request estimated as above. EventSource hides the keep-alive comment lines: the idle figure assumes one every ' + SSE_BEAT_S + ' s.'),
+        h('li', null, 'Not included anywhere: TCP/IP and TLS overhead, and the writes the generator makes (they are the same for all four).'))));
   }
 
   /** Shows table t (a new run when the table changed or the view was hidden). */
@@ -410,7 +430,7 @@ export class Compare {
       return;
     }
     if (id !== this.runId) return;
-    // All three start at the same seq, so they see exactly the same changes.
+    // All four start at the same seq, so they see exactly the same changes.
     this.panes.forEach((p) => p.start(t.name, since));
     this.ticker = setInterval(() => this.render(), 250);
     this.render();

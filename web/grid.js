@@ -211,7 +211,7 @@ export class Grid {
     const v = entry.row[c.name];
     const d = display(v, c);
     const span = h('span', { class: 'v v-' + d.kind }, d.text);
-    td.title = d.text.length > LONG ? d.text : '';
+    td.title = d.kind === 'time' ? `${d.raw} (milliseconds since 1970-01-01 UTC)` : d.text.length > LONG ? d.text : '';
     const editable = this.canEdit(c, v);
     td.classList.toggle('editable', editable);
     if (editable) {

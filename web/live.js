@@ -1,4 +1,5 @@
-// Live changes over WebSocket push (/api/live) or long/short polling
+// Live changes over WebSocket push (/api/live), Server-Sent Events
+// (/api/events, the browser's EventSource) or long/short polling
 // (/api/changes), behind one interface: watch(table, since, where) after each
 // snapshot; each change is handed on once, in seq order; drops reconnect with
 // backoff and resume from the last seq; Stats counts requests, bytes (see
@@ -15,7 +16,15 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const LONG_WAIT_S = 25;
 const POLL_LIMIT = 500;
 
-export const MODES = [['ws', 'WebSocket push'], ['long', 'long polling'], ['short', 'short polling (1 s)'], ['off', 'off']];
+export const MODES = [['ws', 'WebSocket push'], ['sse', 'Server-Sent Events'], ['long', 'long polling'], ['short', 'short polling (1 s)'], ['off', 'off']];
+
+// The head of rowcast's /api/events answer, as it sends it (EventSource shows
+// the page none of it): counted once per stream.
+const SSE_HEAD = 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-store\r\n' +
+  'X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n';
+/** rowcast's SSE heartbeat: a comment line every SSE_BEAT_S (EventSource hides it). */
+export const SSE_BEAT = ': keep-alive\n\n';
+export const SSE_BEAT_S = 15;
 
 /**
  * A feed for mode ws|long|short, or null for off. options.interval: ms between
@@ -25,6 +34,7 @@ export const MODES = [['ws', 'WebSocket push'], ['long', 'long polling'], ['shor
  */
 export function createFeed(mode, handlers, options = {}) {
   if (mode === 'ws') return new SocketFeed(handlers, options);
+  if (mode === 'sse') return new EventFeed(handlers);
   if (mode === 'long') return new PollFeed(handlers, 0, LONG_WAIT_S, options);
   if (mode === 'short') return new PollFeed(handlers, options.interval || 1000, 0, options);
   return null;
@@ -208,6 +218,88 @@ class SocketFeed extends Feed {
       if (ws.readyState === WebSocket.OPEN) this.stats.bytesOut += frameBytes(2, true);
       ws.close(1000);
     }
+    this.setState('off');
+  }
+}
+
+/**
+ * Server-Sent Events: one EventSource on /api/events?table=&since=&where=.
+ * A new subscription opens a new stream; a dropped one is reopened by retry()
+ * from the last seq (rather than by EventSource's own reconnect, so that the
+ * backoff and the "server down" wait are the same as the other feeds').
+ */
+class EventFeed extends Feed {
+  constructor(h) {
+    super(h);
+    this.kind = 'sse';
+    this.es = null;
+  }
+
+  start() {
+    this.stopped = false;
+    this.setState('connecting');
+    if (this.sub) this.connect();
+  }
+
+  watch(table, since, where = '') {
+    if (this.sameSub(table, where)) return;
+    this.sub = { table, where };
+    this.cursor = since;
+    if (!this.stopped) this.connect();
+  }
+
+  connect() {
+    this.close();
+    clearTimeout(this.timer);
+    if (this.stopped || !this.sub) return;
+    if (this.everUp) this.setState('reconnecting');
+    const pairs = [['table', this.sub.table], ['since', this.cursor]];
+    if (this.sub.where) pairs.push(['where', this.sub.where]);
+    const url = '/api/events?' + qs(pairs);
+    const es = new EventSource(url);
+    this.es = es;
+    this.stats.requests++;
+    this.stats.bytesOut += requestBytes('GET', url, { Accept: 'text/event-stream', 'Cache-Control': 'no-cache' });
+    es.onopen = () => {
+      if (this.es !== es) return;
+      this.stats.bytesIn += utf8(SSE_HEAD);
+      this.everUp = true;
+      this.attempt = 0;
+      this.setState('live');
+    };
+    const record = (ev) => utf8(`id: ${ev.lastEventId}\nevent: ${ev.type}\ndata: ${ev.data}\n\n`);
+    es.addEventListener('change', (ev) => {
+      if (this.es !== es) return;
+      this.stats.bytesIn += record(ev);
+      let ch;
+      try { ch = parse(ev.data); } catch { return; }
+      this.deliver(ch);
+    });
+    es.addEventListener('resync', (ev) => {
+      if (this.es !== es) return;
+      this.stats.bytesIn += record(ev);
+      let m;
+      try { m = parse(ev.data); } catch { return; }
+      if (typeof m.last_seq === 'number') this.cursor = m.last_seq;
+      this.h.onResync?.(m);
+    });
+    es.onerror = () => {
+      if (this.es !== es) return;
+      this.close();
+      this.retry();
+    };
+  }
+
+  close() {
+    const es = this.es;
+    this.es = null;
+    es?.close();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.close();
     this.setState('off');
   }
 }

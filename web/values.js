@@ -18,9 +18,35 @@ export const isBlob = (v) => v !== null && typeof v === 'object' && !Array.isArr
 
 export const blobBytes = (b64) => Math.floor(b64.replace(/[\s=]/g, '').length * 3 / 4);
 
-/** How to show v: {kind: null|blob|num|text|empty|json, text}. */
+// Epoch milliseconds a time column may hold: 1973-03-03 to 2286-11-20. A
+// value outside (a small integer, a key) is shown as the number it is.
+const EPOCH_MS_MIN = 1e11;
+const EPOCH_MS_MAX = 1e13;
+
+/** Whether col's name says it holds times (taken_at, created, updated_ts, time, date...) and it is an integer column. */
+export const timeColumn = (col) => !!col && affinity(col.type) === 'INTEGER' && !col.key &&
+  /(^|_)(at|ts|time|timestamp|date|created|updated|ms)$/i.test(col.name);
+
+const pad = (n, w = 2) => String(n).padStart(w, '0');
+
+/** Epoch milliseconds as local time, "2026-12-05 14:03:07.123". */
+export function epochText(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/**
+ * How to show v: {kind: null|blob|num|time|text|empty|json, text}; a time
+ * (epoch milliseconds in a column whose name says it holds times) also has
+ * raw, the value as stored.
+ */
 export function display(v, col) {
   if (v === null || v === undefined) return { kind: 'null', text: 'NULL' };
+  if ((typeof v === 'number' || typeof v === 'bigint') && timeColumn(col)) {
+    const n = Number(v);
+    if (Number.isInteger(n) && n >= EPOCH_MS_MIN && n < EPOCH_MS_MAX) return { kind: 'time', text: epochText(n), raw: String(v) };
+  }
   if (isBlob(v)) {
     const n = blobBytes(v.$base64);
     return { kind: 'blob', text: `blob (${n} byte${n === 1 ? '' : 's'})` };
@@ -33,6 +59,26 @@ export function display(v, col) {
   }
   if (typeof v === 'string') return v === '' ? { kind: 'empty', text: '""' } : { kind: 'text', text: v };
   return { kind: 'json', text: stringify(v) };
+}
+
+/**
+ * What a column's DEFAULT means, for the add-row form: {text, title}. A
+ * literal is shown as it is; an expression (SQL such as
+ * CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) is said in
+ * words, the SQL kept for the title.
+ */
+export function defaultHint(sqlText) {
+  let d = String(sqlText).trim();
+  const title = 'DEFAULT ' + d;
+  while (/^\(.*\)$/s.test(d)) d = d.slice(1, -1).trim();
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(d) || /^'([^']|'')*'$/.test(d) || /^(TRUE|FALSE)$/i.test(d)) {
+    return { text: 'default ' + d, title };
+  }
+  if (/^NULL$/i.test(d)) return { text: 'empty = NULL', title };
+  if (/'now'|\bCURRENT_(TIMESTAMP|DATE|TIME)\b|\bunixepoch\s*\(\s*\)/i.test(d)) {
+    return { text: 'the time of the insert, set by the database', title };
+  }
+  return { text: 'set by the database', title };
 }
 
 /** The text an editor starts with for v ('' for NULL). */

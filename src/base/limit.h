@@ -271,5 +271,10 @@
  * stops reading frees its worker and its read transaction (which holds back checkpoints) within seconds. */
 #define LIMIT_EXPORT_CHUNK_BYTES (64 * 1024)
 #define LIMIT_EXPORT_WRITE_MS 10000
+/* A Server-Sent Events stream (GET /api/events) quiet this long gets a comment line: proxies close an HTTP
+ * answer idle for 30 to 60 s (nginx's proxy_read_timeout is 60 s), and the WHATWG standard suggests 15 s. */
+#define LIVE_SSE_HEARTBEAT_MS 15000
+/* How often an SSE stream's worker looks whether its client went away (or was cut off) between reads. */
+#define LIVE_SSE_POLL_MS 1000
 
 #endif

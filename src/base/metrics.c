@@ -42,6 +42,7 @@ static const struct {
 	{"rowcast_cluster_writes_unforwarded_total", "counter",
 	 "Writes the primary could not be asked or did not answer: NATS down, no primary, too large, timed out (follower)."},
 	{"rowcast_cluster_writes_served_total", "counter", "Writes forwarded by followers, run and answered (primary)."},
+	{"rowcast_sse_open", "gauge", "Open Server-Sent Events streams (GET /api/events)."},
 };
 
 static const struct {

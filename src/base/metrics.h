@@ -29,6 +29,7 @@ enum metrics_counter {
 	METRICS_CLUSTER_WRITES_FORWARDED, /* follower: writes the primary answered through this follower */
 	METRICS_CLUSTER_WRITES_UNFORWARDED, /* follower: writes it could not get answered (NATS down, no primary...) */
 	METRICS_CLUSTER_WRITES_SERVED, /* primary: forwarded writes it ran and answered */
+	METRICS_SSE_OPEN,         /* gauge: open Server-Sent Events streams (GET /api/events) */
 	METRICS_COUNTER_COUNT
 };
 

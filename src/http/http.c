@@ -16,6 +16,7 @@
 #include "forward.h"
 #include "json.h"
 #include "limit.h"
+#include "live.h"
 #include "metrics.h"
 #include "query.h"
 #include "route.h"
@@ -75,6 +76,7 @@ static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
 	[ROUTE_REST_POST] = api_rest_post,
 	[ROUTE_REST_PATCH] = api_rest_patch,
 	[ROUTE_REST_DELETE] = api_rest_delete,
+	[ROUTE_EVENTS_GET] = live_sse_get,
 };
 
 void http_configure(const struct config *cfg)

@@ -52,6 +52,7 @@ static const struct route_def s_routes[ROUTE_COUNT] = {
 	[ROUTE_REST_POST] = {"POST", "/rest/v1/:t", ROUTE_F_BODY | ROUTE_F_LOCAL_WRITE},
 	[ROUTE_REST_PATCH] = {"PATCH", "/rest/v1/:t", ROUTE_F_BODY | ROUTE_F_LOCAL_WRITE},
 	[ROUTE_REST_DELETE] = {"DELETE", "/rest/v1/:t", ROUTE_F_LOCAL_WRITE},
+	[ROUTE_EVENTS_GET] = {"GET", "/api/events", 0},
 };
 
 /* Where the variable segments of a matched path are: offsets and lengths into the path (len 0: none). */

@@ -30,6 +30,7 @@ enum route_id {
 	ROUTE_REST_POST,
 	ROUTE_REST_PATCH,
 	ROUTE_REST_DELETE,
+	ROUTE_EVENTS_GET, /* the Server-Sent Events stream */
 	ROUTE_COUNT
 };
 

@@ -66,8 +66,7 @@ static void answer_errorf(struct live_client *c, const char *id, int status, con
 	answer_error(c, id, &e);
 }
 
-/* The last committed seq, read from the database (the feed may not have read it yet). */
-static long long committed_head(void)
+long long live_committed_head(void)
 {
 	struct error e;
 	struct store_conn *conn = store_shared_acquire(&e);
@@ -122,7 +121,7 @@ static int query_param(const char *qs, const char *name, char *out, size_t cap)
 /* Takes a place for a socket from addr: 0, or the refusal's status (503: every place is taken; 429: addr
  * has its --sockets-per-address, unless exempt: a loopback client, which every client behind a local proxy
  * would be). The check and the count are one step, so a burst cannot overshoot. */
-static int place_take(const char *addr, int exempt)
+int live_place_take(const char *addr, int exempt)
 {
 	struct addr_count *a;
 	int status = 0;
@@ -149,7 +148,7 @@ static int place_take(const char *addr, int exempt)
 }
 
 /* Gives back a place place_take gave to addr. */
-static void place_give(const char *addr)
+void live_place_give(const char *addr)
 {
 	struct addr_count **p, *a;
 	pthread_mutex_lock(&s_addr_lock);
@@ -192,6 +191,26 @@ static void client_free(struct live_client *c)
 	free(c);
 }
 
+void live_client_socket_setup(struct live_client *c, int is_ssl)
+{
+	c->fd = http_conn_socket(c->conn);
+	c->max_outq = LIVE_MAX_OUTQ;
+	if (c->fd >= 0) {
+		/* a send buffer large enough that a write of max_outq never blocks; FORCE works as root, else the
+		 * kernel caps it at net.core.wmem_max and max_outq shrinks to fit */
+		int size = LIVE_SNDBUF_BYTES, got = 0;
+		socklen_t len = sizeof got;
+		if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
+			setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0) {
+			c->sndbuf = got;
+			if (got / 4 < c->max_outq)
+				c->max_outq = got / 4;
+		}
+	}
+	c->raw = c->fd >= 0 && !is_ssl; /* else CivetWeb must write it (TLS) */
+}
+
 /* The handshake: the router's checks (http_handshake_check), then live's own: started, not stopping, a place
  * free. Returns 0 to accept, non-zero after the refusal was answered (CivetWeb closes the connection). */
 static int on_connect(const struct mg_connection *conn, void *cbdata)
@@ -207,12 +226,12 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 		return http_handshake_refuse(conn, 503, "unavailable", "rowcast is starting") != 0;
 	if (live_stopping())
 		return http_handshake_refuse(conn, 503, "unavailable", "shutting down") != 0;
-	if ((status = place_take(addr, exempt)) != 0)
+	if ((status = live_place_take(addr, exempt)) != 0)
 		return http_handshake_refuse(conn, status, status == 429 ? "too_many_requests" : "unavailable",
 					     status == 429 ? "too many open sockets from this address (see --sockets-per-address)"
 							   : "too many open sockets; try again later") != 0;
 	if (!(c = calloc(1, sizeof *c))) {
-		place_give(addr);
+		live_place_give(addr);
 		return http_handshake_refuse(conn, 503, "unavailable", "out of memory") != 0;
 	}
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
@@ -220,7 +239,7 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	c->can_write = can_write;
 	if (s_cfg->follow[0] && credentials_keep(c, conn) != 0) {
 		client_free(c);
-		place_give(addr);
+		live_place_give(addr);
 		return http_handshake_refuse(conn, 503, "unavailable", "out of memory") != 0;
 	}
 	mg_set_user_connection_data(conn, c); /* on_ready fills it in; on_close frees it and gives the place back */
@@ -234,27 +253,12 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 	char table[LIMIT_NAME_BYTES], where[LIMIT_QUERY_BYTES], since[32];
 	(void)cbdata;
 	c->conn = conn;
-	c->fd = http_conn_socket(conn);
+	live_client_socket_setup(c, ri->is_ssl);
 	c->silence_slot = deadline_arm_silence(c->fd, LIVE_SILENCE_CLOSE_MS);
-	c->max_outq = LIVE_MAX_OUTQ;
-	if (c->fd >= 0) {
-		/* a send buffer large enough that a write of max_outq never blocks; FORCE works as root, else the
-		 * kernel caps it at net.core.wmem_max and max_outq shrinks to fit */
-		int size = LIVE_SNDBUF_BYTES, got = 0;
-		socklen_t len = sizeof got;
-		if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
-			setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-		if (getsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0) {
-			c->sndbuf = got;
-			if (got / 4 < c->max_outq)
-				c->max_outq = got / 4;
-		}
-	}
-	long long head = committed_head();
+	long long head = live_committed_head();
 	c->cursor = head;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->idle, NULL);
-	c->raw = c->fd >= 0 && !ri->is_ssl; /* else CivetWeb must write it (TLS) */
 	live_enqueue(c, live_msg_text(live_proto_hello_print(head)));
 
 	int has_table = query_param(ri->query_string, "table", table, sizeof table);
@@ -412,7 +416,7 @@ static void handle_message(struct live_client *c, const char *data, size_t len)
 		if (n >= LIMIT_SUBSCRIPTIONS)
 			answer_errorf(c, m.id, 400, "bad_request", "at most %d subscriptions per socket", LIMIT_SUBSCRIPTIONS);
 		else
-			subscribe(c, m.id, m.table, m.where, m.since, committed_head());
+			subscribe(c, m.id, m.table, m.where, m.since, live_committed_head());
 		break;
 	}
 	case LIVE_PROTO_UNSUBSCRIBE: {
@@ -526,6 +530,13 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 		return;
 	}
 	live_client_remove(c);
+	live_client_release(c);
+	mg_set_user_connection_data(conn, NULL);
+	metrics_add(METRICS_WS_OPEN, -1);
+}
+
+void live_client_release(struct live_client *c)
+{
 	live_writer_stop(c->writer); /* after live_client_remove: no sender hands it anything any more */
 	while (c->in_head) {
 		struct live_msg *m = c->in_head;
@@ -541,10 +552,8 @@ static void on_close(const struct mg_connection *conn, void *cbdata)
 	free(c->frag);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->idle);
-	place_give(c->addr);
+	live_place_give(c->addr);
 	client_free(c);
-	mg_set_user_connection_data(conn, NULL);
-	metrics_add(METRICS_WS_OPEN, -1);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -553,7 +562,7 @@ void live_connection_closed(const struct mg_connection *conn)
 {
 	struct live_client *c = mg_get_user_connection_data(conn);
 	if (c) { /* a place taken by on_connect whose handshake failed before on_ready */
-		place_give(c->addr);
+		live_place_give(c->addr);
 		client_free(c);
 		mg_set_user_connection_data(conn, NULL);
 	}
@@ -562,6 +571,16 @@ void live_connection_closed(const struct mg_connection *conn)
 void live_configure(const struct config *cfg)
 {
 	s_cfg = cfg;
+}
+
+const struct config *live_config(void)
+{
+	return s_cfg;
+}
+
+int live_started(void)
+{
+	return atomic_load(&s_started);
 }
 
 int live_start(struct error *err)

@@ -36,6 +36,12 @@ void live_connection_closed(const struct mg_connection *conn);
  * primary). Returns 0, or ERR_NOMEM (nothing in *a). A write_run_fn (write_msg.h). */
 int live_write_run(const struct write_request *w, struct write_answer *a);
 
+struct http_request;
+
+/* GET /api/events: the Server-Sent Events stream (live_sse.c). Holds the worker until the stream ends.
+ * Returns the status sent. */
+int live_sse_get(struct http_request *req);
+
 /* Sends close 1001 to every client (without blocking on any), before the server stops. */
 void live_close_all(void);
 

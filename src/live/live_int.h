@@ -49,6 +49,8 @@ struct live_writer;
 
 struct live_client {
 	struct mg_connection *conn;
+	int sse;                         /* a Server-Sent Events stream (live_sse.c): framed as SSE, never sent a
+	                                  * close frame, and its worker reads nothing but the end of the stream */
 	int fd;                          /* the socket, found once at the handshake; -1 when unknown */
 	int raw;                         /* the senders write the socket themselves (plain TCP, fd known); else
 	                                  * CivetWeb writes it (TLS) */
@@ -115,6 +117,32 @@ void live_senders_stop(void);
 
 /* 1 once the server is stopping (sockets are refused). */
 int live_stopping(void);
+
+/* ---------------------------------------------------------------- live.c */
+
+/* Takes a place for a stream (WebSocket or SSE) from addr: 0, or the refusal's status (503: every place is
+ * taken; 429: addr has its --sockets-per-address, unless exempt). */
+int live_place_take(const char *addr, int exempt);
+
+/* Gives back a place live_place_take gave to addr. */
+void live_place_give(const char *addr);
+
+/* Finds c's socket and gives it a send buffer large enough for max_outq; sets fd, raw, sndbuf and
+ * max_outq. c->conn is set; is_ssl: the connection is TLS. On c's worker. */
+void live_client_socket_setup(struct live_client *c, int is_ssl);
+
+/* The configuration live_configure kept. */
+const struct config *live_config(void);
+
+/* 1 once the feed and the senders run (streams are accepted). */
+int live_started(void);
+
+/* The last committed seq, read from the database (the feed may not have read it yet). */
+long long live_committed_head(void);
+
+/* Frees what c holds once it is out of the client list (live_client_remove): its writer, inbox and
+ * subscriptions, its lock, its place; then c. On c's worker. */
+void live_client_release(struct live_client *c);
 
 /* ---------------------------------------------------------------- live_sub.c */
 

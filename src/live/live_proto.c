@@ -288,12 +288,77 @@ int live_proto_frame_append(struct live_proto_batch *b, int opcode, const void *
 	return 0;
 }
 
+/* Appends the SSE record of parts[0..n) (each text of lens[i] bytes) as they are. Returns 0, or -1 when it
+ * does not fit (b is left as it was). Within cap; or, as a batch's first record, within the buffer. */
+static int sse_append(struct live_proto_batch *b, const char *const *parts, const size_t *lens, int n)
+{
+	size_t len = 0;
+	for (int i = 0; i < n; i++)
+		len += lens[i];
+	if (len > b->size - b->len || (b->len + len > b->cap && b->len > 0))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (lens[i])
+			memcpy(b->buf + b->len, parts[i], lens[i]);
+		b->len += lens[i];
+	}
+	b->frames++;
+	return 0;
+}
+
+/* The type of a server message text (every one begins {"type":"T", as message_new builds it) into out.
+ * Returns its length, 0 when the text does not begin so. */
+static size_t message_type(const char *text, char *out, size_t cap)
+{
+	static const char prefix[] = "{\"type\":\"";
+	size_t n = 0;
+	if (strncmp(text, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	for (const char *p = text + sizeof prefix - 1; *p && *p != '"' && n + 1 < cap; p++)
+		out[n++] = *p;
+	out[n] = '\0';
+	return n;
+}
+
+/* Appends one server message text as an SSE record (see live_proto_texts_append). */
+static int sse_text_append(struct live_proto_batch *b, const char *text)
+{
+	char type[32], id[48] = "";
+	size_t tlen = strlen(text);
+	if (text[0] == ':') {
+		const char *parts[] = {text, "\n\n"};
+		size_t lens[] = {tlen, 2};
+		return sse_append(b, parts, lens, 2);
+	}
+	size_t type_len = message_type(text, type, sizeof type);
+	if (type_len == 0) {
+		strcpy(type, "message");
+		type_len = strlen(type);
+	}
+	if (strcmp(type, "resync") == 0) {
+		/* its last_seq is where a reconnecting EventSource (Last-Event-ID) should continue */
+		cJSON *o = cJSON_Parse(text);
+		const cJSON *seq = cJSON_GetObjectItemCaseSensitive(o, "last_seq");
+		if (cJSON_IsNumber(seq))
+			snprintf(id, sizeof id, "id: %lld\n", (long long)seq->valuedouble);
+		cJSON_Delete(o);
+	}
+	const char *parts[] = {id, "event: ", type, "\ndata: ", text, "\n\n"};
+	size_t lens[] = {strlen(id), 7, type_len, 7, tlen, 2};
+	return sse_append(b, parts, lens, 6);
+}
+
 int live_proto_texts_append(struct live_proto_batch *b, char *const *texts, int n)
 {
 	size_t len = b->len;
 	int frames = b->frames;
 	for (int i = 0; i < n; i++) {
-		if (texts[i] && live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, texts[i], strlen(texts[i]), NULL, 0) != 0) {
+		if (!texts[i])
+			continue;
+		int rc = b->framing == LIVE_PROTO_SSE
+				 ? sse_text_append(b, texts[i])
+				 : live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, texts[i], strlen(texts[i]), NULL, 0);
+		if (rc != 0) {
 			b->len = len;
 			b->frames = frames;
 			return -1;
@@ -302,10 +367,22 @@ int live_proto_texts_append(struct live_proto_batch *b, char *const *texts, int 
 	return 0;
 }
 
+int live_proto_change_append(struct live_proto_batch *b, long long seq, const void *p1, size_t len1, const void *p2,
+			     size_t len2)
+{
+	if (b->framing != LIVE_PROTO_SSE)
+		return live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, p1, len1, p2, len2);
+	char id[48];
+	int id_len = snprintf(id, sizeof id, "id: %lld\nevent: change\ndata: ", seq);
+	const char *parts[] = {id, p1, p2, "\n\n"};
+	size_t lens[] = {(size_t)id_len, len1, len2, 2};
+	return sse_append(b, parts, lens, 4);
+}
+
 size_t live_proto_close_encode(unsigned char *out, int code)
 {
 	unsigned char payload[2] = {(unsigned char)(code >> 8), (unsigned char)code};
-	struct live_proto_batch b = {out, 4, 4, 0, 0, 0};
+	struct live_proto_batch b = {out, 4, 4, 0, 0, 0, LIVE_PROTO_WS};
 	live_proto_frame_append(&b, LIVE_PROTO_OP_CLOSE, payload, code ? 2 : 0, NULL, 0);
 	return b.len;
 }

@@ -88,6 +88,10 @@ enum { LIVE_PROTO_OP_TEXT = 0x1, LIVE_PROTO_OP_CLOSE = 0x8 };
 /* The largest frame header: FIN/opcode, 127, and a 64-bit length. */
 #define LIVE_PROTO_FRAME_HEAD_MAX 10
 
+/* How a batch frames its messages: WebSocket frames (RFC 6455), or Server-Sent Events records (the
+ * WHATWG HTML standard's text/event-stream) for GET /api/events. */
+enum live_proto_framing { LIVE_PROTO_WS, LIVE_PROTO_SSE };
+
 /* Server frames built back to back for one write. The caller owns buf (size bytes). */
 struct live_proto_batch {
 	unsigned char *buf;
@@ -96,6 +100,7 @@ struct live_proto_batch {
 	size_t len;             /* bytes built */
 	int frames;             /* frames built */
 	long long latest_ts;    /* the caller's: the newest change's ts in the batch (0: none) */
+	enum live_proto_framing framing; /* LIVE_PROTO_WS unless set */
 };
 
 /* Appends one frame (FIN set, unmasked) with opcode and a payload made of two parts (p2 may be NULL when
@@ -103,8 +108,22 @@ struct live_proto_batch {
 int live_proto_frame_append(struct live_proto_batch *b, int opcode, const void *p1, size_t len1, const void *p2,
 			    size_t len2);
 
-/* Appends texts[0..n) (NULL entries skipped) as text frames: all of them, or none (-1: they do not fit). */
+/* Appends texts[0..n) (NULL entries skipped) as text frames: all of them, or none (-1: they do not fit).
+ * Framed as SSE, a text starting with ':' is a comment line (the heartbeat), written as it is; any other is
+ * a JSON message {"type":T,...}, written as the record "event: T" (with "id: N" from a resync's last_seq)
+ * and "data: TEXT". */
 int live_proto_texts_append(struct live_proto_batch *b, char *const *texts, int n);
+
+/* Appends the change numbered seq whose JSON text is p1 then p2 (p2 may be NULL when len2 is 0): a text
+ * frame, or as SSE the record "id: SEQ", "event: change", "data: TEXT". Returns 0, or -1 when it does not
+ * fit (b is left as it was). */
+int live_proto_change_append(struct live_proto_batch *b, long long seq, const void *p1, size_t len1, const void *p2,
+			     size_t len2);
+
+/* The SSE comment line a stream gets when it has been quiet for LIVE_SSE_HEARTBEAT_MS, so proxies keep it
+ * open: a text for live_proto_texts_append. */
+#define LIVE_PROTO_SSE_HEARTBEAT ": keep-alive"
+
 
 /* Writes a close frame with code (or with an empty payload when code is 0) into out (4 bytes at least).
  * Returns its length. */

@@ -205,12 +205,27 @@ static enum feed_form view_of(const struct live_sub *s, const struct feed_change
 	return FEED_FORM_CHANGE;
 }
 
-/* Appends ch's message in form as one frame: the feed's text behind its head, copied once into the batch. */
+/* The heads of a filtered view's change as an SSE record's data: the CHANGE object with its "view" first
+ * (a WebSocket message has "type":"change" besides; an SSE record's event names it). */
+static const char *const s_sse_view_head[] = {
+	[FEED_FORM_ADDED] = "{\"view\":\"added\",",
+	[FEED_FORM_CHANGED] = "{\"view\":\"changed\",",
+	[FEED_FORM_REMOVED] = "{\"view\":\"removed\",",
+};
+
+/* Appends ch's message in form as one frame (or SSE record): the feed's text behind its head, copied once
+ * into the batch. */
 static int append_change(struct live_proto_batch *b, const struct feed_change *ch, enum feed_form form)
 {
 	struct feed_text t;
+	if (b->framing == LIVE_PROTO_SSE && form == FEED_FORM_MESSAGE)
+		form = FEED_FORM_CHANGE; /* the CHANGE object alone */
 	feed_change_text(ch, form, &t);
-	return live_proto_frame_append(b, LIVE_PROTO_OP_TEXT, t.head, t.head_len, t.body, t.body_len);
+	if (b->framing == LIVE_PROTO_SSE && form != FEED_FORM_CHANGE) {
+		t.head = s_sse_view_head[form];
+		t.head_len = strlen(t.head);
+	}
+	return live_proto_change_append(b, ch->seq, t.head, t.head_len, t.body, t.body_len);
 }
 
 struct visit {
@@ -305,7 +320,7 @@ static void inbox_take(struct live_client *c, struct live_proto_batch *b)
  * Returns 1 when more is waiting for it (it should be served again soon), else 0. */
 static int serve(struct live_client *c, unsigned char *buf)
 {
-	struct live_proto_batch b = {buf, LIVE_BATCH_BYTES, 0, 0, 0, 0};
+	struct live_proto_batch b = {buf, LIVE_BATCH_BYTES, 0, 0, 0, 0, c->sse ? LIVE_PROTO_SSE : LIVE_PROTO_WS};
 	int busy = c->writer && live_writer_busy(c->writer);
 	long outq = busy ? 0 : outq_at_most(c);
 	long long head = feed_head();
@@ -507,6 +522,14 @@ void live_close_all(void)
 		pthread_mutex_unlock(&c->lock);
 		if (!open)
 			continue;
+		if (c->sse) { /* an SSE stream just ends: its worker sees the socket shut and lets go */
+			pthread_mutex_lock(&c->lock);
+			c->state = CLIENT_DEAD;
+			pthread_mutex_unlock(&c->lock);
+			if (c->fd >= 0)
+				shutdown(c->fd, SHUT_RDWR);
+			continue;
+		}
 		/* a close frame only where writing it cannot wait: room in the socket, no write in flight */
 		if (outq_of(c->fd) < LIVE_MAX_OUTQ && !(c->writer && live_writer_busy(c->writer)))
 			live_client_close(c, 1001);

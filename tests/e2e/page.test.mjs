@@ -209,7 +209,61 @@ e2e('restarting the server: the page says it is reconnecting, resumes and shows 
   await waitText(page, cellSel(posted.json.id, 'title'), 'After the restart', WAIT, 'a change made after the restart');
 });
 
-const PANES = ['short', 'long', 'push'];
+e2e('the Browse view over Server-Sent Events: a row the sqlite3 shell writes appears', async (rig, t) => {
+  await rig.start();
+  const page = await rig.page(DESKTOP);
+  await openTable(rig, page, 'tasks');
+  await waitTasks(page);
+  await page.selectOption('#live-mode', 'sse');
+  await waitLive(page, 'live', WAIT);
+  await markDocument(page);
+  await until('an EventSource stream on /api/events', async () => {
+    const u = rig.urls.filter((x) => x.includes('/api/events?'));
+    return [u.length > 0, rig.urls.slice(-5).join(' ')];
+  }, WAIT);
+  const id = Number(await rig.sql("INSERT INTO tasks (title, priority) VALUES ('Written by the shell, pushed over SSE', 2); SELECT last_insert_rowid();"));
+  const began = Date.now();
+  await waitText(page, cellSel(id, 'title'), 'Written by the shell, pushed over SSE', WAIT, `the shell's row ${id} over SSE`);
+  t.diagnostic(`shown ${Date.now() - began} ms after the shell's commit`);
+  await stillSameDocument(page);
+  assert.equal(await page.inputValue('#live-mode'), 'sse', 'the picker still says Server-Sent Events');
+});
+
+e2e('a new user: the add-row form is closed until asked for, defaults and epoch-ms times are readable', async (rig) => {
+  await rig.start();
+  const page = await rig.page(DESKTOP);
+  await openTable(rig, page, 'readings');
+  await waitVisible(page, cellSel(1, 'taken_at'), WAIT, 'the grid to show reading 1');
+  // closed on arrival, opened when asked for
+  assert.equal(await page.locator(tid('add-row')).isVisible(), false, 'the add-row form is closed on arrival');
+  assert.equal(await page.getAttribute('#add-btn', 'aria-expanded'), 'false');
+  await page.click('#add-btn');
+  await waitVisible(page, tid('add-row'), WAIT, 'the add-row form after "Add row"');
+  assert.equal(await page.getAttribute('#add-btn', 'aria-expanded'), 'true');
+  // a DEFAULT that is SQL is said in words, the SQL kept on hover
+  const hint = page.locator(`${tid('add-row')} .field:has([name="taken_at"]) .hint`);
+  const hintText = await hint.textContent();
+  assert.match(hintText, /set by the database/, `the taken_at hint says what its default means (${hintText})`);
+  assert.doesNotMatch(hintText, /julianday|CAST/i, 'no raw SQL in the hint');
+  assert.match(await hint.getAttribute('title'), /^DEFAULT .*julianday\('now'\)/, 'the SQL is on hover');
+  const prio = await page.locator(`${tid('add-row')} .field:has([name="value"]) .hint`).textContent();
+  assert.equal(prio, 'required', 'a column without a default still says required');
+  // epoch milliseconds shown as a time, the stored value on hover
+  const { json } = await rig.api('GET', '/api/tables/readings/rows/1');
+  const cell = page.locator(cellSel(1, 'taken_at'));
+  const shown = await cell.textContent();
+  assert.match(shown, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/, `taken_at reads as a time (${shown})`);
+  const local = await page.evaluate((ms) => new Date(ms).getFullYear(), json.taken_at);
+  assert.ok(shown.startsWith(String(local)), 'the time is the stored one');
+  assert.match(await cell.getAttribute('title'), new RegExp('^' + json.taken_at + ' '), 'the raw value is on hover');
+  // a plain integer column is still a number
+  assert.equal((await page.locator(cellSel(1, 'id')).textContent()).trim(), '1');
+  // reloading keeps the form as the user left it (open)
+  await page.reload();
+  await waitVisible(page, tid('add-row'), WAIT, 'the add-row form, left open, after a reload');
+});
+
+const PANES = ['short', 'long', 'sse', 'push'];
 const STATS = ['changes', 'delay-last', 'delay-median', 'delay-p95', 'requests', 'bytes'];
 
 /** {short: {changes: n, ...}, long: ..., push: ...} read from the panes at one moment (NaN: missing/not a number). */
@@ -230,7 +284,7 @@ function waitPanes(page, what, pred, timeout) {
   }, timeout, 100);
 }
 
-e2e('the comparison view: three panes get the same changes, short polling makes more requests than push', async (rig, t) => {
+e2e('the comparison view: four panes get the same changes, short polling makes more requests than push or SSE', async (rig, t) => {
   await rig.start();
   const page = await rig.page(DESKTOP);
   await page.goto(rig.base + '#/compare/tasks');
@@ -251,6 +305,9 @@ e2e('the comparison view: three panes get the same changes, short polling makes 
     assert.equal(r.status, 201, r.text);
   }
   await waitPanes(page, `every pane to count ${N} changes`, (s) => s.changes >= N, WAIT);
+  // the header's seq follows the changes the panes show, not a 5 s status poll
+  const head = (await rig.api('GET', '/healthz')).json.last_seq;
+  assert.equal(num(await textOf(page, tid('last-seq'))), head, 'the header shows the last seq as soon as the panes have it');
   await until('short polling to have made 3 requests', async () => {
     const x = await paneStats(page);
     return [x.short.requests >= 3, `short: ${x.short.requests}`];
@@ -266,6 +323,11 @@ e2e('the comparison view: three panes get the same changes, short polling makes 
   }
   assert.ok(s.short.requests >= 3 && s.long.requests >= 1, 'the polling panes count their requests');
   assert.ok(s.short.requests > s.push.requests, `short polling made more requests (${s.short.requests}) than push (${s.push.requests})`);
+  assert.ok(s.short.requests > s.sse.requests, `short polling made more requests (${s.short.requests}) than SSE (${s.sse.requests})`);
+  const sseIdle = await textOf(page, `${tid('pane-sse')} [data-stat="idle"]`);
+  assert.match(sseIdle, /^\d+ bytes\/min$/, `the SSE pane shows its idle cost (${sseIdle})`);
+  assert.ok(num(sseIdle) > 0 && num(sseIdle) < num(await textOf(page, `${tid('pane-short')} [data-stat="idle"]`)),
+    'SSE idles for less than short polling');
 
   // The page's own generator at 10 writes/s until it has made 10: the panes see every write it made.
   const seqBefore = (await rig.api('GET', '/healthz')).json.last_seq;
@@ -291,6 +353,20 @@ e2e('the comparison view: three panes get the same changes, short polling makes 
   const s2 = await paneStats(page);
   t.diagnostic('after the generator: ' + JSON.stringify(s2));
   for (const p of PANES) assert.equal(s2[p].changes, N + made, `pane-${p} saw every generated write once`);
+
+  // "bodies measured: N of M" is one line, never broken inside "N of M", within its pane
+  for (const p of ['short', 'long']) {
+    const box = await page.evaluate((q) => {
+      const el = document.querySelector(q);
+      const pane = el?.closest('.pane')?.getBoundingClientRect();
+      const r = el?.getBoundingClientRect();
+      return el && { lines: el.getClientRects().length, text: el.textContent, inside: r.left >= pane.left && r.right <= pane.right };
+    }, `${tid('pane-' + p)} [data-stat="measured"]`);
+    assert.ok(box, `pane-${p} shows how many bodies were measured`);
+    assert.match(box.text, /^\d+ of \d+$/);
+    assert.equal(box.lines, 1, `pane-${p}: "${box.text}" is on one line`);
+    assert.ok(box.inside, `pane-${p}: "${box.text}" stays inside its pane`);
+  }
 
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, 'compare.png') });

@@ -282,7 +282,7 @@ static void test_error_and_resync(void)
 /* A batch over a fresh buffer of size bytes, with cap bytes of room. */
 static struct live_proto_batch batch_new(size_t size, size_t cap)
 {
-	struct live_proto_batch b = {malloc(size), size, cap, 0, 0, 0};
+	struct live_proto_batch b = {malloc(size), size, cap, 0, 0, 0, LIVE_PROTO_WS};
 	return b;
 }
 
@@ -388,7 +388,42 @@ static void test_texts_go_all_or_none(void)
 	free(b.buf);
 }
 
+/* A batch's bytes as a string (its SSE records are text). */
+static int batch_is(const struct live_proto_batch *b, const char *want)
+{
+	return b->len == strlen(want) && memcmp(b->buf, want, b->len) == 0;
+}
+
+static void test_sse_records(void)
+{
+	char r[] = "{\"type\":\"resync\",\"reason\":\"x\",\"last_seq\":42}";
+	char beat[] = LIVE_PROTO_SSE_HEARTBEAT;
+	char *texts[2] = {beat, r};
+	struct live_proto_batch b = batch_new(512, 512);
+	CHECK(b.buf != NULL);
+	b.framing = LIVE_PROTO_SSE;
+	/* a change: its seq is the record's id, its text the data, in two parts */
+	CHECK_INT(live_proto_change_append(&b, 7, "{\"seq\":7,", 9, "\"op\":\"insert\"}", 14), 0);
+	CHECK(batch_is(&b, "id: 7\nevent: change\ndata: {\"seq\":7,\"op\":\"insert\"}\n\n"));
+	CHECK_INT(b.frames, 1);
+	/* the heartbeat is a comment line; a resync is its own event, its last_seq the id to resume from */
+	b.len = 0;
+	CHECK_INT(live_proto_texts_append(&b, texts, 2), 0);
+	CHECK(batch_is(&b, ": keep-alive\n\nid: 42\nevent: resync\ndata: "
+			   "{\"type\":\"resync\",\"reason\":\"x\",\"last_seq\":42}\n\n"));
+	CHECK_INT(b.frames, 3);
+	/* all or none, as frames are */
+	size_t len = b.len;
+	b.cap = len + 10;
+	CHECK_INT(live_proto_texts_append(&b, texts, 2), -1);
+	CHECK_INT(b.len, len);
+	CHECK_INT(live_proto_change_append(&b, 8, "{}", 2, NULL, 0), -1);
+	CHECK_INT(b.len, len);
+	free(b.buf);
+}
+
 static const struct unit_test tests[] = {
+	UNIT_TEST(test_sse_records),
 	UNIT_TEST(test_ping_echoes_id_as_sent),
 	UNIT_TEST(test_subscribe_fields),
 	UNIT_TEST(test_subscribe_refusals),
