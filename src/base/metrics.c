@@ -29,7 +29,7 @@ static const struct {
 } s_counter_info[METRICS_COUNTER_COUNT] = {
 	{"rowcast_websockets_open", "gauge", "Open WebSocket connections."},
 	{"rowcast_changes_logged_total", "counter", "Changes read from the change log."},
-	{"rowcast_messages_sent_total", "counter", "WebSocket messages written to clients."},
+	{"rowcast_messages_sent_total", "counter", "WebSocket messages and Server-Sent Events records written to clients."},
 	{"rowcast_resyncs_total", "counter", "Clients told to resync."},
 	{"rowcast_queue_drops_total", "counter", "Clients cut off because they fell too far behind."},
 	{"rowcast_queue_bytes", "gauge", "Bytes of replies waiting for WebSocket senders (changes wait in the shared ring)."},

@@ -17,7 +17,7 @@ enum metrics_hist {
 enum metrics_counter {
 	METRICS_WS_OPEN,          /* gauge: open WebSockets */
 	METRICS_CHANGES_LOGGED,   /* changes read from the change log by the feed */
-	METRICS_MESSAGES_SENT,    /* WebSocket messages written */
+	METRICS_MESSAGES_SENT,    /* WebSocket messages and SSE records written */
 	METRICS_RESYNCS,          /* clients told to resync */
 	METRICS_DROPS,            /* clients cut off for falling behind */
 	METRICS_QUEUE_BYTES,      /* gauge: bytes waiting in client queues */
