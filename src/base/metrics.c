@@ -38,6 +38,8 @@ static const struct {
 	{"rowcast_cluster_applied_total", "counter", "Changes applied from the cluster's stream (follower)."},
 	{"rowcast_cluster_lag", "gauge", "Changes the stream holds that this follower has not applied."},
 	{"rowcast_cluster_snapshots_loaded_total", "counter", "Snapshots loaded from the primary (follower)."},
+	{"rowcast_write_commits_total", "counter", "Transactions committed for rowcast's own writes (one per group of writes)."},
+	{"rowcast_writes_committed_total", "counter", "Writes those transactions committed (REST, WebSocket, forwarded)."},
 };
 
 static const struct {

@@ -26,6 +26,8 @@ enum metrics_counter {
 	METRICS_CLUSTER_APPLIED,  /* follower: changes applied from the stream */
 	METRICS_CLUSTER_LAG,      /* gauge, follower: changes the stream holds that are not applied here */
 	METRICS_CLUSTER_SNAPSHOTS_LOADED, /* follower: snapshots loaded (bootstrap, gap, trim, schema change) */
+	METRICS_WRITE_COMMITS,    /* transactions committed for rowcast's own writes: one per group */
+	METRICS_WRITES_COMMITTED, /* writes those transactions committed */
 	METRICS_COUNTER_COUNT
 };
 

@@ -1,8 +1,8 @@
 /*
  * store.c: SQLite connections (one per thread, via a pthread key whose destructor closes it), the
- * per-connection statement cache, write transactions and the mapping of SQLite errors to API errors.
- * rowcast's own write transactions are serialized by the process-wide write lock (writelock.h; SQLite
- * allows one writer at a time anyway); s_path and the file's identity (s_dev, s_ino) are set once by
+ * per-connection statement cache and the mapping of SQLite errors to API errors. rowcast's own write
+ * transactions are made by group commit (store_group.c) under the process-wide write lock (writelock.h;
+ * SQLite allows one writer at a time anyway); s_path and the file's identity (s_dev, s_ino) are set once by
  * store_init before any worker thread runs and are read-only afterwards: a file deleted or replaced
  * underneath is refused, never half-served.
  */
@@ -10,11 +10,9 @@
 
 #include "changelog.h"
 #include "checkpoint.h"
-#include "clock.h"
 #include "error.h"
 #include "limit.h"
 #include "query.h"
-#include "writelock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -333,30 +331,6 @@ int store_fail(struct store_conn *c, int rc, struct error *e)
 	}
 }
 
-int store_write_begin(struct store_conn *c, struct error *e)
-{
-	/* One deadline for both waits, rowcast's own queue and another program's lock: a write queued behind
-	 * others that wait on a foreign lock must not wait their timeouts plus its own. */
-	long long deadline = clock_ms(CLOCK_REALTIME) + LIMIT_BUSY_TIMEOUT_MS;
-	if (writelock_take_until(deadline) != 0)
-		return error_set(e, ERR_FAIL, 503, "unavailable", "the database is locked by another program; try again");
-	long long left = deadline - clock_ms(CLOCK_REALTIME);
-	sqlite3_busy_timeout(c->db, left > 0 ? (int)left : 1);
-	int rc = store_exec(c, "BEGIN IMMEDIATE");
-	sqlite3_busy_timeout(c->db, LIMIT_BUSY_TIMEOUT_MS);
-	if (rc != SQLITE_OK) {
-		writelock_release();
-		return store_fail(c, rc, e);
-	}
-	/* a write into a file no longer at the path would be lost, or never reach the change feed */
-	if (store_file_check(e) != 0) {
-		store_exec(c, "ROLLBACK");
-		writelock_release();
-		return -1;
-	}
-	return 0;
-}
-
 /* Reads the last seq the change log assigned into *seq (0 when none). Returns 0, or ERR_FAIL with e. */
 static int read_last_seq(struct store_conn *c, long long *seq, struct error *e)
 {
@@ -373,25 +347,15 @@ static int read_last_seq(struct store_conn *c, long long *seq, struct error *e)
 	return 0;
 }
 
-int store_write_end(struct store_conn *c, int ok, struct error *e)
+void store_commit_notify(void)
 {
-	int rc = SQLITE_OK;
-	if (ok) {
-		struct error ignored; /* a write whose seq cannot be read still commits; it then reports 0 */
-		if (read_last_seq(c, &c->last_write_seq, &ignored) != 0)
-			c->last_write_seq = 0;
-		rc = store_exec(c, "COMMIT");
-		if (rc != SQLITE_OK) {
-			store_fail(c, rc, e);
-			ok = 0;
-		}
-	}
-	if (!ok && sqlite3_get_autocommit(c->db) == 0)
-		store_exec(c, "ROLLBACK");
-	writelock_release();
-	if (ok && s_on_commit)
+	if (s_on_commit)
 		s_on_commit();
-	return ok ? 0 : -1;
+}
+
+void store_conn_write_seq_set(struct store_conn *c, long long seq)
+{
+	c->last_write_seq = seq;
 }
 
 int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const char *text)
