@@ -7,6 +7,7 @@
  * underneath is refused, never half-served.
  */
 #include "store_int.h"
+#include "store_group.h"
 
 #include "changelog.h"
 #include "checkpoint.h"
@@ -44,6 +45,11 @@ static void conn_free(void *p)
 	sqlite3_finalize(c->schema_version);
 	sqlite3_close_v2(c->db);
 	free(c);
+}
+
+void store_conn_free(struct store_conn *c)
+{
+	conn_free(c);
 }
 
 static void key_create(void)
@@ -160,8 +166,7 @@ int store_file_check(struct error *e)
 			       s_path, found ? "replaced" : "deleted");
 }
 
-/* Opens a connection for the current settings; NULL with e on failure. */
-static struct store_conn *conn_open(struct error *e)
+struct store_conn *store_conn_open(struct error *e)
 {
 	struct store_conn *c;
 	if (store_file_check(e) != 0)
@@ -189,7 +194,7 @@ static struct store_conn *conn_open(struct error *e)
 struct store_conn *store_shared_acquire(struct error *e)
 {
 	pthread_mutex_lock(&s_shared_lock);
-	if (!s_shared && !(s_shared = conn_open(e))) {
+	if (!s_shared && !(s_shared = store_conn_open(e))) {
 		pthread_mutex_unlock(&s_shared_lock);
 		return NULL;
 	}
@@ -206,7 +211,7 @@ struct store_conn *store_conn_get(struct error *e)
 	struct store_conn *c = pthread_getspecific(s_conn_key);
 	if (c)
 		return c;
-	if (!(c = conn_open(e)))
+	if (!(c = store_conn_open(e)))
 		return NULL;
 	pthread_setspecific(s_conn_key, c);
 	return c;
@@ -218,6 +223,7 @@ void store_shared_close(void)
 	conn_free(s_shared);
 	s_shared = NULL;
 	pthread_mutex_unlock(&s_shared_lock);
+	store_group_close();
 }
 
 void store_conn_close(void)

@@ -6,7 +6,10 @@
  * once, wakes the feed once, marks every write done and hands the lead to the oldest write still queued.
  * A write is answered only after its commit. Any worker thread. s_lock guards the queue (s_head, s_tail)
  * and s_leading; a job's results are written by the leader before it is marked done under s_lock and read
- * by its own thread after that.
+ * by its own thread after that. s_conn, the connection every group runs on, belongs to the leading thread
+ * (one at a time, handed over under s_lock): one connection keeps its cache of pages and statements valid
+ * from one group to the next, where each worker's own would find its cache stale after every other
+ * worker's commit and allocate every page again.
  */
 #include "store_group.h"
 
@@ -20,6 +23,7 @@
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_job *s_head, *s_tail; /* queued jobs, oldest first */
 static int s_leading;                      /* a thread runs a group now */
+static struct store_conn *s_conn;          /* groups run on it; the leading thread's while it leads */
 
 /* A cheap upper estimate of the bytes a JSON value holds (what it adds to the group's transaction). */
 static size_t json_bytes(const cJSON *v)
@@ -220,7 +224,11 @@ int store_group_run(struct store_conn *c, struct store_job *j, struct error *e)
 		struct store_job *first = group_take();
 		s_leading = 1;
 		pthread_mutex_unlock(&s_lock);
-		group_run(c, first);
+		if (!s_conn) {
+			struct error oe;
+			s_conn = store_conn_open(&oe); /* NULL: this group runs on the leader's own connection */
+		}
+		group_run(s_conn ? s_conn : c, first);
 		pthread_mutex_lock(&s_lock);
 		s_leading = 0;
 		for (struct store_job *k = first; k; k = k->next) {
@@ -239,4 +247,12 @@ int store_group_run(struct store_conn *c, struct store_job *j, struct error *e)
 	}
 	store_conn_write_seq_set(c, j->seq);
 	return 0;
+}
+
+void store_group_close(void)
+{
+	pthread_mutex_lock(&s_lock);
+	store_conn_free(s_conn);
+	s_conn = NULL;
+	pthread_mutex_unlock(&s_lock);
 }

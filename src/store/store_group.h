@@ -43,8 +43,12 @@ struct store_job {
 
 /* Runs j (run, t, key, body and rows filled) in a group and waits for its commit. Returns 0 once it is
  * committed (j->out, j->created and j->seq are its results; c's last write seq is j->seq), or -1 with e
- * (nothing of it is in the database; j->out is NULL). c is the calling thread's connection: the thread may
- * lead a group and then runs every write of it on c. */
+ * (nothing of it is in the database; j->out is NULL). c is the calling thread's connection; the groups run
+ * on a connection of their own (its page cache stays warm from one group to the next), or on the leading
+ * thread's when that one cannot be opened. */
 int store_group_run(struct store_conn *c, struct store_job *j, struct error *e);
+
+/* Closes group commit's connection (at shutdown, when no write runs). */
+void store_group_close(void);
 
 #endif

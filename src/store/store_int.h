@@ -23,6 +23,11 @@ struct store_conn {
 	long long last_write_seq; /* seq of the last change the last committed write made */
 };
 
+/* Opens a connection with rowcast's settings, owned by the caller (store_conn_free). NULL with e on
+ * failure. */
+struct store_conn *store_conn_open(struct error *e);
+void store_conn_free(struct store_conn *c);
+
 /* Returns the cached statement for the SQL text in s (which it finishes and frees), preparing it on first
  * use; reset and unbound, ready to bind. NULL with e filled on failure. */
 sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct error *e);
