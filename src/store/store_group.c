@@ -3,10 +3,12 @@
  * under way leads; it takes what queued (oldest first, at most LIMIT_GROUP_ROWS rows and LIMIT_GROUP_BYTES,
  * never waiting for more), begins one transaction on its own connection under the write lock, runs each
  * write in its own SAVEPOINT (a write that fails rolls back only itself and keeps its own error), commits
- * once, wakes the feed once, marks every write done and hands the lead to the oldest write still queued.
- * A write is answered only after its commit. Any worker thread. s_lock guards the queue (s_head, s_tail)
- * and s_leading; a job's results are written by the leader before it is marked done under s_lock and read
- * by its own thread after that. s_conn, the connection every group runs on, belongs to the leading thread
+ * once, wakes the feed once, marks every write done and hands the lead, with the writes that queued
+ * meanwhile as the next group, to the oldest of them.
+ * A write is answered only after its commit. Any worker thread. s_lock guards the queue (s_head, s_tail),
+ * s_leading and each job's done and lead; a job's results are written by the leader before it is marked
+ * done and read by its own thread after that. Each job's thread sleeps on its semaphore, posted exactly
+ * once: when the job is done, or when its thread is to lead (then the job is the first of its group). s_conn, the connection every group runs on, belongs to the leading thread
  * (one at a time, handed over under s_lock): one connection keeps its cache of pages and statements valid
  * from one group to the next, where each worker's own would find its cache stale after every other
  * worker's commit and allocate every page again.
@@ -18,6 +20,8 @@
 #include "metrics.h"
 #include "writelock.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -196,18 +200,51 @@ static struct store_job *group_take(void)
 	return first;
 }
 
+/* Leads: runs group (self's job first in it) on the group's connection, marks its jobs done, hands the lead
+ * with the next group to the thread of the oldest queued job (or gives it up when none queued), then wakes
+ * the group's other jobs. Their threads wait for that one post and only then return (and destroy their
+ * job): a job is touched here only before its post. */
+static void group_lead(struct store_conn *c, struct store_job *group, struct store_job *self)
+{
+	if (!s_conn) {
+		struct error oe;
+		s_conn = store_conn_open(&oe); /* NULL: this group runs on the leader's own connection */
+	}
+	group_run(s_conn ? s_conn : c, group);
+	struct store_job *next_group = NULL;
+	pthread_mutex_lock(&s_lock);
+	for (struct store_job *k = group; k; k = k->next)
+		k->done = 1;
+	if (s_head) { /* what queued while this group ran is the next group */
+		next_group = group_take();
+		next_group->lead = next_group;
+	} else {
+		s_leading = 0;
+	}
+	pthread_mutex_unlock(&s_lock);
+	if (next_group)
+		sem_post(&next_group->wake);
+	for (struct store_job *k = group, *next; k; k = next) {
+		next = k->next;
+		if (k != self)
+			sem_post(&k->wake);
+	}
+}
+
 int store_group_run(struct store_conn *c, struct store_job *j, struct error *e)
 {
+	struct store_job *group = NULL;
 	j->out = NULL;
 	j->created = 0;
 	j->seq = 0;
 	j->rc = -1;
 	j->state = STORE_JOB_QUEUED;
 	j->done = 0;
+	j->lead = NULL;
 	j->bytes = j->body ? json_bytes(j->body) : 0;
 	j->deadline = clock_ms(CLOCK_REALTIME) + LIMIT_BUSY_TIMEOUT_MS;
 	j->next = NULL;
-	if (pthread_cond_init(&j->cond, NULL) != 0)
+	if (sem_init(&j->wake, 0, 0) != 0)
 		return error_set(e, ERR_FAIL, 500, "internal", "cannot queue the write");
 	pthread_mutex_lock(&s_lock);
 	if (s_tail)
@@ -215,32 +252,26 @@ int store_group_run(struct store_conn *c, struct store_job *j, struct error *e)
 	else
 		s_head = j;
 	s_tail = j;
-	while (!j->done) {
-		if (s_leading || !s_head) {
-			pthread_cond_wait(&j->cond, &s_lock);
-			continue;
-		}
-		/* lead: run what queued while the last group committed */
-		struct store_job *first = group_take();
+	if (!s_leading) { /* no group under way (then nothing else is queued): j's alone is the group */
 		s_leading = 1;
-		pthread_mutex_unlock(&s_lock);
-		if (!s_conn) {
-			struct error oe;
-			s_conn = store_conn_open(&oe); /* NULL: this group runs on the leader's own connection */
-		}
-		group_run(s_conn ? s_conn : c, first);
-		pthread_mutex_lock(&s_lock);
-		s_leading = 0;
-		for (struct store_job *k = first; k; k = k->next) {
-			k->done = 1;
-			if (k != j)
-				pthread_cond_signal(&k->cond);
-		}
-		if (s_head) /* the oldest queued write leads next (this thread, when its own write is still queued) */
-			pthread_cond_signal(&s_head->cond);
+		group = group_take();
 	}
 	pthread_mutex_unlock(&s_lock);
-	pthread_cond_destroy(&j->cond);
+	for (;;) {
+		if (group)
+			group_lead(c, group, j);
+		pthread_mutex_lock(&s_lock);
+		int done = j->done;
+		group = j->lead;
+		j->lead = NULL;
+		pthread_mutex_unlock(&s_lock);
+		if (done)
+			break;
+		if (!group)
+			while (sem_wait(&j->wake) != 0 && errno == EINTR)
+				;
+	}
+	sem_destroy(&j->wake);
 	if (j->rc != 0) {
 		*e = j->e;
 		return -1;

@@ -9,7 +9,7 @@
 
 #include "store_int.h"
 
-#include <pthread.h>
+#include <semaphore.h>
 
 /* Where a job is in its group: written by the leading thread only. */
 enum store_job_state { STORE_JOB_QUEUED, STORE_JOB_RAN, STORE_JOB_DONE };
@@ -35,9 +35,11 @@ struct store_job {
 	/* the group's */
 	enum store_job_state state;    /* by the leader while it runs the group */
 	int done;                      /* under the group lock: the leader finished with it */
+	struct store_job *lead;        /* under the group lock: the group its thread is to lead (it starts with
+	                                * this job) */
 	size_t bytes;                  /* its share of the group's byte bound */
 	long long deadline;            /* CLOCK_REALTIME ms: past it, waiting for a lock answers 503 */
-	pthread_cond_t cond;           /* signalled when the job is done, or when it may lead */
+	sem_t wake;                    /* posted once: the job is done, or its thread is to lead */
 	struct store_job *next;
 };
 
