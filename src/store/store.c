@@ -16,6 +16,7 @@
 #include "query.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,9 +77,24 @@ static int open_db(const char *path, int flags, sqlite3 **db)
 	return rc;
 }
 
+/* Process-wide settings, before SQLite starts (store_check runs first). No memory statistics, which would
+ * make every sqlite3_malloc and sqlite3_free of every thread take one global mutex (the feed thread, the
+ * group's writer and the readers all allocate all the time; rowcast never reads the statistics). And
+ * malloc keeps the free memory at the top of a thread's heap up to STORE_MALLOC_TRIM_BYTES: a connection
+ * frees its cached pages whenever another one committed and reads them again at once, and giving that
+ * memory back each time (madvise, then page faults to take it again) cost more than the write itself. */
+static void sqlite_configure(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE when SQLite already started: then as it is */
+	mallopt(M_TRIM_THRESHOLD, STORE_MALLOC_TRIM_BYTES);
+	mallopt(M_TOP_PAD, STORE_MALLOC_TOP_PAD_BYTES);
+}
+
 int store_check(const char *path, int *exists, struct error *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct stat st;
+	pthread_once(&once, sqlite_configure);
 	sqlite3 *db = NULL;
 	*exists = stat(path, &st) == 0;
 	if (!*exists) {
