@@ -4,7 +4,8 @@
 # one run: each round starts every server on a fresh bench database (bench/lib.sh make_db, 1,000 rows) and
 # runs wrk POST /api/tables/bench/rows (bench/wrk_post.lua, one small row per request) at 1, 8, 32 and 128
 # open connections, a short warm-up before each measured run. Prints requests/s and the POST's own p50/p99;
-# target: at 32 clients the current tree at least matches Node in the same round.
+# target: at 32 clients the current tree at least matches Node in the same round. Also the server's own CPU
+# time per POST (user + system, from /proc), which other load on the machine disturbs less than the rate.
 #
 # usage: BASELINE_REV=REV bench/post_scale.sh [--md FILE] [--json FILE]
 # env:   BASELINE_REV (required: a git revision), ROUNDS (1), DURATION (s per point, 3), WARMUP (s, 1),
@@ -64,10 +65,12 @@ for round in $(seq 1 "$ROUNDS"); do
 			t=$((c < 2 ? 1 : 2))
 			echo "post_scale.sh: round $round, $name, $c clients" >&2
 			timeout $((WARMUP + 10)) wrk -t$t -c"$c" -d"${WARMUP}s" -s "$BENCH_TMP/post.lua" "$BASE/api/tables/bench/rows" >/dev/null
+			cpu0=$(proc_cpu_s "$SERVER_PID")
 			out=$(timeout $((DURATION + 15)) wrk -t$t -c"$c" -d"${DURATION}s" --latency -s "$BENCH_TMP/post.lua" "$BASE/api/tables/bench/rows")
+			cpu1=$(proc_cpu_s "$SERVER_PID")
 			j=$(sed -n 's/^WRK_JSON //p' <<<"$out")
 			[ -n "$j" ] || { echo "post_scale.sh: wrk printed no result for $name at $c clients:"; echo "$out"; exit 2; } >&2
-			printf '%s %s %s %s\n' "$round" "$name" "$c" "$j" >>"$BENCH_TMP/points"
+			printf '%s %s %s %s %s\n' "$round" "$name" "$c" "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.2f", b - a }')" "$j" >>"$BENCH_TMP/points"
 		done
 		stop_server
 	done
@@ -80,19 +83,20 @@ import json, sys
 points, base, cur, json_out, duration, load_before, load_after = sys.argv[1:8]
 rows = []
 for line in open(points):
-    r, name, c, j = line.split(" ", 3)
+    r, name, c, cpu, j = line.split(" ", 4)
     d = json.loads(j)
     rows.append({"round": int(r), "server": name, "clients": int(c), "rps": d["rps"],
+                 "server_cpu_us_per_post": 1e6 * float(cpu) / max(d["requests"], 1),
                  "p50_ms": d["latency_ms"]["p50"], "p99_ms": d["latency_ms"]["p99"],
                  "errors": sum(d["errors"].values())})
 label = {"baseline": "rowcast before (%s)" % base, "current": "rowcast after (%s)" % cur, "node": "Node ws + better-sqlite3"}
 print("POST /api/tables/bench/rows, wrk %ss per point; load average before %s, after %s." % (duration, load_before, load_after))
 print()
-print("| round | server | clients | requests/s | p50 ms | p99 ms | errors |")
-print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+print("| round | server | clients | requests/s | p50 ms | p99 ms | server CPU us per POST | errors |")
+print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for x in rows:
-    print("| %d | %s | %d | %.0f | %.2f | %.2f | %d |" % (x["round"], label.get(x["server"], x["server"]), x["clients"],
-                                                      x["rps"], x["p50_ms"], x["p99_ms"], x["errors"]))
+    print("| %d | %s | %d | %.0f | %.2f | %.2f | %.0f | %d |" % (x["round"], label.get(x["server"], x["server"]), x["clients"],
+          x["rps"], x["p50_ms"], x["p99_ms"], x["server_cpu_us_per_post"], x["errors"]))
 print()
 for r in sorted({x["round"] for x in rows}):
     at = {x["server"]: x["rps"] for x in rows if x["round"] == r and x["clients"] == 32}
