@@ -116,8 +116,8 @@ static int job_run(struct store_conn *c, struct store_job *j, int alone)
 	return 0;
 }
 
-/* Runs the jobs from first (linked by next, the last one's NULL) as one group on c and leaves every one DONE: committed
- * (rc 0) or failed with its own error. */
+/* Runs the jobs from first (linked by next, the last one's NULL) as one group on c and leaves every one
+ * DONE: committed (rc 0) or failed with its own error. */
 static void group_run(struct store_conn *c, struct store_job *first)
 {
 	struct error e;
@@ -125,6 +125,8 @@ static void group_run(struct store_conn *c, struct store_job *first)
 		int left = 0;
 		for (struct store_job *j = first; j; j = j->next)
 			left += j->state == STORE_JOB_QUEUED;
+		if (left == 0) /* SQLite ended the transaction under the last write left; every other one had failed */
+			return;
 		int todo = left, ran = 0, lost = 0;
 		struct store_job *oldest = first;
 		while (oldest->state != STORE_JOB_QUEUED)

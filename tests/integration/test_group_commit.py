@@ -136,6 +136,41 @@ class GroupCommitTest(TestCase):
         print("\n  %d writes in %d commits (%d refused)" % (writes, commits, len(answers) - len(ok_tags)),
               file=sys.stderr)
 
+    def test_a_write_that_ends_the_whole_transaction_leaves_the_others(self):
+        # ON CONFLICT ROLLBACK: SQLite itself rolls back the whole transaction, the group's other writes too
+        s = self.server("CREATE TABLE items (id INTEGER PRIMARY KEY, writer TEXT NOT NULL, n INTEGER NOT NULL, "
+                        "tag TEXT UNIQUE ON CONFLICT ROLLBACK);\n"
+                        "INSERT INTO items (writer, n, tag) VALUES ('seed', 0, 'taken');\n")
+        r = s.post(PATH, {"writer": "bad", "n": 0, "tag": "taken"})  # alone in its group
+        self.assertError(r, 409, "UNIQUE")
+        answers = []
+        lock = threading.Lock()
+
+        def client(i):
+            w = Writer(s)
+            try:
+                for k in range(40):
+                    bad = i % 4 == 1 and k % 3 == 0
+                    body = {"writer": "bad" if bad else "ok", "n": k, "tag": "taken" if bad else "c%d-%d" % (i, k)}
+                    status, got = w.post(body)
+                    with lock:
+                        answers.append((bad, status, got, body))
+            finally:
+                w.close()
+
+        self.assertEqual(in_threads(CLIENTS, client), [])
+        commits, writes = groups(s)
+        self.assertGreater(writes, commits, "no group formed")
+        for bad, status, got, body in answers:
+            self.assertEqual(status, 409 if bad else 201, "%r answered %r" % (body, got))
+            if not bad:
+                self.assertEqual(got["tag"], body["tag"])
+        ok_tags = sorted(b["tag"] for bad, _, _, b in answers if not bad)
+        self.assertEqual([r["tag"] for r in query(s.db, "SELECT tag FROM items WHERE writer = 'ok' ORDER BY tag;")],
+                         ok_tags)
+        self.assertEqual(query(s.db, "SELECT count(*) AS n FROM items WHERE writer = 'bad';"), [{"n": 0}])
+        self.assertEqual(len(self.assertLogAgrees(s, "the log after whole-transaction rollbacks")), len(ok_tags))
+
     def test_concurrent_batches_stay_whole(self):
         s = self.server(SCHEMA)
         acked, refused = [], []
