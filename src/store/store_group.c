@@ -6,9 +6,11 @@
  * once, wakes the feed once, marks every write done and hands the lead, with the writes that queued
  * meanwhile as the next group, to the oldest of them.
  * A write is answered only after its commit. Any worker thread. s_lock guards the queue (s_head, s_tail),
- * s_leading and each job's done and lead; a job's results are written by the leader before it is marked
- * done and read by its own thread after that. Each job's thread sleeps on its semaphore, posted exactly
- * once: when the job is done, or when its thread is to lead (then the job is the first of its group). s_conn, the connection every group runs on, belongs to the leading thread
+ * s_leading and each job's lead; a job's results are written by the leader before it posts the job and
+ * read by its own thread after that. Each job's thread sleeps on its semaphore, posted exactly
+ * once: when the job is done, or when its thread is to lead (then the job is the first of its group); a
+ * thread that leads on arrival gets no post. A thread returns only after its post, so a leader may touch a
+ * job (read its next, post it) until the post and never after. s_conn, the connection every group runs on, belongs to the leading thread
  * (one at a time, handed over under s_lock): one connection keeps its cache of pages and statements valid
  * from one group to the next, where each worker's own would find its cache stale after every other
  * worker's commit and allocate every page again.
@@ -202,7 +204,7 @@ static struct store_job *group_take(void)
 	return first;
 }
 
-/* Leads: runs group (self's job first in it) on the group's connection, marks its jobs done, hands the lead
+/* Leads: runs group (self's job first in it) on the group's connection, hands the lead
  * with the next group to the thread of the oldest queued job (or gives it up when none queued), then wakes
  * the group's other jobs. Their threads wait for that one post and only then return (and destroy their
  * job): a job is touched here only before its post. */
@@ -215,8 +217,6 @@ static void group_lead(struct store_conn *c, struct store_job *group, struct sto
 	group_run(s_conn ? s_conn : c, group);
 	struct store_job *next_group = NULL;
 	pthread_mutex_lock(&s_lock);
-	for (struct store_job *k = group; k; k = k->next)
-		k->done = 1;
 	if (s_head) { /* what queued while this group ran is the next group */
 		next_group = group_take();
 		next_group->lead = next_group;
@@ -241,7 +241,6 @@ int store_group_run(struct store_conn *c, struct store_job *j, struct error *e)
 	j->seq = 0;
 	j->rc = -1;
 	j->state = STORE_JOB_QUEUED;
-	j->done = 0;
 	j->lead = NULL;
 	j->bytes = j->body ? json_bytes(j->body) : 0;
 	j->deadline = clock_ms(CLOCK_REALTIME) + LIMIT_BUSY_TIMEOUT_MS;
@@ -259,20 +258,16 @@ int store_group_run(struct store_conn *c, struct store_job *j, struct error *e)
 		group = group_take();
 	}
 	pthread_mutex_unlock(&s_lock);
-	for (;;) {
-		if (group)
-			group_lead(c, group, j);
+	if (!group) { /* wait for the one post: j is done, or this thread leads the group j starts */
+		while (sem_wait(&j->wake) != 0 && errno == EINTR)
+			;
 		pthread_mutex_lock(&s_lock);
-		int done = j->done;
 		group = j->lead;
 		j->lead = NULL;
 		pthread_mutex_unlock(&s_lock);
-		if (done)
-			break;
-		if (!group)
-			while (sem_wait(&j->wake) != 0 && errno == EINTR)
-				;
 	}
+	if (group)
+		group_lead(c, group, j); /* j is the group's first job: done after it */
 	sem_destroy(&j->wake);
 	if (j->rc != 0) {
 		*e = j->e;

@@ -34,7 +34,6 @@ struct store_job {
 	int rc;
 	/* the group's */
 	enum store_job_state state;    /* by the leader while it runs the group */
-	int done;                      /* under the group lock: the leader finished with it */
 	struct store_job *lead;        /* under the group lock: the group its thread is to lead (it starts with
 	                                * this job) */
 	size_t bytes;                  /* its share of the group's byte bound */
