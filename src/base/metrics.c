@@ -43,6 +43,8 @@ static const struct {
 	 "Writes the primary could not be asked or did not answer: NATS down, no primary, too large, timed out (follower)."},
 	{"rowcast_cluster_writes_served_total", "counter", "Writes forwarded by followers, run and answered (primary)."},
 	{"rowcast_sse_open", "gauge", "Open Server-Sent Events streams (GET /api/events)."},
+	{"rowcast_write_commits_total", "counter", "Transactions committed for rowcast's own writes (one per group of writes)."},
+	{"rowcast_writes_committed_total", "counter", "Writes those transactions committed (REST, WebSocket, forwarded)."},
 };
 
 static const struct {

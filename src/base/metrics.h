@@ -30,6 +30,8 @@ enum metrics_counter {
 	METRICS_CLUSTER_WRITES_UNFORWARDED, /* follower: writes it could not get answered (NATS down, no primary...) */
 	METRICS_CLUSTER_WRITES_SERVED, /* primary: forwarded writes it ran and answered */
 	METRICS_SSE_OPEN,         /* gauge: open Server-Sent Events streams (GET /api/events) */
+	METRICS_WRITE_COMMITS,    /* transactions committed for rowcast's own writes: one per group */
+	METRICS_WRITES_COMMITTED, /* writes those transactions committed */
 	METRICS_COUNTER_COUNT
 };
 

@@ -1,22 +1,22 @@
 /*
  * store.c: SQLite connections (one per thread, via a pthread key whose destructor closes it), the
- * per-connection statement cache, write transactions and the mapping of SQLite errors to API errors.
- * rowcast's own write transactions are serialized by the process-wide write lock (writelock.h; SQLite
- * allows one writer at a time anyway); s_path and the file's identity (s_dev, s_ino) are set once by
+ * per-connection statement cache and the mapping of SQLite errors to API errors. rowcast's own write
+ * transactions are made by group commit (store_group.c) under the process-wide write lock (writelock.h;
+ * SQLite allows one writer at a time anyway); s_path and the file's identity (s_dev, s_ino) are set once by
  * store_init before any worker thread runs and are read-only afterwards: a file deleted or replaced
  * underneath is refused, never half-served.
  */
 #include "store_int.h"
+#include "store_group.h"
 
 #include "changelog.h"
 #include "checkpoint.h"
-#include "clock.h"
 #include "error.h"
 #include "limit.h"
 #include "query.h"
-#include "writelock.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +48,11 @@ static void conn_free(void *p)
 	free(c);
 }
 
+void store_conn_free(struct store_conn *c)
+{
+	conn_free(c);
+}
+
 static void key_create(void)
 {
 	pthread_key_create(&s_conn_key, conn_free);
@@ -72,9 +77,24 @@ static int open_db(const char *path, int flags, sqlite3 **db)
 	return rc;
 }
 
+/* Process-wide settings, before SQLite starts (store_check runs first). No memory statistics, which would
+ * make every sqlite3_malloc and sqlite3_free of every thread take one global mutex (the feed thread, the
+ * group's writer and the readers all allocate all the time; rowcast never reads the statistics). And
+ * malloc keeps the free memory at the top of a thread's heap up to STORE_MALLOC_TRIM_BYTES: a connection
+ * frees its cached pages whenever another one committed and reads them again at once, and giving that
+ * memory back each time (madvise, then page faults to take it again) cost more than the write itself. */
+static void sqlite_configure(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* SQLITE_MISUSE when SQLite already started: then as it is */
+	mallopt(M_TRIM_THRESHOLD, STORE_MALLOC_TRIM_BYTES);
+	mallopt(M_TOP_PAD, STORE_MALLOC_TOP_PAD_BYTES);
+}
+
 int store_check(const char *path, int *exists, struct error *err)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	struct stat st;
+	pthread_once(&once, sqlite_configure);
 	sqlite3 *db = NULL;
 	*exists = stat(path, &st) == 0;
 	if (!*exists) {
@@ -162,8 +182,7 @@ int store_file_check(struct error *e)
 			       s_path, found ? "replaced" : "deleted");
 }
 
-/* Opens a connection for the current settings; NULL with e on failure. */
-static struct store_conn *conn_open(struct error *e)
+struct store_conn *store_conn_open(struct error *e)
 {
 	struct store_conn *c;
 	if (store_file_check(e) != 0)
@@ -191,7 +210,7 @@ static struct store_conn *conn_open(struct error *e)
 struct store_conn *store_shared_acquire(struct error *e)
 {
 	pthread_mutex_lock(&s_shared_lock);
-	if (!s_shared && !(s_shared = conn_open(e))) {
+	if (!s_shared && !(s_shared = store_conn_open(e))) {
 		pthread_mutex_unlock(&s_shared_lock);
 		return NULL;
 	}
@@ -208,7 +227,7 @@ struct store_conn *store_conn_get(struct error *e)
 	struct store_conn *c = pthread_getspecific(s_conn_key);
 	if (c)
 		return c;
-	if (!(c = conn_open(e)))
+	if (!(c = store_conn_open(e)))
 		return NULL;
 	pthread_setspecific(s_conn_key, c);
 	return c;
@@ -220,6 +239,7 @@ void store_shared_close(void)
 	conn_free(s_shared);
 	s_shared = NULL;
 	pthread_mutex_unlock(&s_shared_lock);
+	store_group_close();
 }
 
 void store_conn_close(void)
@@ -333,30 +353,6 @@ int store_fail(struct store_conn *c, int rc, struct error *e)
 	}
 }
 
-int store_write_begin(struct store_conn *c, struct error *e)
-{
-	/* One deadline for both waits, rowcast's own queue and another program's lock: a write queued behind
-	 * others that wait on a foreign lock must not wait their timeouts plus its own. */
-	long long deadline = clock_ms(CLOCK_REALTIME) + LIMIT_BUSY_TIMEOUT_MS;
-	if (writelock_take_until(deadline) != 0)
-		return error_set(e, ERR_FAIL, 503, "unavailable", "the database is locked by another program; try again");
-	long long left = deadline - clock_ms(CLOCK_REALTIME);
-	sqlite3_busy_timeout(c->db, left > 0 ? (int)left : 1);
-	int rc = store_exec(c, "BEGIN IMMEDIATE");
-	sqlite3_busy_timeout(c->db, LIMIT_BUSY_TIMEOUT_MS);
-	if (rc != SQLITE_OK) {
-		writelock_release();
-		return store_fail(c, rc, e);
-	}
-	/* a write into a file no longer at the path would be lost, or never reach the change feed */
-	if (store_file_check(e) != 0) {
-		store_exec(c, "ROLLBACK");
-		writelock_release();
-		return -1;
-	}
-	return 0;
-}
-
 /* Reads the last seq the change log assigned into *seq (0 when none). Returns 0, or ERR_FAIL with e. */
 static int read_last_seq(struct store_conn *c, long long *seq, struct error *e)
 {
@@ -373,25 +369,15 @@ static int read_last_seq(struct store_conn *c, long long *seq, struct error *e)
 	return 0;
 }
 
-int store_write_end(struct store_conn *c, int ok, struct error *e)
+void store_commit_notify(void)
 {
-	int rc = SQLITE_OK;
-	if (ok) {
-		struct error ignored; /* a write whose seq cannot be read still commits; it then reports 0 */
-		if (read_last_seq(c, &c->last_write_seq, &ignored) != 0)
-			c->last_write_seq = 0;
-		rc = store_exec(c, "COMMIT");
-		if (rc != SQLITE_OK) {
-			store_fail(c, rc, e);
-			ok = 0;
-		}
-	}
-	if (!ok && sqlite3_get_autocommit(c->db) == 0)
-		store_exec(c, "ROLLBACK");
-	writelock_release();
-	if (ok && s_on_commit)
+	if (s_on_commit)
 		s_on_commit();
-	return ok ? 0 : -1;
+}
+
+void store_conn_write_seq_set(struct store_conn *c, long long seq)
+{
+	c->last_write_seq = seq;
 }
 
 int store_bind_text(sqlite3_stmt *st, int idx, enum catalog_affinity aff, const char *text)

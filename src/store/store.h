@@ -45,7 +45,8 @@ struct store_conn *store_conn_get(struct error *e);
 struct store_conn *store_shared_acquire(struct error *e);
 void store_shared_release(void);
 
-/* Closes the shared connection (at shutdown, when no thread uses it). */
+/* Closes the shared connections, the WebSocket workers' and group commit's (at shutdown, when no thread
+ * uses them). */
 void store_shared_close(void);
 
 /* Closes the calling thread's connection now (used by the main thread before exit). */

@@ -23,6 +23,11 @@ struct store_conn {
 	long long last_write_seq; /* seq of the last change the last committed write made */
 };
 
+/* Opens a connection with rowcast's settings, owned by the caller (store_conn_free). NULL with e on
+ * failure. */
+struct store_conn *store_conn_open(struct error *e);
+void store_conn_free(struct store_conn *c);
+
 /* Returns the cached statement for the SQL text in s (which it finishes and frees), preparing it on first
  * use; reset and unbound, ready to bind. NULL with e filled on failure. */
 sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct error *e);
@@ -30,13 +35,11 @@ sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct error
 /* Translates a failed SQLite call on c into e (409 constraints, 503 locked, 507 full...). Returns -1. */
 int store_fail(struct store_conn *c, int rc, struct error *e);
 
-/* Begins a write transaction under the process-wide write lock (writelock.h), waiting at most
- * LIMIT_BUSY_TIMEOUT_MS for it and SQLite's lock together. Returns 0 or -1 with e (lock released). */
-int store_write_begin(struct store_conn *c, struct error *e);
+/* Calls the function store_on_commit registered (after each commit of rowcast's own writes). */
+void store_commit_notify(void);
 
-/* Commits (ok != 0) or rolls back the write transaction and releases the write lock.
- * Returns 0, or -1 with e when the commit itself failed (then everything was rolled back). */
-int store_write_end(struct store_conn *c, int ok, struct error *e);
+/* Records seq as the last change the thread owning c committed (store_last_write_seq). */
+void store_conn_write_seq_set(struct store_conn *c, long long seq);
 
 /* Runs a fixed SQL statement (BEGIN, COMMIT...) through the cache. Returns an SQLite result code. */
 int store_exec(struct store_conn *c, const char *sql);

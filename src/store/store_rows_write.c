@@ -1,10 +1,11 @@
 /*
  * store_rows_write.c: the SQL behind the row writes: insert (one row or a batch in one transaction),
  * update (PATCH), replace (PUT, creating when absent) and delete. Names come from the catalog and are quoted
- * with %w; every value is bound. Runs on the calling worker thread with that thread's connection; each
- * write runs in one transaction under the store's write lock (store_write_begin/end), and a write that
- * fails leaves the database as it was.
+ * with %w; every value is bound. Each write checks its request on the calling worker thread, then runs as
+ * a job of group commit (store_group.h): inside a transaction it may share with other writes, on the
+ * connection of whichever thread leads the group. A write that fails leaves the database as it was.
  */
+#include "store_group.h"
 #include "store_sql.h"
 
 #include "json.h"
@@ -125,11 +126,35 @@ static void error_in_row(struct error *e, int i)
 	memcpy(e->message, msg, sizeof msg);
 }
 
+/* The job of a POST: one row, or every row of a batch (the first failure fails it all). */
+static int insert_run(struct store_conn *c, struct store_job *j, struct error *e)
+{
+	int batch = cJSON_IsArray(j->body);
+	cJSON *result = batch ? cJSON_CreateArray() : NULL;
+	int i = 0;
+	if (batch && !result)
+		return error_nomem(e);
+	for (const cJSON *obj = batch ? j->body->child : j->body; obj; obj = batch ? obj->next : NULL, i++) {
+		cJSON *row = NULL;
+		if (insert_one(c, j->t, obj, &row, e)) {
+			if (batch)
+				error_in_row(e, i);
+			cJSON_Delete(result);
+			return -1;
+		}
+		if (batch)
+			cJSON_AddItemToArray(result, row);
+		else
+			result = row;
+	}
+	j->out = result;
+	return 0;
+}
+
 int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, cJSON **out,
                       struct error *e)
 {
 	int batch = cJSON_IsArray(body);
-	int ok = 1;
 	*out = NULL;
 	if (batch && cJSON_GetArraySize(body) == 0)
 		return error_set(e, ERR_FAIL, 400, "bad_request", "an array of rows must hold at least one row");
@@ -137,31 +162,30 @@ int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const
 		return error_set(e, ERR_FAIL, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
 	if (!batch && !cJSON_IsObject(body))
 		return error_set(e, ERR_FAIL, 400, "bad_request", "the body must be a row object or an array of them");
-	cJSON *result = batch ? cJSON_CreateArray() : NULL;
-	if (batch && !result)
-		return error_nomem(e);
-	if (store_write_begin(c, e)) {
-		cJSON_Delete(result);
+	struct store_job j = {.run = insert_run, .t = t, .body = body, .rows = batch ? cJSON_GetArraySize(body) : 1};
+	if (store_group_run(c, &j, e))
 		return -1;
+	*out = j.out;
+	return 0;
+}
+
+/* The job of a PATCH with at least one column. */
+static int update_run(struct store_conn *c, struct store_job *j, struct error *e)
+{
+	const struct catalog_table *t = j->t;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
+	for (int i = 0; i < j->n; i++) {
+		sqlite3_str_appendall(s, i ? ", " : "");
+		store_sql_column_append(s, t, j->cols[i]);
+		sqlite3_str_appendall(s, " = ?");
 	}
-	int i = 0;
-	for (const cJSON *obj = batch ? body->child : body; obj && ok; obj = batch ? obj->next : NULL, i++) {
-		cJSON *row = NULL;
-		if (insert_one(c, t, obj, &row, e)) {
-			if (batch)
-				error_in_row(e, i);
-			ok = 0;
-		} else if (batch) {
-			cJSON_AddItemToArray(result, row);
-		} else {
-			result = row;
-		}
-	}
-	if (store_write_end(c, ok, e)) {
-		cJSON_Delete(result);
+	store_sql_key_where_append(s, t);
+	store_sql_returning_append(s, t);
+	if (run_for_key(c, store_stmt_take(c, s, e), t, j->body, j->n, j->key, &j->out, e))
 		return -1;
-	}
-	*out = result;
+	if (!j->out)
+		return error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", j->key, t->name);
 	return 0;
 }
 
@@ -177,29 +201,11 @@ int store_row_update(struct store_conn *c, const struct catalog_table *t, const 
 		free(cols);
 		return store_row_get(c, t, key_text, row, e);
 	}
-	sqlite3_str *s = sqlite3_str_new(c->db);
-	sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", t->name);
-	for (int i = 0; i < n; i++) {
-		sqlite3_str_appendall(s, i ? ", " : "");
-		store_sql_column_append(s, t, cols[i]);
-		sqlite3_str_appendall(s, " = ?");
-	}
+	struct store_job j = {.run = update_run, .t = t, .key = key_text, .body = obj, .cols = cols, .n = n, .rows = 1};
+	int rc = store_group_run(c, &j, e);
 	free(cols);
-	store_sql_key_where_append(s, t);
-	store_sql_returning_append(s, t);
-	if (store_write_begin(c, e)) {
-		store_sql_discard(s);
-		return -1;
-	}
-	int rc = run_for_key(c, store_stmt_take(c, s, e), t, obj, n, key_text, row, e);
-	if (!rc && !*row)
-		rc = error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
-	if (store_write_end(c, !rc, e) || rc) {
-		cJSON_Delete(*row);
-		*row = NULL;
-		return -1;
-	}
-	return 0;
+	*row = j.out;
+	return rc;
 }
 
 /* Checks that a key given in a PUT body names the same row as the URL. Returns 0, or -1 with a 400. */
@@ -274,12 +280,28 @@ static void replace_insert_sql(sqlite3_str *s, const struct catalog_table *t, co
 	sqlite3_str_appendall(s, ")");
 }
 
+/* The job of a PUT: replaces the row, or creates it when absent. */
+static int replace_run(struct store_conn *c, struct store_job *j, struct error *e)
+{
+	cJSON *existing = NULL;
+	if (store_sql_row_fetch(c, j->t, j->key, &existing, e))
+		return -1;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	if (existing)
+		replace_update_sql(s, j->t, j->cols, j->n);
+	else
+		replace_insert_sql(s, j->t, j->cols, j->n);
+	store_sql_returning_append(s, j->t);
+	j->created = !existing;
+	cJSON_Delete(existing);
+	return run_for_key(c, store_stmt_take(c, s, e), j->t, j->body, j->n, j->key, &j->out, e);
+}
+
 int store_row_replace(struct store_conn *c, const struct catalog_table *t, const char *key_text,
                       const cJSON *obj, cJSON **row, int *created, struct error *e)
 {
 	int *cols;
 	int n;
-	cJSON *existing = NULL;
 	*row = NULL;
 	*created = 0;
 	if (store_sql_single_row_check(t, e))
@@ -288,29 +310,31 @@ int store_row_replace(struct store_conn *c, const struct catalog_table *t, const
 		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
 	if (same_key(t, obj, key_text, e) || (n = body_columns(t, obj, &cols, e)) < 0)
 		return -1;
-	if (store_write_begin(c, e)) {
-		free(cols);
-		return -1;
-	}
-	int rc = store_sql_row_fetch(c, t, key_text, &existing, e);
-	if (!rc) {
-		sqlite3_str *s = sqlite3_str_new(c->db);
-		if (existing)
-			replace_update_sql(s, t, cols, n);
-		else
-			replace_insert_sql(s, t, cols, n);
-		store_sql_returning_append(s, t);
-		rc = run_for_key(c, store_stmt_take(c, s, e), t, obj, n, key_text, row, e);
-		*created = !existing;
-	}
-	cJSON_Delete(existing);
+	struct store_job j = {.run = replace_run, .t = t, .key = key_text, .body = obj, .cols = cols, .n = n, .rows = 1};
+	int rc = store_group_run(c, &j, e);
 	free(cols);
-	if (store_write_end(c, !rc, e) || rc) {
-		cJSON_Delete(*row);
-		*row = NULL;
-		*created = 0;
+	*row = j.out;
+	*created = rc == 0 && j.created;
+	return rc;
+}
+
+/* The job of a DELETE. */
+static int delete_run(struct store_conn *c, struct store_job *j, struct error *e)
+{
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", j->t->name);
+	store_sql_key_where_append(s, j->t);
+	sqlite3_stmt *st = store_stmt_take(c, s, e);
+	if (!st)
 		return -1;
-	}
+	if (store_sql_key_bind(st, 1, j->t, j->key) != SQLITE_OK)
+		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind the key");
+	int step = sqlite3_step(st);
+	int reset = sqlite3_reset(st);
+	if (step != SQLITE_DONE)
+		return store_fail(c, reset, e);
+	if (sqlite3_changes(c->db) == 0)
+		return error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", j->key, j->t->name);
 	return 0;
 }
 
@@ -319,26 +343,6 @@ int store_row_delete(struct store_conn *c, const struct catalog_table *t, const 
 {
 	if (store_sql_single_row_check(t, e))
 		return -1;
-	sqlite3_str *s = sqlite3_str_new(c->db);
-	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
-	store_sql_key_where_append(s, t);
-	if (store_write_begin(c, e)) {
-		store_sql_discard(s);
-		return -1;
-	}
-	sqlite3_stmt *st = store_stmt_take(c, s, e);
-	int rc = -1;
-	if (st && store_sql_key_bind(st, 1, t, key_text) != SQLITE_OK) {
-		error_set(e, ERR_FAIL, 500, "internal", "cannot bind the key");
-	} else if (st) {
-		int step = sqlite3_step(st);
-		int reset = sqlite3_reset(st);
-		if (step != SQLITE_DONE)
-			rc = store_fail(c, reset, e);
-		else if (sqlite3_changes(c->db) == 0)
-			rc = error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", key_text, t->name);
-		else
-			rc = 0;
-	}
-	return store_write_end(c, rc == 0, e) ? -1 : rc;
+	struct store_job j = {.run = delete_run, .t = t, .key = key_text, .rows = 1};
+	return store_group_run(c, &j, e);
 }
