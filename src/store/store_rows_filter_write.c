@@ -1,12 +1,13 @@
 /*
  * store_rows_filter_write.c: the writes /rest/v1 adds to the row writes of store_rows_write.c: UPDATE and
- * DELETE of every row a parsed query's filters select, and INSERT ... ON CONFLICT (upsert). Each runs in one
- * transaction under the store's write lock (store_write_begin/end, the path every write takes), so the change
+ * DELETE of every row a parsed query's filters select, and INSERT ... ON CONFLICT (upsert). Each is a group
+ * commit job (store_group.h, the path every write takes), in a savepoint of its own, so the change
  * log's triggers record each row changed and the feed pushes them; a write that fails leaves the database as
- * it was. Names come from the catalog and are quoted with %w; every value is bound. Runs on the calling
- * worker thread with that thread's connection.
+ * it was. Names come from the catalog and are quoted with %w; every value is bound. Called by worker
+ * threads; the statements run on the group's connection (store_group_run).
  */
 #include "store_sql.h"
+#include "store_group.h"
 
 #include "json.h"
 #include "limit.h"
@@ -82,35 +83,58 @@ static int single_check(const struct query *q, const cJSON *arr, struct error *e
 	return 0;
 }
 
-/* Runs the statement in s (a write whose values are: the object's members when obj, then q's filters) in a
- * write transaction of its own; *rows is the array of the rows it returned. Returns 0, or -1 with e. */
-static int filtered_run(struct store_conn *c, const struct catalog_table *t, const struct query *q, sqlite3_str *s,
-                        const cJSON *obj, cJSON **rows, struct error *e)
+/* A write of this file as a group commit job (store_group.h): job first, so that a job is its filter_job. */
+struct filter_job {
+	struct store_job job;
+	const struct query *q;
+	const char *sql;       /* filtered writes: the statement's text (made again on each run) */
+	const int *target;     /* upserts: the conflict target, nt columns */
+	int nt, ignore;
+};
+
+/* Runs a filtered write's statement on c inside the group's transaction: the object's members (job.body,
+ * when set) then q's filters bound; job.out gets the array of the rows it returned. */
+static int filtered_job_run(struct store_conn *c, struct store_job *j, struct error *e)
 {
+	const struct filter_job *fj = (const struct filter_job *)j;
 	int idx = 1, rc = -1;
 	cJSON *arr = cJSON_CreateArray();
-	*rows = NULL;
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendall(s, fj->sql);
 	if (!arr) {
 		store_sql_discard(s);
 		return error_nomem(e);
 	}
-	if (store_write_begin(c, e)) {
-		store_sql_discard(s);
-		cJSON_Delete(arr);
-		return -1;
-	}
 	sqlite3_stmt *st = store_stmt_take(c, s, e);
-	if (st && !(obj && object_bind(obj, st, &idx, e))) {
-		if (store_sql_filters_bind(st, &idx, t, q))
+	if (st && !(j->body && object_bind(j->body, st, &idx, e))) {
+		if (store_sql_filters_bind(st, &idx, j->t, fj->q))
 			error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
 		else
-			rc = rows_step(c, st, arr, e) || single_check(q, arr, e) ? -1 : 0;
+			rc = rows_step(c, st, arr, e) || single_check(fj->q, arr, e) ? -1 : 0;
 	}
-	if (store_write_end(c, rc == 0, e) || rc) {
+	if (rc) {
 		cJSON_Delete(arr);
 		return -1;
 	}
-	*rows = arr;
+	j->out = arr;
+	return 0;
+}
+
+/* Runs the statement in s (a write whose values are: the object's members when obj, then q's filters) as a
+ * group commit job; *rows is the array of the rows it returned. Returns 0, or -1 with e. */
+static int filtered_run(struct store_conn *c, const struct catalog_table *t, const struct query *q, sqlite3_str *s,
+                        const cJSON *obj, cJSON **rows, struct error *e)
+{
+	*rows = NULL;
+	char *sql = sqlite3_str_finish(s);
+	if (!sql)
+		return error_nomem(e);
+	struct filter_job fj = {.job = {.run = filtered_job_run, .t = t, .body = obj, .rows = 1}, .q = q, .sql = sql};
+	int rc = store_group_run(c, &fj.job, e);
+	sqlite3_free(sql);
+	if (rc)
+		return -1;
+	*rows = fj.job.out;
 	return 0;
 }
 
@@ -218,33 +242,21 @@ static int upsert_one(struct store_conn *c, const struct catalog_table *t, const
 	return rows_step(c, st, arr, e);
 }
 
-int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, const struct query *q,
-                      int ignore, cJSON **rows, struct error *e)
+/* Runs an upsert (every row of job.body) on c inside the group's transaction; job.out gets the rows written. */
+static int upsert_job_run(struct store_conn *c, struct store_job *j, struct error *e)
 {
-	int target[LIMIT_QUERY_COLUMNS];
-	int batch = cJSON_IsArray(body), ok = 1, i = 0;
-	int nt = conflict_columns(t, q, target, e);
-	*rows = NULL;
-	if (nt < 0)
-		return -1;
-	if (batch && cJSON_GetArraySize(body) > LIMIT_BATCH_ROWS)
-		return error_set(e, ERR_FAIL, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
-	if (!batch && !cJSON_IsObject(body))
-		return error_set(e, ERR_FAIL, 400, "bad_request", "the body must be a row object or an array of them");
-	int *cols = malloc(((size_t)t->n_cols + 1) * sizeof *cols);
+	const struct filter_job *fj = (const struct filter_job *)j;
+	int batch = cJSON_IsArray(j->body), i = 0;
+	int *cols = malloc(((size_t)j->t->n_cols + 1) * sizeof *cols);
 	cJSON *arr = cJSON_CreateArray();
 	if (!cols || !arr) {
 		free(cols);
 		cJSON_Delete(arr);
 		return error_nomem(e);
 	}
-	if (store_write_begin(c, e)) {
-		free(cols);
-		cJSON_Delete(arr);
-		return -1;
-	}
-	for (const cJSON *obj = batch ? body->child : body; obj && ok; obj = batch ? obj->next : NULL, i++) {
-		if (upsert_one(c, t, q, obj, target, nt, ignore, cols, arr, e)) {
+	int ok = 1;
+	for (const cJSON *obj = batch ? j->body->child : j->body; obj && ok; obj = batch ? obj->next : NULL, i++) {
+		if (upsert_one(c, j->t, fj->q, obj, fj->target, fj->nt, fj->ignore, cols, arr, e)) {
 			ok = 0;
 			if (batch) {
 				struct error first = *e;
@@ -253,12 +265,34 @@ int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const
 		}
 	}
 	free(cols);
-	if (ok && single_check(q, arr, e))
+	if (ok && single_check(fj->q, arr, e))
 		ok = 0;
-	if (store_write_end(c, ok, e)) {
+	if (!ok) {
 		cJSON_Delete(arr);
 		return -1;
 	}
-	*rows = arr;
+	j->out = arr;
+	return 0;
+}
+
+int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, const struct query *q,
+                      int ignore, cJSON **rows, struct error *e)
+{
+	int target[LIMIT_QUERY_COLUMNS];
+	int batch = cJSON_IsArray(body);
+	int nt = conflict_columns(t, q, target, e);
+	*rows = NULL;
+	if (nt < 0)
+		return -1;
+	if (batch && cJSON_GetArraySize(body) > LIMIT_BATCH_ROWS)
+		return error_set(e, ERR_FAIL, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
+	if (!batch && !cJSON_IsObject(body))
+		return error_set(e, ERR_FAIL, 400, "bad_request", "the body must be a row object or an array of them");
+	struct filter_job fj = {.job = {.run = upsert_job_run, .t = t, .body = body,
+					.rows = batch ? cJSON_GetArraySize(body) : 1},
+				.q = q, .target = target, .nt = nt, .ignore = ignore};
+	if (store_group_run(c, &fj.job, e))
+		return -1;
+	*rows = fj.job.out;
 	return 0;
 }
