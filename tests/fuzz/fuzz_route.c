@@ -62,7 +62,8 @@ static int rebuilds_path(const char *pattern, const char *table, const char *key
 static void check_verdict(const struct route_request *rq, const struct route_policy *pol, const struct route_verdict *v)
 {
 	const char *m = rq->method;
-	int api = strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0;
+	int api = strncmp(rq->path, "/api/", 5) == 0 || strcmp(rq->path, "/api") == 0 ||
+		  strncmp(rq->path, "/rest/", 6) == 0 || strcmp(rq->path, "/rest") == 0; /* both answer 404 themselves */
 	const struct route_head_size *h = &rq->head;
 	if (h->line_bytes > LIMIT_REQUEST_LINE_BYTES || h->header_bytes > LIMIT_HEADER_BYTES ||
 	    h->n_headers > LIMIT_HEADER_COUNT) { /* the head's size: refused before anything else */
