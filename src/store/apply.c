@@ -196,15 +196,7 @@ static sqlite3_str *stmt_sql(sqlite3 *db, const struct catalog_table *t, enum st
 		}
 		key_where_append(s, t);
 	} else if (kind == STMT_INSERT) {
-		sqlite3_str_appendf(s, "INSERT INTO \"%w\" (", t->name);
-		for (int i = 0; i < n; i++) {
-			sqlite3_str_appendall(s, i ? ", " : "");
-			store_sql_column_append(s, t, cols[i]);
-		}
-		sqlite3_str_appendall(s, ") VALUES (");
-		for (int i = 0; i < n; i++)
-			sqlite3_str_appendall(s, i ? ", ?" : "?");
-		sqlite3_str_appendall(s, ")");
+		store_sql_insert_append(s, t, cols, n);
 	} else {
 		sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
 		key_where_append(s, t);

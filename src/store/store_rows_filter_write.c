@@ -11,48 +11,9 @@
 
 #include "json.h"
 #include "limit.h"
-#include "typed.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Resolves the members of a row object to writable columns into cols (room for t->n_cols + 1). Returns the
- * count, or -1 with a 400 in e (not an object; an unknown, generated or repeated column; a value its column
- * does not take, typed.h). */
-static int object_columns(const struct catalog_table *t, const cJSON *obj, int *cols, struct error *e)
-{
-	int n = 0;
-	if (!cJSON_IsObject(obj))
-		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
-	for (const cJSON *m = obj->child; m; m = m->next) {
-		int col = catalog_column_find(t, m->string);
-		if (col == -1)
-			return error_set(e, ERR_FAIL, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
-		if (col != CATALOG_ROWID && t->cols[col].generated)
-			return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
-		if (typed_value_check(t, col, m, e))
-			return -1;
-		for (int k = 0; k < n; k++)
-			if (cols[k] == col)
-				return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is given twice", m->string);
-		cols[n++] = col;
-	}
-	return n;
-}
-
-/* Binds the members of obj, in order, from parameter *idx on (advanced). Returns 0, or -1 with e. */
-static int object_bind(const cJSON *obj, sqlite3_stmt *st, int *idx, struct error *e)
-{
-	struct error be;
-	for (const cJSON *m = obj->child; m; m = m->next) {
-		int rc = json_value_bind(st, (*idx)++, m, &be);
-		if (rc == ERR_NOMEM)
-			return error_nomem(e);
-		if (rc)
-			return error_set(e, ERR_FAIL, be.status, be.code, "column '%.200s': %s", m->string, be.message);
-	}
-	return 0;
-}
 
 /* Steps st to its end, adding each row it returns to arr. Resets st. Returns 0, or -1 with e. */
 static int rows_step(struct store_conn *c, sqlite3_stmt *st, cJSON *arr, struct error *e)
@@ -106,7 +67,7 @@ static int filtered_job_run(struct store_conn *c, struct store_job *j, struct er
 		return error_nomem(e);
 	}
 	sqlite3_stmt *st = store_stmt_take(c, s, e);
-	if (st && !(j->body && object_bind(j->body, st, &idx, e))) {
+	if (st && !(j->body && store_sql_body_bind(j->body, st, &idx, e))) {
 		if (store_sql_filters_bind(st, &idx, j->t, fj->q))
 			error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
 		else
@@ -146,7 +107,7 @@ int store_rows_update_where(struct store_conn *c, const struct catalog_table *t,
 	*rows = NULL;
 	if (!cols)
 		return error_nomem(e);
-	if ((n = object_columns(t, obj, cols, e)) < 0 || store_sql_filters_check(t, q, e)) {
+	if ((n = store_sql_body_columns(t, obj, cols, e)) < 0 || store_sql_filters_check(t, q, e)) {
 		free(cols);
 		return -1;
 	}
@@ -206,22 +167,13 @@ static int conflict_columns(const struct catalog_table *t, const struct query *q
 static int upsert_one(struct store_conn *c, const struct catalog_table *t, const struct query *q, const cJSON *obj,
                       const int *target, int nt, int ignore, int *cols, cJSON *arr, struct error *e)
 {
-	int n = object_columns(t, obj, cols, e), idx = 1;
+	int n = store_sql_body_columns(t, obj, cols, e), idx = 1;
 	if (n < 0)
 		return -1;
 	sqlite3_str *s = sqlite3_str_new(c->db);
-	sqlite3_str_appendf(s, "INSERT INTO \"%w\"", t->name);
-	if (n == 0) {
-		sqlite3_str_appendall(s, " DEFAULT VALUES");
-	} else {
-		for (int i = 0; i < n; i++) {
-			sqlite3_str_appendall(s, i ? ", " : " (");
-			store_sql_column_append(s, t, cols[i]);
-		}
-		sqlite3_str_appendall(s, ") VALUES (");
-		for (int i = 0; i < n; i++)
-			sqlite3_str_appendall(s, i ? ", ?" : "?");
-		sqlite3_str_appendall(s, ") ON CONFLICT (");
+	store_sql_insert_append(s, t, cols, n);
+	if (n > 0) {
+		sqlite3_str_appendall(s, " ON CONFLICT (");
 		for (int i = 0; i < nt; i++) {
 			sqlite3_str_appendall(s, i ? ", " : "");
 			store_sql_column_append(s, t, target[i]);
@@ -237,7 +189,7 @@ static int upsert_one(struct store_conn *c, const struct catalog_table *t, const
 	sqlite3_str_appendall(s, " RETURNING ");
 	store_sql_row_columns_append(s, t, q);
 	sqlite3_stmt *st = store_stmt_take(c, s, e);
-	if (!st || object_bind(obj, st, &idx, e))
+	if (!st || store_sql_body_bind(obj, st, &idx, e))
 		return -1;
 	return rows_step(c, st, arr, e);
 }

@@ -10,7 +10,6 @@
 
 #include "json.h"
 #include "limit.h"
-#include "typed.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,58 +18,25 @@
 /* Room for a key written as decimal text: a 64-bit integer, its sign and the NUL. */
 #define ROWS_KEY_NUMBER_BYTES 24
 
-/* Resolves the members of a row object to writable columns: (*cols)[i] for the i-th member, in a malloc'd
- * array the caller frees (NULL on failure). Returns the count, or -1 with e (not an object; an unknown,
- * generated or repeated column; out of memory). */
+/* store_sql_body_columns into a malloc'd array the caller frees (*cols; NULL on failure). Returns the
+ * count, or -1 with e. */
 static int body_columns(const struct catalog_table *t, const cJSON *obj, int **cols, struct error *e)
 {
-	int n = 0;
-	*cols = NULL;
-	if (!cJSON_IsObject(obj))
-		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
 	/* distinct columns, the rowid among them: at most n_cols + 1 */
 	if (!(*cols = malloc(((size_t)t->n_cols + 1) * sizeof **cols)))
 		return error_nomem(e);
-	for (const cJSON *m = obj->child; m; m = m->next) {
-		int col = catalog_column_find(t, m->string);
-		if (col == -1) {
-			error_set(e, ERR_FAIL, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
-			goto fail;
-		}
-		if (col != CATALOG_ROWID && t->cols[col].generated) {
-			error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
-			goto fail;
-		}
-		if (typed_value_check(t, col, m, e))
-			goto fail;
-		for (int k = 0; k < n; k++) {
-			if ((*cols)[k] == col) {
-				error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is given twice", m->string);
-				goto fail;
-			}
-		}
-		(*cols)[n++] = col;
+	int n = store_sql_body_columns(t, obj, *cols, e);
+	if (n < 0) {
+		free(*cols);
+		*cols = NULL;
 	}
 	return n;
-fail:
-	free(*cols);
-	*cols = NULL;
-	return -1;
 }
 
 /* Binds the members of obj, in order, from parameter first_idx on. Returns 0, or -1 with e. */
 static int bind_body(const cJSON *obj, sqlite3_stmt *st, int first_idx, struct error *e)
 {
-	struct error be;
-	int idx = first_idx;
-	for (const cJSON *m = obj->child; m; m = m->next) {
-		int rc = json_value_bind(st, idx++, m, &be);
-		if (rc == ERR_NOMEM)
-			return error_nomem(e);
-		if (rc)
-			return error_set(e, ERR_FAIL, be.status, be.code, "column '%.200s': %s", m->string, be.message);
-	}
-	return 0;
+	return store_sql_body_bind(obj, st, &first_idx, e);
 }
 
 /* Runs st, a statement over one row whose body values are ?1..?n and the URL's key ?(n+1), and reads the
@@ -95,19 +61,7 @@ static int insert_one(struct store_conn *c, const struct catalog_table *t, const
 	if (n < 0)
 		return -1;
 	sqlite3_str *s = sqlite3_str_new(c->db);
-	sqlite3_str_appendf(s, "INSERT INTO \"%w\"", t->name);
-	if (n == 0) {
-		sqlite3_str_appendall(s, " DEFAULT VALUES");
-	} else {
-		for (int i = 0; i < n; i++) {
-			sqlite3_str_appendall(s, i ? ", " : " (");
-			store_sql_column_append(s, t, cols[i]);
-		}
-		sqlite3_str_appendall(s, ") VALUES (");
-		for (int i = 0; i < n; i++)
-			sqlite3_str_appendall(s, i ? ", ?" : "?");
-		sqlite3_str_appendall(s, ")");
-	}
+	store_sql_insert_append(s, t, cols, n);
 	free(cols);
 	store_sql_returning_append(s, t);
 	sqlite3_stmt *st = store_stmt_take(c, s, e);

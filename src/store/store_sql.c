@@ -5,6 +5,7 @@
 #include "store_sql.h"
 
 #include "json.h"
+#include "typed.h"
 
 void store_sql_column_append(sqlite3_str *s, const struct catalog_table *t, int col)
 {
@@ -110,4 +111,55 @@ int store_sql_row_fetch(struct store_conn *c, const struct catalog_table *t, con
 	if (store_sql_key_bind(st, 1, t, key_text) != SQLITE_OK)
 		return error_set(e, ERR_FAIL, 500, "internal", "cannot bind the key");
 	return store_sql_row_step(c, st, row, e);
+}
+
+int store_sql_body_columns(const struct catalog_table *t, const cJSON *obj, int *cols, struct error *e)
+{
+	int n = 0;
+	if (!cJSON_IsObject(obj))
+		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		int col = catalog_column_find(t, m->string);
+		if (col == -1)
+			return error_set(e, ERR_FAIL, 400, "bad_request", "unknown column '%.200s' in table '%s'", m->string, t->name);
+		if (col != CATALOG_ROWID && t->cols[col].generated)
+			return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is generated and cannot be written", m->string);
+		if (typed_value_check(t, col, m, e))
+			return -1;
+		for (int k = 0; k < n; k++)
+			if (cols[k] == col)
+				return error_set(e, ERR_FAIL, 400, "bad_request", "column '%.200s' is given twice", m->string);
+		cols[n++] = col;
+	}
+	return n;
+}
+
+int store_sql_body_bind(const cJSON *obj, sqlite3_stmt *st, int *idx, struct error *e)
+{
+	struct error be;
+	for (const cJSON *m = obj->child; m; m = m->next) {
+		int rc = json_value_bind(st, (*idx)++, m, &be);
+		if (rc == ERR_NOMEM)
+			return error_nomem(e);
+		if (rc)
+			return error_set(e, ERR_FAIL, be.status, be.code, "column '%.200s': %s", m->string, be.message);
+	}
+	return 0;
+}
+
+void store_sql_insert_append(sqlite3_str *s, const struct catalog_table *t, const int *cols, int n)
+{
+	sqlite3_str_appendf(s, "INSERT INTO \"%w\"", t->name);
+	if (n == 0) {
+		sqlite3_str_appendall(s, " DEFAULT VALUES");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		sqlite3_str_appendall(s, i ? ", " : " (");
+		store_sql_column_append(s, t, cols[i]);
+	}
+	sqlite3_str_appendall(s, ") VALUES (");
+	for (int i = 0; i < n; i++)
+		sqlite3_str_appendall(s, i ? ", ?" : "?");
+	sqlite3_str_appendall(s, ")");
 }

@@ -16,6 +16,18 @@ void store_sql_column_append(sqlite3_str *s, const struct catalog_table *t, int 
  * NULL or selects nothing). */
 void store_sql_row_columns_append(sqlite3_str *s, const struct catalog_table *t, const struct query *q);
 
+/* Resolves the members of a row object to writable columns into cols (room for t->n_cols + 1: distinct
+ * columns, the rowid among them). Returns the count, or -1 with a 400 in e: not an object; an unknown,
+ * generated or repeated column; a value its column does not take (typed.h). */
+int store_sql_body_columns(const struct catalog_table *t, const cJSON *obj, int *cols, struct error *e);
+
+/* Binds the members of obj, in order, from parameter *idx on (advanced). Returns 0, or -1 with e. */
+int store_sql_body_bind(const cJSON *obj, sqlite3_stmt *st, int *idx, struct error *e);
+
+/* Appends "INSERT INTO t (c1, ...) VALUES (?, ...)" for cols[0..n), or "INSERT INTO t DEFAULT VALUES" when
+ * n is 0. */
+void store_sql_insert_append(sqlite3_str *s, const struct catalog_table *t, const int *cols, int n);
+
 /* Appends " RETURNING <every visible column>". */
 void store_sql_returning_append(sqlite3_str *s, const struct catalog_table *t);
 
