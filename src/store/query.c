@@ -347,6 +347,27 @@ int query_limit_parse(struct query *q, const char *v, struct error *e)
 	return 0;
 }
 
+int query_pair_next(struct query *q, const char **p, char **key, char **val, struct error *e)
+{
+	while (**p) {
+		const char *at = *p, *amp = strchr(at, '&');
+		size_t len = amp ? (size_t)(amp - at) : strlen(at);
+		const char *eq = memchr(at, '=', len);
+		*p = amp ? amp + 1 : at + len;
+		if (len == 0)
+			continue;
+		size_t klen = eq ? (size_t)(eq - at) : len;
+		*key = query_string_keep(q, malloc(klen + 1));
+		*val = eq ? query_string_keep(q, malloc(len - klen)) : NULL;
+		if (!*key || (eq && !*val))
+			return error_nomem(e);
+		if (query_url_decode(at, klen, *key, 1) < 0 || (eq && query_url_decode(eq + 1, len - klen - 1, *val, 1) < 0))
+			return error_invalid(e, "malformed %%-escape in the query string");
+		return 1;
+	}
+	return 0;
+}
+
 static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve, query_name_fn name, void *ctx,
                      struct query **out, struct error *e)
 {
@@ -362,24 +383,9 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		goto fail;
 	}
 	const char *p = qs ? qs : "";
-	while (*p) {
-		const char *amp = strchr(p, '&');
-		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-		const char *eq = memchr(p, '=', len);
-		if (len == 0)
-			goto next;
-		size_t klen = eq ? (size_t)(eq - p) : len;
-		char *key = query_string_keep(q, malloc(klen + 1));
-		char *val = eq ? query_string_keep(q, malloc(len - klen)) : NULL;
-		if (!key || (eq && !val)) {
-			rc = error_nomem(e);
-			goto fail;
-		}
-		if (query_url_decode(p, klen, key, 1) < 0 ||
-		    (eq && query_url_decode(eq + 1, len - klen - 1, val, 1) < 0)) {
-			rc = error_invalid(e, "malformed %%-escape in the query string");
-			goto fail;
-		}
+	char *key, *val;
+	while ((rc = query_pair_next(q, &p, &key, &val, e)) > 0) {
+		rc = 0;
 		int is_param = !strcmp(key, "order") || !strcmp(key, "limit") || !strcmp(key, "after") ||
 			       !strcmp(key, "select");
 		if (is_param && filters_only) {
@@ -415,11 +421,9 @@ static int parse_all(const char *qs, int filters_only, query_resolve_fn resolve,
 		}
 		if (rc)
 			goto fail;
-	next:
-		if (!amp)
-			break;
-		p = amp + 1;
 	}
+	if (rc < 0)
+		goto fail;
 	/* normalized order text, so a cursor made under one order is refused under another */
 	size_t o = 0;
 	q->order_text[0] = '\0';

@@ -20,6 +20,11 @@ char *query_string_dup(const char *s, size_t n);
  * (name for messages). Returns 0, or ERR_INVALID / ERR_NOMEM with e. */
 int query_filter_parse(struct query *q, int col, const char *name, const char *v, int rest, struct error *e);
 
+/* The next key=value pair of a query string at *p (advanced past it; empty pairs skipped), each
+ * %-decoded into q's string pool (*val NULL when the pair has no '='). Returns 1 with a pair, 0 at the
+ * end, or ERR_NOMEM / ERR_INVALID (a malformed %-escape) with e. */
+int query_pair_next(struct query *q, const char **p, char **key, char **val, struct error *e);
+
 /* Parses limit=v into q->limit (capped at LIMIT_PAGE_MAX). Returns 0, or ERR_INVALID with e. */
 int query_limit_parse(struct query *q, const char *v, struct error *e);
 

@@ -249,33 +249,19 @@ int query_parse_rest(const char *qs, query_resolve_fn resolve, void *ctx, struct
 		rc = error_invalid(e, "query string longer than %d bytes", LIMIT_QUERY_BYTES);
 		goto fail;
 	}
-	for (const char *p = qs ? qs : ""; *p;) {
-		const char *amp = strchr(p, '&');
-		size_t len = amp ? (size_t)(amp - p) : strlen(p);
-		const char *eq = memchr(p, '=', len);
-		if (len > 0) {
-			size_t klen = eq ? (size_t)(eq - p) : len;
-			char *key = query_string_keep(q, malloc(klen + 1));
-			char *val = eq ? query_string_keep(q, malloc(len - klen)) : NULL;
-			if (!key || (eq && !val)) {
-				rc = error_nomem(e);
-				goto fail;
-			}
-			if (query_url_decode(p, klen, key, 1) < 0 || (eq && query_url_decode(eq + 1, len - klen - 1, val, 1) < 0)) {
-				rc = error_invalid(e, "malformed %%-escape in the query string");
-				goto fail;
-			}
-			if (!val) {
-				rc = error_invalid(e, "parameter '%.60s' has no value", key);
-				goto fail;
-			}
-			if ((rc = param_parse(&rn, q, key, val, e)) != 0)
-				goto fail;
+	const char *p = qs ? qs : "";
+	char *key, *val;
+	while ((rc = query_pair_next(q, &p, &key, &val, e)) > 0) {
+		rc = 0;
+		if (!val) {
+			rc = error_invalid(e, "parameter '%.60s' has no value", key);
+			goto fail;
 		}
-		if (!amp)
-			break;
-		p = amp + 1;
+		if ((rc = param_parse(&rn, q, key, val, e)) != 0)
+			goto fail;
 	}
+	if (rc < 0)
+		goto fail;
 	*out = q;
 	return 0;
 fail:
