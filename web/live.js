@@ -119,6 +119,21 @@ class Feed {
   }
 
   sameSub(table, where) { return this.sub && this.sub.table === table && this.sub.where === where; }
+
+  /** Starts the feed: it connects once it has a subscription (the HTTP feeds; SocketFeed connects at once). */
+  start() {
+    this.stopped = false;
+    this.setState('connecting');
+    if (this.sub) this.connect();
+  }
+
+  /** Follows table (filtered by where) from since; a new subscription opens a new stream or poll. */
+  watch(table, since, where = '') {
+    if (this.sameSub(table, where)) return;
+    this.sub = { table, where };
+    this.cursor = since;
+    if (!this.stopped) this.connect();
+  }
 }
 
 class SocketFeed extends Feed {
@@ -235,19 +250,6 @@ class EventFeed extends Feed {
     this.es = null;
   }
 
-  start() {
-    this.stopped = false;
-    this.setState('connecting');
-    if (this.sub) this.connect();
-  }
-
-  watch(table, since, where = '') {
-    if (this.sameSub(table, where)) return;
-    this.sub = { table, where };
-    this.cursor = since;
-    if (!this.stopped) this.connect();
-  }
-
   connect() {
     this.close();
     clearTimeout(this.timer);
@@ -312,19 +314,6 @@ class PollFeed extends Feed {
     this.wait = wait;
     this.order = options.order || ['since', 'table', 'limit', 'wait'];
     this.ctrl = null;
-  }
-
-  start() {
-    this.stopped = false;
-    this.setState('connecting');
-    if (this.sub) this.connect();
-  }
-
-  watch(table, since, where = '') {
-    if (this.sameSub(table, where)) return;
-    this.sub = { table, where };
-    this.cursor = since;
-    if (!this.stopped) this.connect();
   }
 
   /** Changes the short-poll interval; a poll already scheduled moves to the new interval. */
