@@ -293,4 +293,13 @@
 /* How often an SSE stream's worker looks whether its client went away (or was cut off) between reads. */
 #define LIVE_SSE_POLL_MS 1000
 
+/* A JSON Web Token: 8 KiB, nginx's default header buffer, far above a token with a few dozen claims signed
+ * RS256 (about 1 KB), and small enough that decoding one costs microseconds. A longer one is refused (401). */
+#define LIMIT_JWT_BYTES 8192
+
+/* Alternatives in one rule of the rules file (a list of rules allowed when any allows), and rules files of
+ * at most 1 MiB: each alternative is matched against every change a subscriber is sent. */
+#define LIMIT_RULE_ALTS 16
+#define LIMIT_RULES_FILE_BYTES (1024 * 1024)
+
 #endif

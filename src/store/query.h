@@ -60,6 +60,11 @@ struct query {
 	int single;           /* a /rest/v1 write must change exactly one row, else it changes nothing (406) */
 	long long max_affected; /* > 0: a /rest/v1 write changing more rows changes nothing (400) */
 	int paged;            /* limit= or offset= was given (PostgREST dialect) */
+	/* Rows the caller may see (the rules' read grant, rules.h): when n_any_of > 0, a row must also satisfy
+	 * every filter of at least one of any_of[0..n_any_of) (each resolved against the same table, like_case 0).
+	 * Not owned, not freed by query_free; NULL and 0 after parsing. */
+	const struct query *const *any_of;
+	int n_any_of;
 	cJSON *after;         /* cursor values (array: the order columns' values, then the key's), or NULL */
 	char order_text[QUERY_ORDER_TEXT_BYTES]; /* normalized order (names), compared with the cursor's */
 	/* owned storage */

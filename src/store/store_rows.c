@@ -91,7 +91,7 @@ static sqlite3_str *list_sql(struct store_conn *c, const struct catalog_table *t
 	sqlite3_str_appendf(s, " FROM \"%w\"", t->name);
 	store_sql_filters_append(s, t, q);
 	if (q->after)
-		append_after(s, t, keys, desc, n, q->after, q->n_filters > 0);
+		append_after(s, t, keys, desc, n, q->after, q->n_filters > 0 || q->n_any_of > 0);
 	sqlite3_str_appendall(s, " ORDER BY ");
 	for (int i = 0; i < n; i++) {
 		sqlite3_str_appendall(s, i ? ", " : "");

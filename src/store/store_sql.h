@@ -55,13 +55,14 @@ int store_sql_row_fetch(struct store_conn *c, const struct catalog_table *t, con
                         struct error *e);
 
 /* Appends " WHERE ..." for q's filters (nothing when it has none): the ANDed ones, then each or-list in
- * parentheses; a negated filter in NOT (...). Bind with store_sql_filters_bind (store_sql_filter.c). */
+ * parentheses; a negated filter in NOT (...); then, when q has any_of, the alternatives ORed, each its filters
+ * ANDed. Bind with store_sql_filters_bind (store_sql_filter.c). */
 void store_sql_filters_append(sqlite3_str *s, const struct catalog_table *t, const struct query *q);
 
 /* 0 when every filter of q on a numeric column compares with a number; else -1 with a 400 in e. */
 int store_sql_filters_check(const struct catalog_table *t, const struct query *q, struct error *e);
 
-/* Binds q's filter values in store_sql_filters_append's order from *idx on (advanced). Returns 0, or -1
+/* Binds q's filter values (any_of's included) in store_sql_filters_append's order from *idx on (advanced). Returns 0, or -1
  * (out of memory or a bind refused). */
 int store_sql_filters_bind(sqlite3_stmt *st, int *idx, const struct catalog_table *t, const struct query *q);
 

@@ -60,7 +60,9 @@ static void filter_append(sqlite3_str *s, const struct catalog_table *t, const s
 	sqlite3_str_appendall(s, ")");
 }
 
-void store_sql_filters_append(sqlite3_str *s, const struct catalog_table *t, const struct query *q)
+/* Appends q's own filters, the first after lead (" WHERE ", " AND " or "("), the rest after " AND ". Returns
+ * how many were written. */
+static int filters_own_append(sqlite3_str *s, const struct catalog_table *t, const struct query *q, const char *lead)
 {
 	int order[LIMIT_FILTERS];
 	int n = filters_order(q, order), group = -1;
@@ -70,7 +72,7 @@ void store_sql_filters_append(sqlite3_str *s, const struct catalog_table *t, con
 		if (opens && group > 0)
 			sqlite3_str_appendall(s, ")"); /* the previous or-list ends */
 		if (f->group == 0 || opens)
-			sqlite3_str_appendall(s, k ? " AND " : " WHERE ");
+			sqlite3_str_appendall(s, k ? " AND " : lead);
 		else
 			sqlite3_str_appendall(s, " OR ");
 		if (opens)
@@ -80,6 +82,23 @@ void store_sql_filters_append(sqlite3_str *s, const struct catalog_table *t, con
 	}
 	if (group > 0)
 		sqlite3_str_appendall(s, ")");
+	return n;
+}
+
+void store_sql_filters_append(sqlite3_str *s, const struct catalog_table *t, const struct query *q)
+{
+	int n = filters_own_append(s, t, q, " WHERE ");
+	if (q->n_any_of == 0)
+		return;
+	/* the rows the caller may see: one of the alternatives' filter sets holds */
+	sqlite3_str_appendall(s, n ? " AND (" : " WHERE (");
+	for (int a = 0; a < q->n_any_of; a++) {
+		sqlite3_str_appendall(s, a ? " OR (" : "(");
+		if (!filters_own_append(s, t, q->any_of[a], ""))
+			sqlite3_str_appendall(s, "1");
+		sqlite3_str_appendall(s, ")");
+	}
+	sqlite3_str_appendall(s, ")");
 }
 
 /* A LIKE pattern ('%' any run, '_' one character, a backslash making the next character itself, as in
@@ -136,7 +155,8 @@ int store_sql_filters_check(const struct catalog_table *t, const struct query *q
 	return 0;
 }
 
-int store_sql_filters_bind(sqlite3_stmt *st, int *idx, const struct catalog_table *t, const struct query *q)
+/* Binds q's own filter values (not its any_of's) in filters_own_append's order from *idx on. */
+static int filters_own_bind(sqlite3_stmt *st, int *idx, const struct catalog_table *t, const struct query *q)
 {
 	int order[LIMIT_FILTERS];
 	int n = filters_order(q, order);
@@ -157,5 +177,15 @@ int store_sql_filters_bind(sqlite3_stmt *st, int *idx, const struct catalog_tabl
 			if (store_bind_text(st, (*idx)++, aff, f->values[k]) != SQLITE_OK)
 				return -1;
 	}
+	return 0;
+}
+
+int store_sql_filters_bind(sqlite3_stmt *st, int *idx, const struct catalog_table *t, const struct query *q)
+{
+	if (filters_own_bind(st, idx, t, q))
+		return -1;
+	for (int a = 0; a < q->n_any_of; a++)
+		if (filters_own_bind(st, idx, t, q->any_of[a]))
+			return -1;
 	return 0;
 }
