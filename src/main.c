@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	int exists, sig;
 	sigset_t sigs;
 
-	if (config_parse(&cfg, argc, argv, getenv("ROWCAST_TOKEN"), &err))
+	if (config_parse(&cfg, argc, argv, getenv("ROWCAST_TOKEN"), getenv("ROWCAST_JWT_SECRET"), &err))
 		return die(&cfg, err.message);
 	if (cfg.show_help || cfg.show_version) {
 		if (cfg.show_help)
