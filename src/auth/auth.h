@@ -11,6 +11,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "error.h"
+#include "feed_change.h"
 #include "rules.h"
 #include "store.h"
 
@@ -147,5 +148,41 @@ int auth_read_project(const struct auth_read *r, cJSON *rows, struct error *e);
 char *auth_read_table_json(const struct auth_read *r, int *nomem);
 
 void auth_read_clear(struct auth_read *r);
+
+/* ---------------------------------------------------------------- changes (auth_view.c) */
+
+/* What one caller may see of the change feed: its read grant on each table (a subscription, a poll). */
+struct auth_view_table {
+	char *table;
+	struct rules_grant g;
+	int all_columns;
+	char **shown;           /* the visible columns' names (all_columns 0), n_shown of them */
+	int n_shown;
+};
+
+struct auth_view {
+	int active;             /* --rules is on: changes are decided table by table */
+	struct auth_view_table *tables; /* the tables u may read something of */
+	int n;
+};
+
+/* Takes u's read grants on table (or, NULL, every exposed table of cat). Returns 0 (v inactive without
+ * --rules), ERR_FAIL with e (401/403) when table is named and u may read nothing of it, or ERR_NOMEM.
+ * Clear v with auth_view_clear, whatever the outcome. */
+int auth_view_make(struct auth_view *v, const struct auth_user *u, const struct catalog *cat, const char *table,
+                   struct error *e);
+
+/* Decides change ch for v: 0 when v's caller may see nothing of it; else 1 with *before and *after (the row
+ * before and after is visible) and *vt (the table's grant; NULL when v is inactive: everything visible). */
+int auth_view_change(const struct auth_view *v, const struct feed_change *ch, int *before, int *after,
+                     const struct auth_view_table **vt);
+
+/* ch's CHANGE object as vt's caller may see it: a row it may not see is null, hidden columns are cut from
+ * row and old. NULL when nothing needs cutting (use ch->text); else malloc'd text (cJSON_free), or NULL
+ * with *nomem set. */
+char *auth_view_text(const struct auth_view_table *vt, const struct feed_change *ch, int before, int after,
+                     int *nomem);
+
+void auth_view_clear(struct auth_view *v);
 
 #endif
