@@ -37,7 +37,25 @@ static int column_describe(const struct catalog_table *t, int col, struct match_
 	return 0;
 }
 
-struct live_sub *live_sub_prepare(const char *table, const char *where, struct error *e)
+/* Refuses a where on a column the subscriber may not see (it could probe its values). Returns 0, or -1
+ * with a 400 in e. */
+static int hidden_filter(const struct live_sub *s, const struct catalog_table *t, struct error *e)
+{
+	for (int i = 0; s->view.active && i < s->view.n; i++) {
+		if (strcmp(s->view.tables[i].table, t->name) != 0)
+			continue;
+		for (int f = 0; f < s->where->n_filters; f++) {
+			int col = s->where->filters[f].col;
+			if (col >= 0 && !rules_grant_column_visible(&s->view.tables[i].g, col))
+				return error_set(e, ERR_INVALID, 400, "bad_request", "where: no column named '%.200s' in table '%s'",
+						 catalog_column_name(t, col), t->name);
+		}
+	}
+	return 0;
+}
+
+struct live_sub *live_sub_prepare(const char *table, const char *where, const struct auth_user *user,
+                                  struct error *e)
 {
 	struct error se = {0};
 	struct store_conn *conn = store_shared_acquire(&se);
@@ -62,6 +80,11 @@ struct live_sub *live_sub_prepare(const char *table, const char *where, struct e
 	s = calloc(1, sizeof *s);
 	if (!s || (table && !(s->table = strdup(table))))
 		goto nomem;
+	int vrc = auth_view_make(&s->view, user, cat, table, e);
+	if (vrc == ERR_NOMEM)
+		goto nomem;
+	if (vrc)
+		goto fail;
 	if (where && *where) {
 		int rc = query_parse_filters(where, catalog_query_resolve, catalog_query_name, (void *)t, &s->where, &qe);
 		if (rc == ERR_NOMEM)
@@ -70,6 +93,8 @@ struct live_sub *live_sub_prepare(const char *table, const char *where, struct e
 			error_set(e, ERR_INVALID, 400, "bad_request", "where: %s", qe.message);
 			goto fail;
 		}
+		if (hidden_filter(s, t, e))
+			goto fail;
 		s->cols = calloc((size_t)s->where->n_filters + 1, sizeof *s->cols);
 		if (!s->cols)
 			goto nomem;
@@ -97,6 +122,7 @@ void live_sub_free(struct live_sub *s)
 			free((char *)s->cols[i].name);
 	free(s->cols);
 	query_free(s->where);
+	auth_view_clear(&s->view);
 	free(s->table);
 	free(s);
 }
