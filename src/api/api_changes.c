@@ -8,7 +8,6 @@
 #include "api.h"
 
 #include "auth.h"
-
 #include "catalog.h"
 #include "clock.h"
 #include "feed.h"
