@@ -6,6 +6,7 @@
  * grant keys, and a read restricted by a grant through the store's SQL returning exactly the caller's rows.
  */
 #include "catalog.h"
+#include "json.h"
 #include "query.h"
 #include "rules.h"
 #include "store.h"
@@ -380,6 +381,26 @@ static void test_number_claim_on_integer_column(void)
 		free(key);
 		rules_grant_clear(&g);
 	}
+	/* an integer past 2^53, as a token's claims are parsed (json_parse keeps its digits): bound exactly */
+	const char *big = "{\"uid\":9007199254740993}";
+	cJSON *parsed = NULL, *row = NULL;
+	struct error e;
+	CHECK_INT(json_parse(big, strlen(big), LIMIT_JSON_DEPTH, &parsed, &e), 0);
+	CHECK_INT(rules_grant_make(r, table("scores"), RULES_READ, parsed, &g, &e), 0);
+	cJSON_Delete(parsed);
+	CHECK_INT(json_parse(big, strlen(big), LIMIT_JSON_DEPTH, &row, &e), 0);
+	CHECK_INT(rules_grant_sees(&g, row), 1);
+	cJSON_Delete(row);
+	CHECK_INT(sees(&g, "{\"uid\":9007199254740992}"), 0);
+	char *bigkey = rules_grant_key(&g);
+	CHECK_CONTAINS(bigkey, "\"9007199254740993\"");
+	free(bigkey);
+	rules_grant_clear(&g);
+	CHECK_INT(grant(r, "scores", RULES_READ, "{\"uid\":1e17}", &g), 0); /* integral, not "1e+17" */
+	bigkey = rules_grant_key(&g);
+	CHECK_CONTAINS(bigkey, "\"100000000000000000\"");
+	free(bigkey);
+	rules_grant_clear(&g);
 	CHECK_INT(grant(r, "scores", RULES_READ, "{\"uid\":true}", &g), 0); /* true binds as 1 */
 	CHECK_INT(sees(&g, "{\"uid\":1}"), 1);
 	rules_grant_clear(&g);
