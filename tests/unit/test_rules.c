@@ -497,6 +497,12 @@ static void test_validation_errors(void)
 		  "rules: tasks.delete: where: filter on 'done': 'yes' is not a number");
 	CHECK_STR(refusal("{\"tasks\": {\"delete\": {\"where\": \"done=in.(1,@@x)\"}}}"),
 		  "rules: tasks.delete: where: filter on 'done': '@x' is not a number");
+	/* a name holding a line break (a %-escape, a JSON escape) is told on one line */
+	CHECK_STR(refusal("{\"tasks\": {\"read\": {\"where\": \"own%0Aer=eq.@sub\"}}}"),
+		  "rules: tasks.read: where: unknown column 'own?er'");
+	CHECK_STR(refusal("{\"ta\\nsks\": {\"read\": true}}"), "rules: ta?sks: no exposed table named 'ta?sks'");
+	CHECK_STR(refusal("{\"tasks\": {\"read\": {\"role\": [\"a\"], \"wh\\u0001\": 1}}}"),
+		  "rules: tasks.read: unknown key 'wh?' (a rule has role, where, check, columns)");
 	/* "*"'s names must hold in every table it serves */
 	CHECK_STR(refusal("{\"*\": {\"read\": {\"where\": \"owner=eq.@sub\"}}}"),
 		  "rules: *.read: where: unknown column 'owner' (table 'notes')");
