@@ -15,28 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How a filter compares a column: as a number or a BLOB by its affinity, text by its collation. Returns 0,
- * or ERR_NOMEM. */
-static int column_describe(const struct catalog_table *t, int col, struct match_column *mc)
-{
-	enum catalog_affinity aff = catalog_column_affinity(t, col);
-	if (!(mc->name = strdup(catalog_column_name(t, col))))
-		return ERR_NOMEM;
-	mc->numeric = aff == CATALOG_AFF_INTEGER || aff == CATALOG_AFF_REAL || aff == CATALOG_AFF_NUMERIC;
-	mc->blob = aff == CATALOG_AFF_BLOB;
-	switch (catalog_column_collation(t, col)) {
-	case CATALOG_COLL_NOCASE:
-		mc->collation = MATCH_COLL_NOCASE;
-		break;
-	case CATALOG_COLL_RTRIM:
-		mc->collation = MATCH_COLL_RTRIM;
-		break;
-	default:
-		mc->collation = MATCH_COLL_BINARY;
-	}
-	return 0;
-}
-
 /* Refuses a where on a column the subscriber may not see (it could probe its values). Returns 0, or -1
  * with a 400 in e. */
 static int hidden_filter(const struct live_sub *s, const struct catalog_table *t, struct error *e)
@@ -95,12 +73,8 @@ struct live_sub *live_sub_prepare(const char *table, const char *where, const st
 		}
 		if (hidden_filter(s, t, e))
 			goto fail;
-		s->cols = calloc((size_t)s->where->n_filters + 1, sizeof *s->cols);
-		if (!s->cols)
+		if (!(s->cols = match_columns_make(t, s->where)))
 			goto nomem;
-		for (int i = 0; i < s->where->n_filters; i++)
-			if (column_describe(t, s->where->filters[i].col, &s->cols[i]) != 0)
-				goto nomem;
 	}
 	goto out;
 nomem:
@@ -117,10 +91,7 @@ void live_sub_free(struct live_sub *s)
 {
 	if (!s)
 		return;
-	if (s->cols)
-		for (int i = 0; s->where && i < s->where->n_filters; i++)
-			free((char *)s->cols[i].name);
-	free(s->cols);
+	match_columns_free(s->cols, s->where ? s->where->n_filters : 0);
 	query_free(s->where);
 	auth_view_clear(&s->view);
 	free(s->table);
