@@ -475,6 +475,20 @@ static void test_malformed_base64url(void)
 		free(h);
 		free(p);
 	}
+	/* base64 (not url): the same bytes written with '+' and '/' instead of '-' and '_' */
+	const char *odd = "{\"sub\":\"a\",\"k\":\"?\?\?>>>\"}";
+	char *h = jwt_make_b64url(HS, strlen(HS)), *p = jwt_make_b64url(odd, strlen(odd));
+	CHECK_STR(p, "eyJzdWIiOiJhIiwiayI6Ij8_Pz4-PiJ9");
+	char part[256];
+	snprintf(part, sizeof part, "%s.%s", h, p);
+	CHECK_ACCEPTED(s_hs, jwt_make_raw(part, JWT_MAKE_HS256, SECRET, NULL));
+	*strchr(part, '_') = '/';
+	CHECK_REFUSED(s_hs, jwt_make_raw(part, JWT_MAKE_HS256, SECRET, NULL), "malformed token");
+	*strchr(part, '/') = '_';
+	*strchr(part, '-') = '+';
+	CHECK_REFUSED(s_hs, jwt_make_raw(part, JWT_MAKE_HS256, SECRET, NULL), "malformed token");
+	free(h);
+	free(p);
 	/* a NUL inside: the token is len bytes, not a C string */
 	char *good = signed_hs(payload(""));
 	size_t n = strlen(good);
@@ -699,13 +713,15 @@ static void test_key_pkcs1_rsa_public(void)
 #define THREADS 4
 #define PER_THREAD 150
 
+static char *s_thread_tokens[3]; /* an HS256, an RS256 and an ES256 token, made before the threads start */
+
 static void *verify_many(void *arg)
 {
 	long i = (long)arg;
 	const struct jwt_keys *k = i % 3 == 0 ? s_hs : i % 3 == 1 ? s_rs : s_es;
-	char *t = i % 3 == 0 ? jwt_make(HS, payload(""), JWT_MAKE_HS256, SECRET, NULL)
-		  : i % 3 == 1 ? jwt_make(RS, payload(""), JWT_MAKE_RS256, NULL, s_rsa)
-			       : jwt_make(ES, payload(""), JWT_MAKE_ES256, NULL, s_ec);
+	char *t = strdup(s_thread_tokens[i % 3]);
+	if (!t)
+		return NULL;
 	long ok = 0;
 	for (int n = 0; n < PER_THREAD; n++) {
 		cJSON *claims;
@@ -727,6 +743,9 @@ static void *verify_many(void *arg)
 static void test_threads_share_keys(void)
 {
 	keys_make();
+	s_thread_tokens[0] = jwt_make(HS, payload(""), JWT_MAKE_HS256, SECRET, NULL);
+	s_thread_tokens[1] = jwt_make(RS, payload(""), JWT_MAKE_RS256, NULL, s_rsa);
+	s_thread_tokens[2] = jwt_make(ES, payload(""), JWT_MAKE_ES256, NULL, s_ec);
 	pthread_t th[THREADS * 3];
 	for (long i = 0; i < THREADS * 3; i++)
 		CHECK_INT(pthread_create(&th[i], NULL, verify_many, (void *)i), 0);
@@ -736,6 +755,8 @@ static void test_threads_share_keys(void)
 		pthread_join(th[i], &r);
 		total += (long)r;
 	}
+	for (int i = 0; i < 3; i++)
+		free(s_thread_tokens[i]);
 	CHECK_INT(total, THREADS * 3 * PER_THREAD * 2);
 }
 
