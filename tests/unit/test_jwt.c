@@ -10,6 +10,7 @@
 #include "unit.h"
 
 #include <openssl/encoder.h>
+#include <openssl/err.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,15 @@ static char *splice(const char *token, const char *other, int seg)
 	return out;
 }
 
+/* splice(), freeing both tokens. */
+static char *splice_free(char *token, char *other, int seg)
+{
+	char *t = splice(token, other, seg);
+	free(token);
+	free(other);
+	return t;
+}
+
 /* For each alg: the header, the payload and the signature each changed while the rest stays. */
 static void check_tampering(const struct jwt_keys *k, const char *header, enum jwt_make_how how,
 			    const char *secret, EVP_PKEY *pkey)
@@ -262,6 +272,17 @@ static void test_bad_signature_each_segment(void)
 	CHECK_REFUSED(s_es, t, "bad signature");
 	free(good);
 	free(other);
+	/* a refusal leaves nothing in this thread's OpenSSL error queue, where the TLS code of the same worker
+	 * thread would read it as its own (SSL_get_error) */
+	ERR_clear_error();
+	CHECK_REFUSED(s_rs, splice_free(jwt_make(RS, payload(""), JWT_MAKE_RS256, NULL, s_rsa),
+					jwt_make(RS, payload(",\"x\":1"), JWT_MAKE_RS256, NULL, s_rsa), 2),
+		      "bad signature");
+	CHECK_INT(ERR_peek_error(), 0);
+	CHECK_REFUSED(s_es, splice_free(jwt_make(ES, payload(""), JWT_MAKE_ES256, NULL, s_ec),
+					jwt_make(ES, payload(",\"x\":1"), JWT_MAKE_ES256, NULL, s_ec), 2),
+		      "bad signature");
+	CHECK_INT(ERR_peek_error(), 0);
 }
 
 static void test_alg_none_refused(void)
@@ -631,10 +652,12 @@ static void check_load_fails(const char *secret, const char *file, const char *p
 {
 	struct jwt_keys *k = (struct jwt_keys *)1;
 	struct error e = {0};
+	ERR_clear_error();
 	int rc = jwt_keys_load(secret, file, NULL, &k, &e);
 	CHECK_INT(rc, ERR_FAIL);
 	CHECK(k == NULL);
 	CHECK_CONTAINS(e.message, part);
+	CHECK_INT(ERR_peek_error(), 0); /* the reason is in e, not left in OpenSSL's queue */
 }
 
 static void test_key_loading_errors(void)
