@@ -350,6 +350,25 @@ static void test_missing_claim_matches_nothing(void)
 	rules_free(r);
 }
 
+/* Rules checked against an older schema: a filter naming a column the table no longer has leaves its
+ * alternative out; a columns name it no longer has is ignored. (Parsed, not validated, then granted on a
+ * table without those columns.) */
+static void test_column_gone_leaves_alternative_out(void)
+{
+	struct rules *r = parse("{\"*\": {\"read\": [{\"where\": \"owner=eq.@sub\"}, {\"role\": [\"admin\"], "
+				"\"columns\": [\"id\", \"gone\"]}], \"update\": {\"check\": \"gone=eq.1\"}}}");
+	struct rules_grant g;
+	CHECK(r);
+	CHECK_INT(allowed(r, "notes", RULES_READ, ALICE), 0);
+	CHECK_INT(allowed(r, "notes", RULES_UPDATE, CAROL), 0);
+	CHECK_INT(grant(r, "notes", RULES_READ, CAROL, &g), 0);
+	CHECK_INT(g.n_alts, 1);
+	CHECK_INT(rules_grant_column_visible(&g, catalog_column_find(table("notes"), "id")), 1);
+	CHECK_INT(rules_grant_column_visible(&g, catalog_column_find(table("notes"), "body")), 0);
+	rules_grant_clear(&g);
+	rules_free(r);
+}
+
 static void test_double_at_is_a_literal(void)
 {
 	struct rules *r = load("{\"tasks\": {\"read\": {\"where\": \"owner=eq.@@sub\"}}}");
@@ -661,6 +680,7 @@ static const struct unit_test s_tests[] = {
 	UNIT_TEST(test_alternatives_union),
 	UNIT_TEST(test_columns_projection_and_union),
 	UNIT_TEST(test_missing_claim_matches_nothing),
+	UNIT_TEST(test_column_gone_leaves_alternative_out),
 	UNIT_TEST(test_double_at_is_a_literal),
 	UNIT_TEST(test_number_claim_on_integer_column),
 	UNIT_TEST(test_structure_errors),
