@@ -67,6 +67,9 @@
 #define MAX_FRAME (4u << 20)     /* larger frames are counted as errors and the subscriber is closed */
 #define HANDSHAKES_IN_FLIGHT 64
 #define WRITER_MAX_FAILS 3       /* a writer whose server is gone stops retrying */
+/* A POST connection idle this long is opened again before its next request: servers close idle keep-alive
+ * connections (rowcast after 5 s), and a request written as the server closes is lost in flight. */
+#define WRITER_IDLE_MS 2000.0
 #define MAX_SUB_PORTS 8          /* --sub-ports: at most this many servers */
 #define SEG_HEADER_BYTES 52      /* IPv4 (20) + TCP with timestamps (32): what each segment adds on a real wire */
 
@@ -116,6 +119,7 @@ struct writer {
 	int fails;              /* consecutive failures; the writer gives up after WRITER_MAX_FAILS */
 	long idx;               /* insert index in flight */
 	double sent_ms;
+	double used_ms;         /* when it was connected or last answered */
 	char out[2048];
 	size_t out_len, out_off;
 	char in[16384];
@@ -851,6 +855,7 @@ static void writer_connect(struct writer *w, int i)
 	w->busy = w->fd < 0; /* a writer that cannot connect stays out of use */
 	if (w->fd < 0)
 		return;
+	w->used_ms = now_ms();
 	ep_set(w->fd, EPOLLIN, WRITER_TAG + (uint64_t)i, EPOLL_CTL_ADD);
 }
 
@@ -881,6 +886,15 @@ static void writer_send(struct writer *w, int i, long idx)
 	int padn = opt.payload_bytes > (int)sizeof pad - 1 ? (int)sizeof pad - 1 : opt.payload_bytes;
 	memset(pad, 'x', (size_t)padn);
 	pad[padn] = 0;
+	if (now_ms() - w->used_ms > WRITER_IDLE_MS) {
+		close(w->fd);
+		writer_connect(w, i);
+		if (w->fd < 0) {
+			s_post_errors++;
+			note_error("writer %d: cannot connect again", i);
+			return;
+		}
+	}
 	w->sent_ms = now_ms();
 	int bl = snprintf(body, sizeof body, "{\"payload\":\"lb-%s-%ld-%s\",\"t\":%.3f}", s_run, idx, pad, w->sent_ms);
 	w->out_len = (size_t)snprintf(w->out, sizeof w->out,
@@ -952,6 +966,7 @@ static void writer_event(struct writer *w, int i, uint32_t ev)
 					note_error("POST answered %d: %.*s", status, (int)(clen > 160 ? 160 : clen), w->in + hl);
 				}
 				w->busy = 0;
+				w->used_ms = now_ms();
 			}
 			memmove(w->in, w->in + hl + (size_t)clen, w->in_len - hl - (size_t)clen + 1);
 			w->in_len -= hl + (size_t)clen;
