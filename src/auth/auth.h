@@ -162,6 +162,7 @@ struct auth_view_table {
 	int all_columns;
 	char **shown;           /* the visible columns' names (all_columns 0), n_shown of them */
 	int n_shown;
+	char *shown_key;        /* the shown names joined: two tables' cuts of a change are alike when equal */
 };
 
 struct auth_view {
@@ -186,6 +187,15 @@ int auth_view_change(const struct auth_view *v, const struct feed_change *ch, in
  * with *nomem set. */
 char *auth_view_text(const struct auth_view_table *vt, const struct feed_change *ch, int before, int after,
                      int *nomem);
+
+/* auth_view_text through this thread's memory of the last cuts it made: subscribers shown the same columns
+ * of the same change (every user of one rule, whatever their rows) share one cut. NULL when nothing needs
+ * cutting (use ch->text; *nomem 0); else the text, the thread's own: valid until its next call. */
+const char *auth_view_text_shared(const struct auth_view_table *vt, const struct feed_change *ch, int before,
+                                  int after, int *nomem);
+
+/* Frees this thread's memory of cuts (a thread that called auth_view_text_shared, before it ends). */
+void auth_view_thread_release(void);
 
 void auth_view_clear(struct auth_view *v);
 

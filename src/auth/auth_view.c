@@ -3,7 +3,8 @@
  * table); each change is then decided in memory against the rows the feed parsed once: hidden when neither
  * the row before nor the row after is visible, else sent with what is visible (a row that left or entered
  * the caller's sight is null on the side it cannot see, and the view says removed or added). Called on the
- * thread that serves the subscriber or the poll; a struct auth_view belongs to it.
+ * thread that serves the subscriber or the poll; a struct auth_view belongs to it. A sender thread keeps its
+ * last cuts (t_cuts, its own) so that subscribers shown alike share one cut of a change.
  */
 #include "auth.h"
 
@@ -12,6 +13,20 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Cuts a sender thread remembers: a few changes' worth for the few column sets its subscribers see. */
+#define VIEW_CUTS 16
+
+struct cut {
+	long long seq;
+	const char *table;      /* the change's (compared by address with the seq: the same change) */
+	char *shown_key;        /* copies */
+	int before, after;
+	char *text;             /* cJSON_free */
+};
+
+static _Thread_local struct cut t_cuts[VIEW_CUTS];
+static _Thread_local int t_cut_next;
 
 /* Fills vt with u's read grant on t; returns 1 when u may read something of t, 0 when not, -1 on OOM. */
 static int view_table(struct auth_view_table *vt, const struct auth_user *u, const struct catalog_table *t,
@@ -36,6 +51,15 @@ static int view_table(struct auth_view_table *vt, const struct auth_user *u, con
 	for (int c = 0; c < t->n_cols; c++)
 		if (rules_grant_column_visible(&vt->g, c) && !(vt->shown[vt->n_shown++] = strdup(t->cols[c].name)))
 			return -1;
+	size_t len = 1;
+	for (int i = 0; i < vt->n_shown; i++)
+		len += strlen(vt->shown[i]) + 1;
+	if (!(vt->shown_key = calloc(1, len)))
+		return -1;
+	for (int i = 0; i < vt->n_shown; i++) {
+		strcat(vt->shown_key, vt->shown[i]);
+		strcat(vt->shown_key, "\x1f"); /* a separator no sane column name holds */
+	}
 	return 1;
 }
 
@@ -45,6 +69,7 @@ static void view_table_clear(struct auth_view_table *vt)
 	for (int i = 0; i < vt->n_shown; i++)
 		free(vt->shown[i]);
 	free(vt->shown);
+	free(vt->shown_key);
 	free(vt->table);
 }
 
@@ -136,6 +161,51 @@ char *auth_view_text(const struct auth_view_table *vt, const struct feed_change 
 	}
 	*nomem = out == NULL;
 	return out;
+}
+
+static void cut_clear(struct cut *c)
+{
+	free(c->shown_key);
+	cJSON_free(c->text);
+	memset(c, 0, sizeof *c);
+}
+
+const char *auth_view_text_shared(const struct auth_view_table *vt, const struct feed_change *ch, int before,
+                                  int after, int *nomem)
+{
+	*nomem = 0;
+	if (!vt || (vt->all_columns && before == cJSON_IsObject(ch->old) && after == cJSON_IsObject(ch->row)))
+		return NULL;
+	const char *key = vt->shown_key ? vt->shown_key : "";
+	for (int i = 0; i < VIEW_CUTS; i++) {
+		struct cut *c = &t_cuts[i];
+		if (c->text && c->seq == ch->seq && c->table == ch->table && c->before == before && c->after == after &&
+		    strcmp(c->shown_key, key) == 0)
+			return c->text;
+	}
+	char *text = auth_view_text(vt, ch, before, after, nomem);
+	if (!text)
+		return NULL;
+	struct cut *c = &t_cuts[t_cut_next];
+	t_cut_next = (t_cut_next + 1) % VIEW_CUTS;
+	cut_clear(c);
+	if (!(c->shown_key = strdup(key))) {
+		cJSON_free(text);
+		*nomem = 1;
+		return NULL;
+	}
+	c->seq = ch->seq;
+	c->table = ch->table;
+	c->before = before;
+	c->after = after;
+	c->text = text;
+	return text;
+}
+
+void auth_view_thread_release(void)
+{
+	for (int i = 0; i < VIEW_CUTS; i++)
+		cut_clear(&t_cuts[i]);
 }
 
 void auth_view_clear(struct auth_view *v)

@@ -268,10 +268,8 @@ static int visit_change(void *ctx, const struct feed_change *ch)
 		enum feed_form form = form_of(s, ch, before, after, vt);
 		if (form == FEED_FORM_CHANGE)
 			continue;
-		char *cut = auth_view_text(vt, ch, before, after, &nomem);
-		int full = nomem || append_change(v->b, ch, form, cut) != 0;
-		cJSON_free(cut);
-		if (full) {
+		const char *cut = auth_view_text_shared(vt, ch, before, after, &nomem);
+		if (nomem || append_change(v->b, ch, form, cut) != 0) {
 			if (v->b->len > 0)
 				return 1; /* no room left in this round */
 			/* alone in an empty batch and still too large (over LIVE_BATCH_BYTES: another program wrote
@@ -476,6 +474,7 @@ static void *sender_main(void *arg)
 		}
 	}
 	free(buf);
+	auth_view_thread_release(); /* the cuts this sender remembered */
 	return NULL;
 }
 
