@@ -4,6 +4,7 @@
  */
 #include "api.h"
 #include "assets.h"
+#include "auth.h"
 #include "catalog.h"
 #include "checkpoint.h"
 #include "cluster.h"
@@ -24,6 +25,7 @@
 static int die(struct config *cfg, const char *msg)
 {
 	fprintf(stderr, "rowcast: %s\n", msg);
+	auth_shutdown();
 	config_free(cfg);
 	return 2;
 }
@@ -45,6 +47,8 @@ static int prepare_feed(const struct config *cfg, struct error *err)
 			error_fail(err, "--tables: no table named '%.200s' in %.200s", cfg->tables[i], cfg->db_path);
 			rc = ERR_FAIL;
 		}
+	if (rc == 0)
+		rc = auth_check_catalog(cat, err); /* the rules name tables and columns that exist */
 	catalog_release(cat);
 	store_on_commit(feed_notify);
 	feed_on_publish(live_wake_all, NULL);
@@ -70,7 +74,7 @@ int main(int argc, char **argv)
 	int exists, sig;
 	sigset_t sigs;
 
-	if (config_parse(&cfg, argc, argv, getenv("ROWCAST_TOKEN"), &err))
+	if (config_parse(&cfg, argc, argv, getenv("ROWCAST_TOKEN"), getenv("ROWCAST_JWT_SECRET"), &err))
 		return die(&cfg, err.message);
 	if (cfg.show_help || cfg.show_version) {
 		if (cfg.show_help)
@@ -80,6 +84,8 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
+	if (auth_configure(&cfg, &err))
+		return die(&cfg, err.message);
 	if (store_check(cfg.db_path, &exists, &err))
 		return die(&cfg, err.message);
 	if (cfg.uninstall) {
@@ -152,6 +158,7 @@ int main(int argc, char **argv)
 	store_shared_close();
 	catalog_shutdown();
 	checkpoint_stop();
+	auth_shutdown();
 	config_free(&cfg);
 	return 0;
 }

@@ -31,6 +31,9 @@ int api_changes_active(void);
 /* GET /api/openapi.json: the OpenAPI 3.1 document of the current schema (api_openapi.c). */
 int api_openapi_get(struct http_request *req);
 
+/* GET /api/me: the caller's claims and, per table, the actions the rules let it take (api_meta.c). */
+int api_me_get(struct http_request *req);
+
 int api_health_get(struct http_request *req);
 int api_metrics_get(struct http_request *req);
 

@@ -1,8 +1,10 @@
 /*
- * api_meta.c: the service endpoints /healthz and /metrics. Worker threads; no state of its own.
+ * api_meta.c: the service endpoints /healthz, /metrics and /api/me. Worker threads; no state of its own.
  */
 #include "api.h"
 
+#include "auth.h"
+#include "catalog.h"
 #include "cluster.h"
 #include "json.h"
 #include "limit.h"
@@ -62,5 +64,21 @@ int api_metrics_get(struct http_request *req)
 	int rc = reply_send(&req->reply, 200, "text/plain; version=0.0.4; charset=utf-8", REPLY_API_HEADERS,
 			    text, strlen(text));
 	free(text);
+	return rc;
+}
+
+int api_me_get(struct http_request *req)
+{
+	struct error e = {0};
+	struct store_conn *c = store_conn_get(&e);
+	struct catalog *cat = c ? store_catalog(c, &e) : NULL;
+	if (!cat)
+		return reply_error(&req->reply, e.status, e.code, "%s", e.message);
+	cJSON *me = auth_me(&req->user, cat);
+	catalog_release(cat);
+	if (!me)
+		return reply_error(&req->reply, 500, "internal", "out of memory");
+	int rc = reply_cjson(&req->reply, 200, me, NULL);
+	cJSON_Delete(me);
 	return rc;
 }

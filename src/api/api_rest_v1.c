@@ -8,6 +8,8 @@
  */
 #include "api.h"
 
+#include "auth.h"
+
 #include "catalog.h"
 #include "json.h"
 #include "query.h"
@@ -45,6 +47,8 @@ struct rest_call {
 	struct query *q;
 	struct rest_prefer prefer;
 	enum rest_shape shape;
+	struct auth_read rd;   /* the caller's read grant (rd_ok), which hides columns from the query too */
+	int rd_ok;
 };
 
 /* Sends PostgREST's error body. Returns what the write returned. */
@@ -193,19 +197,28 @@ static int call_open(struct rest_call *rc, struct http_request *req)
 	if (!(rc->table = catalog_table_find(rc->cat, req->table)))
 		return rest_error(req, 404, "PGRST205", NULL, "Could not find the table '%.200s' in the schema cache",
 				  req->table), -1;
-	if (query_parse_rest(req->query, catalog_query_resolve, (void *)rc->table, &rc->q, &unknown, &e))
+	/* a read needs the read rule; a write without one still runs under its own rule (auth_write) */
+	int reading = !route_method_writes(req->method), rrc = auth_read_begin(&rc->rd, &req->user, rc->table, &e);
+	rc->rd_ok = rrc == 0;
+	if (rrc == ERR_NOMEM || (rrc && reading))
+		return rest_fail(rc, &e), -1;
+	if (query_parse_rest(req->query, rc->rd_ok ? auth_read_resolve : catalog_query_resolve,
+			     rc->rd_ok ? (void *)&rc->rd : (void *)rc->table, &rc->q, &unknown, &e))
 		return rest_error(req, e.status, e.status == 400 ? (unknown ? "42703" : "PGRST100") : NULL, NULL, "%s",
 				  e.message), -1;
 	/* an object asked of a write: one that changes other than one row changes nothing (406) */
 	rc->q->single = rc->shape == REST_SHAPE_OBJECT && rc->prefer.ret == REST_RETURN_REPRESENTATION;
 	/* as PostgREST: max-affected binds only under handling=strict */
 	rc->q->max_affected = rc->prefer.strict && rc->prefer.max_affected > 0 ? rc->prefer.max_affected : 0;
+	if (reading)
+		auth_read_restrict(&rc->rd, rc->q);
 	return 0;
 }
 
 static void call_close(struct rest_call *rc)
 {
 	query_free(rc->q);
+	auth_read_clear(&rc->rd);
 	catalog_release(rc->cat);
 }
 
@@ -348,8 +361,11 @@ static int get_run(struct rest_call *rc)
 			 rc->q->offset, total);
 		return rest_error(rc->req, 416, "PGRST103", details, "Requested range not satisfiable");
 	}
-	if (store_rows_list(rc->conn, rc->table, rc->q, &rows, &next, NULL, &e))
+	if (store_rows_list(rc->conn, rc->table, rc->q, &rows, &next, NULL, &e) || auth_read_project(&rc->rd, rows, &e)) {
+		free(next);
+		cJSON_Delete(rows);
 		return rest_fail(rc, &e);
+	}
 	free(next);
 	int n = cJSON_GetArraySize(rows);
 	content_range(headers, sizeof headers, rc->q->offset, n, total);
@@ -485,14 +501,23 @@ static int post_run(struct rest_call *rc)
 		cJSON_Delete(rows);
 		return r;
 	}
-	if (rc->prefer.resolution != REST_RESOLUTION_NONE) {
+	struct auth_write w;
+	int upsert = rc->prefer.resolution != REST_RESOLUTION_NONE;
+	if (auth_write_begin(&w, upsert ? AUTH_WRITE_UPSERT : AUTH_WRITE_INSERT, &rc->req->user, rc->table, &e)) {
+		auth_write_clear(&w);
+		cJSON_Delete(owned);
+		return rest_fail(rc, &e);
+	}
+	if (upsert) {
 		if (store_rows_upsert(rc->conn, rc->table, body, rc->q, rc->prefer.resolution == REST_RESOLUTION_IGNORE,
-				      &rows, &e)) {
+				      auth_write_guard(&w), &rows, &e)) {
+			auth_write_clear(&w);
 			cJSON_Delete(owned);
 			return rest_fail(rc, &e);
 		}
 	} else {
-		if (store_rows_insert(rc->conn, rc->table, body, &out, &e)) {
+		if (store_rows_insert(rc->conn, rc->table, body, auth_write_guard(&w), &out, &e)) {
+			auth_write_clear(&w);
 			cJSON_Delete(owned);
 			return rest_fail(rc, &e);
 		}
@@ -504,12 +529,19 @@ static int post_run(struct rest_call *rc)
 			cJSON_Delete(out);
 		}
 		if (!rows || rows_select(rc, rows)) {
+			auth_write_clear(&w);
 			cJSON_Delete(owned);
 			cJSON_Delete(rows);
 			return rest_error(rc->req, 500, NULL, NULL, "out of memory");
 		}
 	}
 	cJSON_Delete(owned);
+	int projected = auth_write_project(&w, rows, &e);
+	auth_write_clear(&w);
+	if (projected) {
+		cJSON_Delete(rows);
+		return rest_fail(rc, &e);
+	}
 	r = write_answer(rc, rows, 201, 201);
 	cJSON_Delete(rows);
 	return r;
@@ -535,19 +567,40 @@ static int unpaged_check(struct rest_call *rc)
 	return -1;
 }
 
-static int patch_run(struct rest_call *rc)
+/* Runs a filtered PATCH (kind AUTH_WRITE_UPDATE_WHERE) or DELETE under the rules and answers it. */
+static int filtered_write(struct rest_call *rc, enum auth_write_kind kind, int status, int no_body_status)
 {
 	struct error e = {0};
+	struct auth_write w;
 	cJSON *rows = NULL;
+	int failed = auth_write_begin(&w, kind, &rc->req->user, rc->table, &e);
+	if (!failed) {
+		auth_write_restrict(&w, rc->q);
+		failed = kind == AUTH_WRITE_UPDATE_WHERE
+				 ? store_rows_update_where(rc->conn, rc->table, rc->q, rc->req->body, auth_write_guard(&w), &rows, &e)
+				 : store_rows_delete_where(rc->conn, rc->table, rc->q, auth_write_guard(&w), &rows, &e);
+	}
+	if (!failed)
+		failed = auth_write_project(&w, rows, &e);
+	auth_write_clear(&w);
+	rc->q->any_of = NULL; /* the grant it pointed into is gone */
+	rc->q->n_any_of = 0;
+	if (failed) {
+		cJSON_Delete(rows);
+		return rest_fail(rc, &e);
+	}
+	int r = write_answer(rc, rows, status, no_body_status);
+	cJSON_Delete(rows);
+	return r;
+}
+
+static int patch_run(struct rest_call *rc)
+{
 	if (unpaged_check(rc))
 		return 0;
 	if (!cJSON_IsObject(rc->req->body))
 		return rest_error(rc->req, 400, "PGRST102", NULL, "the body of a PATCH must be one JSON object");
-	if (store_rows_update_where(rc->conn, rc->table, rc->q, rc->req->body, &rows, &e))
-		return rest_fail(rc, &e);
-	int r = write_answer(rc, rows, 200, 204);
-	cJSON_Delete(rows);
-	return r;
+	return filtered_write(rc, AUTH_WRITE_UPDATE_WHERE, 200, 204);
 }
 
 int api_rest_patch(struct http_request *req)
@@ -561,15 +614,9 @@ int api_rest_patch(struct http_request *req)
 
 static int delete_run(struct rest_call *rc)
 {
-	struct error e = {0};
-	cJSON *rows = NULL;
 	if (unpaged_check(rc))
 		return 0;
-	if (store_rows_delete_where(rc->conn, rc->table, rc->q, &rows, &e))
-		return rest_fail(rc, &e);
-	int r = write_answer(rc, rows, 200, 204);
-	cJSON_Delete(rows);
-	return r;
+	return filtered_write(rc, AUTH_WRITE_DELETE_WHERE, 200, 204);
 }
 
 int api_rest_delete(struct http_request *req)

@@ -8,6 +8,7 @@
 #include "api.h"
 
 #include "api_export.h"
+#include "auth.h"
 #include "catalog.h"
 #include "json.h"
 #include "query.h"
@@ -135,10 +136,36 @@ static int location_set(const struct catalog_table *t, const cJSON *row, struct 
 	return a->headers ? 0 : nomem(e);
 }
 
+/* The /api/tables body under --rules: the tables the caller may read, each with the columns it may see. */
+static int tables_list_ruled(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
+{
+	cJSON *tables = NULL;
+	if (!(a->body = cJSON_CreateObject()) || !(tables = cJSON_AddArrayToObject(a->body, "tables")))
+		return nomem(e);
+	for (int i = 0; i < tg->cat->n_tables; i++) {
+		struct auth_read r;
+		struct error re;
+		int nomem_json = 0;
+		int rc = auth_read_begin(&r, &req->user, &tg->cat->tables[i], &re);
+		char *mine = rc == 0 ? auth_read_table_json(&r, &nomem_json) : NULL;
+		auth_read_clear(&r);
+		if (rc == ERR_NOMEM || nomem_json)
+			return nomem(e);
+		if (rc) /* nothing of it to read: not listed */
+			continue;
+		cJSON *entry = cJSON_CreateRaw(mine ? mine : tg->cat->tables[i].json);
+		cJSON_free(mine);
+		if (!cJSON_AddItemToArray(tables, entry))
+			return nomem(e);
+	}
+	a->status = 200;
+	return 0;
+}
+
 static int tables_list_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
-	(void)req;
-	(void)e;
+	if (auth_has_rules())
+		return tables_list_ruled(req, tg, a, e);
 	a->status = 200;
 	a->text = tg->cat->json;
 	return 0;
@@ -151,9 +178,18 @@ int api_tables_list(struct http_request *req)
 
 static int table_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
-	(void)req;
-	(void)e;
+	struct auth_read r;
+	int nomem_json = 0, rc = auth_read_begin(&r, &req->user, tg->table, e);
+	char *mine = rc == 0 ? auth_read_table_json(&r, &nomem_json) : NULL;
+	auth_read_clear(&r);
+	if (rc || nomem_json)
+		return rc ? -1 : nomem(e);
 	a->status = 200;
+	if (mine) {
+		a->body = cJSON_CreateRaw(mine);
+		cJSON_free(mine);
+		return a->body ? 0 : nomem(e);
+	}
 	a->text = tg->table->json;
 	return 0;
 }
@@ -188,14 +224,22 @@ static int rows_list_step(struct http_request *req, const struct target *tg, str
 {
 	struct query *q = NULL;
 	struct error qe;
+	struct auth_read r;
 	cJSON *rows = NULL;
 	char *next = NULL;
 	long long seq = 0;
 	int rc = -1;
-	if (query_parse(req->query, catalog_query_resolve, catalog_query_name, (void *)tg->table, &q, &qe))
-		return error_set(e, ERR_FAIL, qe.status, qe.code, "%s", qe.message);
-	if (store_rows_list(tg->conn, tg->table, q, &rows, &next, &seq, e))
+	if (auth_read_begin(&r, &req->user, tg->table, e))
 		goto out;
+	if (query_parse(req->query, auth_read_resolve, auth_read_name, &r, &q, &qe)) {
+		error_set(e, ERR_FAIL, qe.status, qe.code, "%s", qe.message);
+		goto out;
+	}
+	auth_read_restrict(&r, q);
+	if (store_rows_list(tg->conn, tg->table, q, &rows, &next, &seq, e) || auth_read_project(&r, rows, e)) {
+		cJSON_Delete(rows);
+		goto out;
+	}
 	int n = cJSON_GetArraySize(rows);
 	a->status = 200;
 	if (!(a->body = cJSON_CreateObject()) || !cJSON_AddItemToObject(a->body, "rows", rows)) {
@@ -212,6 +256,7 @@ static int rows_list_step(struct http_request *req, const struct target *tg, str
 out:
 	free(next);
 	query_free(q);
+	auth_read_clear(&r);
 	return rc;
 }
 
@@ -225,8 +270,19 @@ int api_rows_list(struct http_request *req)
 
 static int row_get_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
+	struct auth_read r;
+	int rc = -1;
 	a->status = 200;
-	return store_row_get(tg->conn, tg->table, req->key, &a->body, e);
+	if (auth_read_begin(&r, &req->user, tg->table, e) || store_row_get(tg->conn, tg->table, req->key, &a->body, e))
+		goto out;
+	if (!auth_read_sees(&r, a->body)) { /* outside the caller's rows: it does not exist for it */
+		error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", req->key, tg->table->name);
+		goto out;
+	}
+	rc = auth_read_project(&r, a->body, e);
+out:
+	auth_read_clear(&r);
+	return rc;
 }
 
 int api_row_get(struct http_request *req)
@@ -236,11 +292,18 @@ int api_row_get(struct http_request *req)
 
 static int rows_post_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
-	if (store_rows_insert(tg->conn, tg->table, req->body, &a->body, e))
-		return -1;
+	struct auth_write w;
+	int rc = -1;
+	if (auth_write_begin(&w, AUTH_WRITE_INSERT, &req->user, tg->table, e) ||
+	    store_rows_insert(tg->conn, tg->table, req->body, auth_write_guard(&w), &a->body, e))
+		goto out;
 	a->status = 201;
 	/* a batch: the first row's */
-	return location_set(tg->table, cJSON_IsArray(a->body) ? cJSON_GetArrayItem(a->body, 0) : a->body, a, e);
+	if (location_set(tg->table, cJSON_IsArray(a->body) ? cJSON_GetArrayItem(a->body, 0) : a->body, a, e) == 0)
+		rc = auth_write_project(&w, a->body, e);
+out:
+	auth_write_clear(&w);
+	return rc;
 }
 
 int api_rows_post(struct http_request *req)
@@ -250,8 +313,14 @@ int api_rows_post(struct http_request *req)
 
 static int row_patch_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
+	struct auth_write w;
+	int rc = -1;
 	a->status = 200;
-	return store_row_update(tg->conn, tg->table, req->key, req->body, &a->body, e);
+	if (auth_write_begin(&w, AUTH_WRITE_UPDATE, &req->user, tg->table, e) == 0 &&
+	    store_row_update(tg->conn, tg->table, req->key, req->body, auth_write_guard(&w), &a->body, e) == 0)
+		rc = auth_write_project(&w, a->body, e);
+	auth_write_clear(&w);
+	return rc;
 }
 
 int api_row_patch(struct http_request *req)
@@ -261,11 +330,17 @@ int api_row_patch(struct http_request *req)
 
 static int row_put_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
-	int created = 0;
-	if (store_row_replace(tg->conn, tg->table, req->key, req->body, &a->body, &created, e))
-		return -1;
+	struct auth_write w;
+	int created = 0, rc = -1;
+	if (auth_write_begin(&w, AUTH_WRITE_PUT, &req->user, tg->table, e) ||
+	    store_row_replace(tg->conn, tg->table, req->key, req->body, auth_write_guard(&w), &a->body, &created, e))
+		goto out;
 	a->status = created ? 201 : 200;
-	return created ? location_set(tg->table, a->body, a, e) : 0;
+	if (!created || location_set(tg->table, a->body, a, e) == 0)
+		rc = auth_write_project(&w, a->body, e);
+out:
+	auth_write_clear(&w);
+	return rc;
 }
 
 int api_row_put(struct http_request *req)
@@ -275,8 +350,12 @@ int api_row_put(struct http_request *req)
 
 static int row_delete_step(struct http_request *req, const struct target *tg, struct answer *a, struct error *e)
 {
+	struct auth_write w;
 	a->status = 204;
-	return store_row_delete(tg->conn, tg->table, req->key, e);
+	int rc = auth_write_begin(&w, AUTH_WRITE_DELETE, &req->user, tg->table, e) ||
+		 store_row_delete(tg->conn, tg->table, req->key, auth_write_guard(&w), e) ? -1 : 0;
+	auth_write_clear(&w);
+	return rc;
 }
 
 int api_row_delete(struct http_request *req)

@@ -177,7 +177,8 @@ static int opt_is(const char *arg, const char *name)
 	return strncmp(arg, name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
 }
 
-int config_parse(struct config *cfg, int argc, char **argv, const char *env_token, struct error *err)
+int config_parse(struct config *cfg, int argc, char **argv, const char *env_token, const char *env_jwt_secret,
+                 struct error *err)
 {
 	int have_db = 0;
 	memset(cfg, 0, sizeof *cfg);
@@ -188,6 +189,9 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 	cfg->sockets_per_address = LIMIT_SOCKETS_PER_ADDRESS;
 	cfg->retain = 100000;
 	if (env_token && *env_token && copy_str(cfg->token, sizeof cfg->token, env_token, "ROWCAST_TOKEN", err))
+		return ERR_FAIL;
+	if (env_jwt_secret && *env_jwt_secret &&
+	    copy_str(cfg->jwt_secret, sizeof cfg->jwt_secret, env_jwt_secret, "ROWCAST_JWT_SECRET", err))
 		return ERR_FAIL;
 
 	for (int i = 1; i < argc; i++) {
@@ -266,6 +270,18 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 			} else if (opt_is(a, "--follow")) {
 				NEED_VALUE("--follow");
 				rc = parse_stream_name(cfg->follow, sizeof cfg->follow, v, "--follow", err);
+			} else if (opt_is(a, "--jwt-secret")) {
+				NEED_VALUE("--jwt-secret");
+				rc = copy_str(cfg->jwt_secret, sizeof cfg->jwt_secret, v, "--jwt-secret", err);
+			} else if (opt_is(a, "--jwt-key")) {
+				NEED_VALUE("--jwt-key");
+				rc = copy_str(cfg->jwt_key, sizeof cfg->jwt_key, v, "--jwt-key", err);
+			} else if (opt_is(a, "--jwt-audience")) {
+				NEED_VALUE("--jwt-audience");
+				rc = copy_str(cfg->jwt_audience, sizeof cfg->jwt_audience, v, "--jwt-audience", err);
+			} else if (opt_is(a, "--rules")) {
+				NEED_VALUE("--rules");
+				rc = copy_str(cfg->rules, sizeof cfg->rules, v, "--rules", err);
 			} else {
 				return error_fail(err, "unknown option '%s' (see --help)", a);
 			}
@@ -290,6 +306,13 @@ int config_parse(struct config *cfg, int argc, char **argv, const char *env_toke
 				  cfg->stream[0] ? "--stream" : "--follow");
 	if (cfg->nats_url[0] && !cfg->stream[0] && !cfg->follow[0])
 		return error_fail(err, "--nats needs --stream NAME (be the primary) or --follow NAME (be a follower)");
+	int jwt = cfg->jwt_secret[0] || cfg->jwt_key[0];
+	if (jwt && cfg->token[0])
+		return error_fail(err, "--token and --jwt-secret/--jwt-key exclude each other: with tokens, give each "
+				  "user a JSON Web Token (and --rules to say what each may do)");
+	if (!jwt && (cfg->jwt_audience[0] || cfg->rules[0]))
+		return error_fail(err, "%s needs --jwt-secret or --jwt-key (how tokens are verified)",
+				  cfg->rules[0] ? "--rules" : "--jwt-audience");
 	if (cfg->web_root[0]) {
 		struct stat st;
 		if (stat(cfg->web_root, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -341,6 +364,11 @@ void config_usage(FILE *out)
 	      "                           (created when absent)\n"
 	      "  --follow NAME            be a follower of the primary publishing to stream NAME: DB_FILE is\n"
 	      "                           this node's copy\n"
+	      "  --jwt-secret SECRET      accept JSON Web Tokens signed HS256 with SECRET (also\n"
+	      "                           ROWCAST_JWT_SECRET)\n"
+	      "  --jwt-key FILE           accept tokens signed RS256 or ES256, verified with this PEM public key\n"
+	      "  --jwt-audience AUD       also require the token's aud to hold AUD\n"
+	      "  --rules FILE             who may read and write what (JSON; see the README)\n"
 	      "  --help, --version        print and exit\n",
 	      out);
 }

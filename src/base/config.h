@@ -38,16 +38,20 @@ struct config {
 	char nats_url[1024];      /* --nats: one NATS URL or several, comma-separated; "" when unset */
 	char stream[65];          /* --stream NAME: this node is the primary publishing to NAME; "" when unset */
 	char follow[65];          /* --follow NAME: this node follows the primary of NAME; "" when unset */
+	char jwt_secret[512];     /* --jwt-secret / ROWCAST_JWT_SECRET: HS256 tokens; "" when unset */
+	char jwt_key[4096];       /* --jwt-key FILE: RS256/ES256 tokens' PEM public key; "" when unset */
+	char jwt_audience[256];   /* --jwt-audience AUD: required in aud; "" when unset */
+	char rules[4096];         /* --rules FILE: who may read and write what; "" when unset */
 	int show_help;
 	int show_version;
 };
 
 
-/* Parses argv (and ROWCAST_TOKEN from env, which may be NULL) into cfg.
+/* Parses argv (and ROWCAST_TOKEN and ROWCAST_JWT_SECRET from env, each may be NULL) into cfg.
  * Returns 0, or ERR_FAIL with a one-line reason (no newline) in err->message.
  * On success cfg owns the strings in its lists; free them with config_free. */
 int config_parse(struct config *cfg, int argc, char **argv, const char *env_token,
-                 struct error *err);
+                 const char *env_jwt_secret, struct error *err);
 
 /* Frees the lists inside cfg (not cfg itself). Safe on a zeroed or partly filled struct. */
 void config_free(struct config *cfg);

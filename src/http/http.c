@@ -77,6 +77,7 @@ static int (*const s_handlers[ROUTE_COUNT])(struct http_request *) = {
 	[ROUTE_REST_PATCH] = api_rest_patch,
 	[ROUTE_REST_DELETE] = api_rest_delete,
 	[ROUTE_EVENTS_GET] = live_sse_get,
+	[ROUTE_ME_GET] = api_me_get,
 };
 
 void http_configure(const struct config *cfg)
@@ -267,11 +268,12 @@ static struct route_policy policy_get(void)
 	return p;
 }
 
-/* Fills *rq with what the router looks at in conn's request (path: its decoded path); the ?token= is
- * decoded into token (of size cap). Nothing is copied: rq points into conn's request and token. */
-static void request_read(const struct mg_connection *conn, const char *path, struct route_request *rq, char *token,
-                         size_t cap)
+/* Fills *rq with what the router looks at in conn's request (path: its decoded path); a ?token= is decoded
+ * into *token (malloc'd, the caller frees it; NULL when there is none or memory ran out). Nothing else is
+ * copied: rq points into conn's request and *token. */
+static void request_read(const struct mg_connection *conn, const char *path, struct route_request *rq, char **token)
 {
+	size_t cap = LIMIT_JWT_BYTES + 1; /* a longer ?token= is no token this server takes */
 	const struct mg_request_info *ri = mg_get_request_info(conn);
 	const char *qs = ri->query_string;
 	memset(rq, 0, sizeof *rq);
@@ -284,14 +286,25 @@ static void request_read(const struct mg_connection *conn, const char *path, str
 	rq->content_type = mg_get_header(conn, "Content-Type");
 	rq->transfer_encoding = mg_get_header(conn, "Transfer-Encoding");
 	rq->content_length = ri->content_length;
-	if (qs) {
-		int n = mg_get_var(qs, strlen(qs), "token", token, cap);
+	*token = NULL;
+	if (qs && strstr(qs, "token=") && (*token = malloc(cap)) != NULL) {
+		int n = mg_get_var(qs, strlen(qs), "token", *token, cap);
 		if (n == -2) /* longer than any token this server takes: given, and wrong */
-			token[0] = '\0';
+			(*token)[0] = '\0';
 		if (n >= 0 || n == -2)
-			rq->query_token = token;
+			rq->query_token = *token;
 	}
 	http_head_measure(ri, &rq->head);
+}
+
+/* The header of a 401 for a token that was given and refused (RFC 6750). */
+#define HTTP_INVALID_TOKEN "WWW-Authenticate: Bearer realm=\"rowcast\", error=\"invalid_token\"\r\n"
+
+/* 1 for the routes that take a token in ?token= too (a browser's WebSocket and EventSource cannot send
+ * an Authorization header). */
+static int token_route(enum route_id id)
+{
+	return id == ROUTE_LIVE_GET || id == ROUTE_EVENTS_GET;
 }
 
 /* Runs route.c's checks on req and then what they decide: the handler, the preflight answer, a file of the
@@ -302,9 +315,10 @@ static int dispatch(struct http_request *req, const char *path)
 	struct route_policy policy = policy_get();
 	struct route_request rq;
 	struct route_verdict v;
-	char token[sizeof s_cfg->token]; /* a longer ?token= cannot be the server's */
+	struct error e;
+	char *token;
 	int rc;
-	request_read(req->conn, path, &rq, token, sizeof token);
+	request_read(req->conn, path, &rq, &token);
 	route_request_check(&rq, &policy, &v);
 	if (v.cors)
 		r->cors_origin = rq.origin;
@@ -327,15 +341,18 @@ static int dispatch(struct http_request *req, const char *path)
 		v.table = v.key = NULL;
 		if (v.forward)
 			rc = forward_send(req, &rq, v.body);
+		else if (auth_user_identify(rq.authorization, token_route(v.id) ? rq.query_token : NULL, &req->user, &e))
+			rc = reply_error_h(r, e.status, e.code, HTTP_INVALID_TOKEN, "%s", e.message);
 		else
 			rc = v.body && read_body(req) ? 0 : s_handlers[v.id](req);
 		break;
 	}
 	route_verdict_clear(&v);
+	free(token);
 	return rc;
 }
 
-int http_handshake_check(const struct mg_connection *cconn, int *can_write)
+int http_handshake_check(const struct mg_connection *cconn, int *can_write, struct auth_user *user)
 {
 	struct mg_connection *conn = (struct mg_connection *)cconn; /* CivetWeb passes it const; writing is allowed */
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -344,7 +361,9 @@ int http_handshake_check(const struct mg_connection *cconn, int *can_write)
 	struct route_policy policy = policy_get();
 	struct route_request rq;
 	struct route_verdict v;
-	char token[sizeof s_cfg->token]; /* a longer ?token= cannot be the server's */
+	struct error e;
+	char *token;
+	memset(user, 0, sizeof *user);
 	if (!atomic_load(&s_ready)) {
 		reply_error_h(&r, 503, "unavailable", "Retry-After: 1\r\n", "rowcast is starting");
 		return ERR_FAIL;
@@ -353,20 +372,25 @@ int http_handshake_check(const struct mg_connection *cconn, int *can_write)
 		reply_error(&r, 404, "not_found", "no such resource");
 		return ERR_INVALID;
 	}
-	request_read(conn, path, &rq, token, sizeof token);
+	request_read(conn, path, &rq, &token);
 	route_request_check(&rq, &policy, &v);
 	if (v.cors)
 		r.cors_origin = rq.origin;
 	int rc = ERR_INVALID;
 	if (v.action == ROUTE_HANDLE && v.id == ROUTE_LIVE_GET) {
-		*can_write = v.can_write;
-		rc = 0;
+		if (auth_user_identify(rq.authorization, rq.query_token, user, &e) == 0) {
+			*can_write = v.can_write;
+			rc = 0;
+		} else {
+			reply_error_h(&r, e.status, e.code, HTTP_INVALID_TOKEN, "%s", e.message);
+		}
 	} else if (v.action == ROUTE_REFUSE) {
 		reply_error_h(&r, v.status, v.code, v.extra[0] ? v.extra : NULL, "%s", v.message);
 	} else { /* a handshake on a path that is no socket */
 		reply_error(&r, 404, "not_found", "no WebSocket at %.200s", path);
 	}
 	route_verdict_clear(&v);
+	free(token);
 	return rc;
 }
 
@@ -408,6 +432,7 @@ int http_handle(struct mg_connection *conn, void *cbdata)
 	free(req.table);
 	free(req.key);
 	cJSON_Delete(req.body);
+	auth_user_clear(&req.user);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	t_head_start = t1; /* the next request on this connection starts now */
 	metrics_request(req.reply.status, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -447,7 +472,10 @@ int http_request_run(const struct write_request *w, struct write_answer *out)
 			req.table = v.table; /* req takes them */
 			req.key = v.key;
 			v.table = v.key = NULL;
-			if (!v.body || body_parse(&req.reply, w->body, w->len, &req.body) == 0)
+			struct error ae;
+			if (auth_user_identify(w->authorization, NULL, &req.user, &ae))
+				reply_error_h(&req.reply, ae.status, ae.code, HTTP_INVALID_TOKEN, "%s", ae.message);
+			else if (!v.body || body_parse(&req.reply, w->body, w->len, &req.body) == 0)
 				s_handlers[v.id](&req);
 		}
 		route_verdict_clear(&v);
@@ -455,6 +483,7 @@ int http_request_run(const struct write_request *w, struct write_answer *out)
 	free(req.table);
 	free(req.key);
 	cJSON_Delete(req.body);
+	auth_user_clear(&req.user);
 	if (buf.status == 0) { /* keeping the answer ran out of memory */
 		reply_buffer_clear(&buf);
 		return ERR_NOMEM;

@@ -6,6 +6,7 @@
 #ifndef ROWCAST_HTTP_H
 #define ROWCAST_HTTP_H
 
+#include "auth.h"
 #include "config.h"
 #include "reply.h"
 #include "route.h"
@@ -23,6 +24,7 @@ struct http_request {
 	char *table;           /* decoded {t} segment, or NULL */
 	char *key;             /* decoded {key}: the rest of the path after .../rows/, or NULL */
 	cJSON *body;           /* parsed JSON body of POST/PUT/PATCH, or NULL */
+	struct auth_user user; /* who is asking (auth.h): anonymous unless a valid token came */
 };
 
 /* Keeps cfg (must outlive the server) for the checks every request passes. */
@@ -35,9 +37,10 @@ void http_set_ready(void);
 int http_handle(struct mg_connection *conn, void *cbdata);
 
 /* The router's checks on a WebSocket handshake (CivetWeb's connect handler calls it), the same as any
- * request's. Returns 0 with *can_write set (the right token was given, or none is needed), or a negative
- * ERR_* after answering the refusal (JSON error, connection closed): return non-zero to CivetWeb then. */
-int http_handshake_check(const struct mg_connection *conn, int *can_write);
+ * request's. Returns 0 with *can_write set (the right token was given, or none is needed) and *user who is
+ * asking (clear it with auth_user_clear), or a negative ERR_* after answering the refusal (JSON error,
+ * connection closed; *user anonymous): return non-zero to CivetWeb then. */
+int http_handshake_check(const struct mg_connection *conn, int *can_write, struct auth_user *user);
 
 /* Answers a handshake that the WebSocket's own checks (its capacity) refuse: a JSON error with status, code
  * and message (Retry-After on a 503), then the connection is closed. Returns ERR_FAIL. */

@@ -221,6 +221,9 @@ static int error_v(struct reply *r, int status, const char *code, const char *ex
 	if (!body)
 		return send_answer(r, 500, "application/json", REPLY_API_HEADERS, NULL, json_error_nomem_body,
 				   strlen(json_error_nomem_body));
+	/* every 401 says how to authenticate (RFC 7235); a refused token's says why (http.c) */
+	if (status == 401 && !extra)
+		extra = "WWW-Authenticate: Bearer realm=\"rowcast\"\r\n";
 	int rc = reply_json(r, status, body, extra);
 	cJSON_free(body);
 	return rc;

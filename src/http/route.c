@@ -52,7 +52,8 @@ static const struct route_def s_routes[ROUTE_COUNT] = {
 	[ROUTE_REST_POST] = {"POST", "/rest/v1/:t", ROUTE_F_BODY | ROUTE_F_LOCAL_WRITE},
 	[ROUTE_REST_PATCH] = {"PATCH", "/rest/v1/:t", ROUTE_F_BODY | ROUTE_F_LOCAL_WRITE},
 	[ROUTE_REST_DELETE] = {"DELETE", "/rest/v1/:t", ROUTE_F_LOCAL_WRITE},
-	[ROUTE_EVENTS_GET] = {"GET", "/api/events", 0},
+	[ROUTE_EVENTS_GET] = {"GET", "/api/events", ROUTE_F_TOKEN_OPTIONAL},
+	[ROUTE_ME_GET] = {"GET", "/api/me", 0},
 };
 
 /* Where the variable segments of a matched path are: offsets and lengths into the path (len 0: none). */

@@ -31,6 +31,7 @@ enum route_id {
 	ROUTE_REST_PATCH,
 	ROUTE_REST_DELETE,
 	ROUTE_EVENTS_GET, /* the Server-Sent Events stream */
+	ROUTE_ME_GET,     /* the caller's claims and what the rules let it do */
 	ROUTE_COUNT
 };
 

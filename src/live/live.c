@@ -188,6 +188,7 @@ static void client_free(struct live_client *c)
 {
 	free(c->auth);
 	free(c->token);
+	auth_user_clear(&c->user);
 	free(c);
 }
 
@@ -219,24 +220,29 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	struct live_client *c;
 	int status, can_write = 0;
 	(void)cbdata;
-	if (http_handshake_check(conn, &can_write) != 0)
+	struct auth_user user;
+	if (http_handshake_check(conn, &can_write, &user) != 0)
 		return 1;
 	int exempt = client_addr_find(conn, s_cfg, addr, sizeof addr);
-	if (!atomic_load(&s_started))
-		return http_handshake_refuse(conn, 503, "unavailable", "rowcast is starting") != 0;
-	if (live_stopping())
-		return http_handshake_refuse(conn, 503, "unavailable", "shutting down") != 0;
-	if ((status = live_place_take(addr, exempt)) != 0)
+	if (!atomic_load(&s_started) || live_stopping()) {
+		auth_user_clear(&user);
+		return http_handshake_refuse(conn, 503, "unavailable", live_stopping() ? "shutting down" : "rowcast is starting") != 0;
+	}
+	if ((status = live_place_take(addr, exempt)) != 0) {
+		auth_user_clear(&user);
 		return http_handshake_refuse(conn, status, status == 429 ? "too_many_requests" : "unavailable",
 					     status == 429 ? "too many open sockets from this address (see --sockets-per-address)"
 							   : "too many open sockets; try again later") != 0;
+	}
 	if (!(c = calloc(1, sizeof *c))) {
+		auth_user_clear(&user);
 		live_place_give(addr);
 		return http_handshake_refuse(conn, 503, "unavailable", "out of memory") != 0;
 	}
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	c->silence_slot = -1;
 	c->can_write = can_write;
+	c->user = user; /* c takes it */
 	if (s_cfg->follow[0] && credentials_keep(c, conn) != 0) {
 		client_free(c);
 		live_place_give(addr);
@@ -280,15 +286,18 @@ static void on_ready(struct mg_connection *conn, void *cbdata)
 /* Runs a write request (m: insert, update or delete, validated by live_proto) and returns the message its
  * client gets back: the ack, or the error (JSON text, cJSON_free; NULL on out of memory). *status is 200
  * for an ack, else the error's; *seq the seq of the last change the write committed (0: none). */
-static char *write_run(const struct live_proto_msg *m, int *status, long long *seq)
+static char *write_run(const struct live_proto_msg *m, const struct auth_user *user, int *status, long long *seq)
 {
 	const char *id = m->id;
 	struct error se = {0};
 	struct store_conn *conn;
 	struct catalog *cat = NULL;
+	struct auth_write w = {0};
 	cJSON *stored = NULL;
 	char *text = NULL;
 	int rc = ERR_FAIL;
+	enum auth_write_kind kind = m->type == LIVE_PROTO_INSERT ? AUTH_WRITE_INSERT :
+				    m->type == LIVE_PROTO_UPDATE ? AUTH_WRITE_UPDATE : AUTH_WRITE_DELETE;
 	*seq = 0;
 	if (!(conn = store_conn_get(&se)) || !(cat = store_catalog(conn, &se))) {
 		*status = se.status;
@@ -299,12 +308,17 @@ static char *write_run(const struct live_proto_msg *m, int *status, long long *s
 		error_set(&se, ERR_FAIL, 404, "not_found", "no table named '%.200s'", m->table);
 	else if (!tab->writable)
 		error_set(&se, ERR_FAIL, 405, "method_not_allowed", "table '%s' is read-only (its key is composite)", tab->name);
-	else if (m->type == LIVE_PROTO_INSERT)
-		rc = store_rows_insert(conn, tab, m->row, &stored, &se);
-	else if (m->type == LIVE_PROTO_UPDATE)
-		rc = store_row_update(conn, tab, m->key, m->row, &stored, &se);
-	else
-		rc = store_row_delete(conn, tab, m->key, &se);
+	else if (auth_write_begin(&w, kind, user, tab, &se) == 0) {
+		if (m->type == LIVE_PROTO_INSERT)
+			rc = store_rows_insert(conn, tab, m->row, auth_write_guard(&w), &stored, &se);
+		else if (m->type == LIVE_PROTO_UPDATE)
+			rc = store_row_update(conn, tab, m->key, m->row, auth_write_guard(&w), &stored, &se);
+		else
+			rc = store_row_delete(conn, tab, m->key, auth_write_guard(&w), &se);
+		if (rc == 0)
+			rc = auth_write_project(&w, stored, &se);
+	}
+	auth_write_clear(&w);
 	if (rc == 0) {
 		*seq = store_last_write_seq(conn);
 		if (!(text = live_proto_write_ack_print(id, stored, *seq)))
@@ -323,7 +337,7 @@ static void handle_write(struct live_client *c, const struct live_proto_msg *m)
 {
 	int status;
 	long long seq;
-	live_enqueue(c, live_msg_text(write_run(m, &status, &seq)));
+	live_enqueue(c, live_msg_text(write_run(m, &c->user, &status, &seq)));
 }
 
 /* A write on a follower: sends the message as it came (data, len) to the primary with the handshake's
@@ -359,15 +373,22 @@ int live_write_run(const struct write_request *w, struct write_answer *a)
 	int status = 200;
 	long long seq = 0;
 	memset(a, 0, sizeof *a);
+	struct auth_user user;
+	struct error ae;
 	route_request_check(&rq, &policy, &v); /* the handshake's token check, as if the socket had opened here */
 	struct live_proto_ctx ctx = {v.action == ROUTE_HANDLE && v.can_write, s_cfg->read_only, 0};
 	route_verdict_clear(&v);
 	live_proto_parse(w->body, w->len, &ctx, &m);
+	int identified = auth_user_identify(w->authorization, w->token, &user, &ae) == 0;
+	if (!identified && m.type != LIVE_PROTO_ERROR) {
+		m.type = LIVE_PROTO_ERROR;
+		m.error = ae;
+	}
 	switch (m.type) {
 	case LIVE_PROTO_INSERT:
 	case LIVE_PROTO_UPDATE:
 	case LIVE_PROTO_DELETE:
-		text = write_run(&m, &status, &seq);
+		text = write_run(&m, &user, &status, &seq);
 		break;
 	case LIVE_PROTO_ERROR:
 		status = m.error.status;
@@ -381,6 +402,7 @@ int live_write_run(const struct write_request *w, struct write_answer *a)
 	}
 	}
 	live_proto_clear(&m);
+	auth_user_clear(&user);
 	if (!text)
 		return ERR_NOMEM;
 	size_t len = strlen(text);

@@ -8,6 +8,7 @@
 #ifndef ROWCAST_LIVE_INT_H
 #define ROWCAST_LIVE_INT_H
 
+#include "auth.h"
 #include "live.h"
 #include "live_proto.h"
 #include "match.h"
@@ -59,6 +60,7 @@ struct live_client {
 	struct live_writer *writer;      /* when !raw, its own writer thread, started by its sender for the first
 	                                  * batch the socket may not hold; NULL until then */
 	int can_write;                   /* the token check passed (or no token is needed) */
+	struct auth_user user;           /* who opened it (auth.h); its worker's, and the senders' under lock */
 	char *auth, *token;              /* on a follower: the handshake's Authorization and ?token= (NULL: not
 	                                  * given), sent with each write to the primary, which decides it */
 	int close_sent;                  /* guarded by the connection's lock (mg_lock_connection): a close frame

@@ -90,23 +90,32 @@ int store_rows_count(struct store_conn *c, const struct catalog_table *t, const 
 int store_row_get(struct store_conn *c, const struct catalog_table *t, const char *key_text, cJSON **row,
                   struct error *e);
 
+/* A check a write must pass inside its own transaction (the rules' where and check, rules.h): check is
+ * called with the row before the write (NULL for an insert, or when a filtered write does not read it) and
+ * the row after (NULL for a delete), both whole rows; it returns 0 to let the write stand, or -1 with e (a
+ * 403) to undo it: the write then fails with e and nothing of it stays. A NULL guard checks nothing. */
+struct store_guard {
+	int (*check)(void *ctx, const cJSON *old, const cJSON *row, struct error *e);
+	void *ctx;
+};
+
 /* Inserts one object, or every object of an array in one transaction (all or none). *out is the stored row,
  * or the array of stored rows. Returns 0, or -1 with e (the database is unchanged). */
-int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, cJSON **out,
-                      struct error *e);
+int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body,
+                      const struct store_guard *g, cJSON **out, struct error *e);
 
 /* Changes the given columns of one row (PATCH). Returns 0 with *row, or -1 with e (404 when absent). */
 int store_row_update(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     const cJSON *obj, cJSON **row, struct error *e);
+                     const cJSON *obj, const struct store_guard *g, cJSON **row, struct error *e);
 
 /* Replaces one row (PUT): columns not given get their default (or NULL); creates it when absent
  * (*created = 1). Returns 0 with *row, or -1 with e. */
 int store_row_replace(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                      const cJSON *obj, cJSON **row, int *created, struct error *e);
+                      const cJSON *obj, const struct store_guard *g, cJSON **row, int *created, struct error *e);
 
 /* Deletes one row. Returns 0, or -1 with e (404 when absent). */
 int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     struct error *e);
+                     const struct store_guard *g, struct error *e);
 
 /* The filtered writes of /rest/v1 (store_rows_filter_write.c). Each runs in one transaction (all or none) and
  * sets *rows to the array of the rows written, with q's select of columns: after the change for an update
@@ -114,16 +123,16 @@ int store_row_delete(struct store_conn *c, const struct catalog_table *t, const 
 
 /* Changes the columns obj names on every row q's filters select (every row when it has none). */
 int store_rows_update_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
-                            const cJSON *obj, cJSON **rows, struct error *e);
+                            const cJSON *obj, const struct store_guard *g, cJSON **rows, struct error *e);
 
 /* Deletes every row q's filters select (every row when it has none). */
 int store_rows_delete_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
-                            cJSON **rows, struct error *e);
+                            const struct store_guard *g, cJSON **rows, struct error *e);
 
 /* Inserts body (an object or an array of them); a row clashing on q's on_conflict columns (default: the
  * key) is updated with the given columns, or left as it is when ignore (and not in *rows then). */
 int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, const struct query *q,
-                      int ignore, cJSON **rows, struct error *e);
+                      int ignore, const struct store_guard *g, cJSON **rows, struct error *e);
 
 /* Reads the last committed change seq into *seq (0 when none). Returns 0, or ERR_FAIL with e (the
  * statement could not be prepared or run; *seq is 0 then). */

@@ -26,6 +26,7 @@ struct store_job {
 	const int *cols;               /* the body's columns, when the caller resolved them (n of them) */
 	int n;
 	int rows;                      /* rows it writes (a batch's size, else 1): its share of the group's bound */
+	const struct store_guard *guard; /* checks each row written (NULL: none), inside the job's savepoint */
 	/* results, valid once store_group_run returned */
 	cJSON *out;                    /* the stored row(s), owned by the caller afterwards */
 	int created;                   /* PUT: the row was created */

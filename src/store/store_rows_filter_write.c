@@ -44,6 +44,35 @@ static int single_check(const struct query *q, const cJSON *arr, struct error *e
 	return 0;
 }
 
+/* 1 when the member name of a row is among q's select (every member is when q selects nothing). */
+static int selected(const struct catalog_table *t, const struct query *q, const char *name)
+{
+	if (!q->n_select || (t->key == CATALOG_KEY_ROWID && strcmp(name, "rowid") == 0))
+		return 1;
+	for (int i = 0; i < q->n_select; i++)
+		if (q->select[i] != CATALOG_ROWID && strcmp(catalog_column_name(t, q->select[i]), name) == 0)
+			return 1;
+	return 0;
+}
+
+/* With a guard (store.h), the statements return whole rows: each row of arr is checked (deletes: as the row
+ * before; else as the row after, its row before unread), then cut to q's select. Returns 0, or -1 with e. */
+static int guard_rows(const struct store_job *j, const struct query *q, int deletes, cJSON *arr, struct error *e)
+{
+	if (!j->guard)
+		return 0;
+	for (cJSON *row = arr->child; row; row = row->next)
+		if (j->guard->check(j->guard->ctx, deletes ? row : NULL, deletes ? NULL : row, e))
+			return -1;
+	for (cJSON *row = arr->child; row && q->n_select; row = row->next)
+		for (cJSON *m = row->child, *next; m; m = next) {
+			next = m->next;
+			if (!selected(j->t, q, m->string))
+				cJSON_Delete(cJSON_DetachItemViaPointer(row, m));
+		}
+	return 0;
+}
+
 /* A write of this file as a group commit job (store_group.h): job first, so that a job is its filter_job. */
 struct filter_job {
 	struct store_job job;
@@ -51,6 +80,7 @@ struct filter_job {
 	const char *sql;       /* filtered writes: the statement's text (made again on each run) */
 	const int *target;     /* upserts: the conflict target, nt columns */
 	int nt, ignore;
+	int deletes;           /* a filtered delete (its rows are the rows before) */
 };
 
 /* Runs a filtered write's statement on c inside the group's transaction: the object's members (job.body,
@@ -71,7 +101,8 @@ static int filtered_job_run(struct store_conn *c, struct store_job *j, struct er
 		if (store_sql_filters_bind(st, &idx, j->t, fj->q))
 			error_set(e, ERR_FAIL, 500, "internal", "cannot bind a filter value");
 		else
-			rc = rows_step(c, st, arr, e) || single_check(fj->q, arr, e) ? -1 : 0;
+			rc = rows_step(c, st, arr, e) || single_check(fj->q, arr, e) ||
+			     guard_rows(j, fj->q, fj->deletes, arr, e) ? -1 : 0;
 	}
 	if (rc) {
 		cJSON_Delete(arr);
@@ -84,13 +115,14 @@ static int filtered_job_run(struct store_conn *c, struct store_job *j, struct er
 /* Runs the statement in s (a write whose values are: the object's members when obj, then q's filters) as a
  * group commit job; *rows is the array of the rows it returned. Returns 0, or -1 with e. */
 static int filtered_run(struct store_conn *c, const struct catalog_table *t, const struct query *q, sqlite3_str *s,
-                        const cJSON *obj, cJSON **rows, struct error *e)
+                        const cJSON *obj, const struct store_guard *g, cJSON **rows, struct error *e)
 {
 	*rows = NULL;
 	char *sql = sqlite3_str_finish(s);
 	if (!sql)
 		return error_nomem(e);
-	struct filter_job fj = {.job = {.run = filtered_job_run, .t = t, .body = obj, .rows = 1}, .q = q, .sql = sql};
+	struct filter_job fj = {.job = {.run = filtered_job_run, .t = t, .body = obj, .rows = 1, .guard = g}, .q = q,
+				.sql = sql, .deletes = !obj};
 	int rc = store_group_run(c, &fj.job, e);
 	sqlite3_free(sql);
 	if (rc)
@@ -100,7 +132,7 @@ static int filtered_run(struct store_conn *c, const struct catalog_table *t, con
 }
 
 int store_rows_update_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
-                            const cJSON *obj, cJSON **rows, struct error *e)
+                            const cJSON *obj, const struct store_guard *g, cJSON **rows, struct error *e)
 {
 	int *cols = malloc(((size_t)t->n_cols + 1) * sizeof *cols);
 	int n;
@@ -125,12 +157,12 @@ int store_rows_update_where(struct store_conn *c, const struct catalog_table *t,
 	free(cols);
 	store_sql_filters_append(s, t, q);
 	sqlite3_str_appendall(s, " RETURNING ");
-	store_sql_row_columns_append(s, t, q);
-	return filtered_run(c, t, q, s, obj, rows, e);
+	store_sql_row_columns_append(s, t, g ? NULL : q); /* a guard checks whole rows (guard_rows) */
+	return filtered_run(c, t, q, s, obj, g, rows, e);
 }
 
 int store_rows_delete_where(struct store_conn *c, const struct catalog_table *t, const struct query *q,
-                            cJSON **rows, struct error *e)
+                            const struct store_guard *g, cJSON **rows, struct error *e)
 {
 	*rows = NULL;
 	if (store_sql_filters_check(t, q, e))
@@ -139,8 +171,8 @@ int store_rows_delete_where(struct store_conn *c, const struct catalog_table *t,
 	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", t->name);
 	store_sql_filters_append(s, t, q);
 	sqlite3_str_appendall(s, " RETURNING ");
-	store_sql_row_columns_append(s, t, q);
-	return filtered_run(c, t, q, s, NULL, rows, e);
+	store_sql_row_columns_append(s, t, g ? NULL : q);
+	return filtered_run(c, t, q, s, NULL, g, rows, e);
 }
 
 /* The conflict target of an upsert into cols: q's on_conflict, else t's key column. Returns the count, or
@@ -165,7 +197,7 @@ static int conflict_columns(const struct catalog_table *t, const struct query *q
 /* Inserts obj inside the caller's transaction, resolving a conflict on target[0..nt) by updating the given
  * columns (or, ignore, by leaving the row as it is); adds the row written to arr (none when ignored). */
 static int upsert_one(struct store_conn *c, const struct catalog_table *t, const struct query *q, const cJSON *obj,
-                      const int *target, int nt, int ignore, int *cols, cJSON *arr, struct error *e)
+                      const int *target, int nt, int ignore, int guarded, int *cols, cJSON *arr, struct error *e)
 {
 	int n = store_sql_body_columns(t, obj, cols, e), idx = 1;
 	if (n < 0)
@@ -187,7 +219,7 @@ static int upsert_one(struct store_conn *c, const struct catalog_table *t, const
 		}
 	}
 	sqlite3_str_appendall(s, " RETURNING ");
-	store_sql_row_columns_append(s, t, q);
+	store_sql_row_columns_append(s, t, guarded ? NULL : q);
 	sqlite3_stmt *st = store_stmt_take(c, s, e);
 	if (!st || store_sql_body_bind(obj, st, &idx, e))
 		return -1;
@@ -208,7 +240,7 @@ static int upsert_job_run(struct store_conn *c, struct store_job *j, struct erro
 	}
 	int ok = 1;
 	for (const cJSON *obj = batch ? j->body->child : j->body; obj && ok; obj = batch ? obj->next : NULL, i++) {
-		if (upsert_one(c, j->t, fj->q, obj, fj->target, fj->nt, fj->ignore, cols, arr, e)) {
+		if (upsert_one(c, j->t, fj->q, obj, fj->target, fj->nt, fj->ignore, j->guard != NULL, cols, arr, e)) {
 			ok = 0;
 			if (batch) {
 				struct error first = *e;
@@ -217,7 +249,7 @@ static int upsert_job_run(struct store_conn *c, struct store_job *j, struct erro
 		}
 	}
 	free(cols);
-	if (ok && single_check(fj->q, arr, e))
+	if (ok && (single_check(fj->q, arr, e) || guard_rows(j, fj->q, 0, arr, e)))
 		ok = 0;
 	if (!ok) {
 		cJSON_Delete(arr);
@@ -228,7 +260,7 @@ static int upsert_job_run(struct store_conn *c, struct store_job *j, struct erro
 }
 
 int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, const struct query *q,
-                      int ignore, cJSON **rows, struct error *e)
+                      int ignore, const struct store_guard *g, cJSON **rows, struct error *e)
 {
 	int target[LIMIT_QUERY_COLUMNS];
 	int batch = cJSON_IsArray(body);
@@ -241,7 +273,7 @@ int store_rows_upsert(struct store_conn *c, const struct catalog_table *t, const
 	if (!batch && !cJSON_IsObject(body))
 		return error_set(e, ERR_FAIL, 400, "bad_request", "the body must be a row object or an array of them");
 	struct filter_job fj = {.job = {.run = upsert_job_run, .t = t, .body = body,
-					.rows = batch ? cJSON_GetArraySize(body) : 1},
+					.rows = batch ? cJSON_GetArraySize(body) : 1, .guard = g},
 				.q = q, .target = target, .nt = nt, .ignore = ignore};
 	if (store_group_run(c, &fj.job, e))
 		return -1;

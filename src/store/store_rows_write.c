@@ -80,6 +80,12 @@ static void error_in_row(struct error *e, int i)
 	memcpy(e->message, msg, sizeof msg);
 }
 
+/* Runs j's guard (when it has one) on a row before and after the write. Returns 0, or -1 with e. */
+static int guard_run(const struct store_job *j, const cJSON *old, const cJSON *row, struct error *e)
+{
+	return j->guard && j->guard->check(j->guard->ctx, old, row, e) ? -1 : 0;
+}
+
 /* The job of a POST: one row, or every row of a batch (the first failure fails it all). */
 static int insert_run(struct store_conn *c, struct store_job *j, struct error *e)
 {
@@ -90,7 +96,8 @@ static int insert_run(struct store_conn *c, struct store_job *j, struct error *e
 		return error_nomem(e);
 	for (const cJSON *obj = batch ? j->body->child : j->body; obj; obj = batch ? obj->next : NULL, i++) {
 		cJSON *row = NULL;
-		if (insert_one(c, j->t, obj, &row, e)) {
+		if (insert_one(c, j->t, obj, &row, e) || guard_run(j, NULL, row, e)) {
+			cJSON_Delete(row);
 			if (batch)
 				error_in_row(e, i);
 			cJSON_Delete(result);
@@ -105,8 +112,8 @@ static int insert_run(struct store_conn *c, struct store_job *j, struct error *e
 	return 0;
 }
 
-int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body, cJSON **out,
-                      struct error *e)
+int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const cJSON *body,
+                      const struct store_guard *g, cJSON **out, struct error *e)
 {
 	int batch = cJSON_IsArray(body);
 	*out = NULL;
@@ -116,15 +123,16 @@ int store_rows_insert(struct store_conn *c, const struct catalog_table *t, const
 		return error_set(e, ERR_FAIL, 400, "bad_request", "at most %d rows per request", LIMIT_BATCH_ROWS);
 	if (!batch && !cJSON_IsObject(body))
 		return error_set(e, ERR_FAIL, 400, "bad_request", "the body must be a row object or an array of them");
-	struct store_job j = {.run = insert_run, .t = t, .body = body, .rows = batch ? cJSON_GetArraySize(body) : 1};
+	struct store_job j = {.run = insert_run, .t = t, .body = body, .rows = batch ? cJSON_GetArraySize(body) : 1,
+			      .guard = g};
 	if (store_group_run(c, &j, e))
 		return -1;
 	*out = j.out;
 	return 0;
 }
 
-/* The job of a PATCH with at least one column. */
-static int update_run(struct store_conn *c, struct store_job *j, struct error *e)
+/* The UPDATE of a PATCH: j->out the row after it. */
+static int update_one(struct store_conn *c, struct store_job *j, struct error *e)
 {
 	const struct catalog_table *t = j->t;
 	sqlite3_str *s = sqlite3_str_new(c->db);
@@ -143,19 +151,45 @@ static int update_run(struct store_conn *c, struct store_job *j, struct error *e
 	return 0;
 }
 
+/* The job of a PATCH with at least one column: the row before it is read for the guard. */
+static int update_run(struct store_conn *c, struct store_job *j, struct error *e)
+{
+	const struct catalog_table *t = j->t;
+	cJSON *old = NULL;
+	if (j->guard && store_sql_row_fetch(c, t, j->key, &old, e))
+		return -1;
+	if (j->guard && !old)
+		return error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", j->key, t->name);
+	int rc = update_one(c, j, e) || guard_run(j, old, j->out, e) ? -1 : 0;
+	cJSON_Delete(old);
+	if (rc) {
+		cJSON_Delete(j->out);
+		j->out = NULL;
+	}
+	return rc;
+}
+
 int store_row_update(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     const cJSON *obj, cJSON **row, struct error *e)
+                     const cJSON *obj, const struct store_guard *g, cJSON **row, struct error *e)
 {
 	int *cols;
 	int n;
 	*row = NULL;
 	if (store_sql_single_row_check(t, e) || (n = body_columns(t, obj, &cols, e)) < 0)
 		return -1;
-	if (n == 0) { /* nothing to change: answer with the row as it is */
+	if (n == 0) { /* nothing to change: answer with the row as it is (the guard decides whether it may be seen) */
 		free(cols);
-		return store_row_get(c, t, key_text, row, e);
+		if (store_row_get(c, t, key_text, row, e))
+			return -1;
+		if (g && g->check(g->ctx, *row, *row, e)) {
+			cJSON_Delete(*row);
+			*row = NULL;
+			return -1;
+		}
+		return 0;
 	}
-	struct store_job j = {.run = update_run, .t = t, .key = key_text, .body = obj, .cols = cols, .n = n, .rows = 1};
+	struct store_job j = {.run = update_run, .t = t, .key = key_text, .body = obj, .cols = cols, .n = n, .rows = 1,
+			      .guard = g};
 	int rc = store_group_run(c, &j, e);
 	free(cols);
 	*row = j.out;
@@ -247,12 +281,18 @@ static int replace_run(struct store_conn *c, struct store_job *j, struct error *
 		replace_insert_sql(s, j->t, j->cols, j->n);
 	store_sql_returning_append(s, j->t);
 	j->created = !existing;
+	int rc = run_for_key(c, store_stmt_take(c, s, e), j->t, j->body, j->n, j->key, &j->out, e) ||
+		 guard_run(j, existing, j->out, e) ? -1 : 0;
 	cJSON_Delete(existing);
-	return run_for_key(c, store_stmt_take(c, s, e), j->t, j->body, j->n, j->key, &j->out, e);
+	if (rc) {
+		cJSON_Delete(j->out);
+		j->out = NULL;
+	}
+	return rc;
 }
 
 int store_row_replace(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                      const cJSON *obj, cJSON **row, int *created, struct error *e)
+                      const cJSON *obj, const struct store_guard *g, cJSON **row, int *created, struct error *e)
 {
 	int *cols;
 	int n;
@@ -264,7 +304,8 @@ int store_row_replace(struct store_conn *c, const struct catalog_table *t, const
 		return error_set(e, ERR_FAIL, 400, "bad_request", "a row must be a JSON object");
 	if (same_key(t, obj, key_text, e) || (n = body_columns(t, obj, &cols, e)) < 0)
 		return -1;
-	struct store_job j = {.run = replace_run, .t = t, .key = key_text, .body = obj, .cols = cols, .n = n, .rows = 1};
+	struct store_job j = {.run = replace_run, .t = t, .key = key_text, .body = obj, .cols = cols, .n = n, .rows = 1,
+			      .guard = g};
 	int rc = store_group_run(c, &j, e);
 	free(cols);
 	*row = j.out;
@@ -275,6 +316,17 @@ int store_row_replace(struct store_conn *c, const struct catalog_table *t, const
 /* The job of a DELETE. */
 static int delete_run(struct store_conn *c, struct store_job *j, struct error *e)
 {
+	if (j->guard) {
+		cJSON *old = NULL;
+		if (store_sql_row_fetch(c, j->t, j->key, &old, e))
+			return -1;
+		if (!old)
+			return error_set(e, ERR_FAIL, 404, "not_found", "no row with key '%.200s' in table '%s'", j->key, j->t->name);
+		int refused = guard_run(j, old, NULL, e);
+		cJSON_Delete(old);
+		if (refused)
+			return -1;
+	}
 	sqlite3_str *s = sqlite3_str_new(c->db);
 	sqlite3_str_appendf(s, "DELETE FROM \"%w\"", j->t->name);
 	store_sql_key_where_append(s, j->t);
@@ -293,10 +345,10 @@ static int delete_run(struct store_conn *c, struct store_job *j, struct error *e
 }
 
 int store_row_delete(struct store_conn *c, const struct catalog_table *t, const char *key_text,
-                     struct error *e)
+                     const struct store_guard *g, struct error *e)
 {
 	if (store_sql_single_row_check(t, e))
 		return -1;
-	struct store_job j = {.run = delete_run, .t = t, .key = key_text, .rows = 1};
+	struct store_job j = {.run = delete_run, .t = t, .key = key_text, .rows = 1, .guard = g};
 	return store_group_run(c, &j, e);
 }

@@ -23,7 +23,7 @@ static int parse_env(struct config *cfg, const char *env, const char *const *arg
 		argv[argc++] = (char *)args[i];
 	argv[argc] = NULL;
 	s_err.message[0] = '\0';
-	return config_parse(cfg, argc, argv, env, &s_err);
+	return config_parse(cfg, argc, argv, env, NULL, &s_err);
 }
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})

@@ -58,7 +58,7 @@ static int insert(const char *body, long long *id, long long *seq)
 	int status = 500;
 	*id = *seq = 0;
 	if (t && in) {
-		if (store_rows_insert(c, t, in, &out, &e) == 0) {
+		if (store_rows_insert(c, t, in, NULL, &out, &e) == 0) {
 			const cJSON *row = cJSON_IsArray(out) ? cJSON_GetArrayItem(out, 0) : out;
 			const cJSON *k = cJSON_GetObjectItemCaseSensitive(row, "id");
 			*id = cJSON_IsRaw(k) ? atoll(k->valuestring) : cJSON_IsNumber(k) ? (long long)k->valuedouble : -1;

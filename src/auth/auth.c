@@ -1,0 +1,189 @@
+/*
+ * auth.c: the caller's identity (a verified token's claims, or anonymous) and the grants the rules give it.
+ * s_keys, s_rules and s_anon are set by auth_configure before the server starts and only read afterwards
+ * (no lock); a struct auth_user belongs to the request or socket that made it.
+ */
+#include "auth.h"
+
+#include "jwt.h"
+#include "limit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static struct jwt_keys *s_keys;
+static struct rules *s_rules;
+static cJSON *s_anon; /* {"role":"anon"} */
+
+int auth_configure(const struct config *cfg, struct error *e)
+{
+	if (!(s_anon = cJSON_CreateObject()) || !cJSON_AddStringToObject(s_anon, "role", "anon")) {
+		auth_shutdown();
+		return error_nomem(e);
+	}
+	if (!cfg->jwt_secret[0] && !cfg->jwt_key[0])
+		return 0;
+	if (jwt_keys_load(cfg->jwt_secret, cfg->jwt_key, cfg->jwt_audience, &s_keys, e)) {
+		auth_shutdown();
+		return ERR_FAIL;
+	}
+	if (cfg->rules[0] && rules_load(cfg->rules, &s_rules, e)) {
+		auth_shutdown();
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+int auth_check_catalog(const struct catalog *cat, struct error *e)
+{
+	return s_rules ? rules_validate(s_rules, cat, e) : 0;
+}
+
+void auth_shutdown(void)
+{
+	jwt_keys_free(s_keys);
+	rules_free(s_rules);
+	cJSON_Delete(s_anon);
+	s_keys = NULL;
+	s_rules = NULL;
+	s_anon = NULL;
+}
+
+int auth_enabled(void)
+{
+	return s_keys != NULL;
+}
+
+int auth_has_rules(void)
+{
+	return s_rules != NULL;
+}
+
+/* Verifies token (len bytes) into *u. */
+static int identify_token(const char *token, size_t len, struct auth_user *u, struct error *e)
+{
+	cJSON *claims = NULL;
+	long long exp = 0;
+	if (jwt_verify(s_keys, token, len, (long long)time(NULL), &claims, &exp, e))
+		return ERR_INVALID;
+	if (!cJSON_IsObject(claims)) { /* jwt_verify promises an object; never trust a claim set that is not */
+		cJSON_Delete(claims);
+		return error_set(e, ERR_INVALID, 401, "unauthorized", "the token's claims are not an object");
+	}
+	u->claims = claims;
+	u->exp = exp;
+	u->signed_in = 1;
+	return 0;
+}
+
+int auth_user_identify(const char *authorization, const char *query_token, struct auth_user *u, struct error *e)
+{
+	memset(u, 0, sizeof *u);
+	if (!s_keys)
+		return 0;
+	if (authorization) {
+		if (strncasecmp(authorization, "Bearer ", 7) != 0)
+			return error_set(e, ERR_INVALID, 401, "unauthorized", "Authorization must be 'Bearer <token>'");
+		const char *t = authorization + 7;
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n && t[n - 1] == ' ')
+			n--;
+		return identify_token(t, n, u, e);
+	}
+	if (query_token)
+		return identify_token(query_token, strlen(query_token), u, e);
+	return 0;
+}
+
+int auth_user_renew(struct auth_user *u, const char *token, struct error *e)
+{
+	struct auth_user fresh = {0};
+	if (!s_keys)
+		return error_set(e, ERR_INVALID, 400, "bad_request", "this server takes no tokens (no --jwt-secret/--jwt-key)");
+	if (!token || identify_token(token, strlen(token), &fresh, e))
+		return token ? ERR_INVALID : error_set(e, ERR_INVALID, 400, "bad_request", "auth needs a \"token\"");
+	auth_user_clear(u);
+	*u = fresh;
+	return 0;
+}
+
+void auth_user_clear(struct auth_user *u)
+{
+	cJSON_Delete(u->claims);
+	memset(u, 0, sizeof *u);
+}
+
+const cJSON *auth_user_claims(const struct auth_user *u)
+{
+	return u && u->claims ? u->claims : s_anon;
+}
+
+int auth_user_expired(const struct auth_user *u, long long now_s)
+{
+	return u->signed_in && u->exp > 0 && now_s >= u->exp + JWT_LEEWAY_S;
+}
+
+int auth_grant(const struct auth_user *u, const struct catalog_table *t, enum rules_action a,
+               struct rules_grant *g, struct error *e)
+{
+	if (rules_grant_make(s_rules, t, a, auth_user_claims(u), g, e))
+		return ERR_NOMEM;
+	/* tokens on, no rules: a valid token may do everything, reads stay open */
+	if (s_keys && !s_rules && a != RULES_READ && !(u && u->signed_in)) {
+		rules_grant_clear(g);
+		g->n_alts = 0;
+	}
+	return 0;
+}
+
+int auth_refuse(const struct auth_user *u, enum rules_action a, const char *table, struct error *e)
+{
+	if (!(u && u->signed_in))
+		return error_set(e, ERR_FAIL, 401, "unauthorized", "%s on '%.200s' needs a token (Authorization: Bearer <token>)",
+				 rules_action_name(a), table);
+	return error_set(e, ERR_FAIL, 403, "forbidden", "your token may not %s %s '%.200s'", rules_action_name(a),
+			 a == RULES_READ ? "the rows of" : a == RULES_INSERT ? "into" : "the rows of", table);
+}
+
+/* Adds to acts the actions u may take on t. Returns 0, or -1 on OOM. */
+static int me_actions(const struct auth_user *u, const struct catalog_table *t, cJSON *acts)
+{
+	for (int a = 0; a < RULES_ACTIONS; a++) {
+		struct rules_grant g;
+		struct error e;
+		if (a != RULES_READ && !t->writable)
+			continue;
+		int rc = auth_grant(u, t, (enum rules_action)a, &g, &e);
+		int ok = rc == 0 && g.n_alts > 0;
+		rules_grant_clear(&g);
+		if (rc || (ok && !cJSON_AddItemToArray(acts, cJSON_CreateString(rules_action_name((enum rules_action)a)))))
+			return -1;
+	}
+	return 0;
+}
+
+cJSON *auth_me(const struct auth_user *u, const struct catalog *cat)
+{
+	cJSON *me = cJSON_CreateObject();
+	cJSON *claims = cJSON_Duplicate(auth_user_claims(u), 1);
+	if (!me || !claims || !cJSON_AddItemToObject(me, "claims", claims)) {
+		cJSON_Delete(claims);
+		goto fail;
+	}
+	cJSON *tables = cJSON_AddObjectToObject(me, "tables");
+	if (!tables)
+		goto fail;
+	for (int i = 0; i < cat->n_tables; i++) {
+		cJSON *acts = cJSON_AddArrayToObject(tables, cat->tables[i].name);
+		if (!acts || me_actions(u, &cat->tables[i], acts))
+			goto fail;
+	}
+	return me;
+fail:
+	cJSON_Delete(me);
+	return NULL;
+}
