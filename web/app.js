@@ -215,6 +215,8 @@ async function loadMe() {
 /** After the token changed: who this is, the tables it may read, their rows, and (unless keepFeed) the live feed again. */
 async function refreshAuth(keepFeed) {
   await loadMe();
+  // The comparison's feeds follow with the new token once the view is shown again (by loadTables' route).
+  if (S.view === 'compare') compareView?.hide();
   await loadTables();
   if (!keepFeed) startLive($('#live-mode').value);
 }
@@ -409,7 +411,7 @@ function showView(view) {
 function routeCompare(name) {
   const t = S.tables.find((x) => x.name === name) ||
     S.tables.find((x) => x.name === compareView?.table) ||
-    S.tables.find((x) => x.name === 'readings') || S.t || S.tables[0];
+    S.tables.find((x) => x.name === 'readings') || S.tables.find((x) => x.name === S.t?.name) || S.tables[0];
   if (t.name !== name) {
     if (name) notice(`There is no table named "${name}".`);
     location.replace('#/compare/' + enc(t.name));
@@ -458,7 +460,8 @@ function route(force) {
   const t = S.tables.find((x) => x.name === name);
   if (!t) {
     if (name) notice(`There is no table named "${name}".`);
-    location.replace(tableHash((S.t || S.tables[0]).name));
+    // (the table shown until now may be one the user can no longer read)
+    location.replace(tableHash((S.tables.find((x) => x.name === S.t?.name) || S.tables[0]).name));
     return;
   }
   showView('browse');
@@ -694,7 +697,7 @@ async function addRow(form, errBox) {
     form.querySelector('input')?.focus();
   } catch (e) {
     fill(errBox, h('p', { class: 'form-error', role: 'alert', 'data-testid': 'row-error' },
-      explain(e) + (e.status === 401 ? '' : ' What you typed is kept; correct it and add again.')));
+      e.status === 401 ? explain(e) : sentence(explain(e)) + ' What you typed is kept; correct it and add again.'));
   } finally {
     form.classList.remove('busy');
   }

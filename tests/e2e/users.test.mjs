@@ -130,9 +130,9 @@ e2e('alice signs in with a pasted token: her name and role, only her rows, no De
   assert.ok(await page.locator(`${cellSel(1, 'title')}.editable`).count() === 1, 'alice may edit her rows');
   assert.equal(await page.locator('#add-btn').isVisible(), true, 'alice may add rows');
 
-  // The live feed carries the token in its URL (a socket cannot send headers).
-  const sockets = rig.urls.filter((u) => u.includes('/api/live'));
-  assert.ok(sockets.length > 0 && sockets.every((u) => new URL(u).searchParams.get('token')), `the socket URLs carry ?token= (${sockets.length})`);
+  // The live feed, opened again once signed in, carries the token in its URL (a socket cannot send headers).
+  const socket = rig.urls.filter((u) => u.includes('/api/live')).at(-1);
+  assert.ok(socket && new URL(socket).searchParams.get('token'), `the socket URL carries ?token= (${socket})`);
 
   // A row added from the form appears.
   await page.click('#add-btn');
@@ -212,7 +212,35 @@ e2e('an expired token is refused: the page says so and stays signed out', async 
   assert.equal(await page.locator(link('tasks')).count(), 0, 'tasks is not offered');
 });
 
-e2e('a token that expires while the page is open: the socket is closed (4001) and the page says so, without reconnecting', async (rig) => {
+e2e('the socket closed with 4001 (token expired): the page says the session expired, signs out, and does not reconnect', async (rig) => {
+  const page = await rig.page(DESKTOP);
+  // Each socket of the page goes through to the server; the test closes the page's end as the server would.
+  const sockets = [];
+  await page.routeWebSocket(/\/api\/live/, (ws) => {
+    ws.connectToServer();
+    sockets.push(ws);
+  });
+  await page.goto(rig.base);
+  await signIn(page, jwt(ALICE));
+  await waitText(page, tid('auth-who'), /Alice/, WAIT, 'signed in as Alice');
+  await openTable(page, 'tasks');
+  await waitRows(page, ALICE_ROWS, 'alice\'s tasks');
+  const opened = sockets.length;
+  await sockets.at(-1).close({ code: 4001, reason: 'token expired' });
+  await waitText(page, tid('live-state'), 'session expired: sign in again', WAIT, 'the live state to say the session expired');
+  await waitText(page, tid('auth-note'), 'session expired: sign in again', WAIT, 'the same next to Sign in');
+  await waitVisible(page, tid('sign-in'), WAIT, 'Sign in offered again');
+  await waitGone(page, link('tasks'), WAIT, 'tasks to leave the table list once signed out');
+  await sleep(2000); // longer than the first reconnect's backoff: an absence has no event to wait for
+  assert.equal(sockets.length, opened, 'no socket was opened again');
+  assert.match(await textOf(page, tid('live-state')), /session expired/, 'still says the session expired');
+  // Signing in again brings the feed back.
+  await signIn(page, jwt(ALICE));
+  await openTable(page, 'tasks');
+  assert.ok(sockets.length > opened, 'a new socket once signed in again');
+});
+
+e2e('a token that expires while the page is open: rowcast closes the socket (4001) and the page says so, without reconnecting', async (rig) => {
   const page = await rig.page(DESKTOP);
   await page.goto(rig.base);
   // Within the 60 s leeway for another 20 s or so: accepted now, then the server closes the socket.
