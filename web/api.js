@@ -15,7 +15,7 @@ export class ApiError extends Error {
 }
 
 // Kept in localStorage: a reload, or another tab, stays signed in until "Sign out".
-const TOKEN_KEY = 'rowcast.token';
+export const TOKEN_KEY = 'rowcast.token';
 const store = (() => {
   try {
     return window.localStorage;

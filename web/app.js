@@ -6,7 +6,7 @@
 // #/compare/table.
 
 import { h, fill, $ } from './dom.js';
-import { request, explain, token, authHeaders, onNetwork, onTokenRefused, qs, tablePath, rowPath } from './api.js';
+import { request, explain, token, TOKEN_KEY, authHeaders, onNetwork, onTokenRefused, qs, tablePath, rowPath } from './api.js';
 import { stringify } from './json.js';
 import { affinity, compare, defaultHint, fromInput, toInput } from './values.js';
 import { Grid, columnsOf } from './grid.js';
@@ -897,6 +897,8 @@ function wire() {
   renderWho();
   onNetwork(setOnline);
   onTokenRefused(recheckToken);
+  // Signing in or out in another tab of this page (the token is shared through localStorage).
+  window.addEventListener('storage', (e) => { if (e.key === TOKEN_KEY || e.key === null) refreshAuth(); });
   window.addEventListener('hashchange', () => route());
 }
 

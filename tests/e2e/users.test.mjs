@@ -175,6 +175,29 @@ e2e('alice signs in with a pasted token: her name and role, only her rows, no De
   assert.equal(await page.evaluate(() => localStorage.getItem('rowcast.token')), null, 'the token is forgotten');
 });
 
+e2e('over Server-Sent Events and long polling the token goes along: ?token= on the stream, Authorization on each poll', async (rig) => {
+  const page = await rig.page(DESKTOP);
+  const polls = [];
+  page.on('request', (r) => { if (r.url().includes('/api/changes')) polls.push(r.headers().authorization || '(none)'); });
+  const token = jwt(ALICE);
+  await page.goto(rig.base);
+  await signIn(page, token);
+  await waitText(page, tid('auth-who'), /Alice/, WAIT, 'signed in as Alice');
+  await openTable(page, 'tasks');
+  await waitRows(page, ALICE_ROWS, 'alice\'s tasks');
+  for (const mode of ['sse', 'long']) {
+    await page.selectOption('#live-mode', mode);
+    await waitLive(page, 'live', WAIT);
+    const title = `Written for alice, heard over ${mode}`;
+    const id = Number(await rig.sql(`INSERT INTO tasks (title, owner) VALUES ('${title}', 'alice'); SELECT last_insert_rowid();`));
+    await waitText(page, cellSel(id, 'title'), title, WAIT, `the shell's row over ${mode}`);
+  }
+  const stream = rig.urls.filter((u) => u.includes('/api/events?')).at(-1);
+  assert.equal(stream && new URL(stream).searchParams.get('token'), token, `the EventSource URL carries the token (${stream})`);
+  assert.ok(polls.length > 0, 'the page polled');
+  assert.deepEqual([...new Set(polls)], ['Bearer ' + token], 'every poll carries Authorization: Bearer TOKEN');
+});
+
 e2e('carol (admin) is offered Delete, and deleting her row works', async (rig) => {
   const page = await rig.page(DESKTOP);
   await page.goto(rig.base);
