@@ -7,6 +7,7 @@
  */
 #include "api.h"
 
+#include "auth.h"
 #include "catalog.h"
 #include "clock.h"
 #include "feed.h"
@@ -37,6 +38,7 @@
 
 struct collect {
 	const char *table;  /* only this table's changes, or NULL */
+	const struct auth_view *view; /* what the caller's rules let it see */
 	cJSON *arr;
 	int n, limit;
 	int failed;
@@ -51,8 +53,24 @@ static int collect_change(void *ctx, const struct feed_change *c)
 		return 1;
 	if (k->table && strcmp(k->table, c->table) != 0)
 		return 0;
+	const struct auth_view_table *vt;
+	int before, after, nomem;
+	if (!auth_view_change(k->view, c, &before, &after, &vt))
+		return 0;
 	feed_change_text(c, FEED_FORM_CHANGE, &t);
-	cJSON *raw = cJSON_CreateRaw(t.body); /* the CHANGE text, one string */
+	char *cut = auth_view_text(vt, c, before, after, &nomem);
+	const char *text = cut ? cut : t.body;
+	/* a row entering or leaving the caller's sight is marked as a filtered subscription's is */
+	const char *mark = vt && (before != cJSON_IsObject(c->old) || after != cJSON_IsObject(c->row))
+				   ? (after ? "{\"view\":\"added\"," : "{\"view\":\"removed\",") : NULL;
+	char *marked = mark && !nomem ? malloc(strlen(mark) + strlen(text)) : NULL;
+	if (marked) {
+		strcpy(marked, mark);
+		strcat(marked, text + 1);
+	}
+	cJSON *raw = nomem || (mark && !marked) ? NULL : cJSON_CreateRaw(marked ? marked : text); /* one string */
+	free(marked);
+	cJSON_free(cut);
 	if (!raw || !cJSON_AddItemToArray(k->arr, raw)) {
 		cJSON_Delete(raw);
 		k->failed = 1;
@@ -98,6 +116,8 @@ int api_changes_active(void)
 }
 
 static int changes_get(struct http_request *req);
+static int changes_collect(struct http_request *req, long long since, long long limit, double wait,
+                           const char *table, const struct auth_view *view);
 
 int api_changes_get(struct http_request *req)
 {
@@ -124,17 +144,34 @@ static int changes_get(struct http_request *req)
 		return reply_error(r, 400, "bad_request", "limit must be a number from 0");
 	if (limit > LIMIT_PAGE_MAX)
 		limit = LIMIT_PAGE_MAX;
-	if (has_table) {
+	struct auth_view view = {0};
+	if (has_table || auth_has_rules()) {
 		struct error e = {0};
 		struct store_conn *conn = store_conn_get(&e);
 		struct catalog *cat = conn ? store_catalog(conn, &e) : NULL;
 		if (!cat)
 			return reply_error(r, e.status, e.code, "%s", e.message);
-		int found = catalog_table_find(cat, table) != NULL;
+		int found = !has_table || catalog_table_find(cat, table) != NULL;
+		int refused = found && auth_view_make(&view, &req->user, cat, has_table ? table : NULL, &e) != 0;
 		catalog_release(cat);
 		if (!found)
 			return reply_error(r, 404, "not_found", "no table named '%.200s'", table);
+		if (refused) {
+			auth_view_clear(&view);
+			return reply_error(r, e.status, e.code, "%s", e.message);
+		}
 	}
+	int rc = changes_collect(req, since, limit, wait, has_table ? table : NULL, &view);
+	auth_view_clear(&view);
+	return rc;
+}
+
+/* Collects and answers the changes after since (limit of them, waiting up to wait s) of table (NULL: every
+ * table) that view lets the caller see. */
+static int changes_collect(struct http_request *req, long long since, long long limit, double wait,
+                           const char *table, const struct auth_view *view)
+{
+	struct reply *r = &req->reply;
 
 	/* what is committed is answered even when the feed has not read it yet (a poll right after a write) */
 	struct error e = {0};
@@ -148,7 +185,7 @@ static int changes_get(struct http_request *req)
 	}
 
 	long long deadline = clock_ms(CLOCK_MONOTONIC) + (long long)(wait * 1000);
-	struct collect k = {has_table ? table : NULL, cJSON_CreateArray(), 0, (int)limit, 0};
+	struct collect k = {table, view, cJSON_CreateArray(), 0, (int)limit, 0};
 	long long through = since;
 	int resync = 0, loads = 0;
 	if (!k.arr)

@@ -9,6 +9,7 @@
  */
 #include "api_export.h"
 
+#include "auth.h"
 #include "catalog.h"
 #include "deadline.h"
 #include "json.h"
@@ -397,6 +398,7 @@ int api_rows_export(struct http_request *req, enum api_export_format format)
 	const struct catalog_table *t;
 	struct query *q = NULL;
 	struct error e = {0}, qe;
+	struct auth_read r = {0};
 	long long limit, count = 0;
 	int bad, rc;
 	char *qs = query_strip(req->query, &limit, &bad);
@@ -416,10 +418,16 @@ int api_rows_export(struct http_request *req, enum api_export_format format)
 		rc = reply_error(&req->reply, 404, "not_found", "no table named '%.200s'", req->table);
 		goto out;
 	}
-	if (query_parse(qs, catalog_query_resolve, catalog_query_name, (void *)t, &q, &qe)) {
+	if (auth_read_begin(&r, &req->user, t, &e)) {
+		rc = reply_error(&req->reply, e.status, e.code, "%s", e.message);
+		goto out;
+	}
+	if (query_parse(qs, auth_read_resolve, auth_read_name, &r, &q, &qe)) {
 		rc = reply_error(&req->reply, qe.status, qe.code, "%s", qe.message);
 		goto out;
 	}
+	auth_read_restrict(&r, q);
+	auth_read_select(&r, q);
 	x.chunked = strcmp(req->ri->http_version, "1.0") != 0;
 	x.fd = http_conn_socket(req->conn);
 	x.ctype = format == API_EXPORT_CSV ? "text/csv; charset=utf-8; header=present" : "application/x-ndjson";
@@ -445,6 +453,7 @@ out:
 	free(x.extra);
 	free(qs);
 	query_free(q);
+	auth_read_clear(&r);
 	catalog_release(cat);
 	return rc;
 }

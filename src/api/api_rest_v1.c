@@ -9,7 +9,6 @@
 #include "api.h"
 
 #include "auth.h"
-
 #include "catalog.h"
 #include "json.h"
 #include "query.h"

@@ -136,6 +136,10 @@ const char *auth_read_name(void *r, int col);
 /* Restricts q to the rows r's caller may see (r must outlive q's use). */
 void auth_read_restrict(const struct auth_read *r, struct query *q);
 
+/* Makes q select only the columns r's caller may see when it selects every column (a streamed export
+ * writes the statement's columns as they are). */
+void auth_read_select(const struct auth_read *r, struct query *q);
+
 /* 1 when row (an object; NULL never) is one r's caller may see. */
 int auth_read_sees(const struct auth_read *r, const cJSON *row);
 

@@ -6,6 +6,8 @@
  */
 #include "auth.h"
 
+#include "limit.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,15 @@ const char *auth_read_name(void *ctx, int col)
 void auth_read_restrict(const struct auth_read *r, struct query *q)
 {
 	rules_grant_restrict(&r->g, q);
+}
+
+void auth_read_select(const struct auth_read *r, struct query *q)
+{
+	if (r->all_columns || q->n_select > 0)
+		return;
+	for (int c = 0; c < r->t->n_cols && q->n_select < LIMIT_QUERY_COLUMNS; c++)
+		if (rules_grant_column_visible(&r->g, c))
+			q->select[q->n_select++] = c;
 }
 
 int auth_read_sees(const struct auth_read *r, const cJSON *row)

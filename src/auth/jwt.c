@@ -6,6 +6,8 @@
  * alg the loaded key verifies), signature, then only a signed payload is parsed (an object; exp, nbf, aud).
  * Any thread calls jwt_verify at once: struct jwt_keys is written by jwt_keys_load alone and only read after
  * (OpenSSL's EVP_PKEY, EVP_MD and EVP_MAC_CTX templates are safe to share read-only). No lock, no global.
+ * A refusal is told in the struct error alone: OpenSSL's per-thread error queue is left empty, since a
+ * worker thread's TLS code reads that queue as its own.
  */
 #define OPENSSL_API_COMPAT 30000
 #define OPENSSL_NO_DEPRECATED 1
@@ -19,6 +21,7 @@
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/pem.h>
@@ -238,6 +241,7 @@ int jwt_keys_load(const char *secret, const char *key_file, const char *audience
 	return 0;
 fail:
 	jwt_keys_free(k);
+	ERR_clear_error(); /* the reason is in e */
 	return ERR_FAIL;
 }
 
@@ -265,8 +269,10 @@ static int hs256_verify(const struct jwt_keys *k, const char *data, size_t len, 
 	int ok = EVP_MAC_update(ctx, (const unsigned char *)data, len) == 1 &&
 		 EVP_MAC_final(ctx, want, &want_len, sizeof want) == 1 && want_len == JWT_HS256_BYTES;
 	EVP_MAC_CTX_free(ctx);
-	if (!ok)
+	if (!ok) {
+		ERR_clear_error();
 		return ERR_NOMEM;
+	}
 	return CRYPTO_memcmp(want, mac, JWT_HS256_BYTES) == 0;
 }
 
@@ -305,6 +311,8 @@ static int pkey_verify(const struct jwt_keys *k, const char *data, size_t len, c
 	if (EVP_DigestVerifyInit(ctx, NULL, k->sha256, NULL, k->pkey) == 1)
 		rc = EVP_DigestVerify(ctx, sig, sig_len, (const unsigned char *)data, len) == 1;
 	EVP_MD_CTX_free(ctx);
+	if (rc != 1) /* a refusal is told in e: OpenSSL's reasons must not stay for this thread's TLS to read */
+		ERR_clear_error();
 	return rc;
 }
 

@@ -29,9 +29,11 @@ int jwt_keys_load(const char *secret, const char *key_file, const char *audience
 void jwt_keys_free(struct jwt_keys *k);
 
 /* Verifies token (len bytes, at most LIMIT_JWT_BYTES; not NUL-terminated necessarily) at now_s (seconds
- * since the Unix epoch). Returns 0 with *claims (the payload, a cJSON object; the caller frees it) and *exp
- * (its exp, or 0 when it has none); on failure ERR_INVALID with e = 401 "unauthorized" and a message saying
- * why ("token expired", "bad signature", "alg HS256 is not accepted"...), *claims NULL. */
+ * since the Unix epoch). Returns 0 with *claims (the payload, a cJSON object; the caller frees it; numbers
+ * keep their source text in valuestring, as json_parse leaves them) and *exp (its exp, a real one rounded up,
+ * so that the token is refused from *exp + JWT_LEEWAY_S on; 0 when it has none); on failure ERR_INVALID with
+ * e = 401 "unauthorized" and a message saying why ("token expired", "bad signature", "alg 'HS256' is not
+ * accepted"...), or ERR_NOMEM (500); *claims NULL and *exp 0 then. */
 int jwt_verify(const struct jwt_keys *k, const char *token, size_t len, long long now_s, cJSON **claims,
                long long *exp, struct error *e);
 

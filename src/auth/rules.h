@@ -7,13 +7,18 @@
  * any_of (rules_grant_restrict), values bound, never pasted. A loaded struct rules is only read: any thread.
  * A grant belongs to its caller.
  *
- * The file (JSON): {"TABLE" or "*": {"read"|"insert"|"update"|"delete": RULE}}; RULE is true, an object
- * {"role": [names], "where": FILTER, "check": FILTER, "columns": [names] (read only)}, or a list of such
- * objects (alternatives: allowed when any one allows). A table named takes every rule from its own entry;
- * "*" serves the tables not named; an action without a rule is refused. FILTER is the REST filter syntax
- * (query_parse_filters); a value that is exactly @NAME stands for the claim NAME (a string, or a number read
- * as its decimal text; a claim that is missing, null, an object or an array matches nothing); @@ starts a
- * value that is a literal "@".
+ * The file (JSON): {"TABLE" or "*": {"read"|"insert"|"update"|"delete": RULE}}; RULE is true, false (the
+ * same as no rule), an object {"role": [names], "where": FILTER, "check": FILTER (insert and update only),
+ * "columns": [names] (read only)}, or a list of 1 to LIMIT_RULE_ALTS such objects (alternatives: allowed
+ * when any one allows). Any other key, action or shape is an error, as is an empty list. A table named
+ * takes every rule from its own entry; "*" serves the tables not named; an action without a rule is
+ * refused. FILTER is the REST filter syntax (query_parse_filters, values %-decoded as in a URL); a value
+ * that is exactly @NAME stands for the top-level claim NAME (a string as its text, a number as its decimal
+ * text, an integral one without ".0", true and false as 1 and 0; a claim that is missing, null, an object
+ * or an array leaves that alternative out); @@ starts a value that is a literal "@". An alternative with a
+ * role list applies only when the claims' "role" is a string it lists. A column a filter names that the
+ * table no longer has (the schema changed since rules_validate) leaves its alternative out; a columns name
+ * it no longer has is ignored. A rowid table's "rowid" is always visible.
  */
 #ifndef ROWCAST_RULES_H
 #define ROWCAST_RULES_H
@@ -65,6 +70,7 @@ struct rules_grant {
 	struct rules_alt alts[LIMIT_RULE_ALTS];
 	const struct query *wheres[LIMIT_RULE_ALTS]; /* the alternatives' wheres, for rules_grant_restrict */
 	int n_wheres;
+	int n_cols;             /* the table's column count when the grant was made (the columns flags') */
 };
 
 /* Fills *g with what claims (a JSON object; {"role":"anon"} for a request without a token) may do on table t
@@ -83,7 +89,8 @@ int rules_grant_sees(const struct rules_grant *g, const cJSON *row);
  * satisfying its check (row NULL, a delete: no check), else 0. */
 int rules_grant_permits(const struct rules_grant *g, const cJSON *old, const cJSON *row);
 
-/* Reads: 1 when column col of t is visible to the caller (some alternative shows it). */
+/* Reads: 1 when column col of t is visible to the caller (some alternative shows it: the union over the
+ * alternatives that apply, whichever of them lets a given row through); CATALOG_ROWID always is. */
 int rules_grant_column_visible(const struct rules_grant *g, int col);
 
 /* Removes from row (an object, changed in place; NULL is left alone) every column of t the caller may not
@@ -91,7 +98,7 @@ int rules_grant_column_visible(const struct rules_grant *g, int col);
 int rules_grant_project(const struct rules_grant *g, const struct catalog_table *t, cJSON *row);
 
 /* Restricts q's rows to those g lets its caller see: sets q->any_of to g's wheres (not copied: g must outlive
- * q's use), or leaves q alone when g->every_row. */
+ * q's use), or leaves q alone when g->every_row. A refused grant (n_alts 0) restricts q to no row. */
 void rules_grant_restrict(const struct rules_grant *g, struct query *q);
 
 /* A canonical text of g (which alternatives applied, their bound values, the columns shown): two grants with

@@ -18,6 +18,7 @@
 #include "forward.h"
 #include "http.h"
 #include "json.h"
+#include "jwt.h"
 #include "limit.h"
 #include "metrics.h"
 #include "route.h"
@@ -86,7 +87,7 @@ static void subscribe(struct live_client *c, const char *id, const char *table, 
                       long long head)
 {
 	struct error e;
-	struct live_sub *s = live_sub_prepare(table, where, &e);
+	struct live_sub *s = live_sub_prepare(table, where, &c->user, &e);
 	struct live_msg *m = s ? calloc(1, sizeof *m) : NULL;
 	if (!s) {
 		answer_error(c, id, &e);
@@ -243,6 +244,7 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	c->silence_slot = -1;
 	c->can_write = can_write;
 	c->user = user; /* c takes it */
+	c->expires_s = user.exp ? user.exp + JWT_LEEWAY_S : 0;
 	if (s_cfg->follow[0] && credentials_keep(c, conn) != 0) {
 		client_free(c);
 		live_place_give(addr);
@@ -418,6 +420,36 @@ int live_write_run(const struct write_request *w, struct write_answer *a)
 	return 0;
 }
 
+/* {"type":"auth"}: a fresh token for the same subject keeps the socket open past the old one's exp. A token
+ * for another subject is refused: the subscriptions were granted to the first one. */
+static void renew(struct live_client *c, const struct live_proto_msg *m)
+{
+	struct auth_user fresh = {0};
+	struct error e;
+	if (!auth_enabled()) {
+		answer_errorf(c, m->id, 400, "bad_request", "this server takes no tokens");
+		return;
+	}
+	if (auth_user_identify(NULL, m->token, &fresh, &e)) {
+		answer_error(c, m->id, &e);
+		return;
+	}
+	const cJSON *was = cJSON_GetObjectItemCaseSensitive(auth_user_claims(&c->user), "sub");
+	const cJSON *now = cJSON_GetObjectItemCaseSensitive(auth_user_claims(&fresh), "sub");
+	int same = (!was && !now) || (was && now && cJSON_Compare(was, now, 1));
+	if (c->user.signed_in && !same) {
+		auth_user_clear(&fresh);
+		answer_errorf(c, m->id, 403, "forbidden", "a socket's token is renewed with one for the same subject (sub)");
+		return;
+	}
+	auth_user_clear(&c->user);
+	c->user = fresh;
+	pthread_mutex_lock(&c->lock);
+	c->expires_s = fresh.exp ? fresh.exp + JWT_LEEWAY_S : 0;
+	pthread_mutex_unlock(&c->lock);
+	live_enqueue(c, live_msg_text(live_proto_ack_print(m->id, live_committed_head())));
+}
+
 /* Handles one complete text message: live_proto validates it, then it is answered or queued here. */
 static void handle_message(struct live_client *c, const char *data, size_t len)
 {
@@ -430,6 +462,9 @@ static void handle_message(struct live_client *c, const char *data, size_t len)
 		break;
 	case LIVE_PROTO_PING:
 		live_enqueue(c, live_msg_text(live_proto_pong_print(m.id)));
+		break;
+	case LIVE_PROTO_AUTH:
+		renew(c, &m);
 		break;
 	case LIVE_PROTO_SUBSCRIBE: {
 		pthread_mutex_lock(&c->lock);

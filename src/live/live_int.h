@@ -41,6 +41,7 @@ struct live_sub {
 	long long start;         /* changes with seq > start are delivered */
 	struct query *where;     /* NULL: every row */
 	struct match_column *cols;
+	struct auth_view view;   /* what the subscriber's read rules let it see (inactive without --rules) */
 	struct live_sub *next;
 };
 
@@ -60,7 +61,9 @@ struct live_client {
 	struct live_writer *writer;      /* when !raw, its own writer thread, started by its sender for the first
 	                                  * batch the socket may not hold; NULL until then */
 	int can_write;                   /* the token check passed (or no token is needed) */
-	struct auth_user user;           /* who opened it (auth.h); its worker's, and the senders' under lock */
+	struct auth_user user;           /* who opened it (auth.h), renewed by {"type":"auth"}: its worker's */
+	long long expires_s;             /* under lock: when its token lapses (exp + leeway, seconds since the
+	                                  * epoch; 0: never): then a socket is closed with 4001, a stream ends */
 	char *auth, *token;              /* on a follower: the handshake's Authorization and ?token= (NULL: not
 	                                  * given), sent with each write to the primary, which decides it */
 	int close_sent;                  /* guarded by the connection's lock (mg_lock_connection): a close frame
@@ -93,6 +96,9 @@ struct live_client {
 	                                  * one X-Forwarded-For names), counted against --sockets-per-address */
 	long outq_bound;                 /* unsent bytes in its socket, at most; only its sender touches it */
 };
+
+/* The close code of a socket whose token lapsed (API.md). */
+#define LIVE_CLOSE_TOKEN_EXPIRED 4001
 
 /* ---------------------------------------------------------------- live_send.c */
 
@@ -151,7 +157,8 @@ void live_client_release(struct live_client *c);
 /* Builds a subscription to table (NULL: every table) with the filter where (NULL or "": every row). Returns
  * it (live_sub_free), or NULL with e filled: 404 for an unknown table, 400 for a bad filter, 500 on out of
  * memory, or the store's own error. */
-struct live_sub *live_sub_prepare(const char *table, const char *where, struct error *e);
+struct live_sub *live_sub_prepare(const char *table, const char *where, const struct auth_user *user,
+                                  struct error *e);
 
 void live_sub_free(struct live_sub *s);
 

@@ -26,7 +26,7 @@ static int refuse(struct live_proto_msg *m, int rc, int status, const char *code
 {
 	va_list ap;
 	m->type = LIVE_PROTO_ERROR;
-	m->table = m->where = m->key = NULL;
+	m->table = m->where = m->key = m->token = NULL;
 	m->row = NULL;
 	m->since = -1;
 	m->error.status = status;
@@ -118,6 +118,7 @@ static const struct {
 } s_types[] = {
 	{"ping", LIVE_PROTO_PING},     {"subscribe", LIVE_PROTO_SUBSCRIBE}, {"unsubscribe", LIVE_PROTO_UNSUBSCRIBE},
 	{"insert", LIVE_PROTO_INSERT}, {"update", LIVE_PROTO_UPDATE},       {"delete", LIVE_PROTO_DELETE},
+	{"auth", LIVE_PROTO_AUTH},
 };
 
 int live_proto_parse(const char *data, size_t len, const struct live_proto_ctx *ctx, struct live_proto_msg *m)
@@ -152,6 +153,13 @@ int live_proto_parse(const char *data, size_t len, const struct live_proto_ctx *
 	case LIVE_PROTO_UPDATE:
 	case LIVE_PROTO_DELETE:
 		return parse_write(m, ctx, type->valuestring);
+	case LIVE_PROTO_AUTH: {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(m->root, "token");
+		if (!cJSON_IsString(t))
+			return refuse(m, ERR_INVALID, 400, "bad_request", "auth needs a \"token\" (a string)");
+		m->token = t->valuestring;
+		return 0;
+	}
 	default:
 		return 0;
 	}

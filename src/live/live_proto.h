@@ -23,7 +23,8 @@ enum live_proto_type {
 	LIVE_PROTO_UNSUBSCRIBE,
 	LIVE_PROTO_INSERT,
 	LIVE_PROTO_UPDATE,
-	LIVE_PROTO_DELETE
+	LIVE_PROTO_DELETE,
+	LIVE_PROTO_AUTH         /* {"type":"auth","token":...}: the socket's token renewed */
 };
 
 /* What the checks depend on besides the message: the client's right to write and the server's mode. */
@@ -45,6 +46,7 @@ struct live_proto_msg {
 	long long since;        /* SUBSCRIBE: replay after this seq; -1 when not given */
 	const char *key;        /* UPDATE, DELETE: the key as URL-style text (never NULL); else NULL */
 	const cJSON *row;       /* INSERT, UPDATE: the row object; else NULL */
+	const char *token;      /* AUTH: the token (never NULL); else NULL */
 	cJSON *root;            /* the parsed message, or NULL */
 	struct error error;     /* LIVE_PROTO_ERROR: the answer's status, code and message */
 	char key_buf[24];       /* storage for a numeric key's text */

@@ -116,13 +116,14 @@ void live_wake_all(void *arg)
 {
 	struct live_client *batch[WAKE_BATCH];
 	int n = 0;
-	long long head = feed_head();
+	long long head = feed_head(), now_s = (long long)time(NULL);
 	(void)arg;
 	pthread_mutex_lock(&s_reg_lock); /* keeps every client in the batch alive */
 	for (struct live_client *c = s_clients; c; c = c->reg_next) {
 		int wants = 1;
 		if (pthread_mutex_trylock(&c->lock) == 0) {
-			wants = (c->subs && c->cursor < head) || c->in_head || c->resync_pending;
+			wants = (c->subs && c->cursor < head) || c->in_head || c->resync_pending ||
+				(c->expires_s && now_s >= c->expires_s);
 			pthread_mutex_unlock(&c->lock);
 		}
 		if (wants)
@@ -192,10 +193,10 @@ void live_msg_free(struct live_msg *m)
 /* What a filtered subscription makes of a change: FEED_FORM_ADDED, _CHANGED or _REMOVED (what it means to
  * the view), or FEED_FORM_CHANGE when it is none of the view's business. The rows are the feed's, parsed
  * once when the change was read: nothing is parsed here. */
-static enum feed_form view_of(const struct live_sub *s, const struct feed_change *ch)
+static enum feed_form view_of(const struct live_sub *s, const struct feed_change *ch, int before, int after)
 {
-	int before = cJSON_IsObject(ch->old) && match_row(s->where, s->cols, ch->old);
-	int after = cJSON_IsObject(ch->row) && match_row(s->where, s->cols, ch->row);
+	before = before && match_row(s->where, s->cols, ch->old);
+	after = after && match_row(s->where, s->cols, ch->row);
 	if (before && after)
 		return FEED_FORM_CHANGED;
 	if (after)
@@ -203,6 +204,19 @@ static enum feed_form view_of(const struct live_sub *s, const struct feed_change
 	if (before)
 		return FEED_FORM_REMOVED;
 	return FEED_FORM_CHANGE;
+}
+
+/* What a change is to subscription s, whose rules let it see the row before (before) and after (after), vt
+ * the table's grant (NULL: no rules): FEED_FORM_CHANGE when it is none of its business. A row entering or
+ * leaving the subscriber's sight is added or removed, as with a filter. */
+static enum feed_form form_of(const struct live_sub *s, const struct feed_change *ch, int before, int after,
+                              const struct auth_view_table *vt)
+{
+	if (s->where)
+		return view_of(s, ch, before, after);
+	if (!vt || (before == cJSON_IsObject(ch->old) && after == cJSON_IsObject(ch->row)))
+		return FEED_FORM_MESSAGE; /* the rules hide neither side */
+	return after ? FEED_FORM_ADDED : before ? FEED_FORM_REMOVED : FEED_FORM_CHANGE;
 }
 
 /* The heads of a filtered view's change as an SSE record's data: the CHANGE object with its "view" first
@@ -213,14 +227,20 @@ static const char *const s_sse_view_head[] = {
 	[FEED_FORM_REMOVED] = "{\"view\":\"removed\",",
 };
 
-/* Appends ch's message in form as one frame (or SSE record): the feed's text behind its head, copied once
- * into the batch. */
-static int append_change(struct live_proto_batch *b, const struct feed_change *ch, enum feed_form form)
+/* Appends ch's message in form as one frame (or SSE record): the feed's text (or cut, the CHANGE object as
+ * the rules let the subscriber see it) behind its head, copied once into the batch. */
+static int append_change(struct live_proto_batch *b, const struct feed_change *ch, enum feed_form form,
+                         const char *cut)
 {
 	struct feed_text t;
 	if (b->framing == LIVE_PROTO_SSE && form == FEED_FORM_MESSAGE)
 		form = FEED_FORM_CHANGE; /* the CHANGE object alone */
 	feed_change_text(ch, form, &t);
+	if (cut) {
+		size_t n = strlen(cut);
+		t.body = form == FEED_FORM_CHANGE ? cut : cut + 1; /* the heads open the object themselves */
+		t.body_len = form == FEED_FORM_CHANGE ? n : n - 1;
+	}
 	if (b->framing == LIVE_PROTO_SSE && form != FEED_FORM_CHANGE) {
 		t.head = s_sse_view_head[form];
 		t.head_len = strlen(t.head);
@@ -241,10 +261,17 @@ static int visit_change(void *ctx, const struct feed_change *ch)
 	for (const struct live_sub *s = v->c->subs; s; s = s->next) {
 		if (ch->seq <= s->start || (s->table && strcmp(s->table, ch->table) != 0))
 			continue;
-		enum feed_form form = s->where ? view_of(s, ch) : FEED_FORM_MESSAGE;
+		const struct auth_view_table *vt;
+		int before, after, nomem;
+		if (!auth_view_change(&s->view, ch, &before, &after, &vt))
+			continue;
+		enum feed_form form = form_of(s, ch, before, after, vt);
 		if (form == FEED_FORM_CHANGE)
 			continue;
-		if (append_change(v->b, ch, form) != 0) {
+		char *cut = auth_view_text(vt, ch, before, after, &nomem);
+		int full = nomem || append_change(v->b, ch, form, cut) != 0;
+		cJSON_free(cut);
+		if (full) {
 			if (v->b->len > 0)
 				return 1; /* no room left in this round */
 			/* alone in an empty batch and still too large (over LIVE_BATCH_BYTES: another program wrote
@@ -328,6 +355,16 @@ static int serve(struct live_client *c, unsigned char *buf)
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CLIENT_DEAD) {
 		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	if (c->expires_s && (long long)time(NULL) >= c->expires_s) {
+		/* its token lapsed, not renewed: a socket is closed with 4001 after what went out before, a stream
+		 * ends (its EventSource comes back with a fresh token or not at all) */
+		pthread_mutex_unlock(&c->lock);
+		if (c->sse)
+			live_client_cut_off(c);
+		else
+			live_client_close(c, LIVE_CLOSE_TOKEN_EXPIRED);
 		return 0;
 	}
 	b.cap = outq >= c->max_outq ? 0 : (size_t)(c->max_outq - outq);

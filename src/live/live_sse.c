@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "feed.h"
 #include "http.h"
+#include "jwt.h"
 #include "limit.h"
 #include "metrics.h"
 #include "reply.h"
@@ -136,7 +137,7 @@ int live_sse_get(struct http_request *req)
 		return reply_error_h(r, 503, "unavailable", "Retry-After: 1\r\n", "rowcast is starting");
 	if (live_stopping())
 		return reply_error_h(r, 503, "unavailable", "Retry-After: 1\r\n", "shutting down");
-	struct live_sub *sub = live_sub_prepare(has_table ? table : NULL, has_where ? where : NULL, &e);
+	struct live_sub *sub = live_sub_prepare(has_table ? table : NULL, has_where ? where : NULL, &req->user, &e);
 	if (!sub)
 		return reply_error(r, e.status, e.code, "%s", e.message);
 
@@ -159,6 +160,7 @@ int live_sse_get(struct http_request *req)
 	}
 	c->sse = 1;
 	c->conn = req->conn;
+	c->expires_s = req->user.exp ? req->user.exp + JWT_LEEWAY_S : 0;
 	c->silence_slot = -1;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	live_client_socket_setup(c, req->ri->is_ssl);

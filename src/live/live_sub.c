@@ -15,29 +15,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How a filter compares a column: as a number or a BLOB by its affinity, text by its collation. Returns 0,
- * or ERR_NOMEM. */
-static int column_describe(const struct catalog_table *t, int col, struct match_column *mc)
+/* Refuses a where on a column the subscriber may not see (it could probe its values). Returns 0, or -1
+ * with a 400 in e. */
+static int hidden_filter(const struct live_sub *s, const struct catalog_table *t, struct error *e)
 {
-	enum catalog_affinity aff = catalog_column_affinity(t, col);
-	if (!(mc->name = strdup(catalog_column_name(t, col))))
-		return ERR_NOMEM;
-	mc->numeric = aff == CATALOG_AFF_INTEGER || aff == CATALOG_AFF_REAL || aff == CATALOG_AFF_NUMERIC;
-	mc->blob = aff == CATALOG_AFF_BLOB;
-	switch (catalog_column_collation(t, col)) {
-	case CATALOG_COLL_NOCASE:
-		mc->collation = MATCH_COLL_NOCASE;
-		break;
-	case CATALOG_COLL_RTRIM:
-		mc->collation = MATCH_COLL_RTRIM;
-		break;
-	default:
-		mc->collation = MATCH_COLL_BINARY;
+	for (int i = 0; s->view.active && i < s->view.n; i++) {
+		if (strcmp(s->view.tables[i].table, t->name) != 0)
+			continue;
+		for (int f = 0; f < s->where->n_filters; f++) {
+			int col = s->where->filters[f].col;
+			if (col >= 0 && !rules_grant_column_visible(&s->view.tables[i].g, col))
+				return error_set(e, ERR_INVALID, 400, "bad_request", "where: no column named '%.200s' in table '%s'",
+						 catalog_column_name(t, col), t->name);
+		}
 	}
 	return 0;
 }
 
-struct live_sub *live_sub_prepare(const char *table, const char *where, struct error *e)
+struct live_sub *live_sub_prepare(const char *table, const char *where, const struct auth_user *user,
+                                  struct error *e)
 {
 	struct error se = {0};
 	struct store_conn *conn = store_shared_acquire(&se);
@@ -62,6 +58,11 @@ struct live_sub *live_sub_prepare(const char *table, const char *where, struct e
 	s = calloc(1, sizeof *s);
 	if (!s || (table && !(s->table = strdup(table))))
 		goto nomem;
+	int vrc = auth_view_make(&s->view, user, cat, table, e);
+	if (vrc == ERR_NOMEM)
+		goto nomem;
+	if (vrc)
+		goto fail;
 	if (where && *where) {
 		int rc = query_parse_filters(where, catalog_query_resolve, catalog_query_name, (void *)t, &s->where, &qe);
 		if (rc == ERR_NOMEM)
@@ -70,12 +71,10 @@ struct live_sub *live_sub_prepare(const char *table, const char *where, struct e
 			error_set(e, ERR_INVALID, 400, "bad_request", "where: %s", qe.message);
 			goto fail;
 		}
-		s->cols = calloc((size_t)s->where->n_filters + 1, sizeof *s->cols);
-		if (!s->cols)
+		if (hidden_filter(s, t, e))
+			goto fail;
+		if (!(s->cols = match_columns_make(t, s->where)))
 			goto nomem;
-		for (int i = 0; i < s->where->n_filters; i++)
-			if (column_describe(t, s->where->filters[i].col, &s->cols[i]) != 0)
-				goto nomem;
 	}
 	goto out;
 nomem:
@@ -92,11 +91,9 @@ void live_sub_free(struct live_sub *s)
 {
 	if (!s)
 		return;
-	if (s->cols)
-		for (int i = 0; s->where && i < s->where->n_filters; i++)
-			free((char *)s->cols[i].name);
-	free(s->cols);
+	match_columns_free(s->cols, s->where ? s->where->n_filters : 0);
 	query_free(s->where);
+	auth_view_clear(&s->view);
 	free(s->table);
 	free(s);
 }

@@ -29,6 +29,16 @@ enum { MATCH_COLL_BINARY, MATCH_COLL_NOCASE, MATCH_COLL_RTRIM };
  * cols[i] describing q->filters[i]; 0 otherwise (a NULL row never matches). */
 int match_row(const struct query *q, const struct match_column *cols, const cJSON *row);
 
+struct catalog_table;
+
+/* The match_column list for q's filters over table t (q's column references are t's indexes): each column's
+ * name (copied), affinity and collating sequence, as the store's SQL compares it. Returns a calloc'd array of
+ * q->n_filters + 1 entries (free with match_columns_free(cols, q->n_filters)), or NULL on OOM. */
+struct match_column *match_columns_make(const struct catalog_table *t, const struct query *q);
+
+/* Frees cols and the first n names in it. NULL is a no-op. */
+void match_columns_free(struct match_column *cols, int n);
+
 /* SQL LIKE as SQLite evaluates it on UTF-8: '%' any run of characters, '_' exactly one character, ASCII
  * letters case-insensitive and every other character only equal to itself. Exposed for tests. */
 int match_like(const char *text, const char *pattern);

@@ -471,6 +471,25 @@ void query_free(struct query *q)
 	free(q);
 }
 
+int query_filter_add(struct query *q, const struct query_filter *f, int col, const char *const *vals, int n_values)
+{
+	if (q->n_filters >= LIMIT_FILTERS)
+		return ERR_INVALID;
+	struct query_filter *nf = &q->filters[q->n_filters];
+	char **list = n_values ? query_list_keep(q, n_values) : NULL;
+	if (n_values && !list)
+		return ERR_NOMEM;
+	for (int k = 0; k < n_values; k++)
+		if (!(list[k] = query_string_keep(q, query_string_dup(vals[k], strlen(vals[k])))))
+			return ERR_NOMEM; /* what was kept stays in the pools, freed with q */
+	*nf = *f;
+	nf->col = col;
+	nf->values = list;
+	nf->n_values = n_values;
+	q->n_filters++;
+	return 0;
+}
+
 /* Scans the decimal number grammar of query_value_number over the whole of s. Returns 0 when s is not
  * such a number; else 1, with *integer set when it has neither fraction nor exponent. */
 static int decimal_number(const char *s, int *integer)

@@ -101,6 +101,12 @@ int query_parse_rest(const char *qs, query_resolve_fn resolve, void *ctx, struct
 
 void query_free(struct query *q);
 
+/* Appends to q (parsed, or calloc'd and empty) a filter like f (its operator, is, negate and group) on column
+ * col, its values vals[0..n_values) copied into q's storage: how a filter compiled once (the rules file,
+ * rules.h) is bound anew to other values and columns. Returns 0, ERR_INVALID when q holds LIMIT_FILTERS
+ * filters already, or ERR_NOMEM (q then holds what it held before). */
+int query_filter_add(struct query *q, const struct query_filter *f, int col, const char *const *vals, int n_values);
+
 /* How a value from a URL (a filter value, a key) reads for a column of numeric or BLOB affinity: the one
  * rule by which the store binds it, refuses a filter on a numeric column (store_rows.c) and match.c
  * compares it. A number is written in decimal, [+-]?(D+(.D*)?|.D+)([eE][+-]?D+)?, with nothing around it
