@@ -20,10 +20,11 @@ after(async () => { await browser?.close(); });
 
 const SECRET = 'e2e-secret-that-is-long-enough-for-hs256';
 
-// API.md's example: each user reads and changes their own tasks, only admins delete; other tables are open to read.
+// API.md's example: each user reads and changes their own tasks, only admins delete; other tables are open to
+// read. The note column is for admins' eyes only.
 const RULES = {
   tasks: {
-    read: { where: 'owner=eq.@sub' },
+    read: [{ role: ['admin'], where: 'owner=eq.@sub' }, { where: 'owner=eq.@sub', columns: ['id', 'title', 'owner'] }],
     insert: { role: ['user', 'admin'], check: 'owner=eq.@sub' },
     update: { where: 'owner=eq.@sub', check: 'owner=eq.@sub' },
     delete: { role: ['admin'] },
@@ -32,10 +33,11 @@ const RULES = {
 };
 
 const SCHEMA = `
-CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT NOT NULL, owner TEXT NOT NULL);
+CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT NOT NULL, owner TEXT NOT NULL, note TEXT);
 CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 INSERT INTO tasks (title, owner) VALUES
   ('Water the plants', 'alice'), ('Fix the bike', 'bob'), ('Call the bank', 'alice'), ('Plan the week', 'carol');
+UPDATE tasks SET note = 'reviewed by the board' WHERE id = 4;
 INSERT INTO notes (body) VALUES ('The office is closed on Friday');
 `;
 const ALICE_ROWS = [1, 3];
@@ -129,6 +131,7 @@ e2e('alice signs in with a pasted token: her name and role, only her rows, no De
   assert.equal(await page.locator(tid('row-delete')).count(), 0, 'no Delete button: alice may not delete');
   assert.ok(await page.locator(`${cellSel(1, 'title')}.editable`).count() === 1, 'alice may edit her rows');
   assert.equal(await page.locator('#add-btn').isVisible(), true, 'alice may add rows');
+  assert.equal(await page.locator('#grid th:has-text("note"), #grid td[data-col="note"]').count(), 0, 'no note column for alice');
 
   // The live feed, opened again once signed in, carries the token in its URL (a socket cannot send headers).
   const socket = rig.urls.filter((u) => u.includes('/api/live')).at(-1);
@@ -205,10 +208,27 @@ e2e('carol (admin) is offered Delete, and deleting her row works', async (rig) =
   await waitText(page, tid('auth-who'), /Carol.*admin/, WAIT, 'the header to show Carol (admin)');
   await openTable(page, 'tasks');
   await waitRows(page, CAROL_ROWS, 'the grid to show only carol\'s task (4)');
+  await waitText(page, cellSel(4, 'note'), 'reviewed by the board', WAIT, 'the note, which admins see');
   await waitVisible(page, `${rowSel(4)} ${tid('row-delete')}`, WAIT, 'a Delete button on carol\'s row');
   await page.click(`${rowSel(4)} ${tid('row-delete')}`);
   await waitGone(page, rowSel(4), WAIT, 'the deleted row to leave the grid');
   assert.equal(await rig.sql('SELECT count(*) FROM tasks WHERE id = 4;'), '0', 'the row is gone from the database');
+});
+
+e2e('signing in and out in one tab is followed by another tab of the same browser', async (rig) => {
+  const a = await rig.page(DESKTOP);
+  const b = await a.context().newPage(); // the same localStorage
+  b.on('pageerror', (e) => rig.pageErrors.push(`second tab: ${e.stack || e.message}`));
+  await a.goto(rig.base);
+  await b.goto(rig.base);
+  await waitVisible(b, link('notes'), WAIT, 'the second tab\'s table list');
+  assert.equal(await b.locator(link('tasks')).count(), 0, 'signed out: no tasks in the second tab');
+  await signIn(a, jwt(ALICE));
+  await waitText(b, tid('auth-who'), /Alice.*user/, WAIT, 'the second tab to show Alice');
+  await waitVisible(b, link('tasks'), WAIT, 'tasks offered in the second tab');
+  await a.click(tid('sign-out'));
+  await waitVisible(b, tid('sign-in'), WAIT, 'Sign in offered again in the second tab');
+  await waitGone(b, link('tasks'), WAIT, 'tasks to leave the second tab\'s list');
 });
 
 e2e('anonymous: tasks is not offered, the open table is read-only', async (rig) => {
