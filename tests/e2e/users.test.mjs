@@ -165,6 +165,14 @@ e2e('alice signs in with a pasted token: her name and role, only her rows, no De
   await waitText(page, cellSel(id, 'title'), 'Shell row for alice', WAIT, 'the shell\'s row for alice, pushed live');
   assert.deepEqual(await shownKeys(page), [...ALICE_ROWS, Number(added), id].sort((a, b) => a - b), 'only alice\'s rows are shown');
 
+  // Download CSV exports what alice may read (a link cannot send the token: the page fetches it with it).
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: WAIT }), page.click('#csv-link')]);
+  const csv = fs.readFileSync(await download.path(), 'utf8').split('\r\n').filter(Boolean);
+  assert.equal(download.suggestedFilename(), 'tasks.csv');
+  assert.equal(csv[0], 'id,title,owner', 'the columns alice may see');
+  assert.deepEqual(csv.slice(1).map((l) => Number(l.split(',')[0])), [...ALICE_ROWS, Number(added), id].sort((a, b) => a - b),
+    'alice\'s rows, none of another owner');
+
   // A reload stays signed in.
   await page.reload();
   await waitText(page, tid('auth-who'), /Alice.*user/, WAIT, 'still signed in as Alice after a reload');
