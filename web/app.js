@@ -903,6 +903,9 @@ function wire() {
 }
 
 wire();
-loadMe().then(() => loadTables());
 status();
-startLive($('#live-mode').value);
+// Who the kept token is first: one that expired meanwhile signs out before the feed would carry it.
+loadMe().then(() => {
+  startLive($('#live-mode').value);
+  loadTables();
+});

@@ -261,6 +261,13 @@ e2e('an expired token is refused: the page says so and stays signed out', async 
   await waitVisible(page, tid('sign-in'), WAIT, 'Sign in offered again');
   assert.equal(await page.locator(tid('auth-who')).isVisible(), false, 'nobody is shown as signed in');
   assert.equal(await page.locator(link('tasks')).count(), 0, 'tasks is not offered');
+
+  // A kept token that expired while the page was closed: the reload signs out and the live feed still comes up.
+  await page.evaluate((t) => localStorage.setItem('rowcast.token', t), jwt({ ...ALICE, iat: now - 7200, exp: now - 3600 }));
+  await page.reload();
+  await waitText(page, tid('auth-note'), /expired.*signed out/i, WAIT, 'the reloaded page to say the kept token expired');
+  await waitLive(page, 'live', WAIT);
+  assert.equal(await page.evaluate(() => localStorage.getItem('rowcast.token')), null, 'the expired token is forgotten');
 });
 
 e2e('the socket closed with 4001 (token expired): the page says the session expired, signs out, and does not reconnect', async (rig) => {
