@@ -23,6 +23,18 @@
  * (--stalled-rcvbuf, 4096 bytes): the server's queue for them fills while the others must not notice. They
  * are not counted in the figures; after the run they read what is waiting for at most 300 ms, which tells
  * whether the server cut them off (resync, close) or kept their backlog.
+ *
+ * --sse makes the subscribers Server-Sent Events streams instead (GET /api/events?table=T over plain
+ * HTTP/1.1, read as text/event-stream records id:/event:/data:, de-chunked when the answer is chunked). Only
+ * the transport differs (struct transport below: the request, the answer's head, the framing); the writers,
+ * the latency and every check are the same code. An SSE stream has no hello: a subscriber is ready once the
+ * 200 head arrived (the server fixes where the stream starts before it writes the head, so every insert
+ * written after it must arrive). Every change record's id must equal its data's seq.
+ *
+ * Both transports count every byte each subscriber reads from its socket (the answer's head, framing,
+ * pings or heartbeats included) and the TCP segments it receives (TCP_INFO), and report the bytes per
+ * change delivered while the inserts ran, with and without 52 bytes of IPv4 + TCP header per segment, and
+ * the server's CPU per 1,000 deliveries.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -32,8 +44,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/tcp.h> /* TCP_NODELAY, and struct tcp_info with tcpi_segs_in (glibc's is older) */
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -55,9 +67,16 @@
 #define MAX_FRAME (4u << 20)     /* larger frames are counted as errors and the subscriber is closed */
 #define HANDSHAKES_IN_FLIGHT 64
 #define WRITER_MAX_FAILS 3       /* a writer whose server is gone stops retrying */
+/* A POST connection idle this long is opened again before its next request: servers close idle keep-alive
+ * connections (rowcast after 5 s), and a request written as the server closes is lost in flight. */
+#define WRITER_IDLE_MS 2000.0
 #define MAX_SUB_PORTS 8          /* --sub-ports: at most this many servers */
+#define SEG_HEADER_BYTES 52      /* IPv4 (20) + TCP with timestamps (32): what each segment adds on a real wire */
 
-enum sub_state { S_IDLE, S_CONNECTING, S_UPGRADING, S_OPEN, S_CLOSED };
+enum sub_state { S_IDLE, S_CONNECTING, S_HEAD, S_OPEN, S_CLOSED }; /* S_HEAD: the answer's head is awaited */
+
+/* chunked transfer coding (SSE): where the decoder is */
+enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 
 struct sub {
 	int fd;
@@ -80,6 +99,18 @@ struct sub {
 	int close_code;
 	int stalled;            /* 1: never reads after hello; 2: draining at the end */
 	int group;              /* index into opt.sub_ports */
+	long long bytes_in;     /* every byte read from the socket (head, framing, pings, heartbeats) */
+	long long bytes_start, bytes_end; /* bytes_in when the inserts began and when the run ended */
+	long long segs_start, segs_end;   /* TCP segments received then */
+	/* SSE only */
+	int chunked;            /* the answer is chunked: s->buf holds the de-chunked body */
+	enum chunk_state chunk; /* where the chunked decoder is */
+	long long chunk_left;   /* data bytes left in the current chunk */
+	char chunk_line[40];    /* a chunk-size line being read */
+	size_t chunk_line_len;
+	char event[32];         /* the record's event: field so far ("" = none) */
+	long long event_id;     /* the record's id: field (-1 = none) */
+	int has_data;           /* the record has a data: field (its text is in frag) */
 };
 
 struct writer {
@@ -88,6 +119,7 @@ struct writer {
 	int fails;              /* consecutive failures; the writer gives up after WRITER_MAX_FAILS */
 	long idx;               /* insert index in flight */
 	double sent_ms;
+	double used_ms;         /* when it was connected or last answered */
 	char out[2048];
 	size_t out_len, out_off;
 	char in[16384];
@@ -124,7 +156,7 @@ static struct sub *s_subs;
 static struct writer s_wr[MAX_WRITERS];
 static int s_ep;
 static char s_run[32];
-static char s_handshake[MAX_SUB_PORTS][1024]; /* one per subscriber port (its Host header) */
+static char s_handshake[MAX_SUB_PORTS][1024]; /* a subscriber's request, one per port (its Host header) */
 static size_t s_handshake_len[MAX_SUB_PORTS];
 static uint8_t *s_seen;          /* s_subs x max_inserts delivery counts */
 static long s_max_inserts;
@@ -201,6 +233,33 @@ static void ep_set(int fd, uint32_t events, uint64_t tag, int op)
 }
 
 #define WRITER_TAG ((uint64_t)1 << 40)
+
+/* TCP segments the socket has received (TCP_INFO), 0 when it cannot tell. */
+static long long sock_segs_in(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof ti;
+	memset(&ti, 0, sizeof ti);
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return 0;
+	return (long long)ti.tcpi_segs_in;
+}
+
+/* Notes every subscriber's bytes read and segments received so far as its start (end = 0) or end figures. */
+static void subs_bytes_note(int nsubs, int end)
+{
+	for (int i = 0; i < nsubs; i++) {
+		struct sub *s = &s_subs[i];
+		long long segs = s->fd >= 0 ? sock_segs_in(s->fd) : 0;
+		if (end) {
+			s->bytes_end = s->bytes_in;
+			s->segs_end = s->fd >= 0 ? segs : s->segs_start;
+		} else {
+			s->bytes_start = s->bytes_in;
+			s->segs_start = segs;
+		}
+	}
+}
 
 /* ---- server process figures ---- */
 
@@ -300,20 +359,23 @@ static const char *find_key(const char *msg, const char *end, const char *key)
 	return p ? p + kl : NULL;
 }
 
-static void on_message(struct sub *s, const char *msg, size_t n, double recv_ms)
+/* 1 when the type (tl bytes, not terminated) is name. */
+static int type_is(const char *type, size_t tl, const char *name)
+{
+	return tl == strlen(name) && !memcmp(type, name, tl);
+}
+
+/* One message of either transport: its type (the WebSocket message's "type", the SSE record's event; tl
+ * bytes) and its JSON text msg (n bytes). Does every check and the latency bookkeeping. */
+static void on_message(struct sub *s, const char *type, size_t tl, const char *msg, size_t n, double recv_ms)
 {
 	const char *end = msg + n;
-	const char *type = find_key(msg, end, "\"type\":\"");
-	if (!type) {
-		s_unparsed++;
-		return;
-	}
-	if (!strncmp(type, "change\"", 7)) {
+	if (type_is(type, tl, "change")) {
 		const char *sq = find_key(msg, end, "\"seq\":");
 		long long seq = sq ? strtoll(sq, NULL, 10) : -1;
 		if (s->n_first < 8)
 			s->first_seqs[s->n_first++] = seq;
-		if (s->n_first == 1 && seq > s->hello_seq + 1)
+		if (s->n_first == 1 && s->hello_seq >= 0 && seq > s->hello_seq + 1)
 			s->late_start = 1; /* changes after hello's last_seq were skipped */
 		if (seq <= s->last_seq) {
 			s->ooo++;
@@ -354,24 +416,46 @@ static void on_message(struct sub *s, const char *msg, size_t n, double recv_ms)
 		if (s_first_recv_ms == 0)
 			s_first_recv_ms = recv_ms;
 		s_last_recv_ms = recv_ms;
-	} else if (!strncmp(type, "hello\"", 6)) {
+	} else if (type_is(type, tl, "hello")) {
 		s->got_hello = 1;
 		if (s->hello_ms == 0)
 			s->hello_ms = recv_ms;
 		const char *ls = find_key(msg, end, "\"last_seq\":");
 		s->hello_seq = ls ? strtoll(ls, NULL, 10) : -1;
-	} else if (!strncmp(type, "resync\"", 7)) {
+	} else if (type_is(type, tl, "resync")) {
 		s->resyncs++;
 		if (!s->stalled)
 			note_error("subscriber %ld got resync: %.*s", (long)(s - s_subs), (int)(n > 160 ? 160 : n), msg);
-	} else if (!strncmp(type, "error\"", 6)) {
+	} else if (type_is(type, tl, "error")) {
 		s->errors++;
 		note_error("subscriber %ld got error: %.*s", (long)(s - s_subs), (int)(n > 160 ? 160 : n), msg);
 	}
 }
 
+/* ---- WebSocket transport ---- */
+
+/* A WebSocket message: its type is the text's "type". */
+static void ws_message(struct sub *s, const char *msg, size_t n, double recv_ms)
+{
+	const char *type = find_key(msg, msg + n, "\"type\":\"");
+	const char *q = type ? memchr(type, '"', (size_t)(msg + n - type)) : NULL;
+	if (!q) {
+		s_unparsed++;
+		return;
+	}
+	on_message(s, type, (size_t)(q - type), msg, n, recv_ms);
+}
+
+/* The handshake's answer (head, n bytes): 0 when it is 101, -1 when refused. */
+static int ws_head(struct sub *s, const char *head, size_t n, double recv_ms)
+{
+	(void)s;
+	(void)recv_ms;
+	return n >= 12 && !memcmp(head, "HTTP/1.1 101", 12) ? 0 : -1;
+}
+
 /* Parses every complete frame in s->buf. Returns -1 when the subscriber was closed. */
-static int sub_parse(struct sub *s, double recv_ms)
+static int ws_parse(struct sub *s, double recv_ms)
 {
 	size_t off = 0;
 	while (s->len - off >= 2) {
@@ -420,11 +504,11 @@ static int sub_parse(struct sub *s, double recv_ms)
 				memcpy(s->frag + s->frag_len, p, plen);
 				s->frag_len += plen;
 				if (fin) {
-					on_message(s, s->frag, s->frag_len, recv_ms);
+					ws_message(s, s->frag, s->frag_len, recv_ms);
 					s->frag_len = 0;
 				}
 			} else {
-				on_message(s, (const char *)p, plen, recv_ms);
+				ws_message(s, (const char *)p, plen, recv_ms);
 			}
 			break;
 		case 0x8: /* close */
@@ -451,6 +535,220 @@ static int sub_parse(struct sub *s, double recv_ms)
 	return 0;
 }
 
+/* ---- Server-Sent Events transport ---- */
+
+/* The value of header name in head (n bytes, lines ending in CRLF), into out (cap bytes, terminated; cut
+ * when longer). Returns 1 when found, 0 when not. */
+static int head_value(const char *head, size_t n, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	const char *end = head + n;
+	for (const char *line = head; line < end;) {
+		const char *e = memchr(line, '\n', (size_t)(end - line));
+		if (!e)
+			e = end;
+		if ((size_t)(e - line) > nl && line[nl] == ':' && !strncasecmp(line, name, nl)) {
+			const char *v = line + nl + 1;
+			while (v < e && (*v == ' ' || *v == '\t'))
+				v++;
+			size_t vl = (size_t)(e - v);
+			while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+				vl--;
+			if (vl >= cap)
+				vl = cap - 1;
+			memcpy(out, v, vl);
+			out[vl] = 0;
+			return 1;
+		}
+		line = e + 1;
+	}
+	return 0;
+}
+
+/* The stream's answer (head, n bytes): 0 when it is 200 text/event-stream (the subscriber is then ready:
+ * an SSE stream has no hello), -1 when refused. Notes a chunked answer. */
+static int sse_head(struct sub *s, const char *head, size_t n, double recv_ms)
+{
+	char v[128];
+	if (n < 12 || (memcmp(head, "HTTP/1.1 200", 12) && memcmp(head, "HTTP/1.0 200", 12)))
+		return -1;
+	if (!head_value(head, n, "Content-Type", v, sizeof v) || strncasecmp(v, "text/event-stream", 17))
+		return -1;
+	if (head_value(head, n, "Transfer-Encoding", v, sizeof v)) {
+		if (strcasecmp(v, "chunked")) {
+			note_error("subscriber %ld: unknown Transfer-Encoding %s", (long)(s - s_subs), v);
+			return -1;
+		}
+		s->chunked = 1;
+		s->chunk = CH_SIZE;
+	}
+	s->got_hello = 1;
+	s->hello_ms = recv_ms;
+	s->hello_seq = -1; /* not known: the stream starts at the server's last committed change */
+	s->event_id = -1;
+	return 0;
+}
+
+/* Decodes n bytes of chunked transfer coding at p in place (the data bytes move to the front: the write
+ * position never passes the read position). Returns how many data bytes there are now at p, or -1 when a
+ * chunk-size line is malformed. Chunk extensions are ignored; after the last chunk everything is dropped. */
+static long dechunk(struct sub *s, unsigned char *p, size_t n)
+{
+	size_t w = 0, i = 0;
+	while (i < n) {
+		switch (s->chunk) {
+		case CH_SIZE: {
+			char c = (char)p[i++];
+			if (c != '\n') {
+				if (s->chunk_line_len + 1 >= sizeof s->chunk_line)
+					return -1;
+				s->chunk_line[s->chunk_line_len++] = c;
+				break;
+			}
+			s->chunk_line[s->chunk_line_len] = 0;
+			s->chunk_line_len = 0;
+			char *e;
+			long long size = strtoll(s->chunk_line, &e, 16);
+			if (e == s->chunk_line || size < 0 || (*e && *e != ';' && *e != '\r' && *e != ' '))
+				return -1;
+			s->chunk_left = size;
+			s->chunk = size ? CH_DATA : CH_TRAILER;
+			break;
+		}
+		case CH_DATA: {
+			size_t take = n - i < (size_t)s->chunk_left ? n - i : (size_t)s->chunk_left;
+			memmove(p + w, p + i, take);
+			w += take;
+			i += take;
+			s->chunk_left -= (long long)take;
+			if (!s->chunk_left)
+				s->chunk = CH_DATA_END;
+			break;
+		}
+		case CH_DATA_END: /* the CRLF after a chunk's data */
+			if (p[i++] == '\n')
+				s->chunk = CH_SIZE;
+			break;
+		case CH_TRAILER:
+			i = n;
+			break;
+		}
+	}
+	return (long)w;
+}
+
+/* The end of an SSE record (a blank line): a record with data is a message of type event ("message" when
+ * it has none). A change record's id must be its data's seq. */
+static void sse_dispatch(struct sub *s, double recv_ms)
+{
+	if (s->has_data) {
+		const char *type = s->event[0] ? s->event : "message";
+		if (type_is(type, strlen(type), "change")) {
+			const char *sq = find_key(s->frag, s->frag + s->frag_len, "\"seq\":");
+			if (!sq || s->event_id != strtoll(sq, NULL, 10)) {
+				s_frames_bad++;
+				note_error("subscriber %ld: change record with id %lld: %.*s", (long)(s - s_subs), s->event_id,
+					   (int)(s->frag_len > 120 ? 120 : s->frag_len), s->frag);
+			}
+		}
+		on_message(s, type, strlen(type), s->frag, s->frag_len, recv_ms);
+	}
+	s->frag_len = 0;
+	s->has_data = 0;
+	s->event[0] = 0;
+	s->event_id = -1;
+}
+
+/* Parses every complete line in s->buf (text/event-stream: lines end in LF or CRLF; a lone CR, which the
+ * format also allows, is not one rowcast writes and is not handled), dispatching a record at each blank
+ * line. Comment lines (": keep-alive") and unknown fields are skipped. Returns -1 when the subscriber was
+ * closed. */
+static int sse_parse(struct sub *s, double recv_ms)
+{
+	size_t off = 0;
+	for (;;) {
+		char *line = (char *)s->buf + off;
+		char *nl = memchr(line, '\n', s->len - off);
+		if (!nl)
+			break;
+		size_t ll = (size_t)(nl - line);
+		off += ll + 1;
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (ll == 0) {
+			sse_dispatch(s, recv_ms);
+			continue;
+		}
+		if (line[0] == ':')
+			continue;
+		char *colon = memchr(line, ':', ll);
+		size_t fl = colon ? (size_t)(colon - line) : ll;
+		const char *v = colon ? colon + 1 : line + ll;
+		size_t vl = (size_t)(line + ll - v);
+		if (vl && *v == ' ') {
+			v++;
+			vl--;
+		}
+		if (fl == 4 && !memcmp(line, "data", 4)) {
+			char *nf = realloc(s->frag, s->frag_len + vl + 2);
+			if (!nf)
+				die("out of memory");
+			s->frag = nf;
+			if (s->has_data)
+				s->frag[s->frag_len++] = '\n';
+			memcpy(s->frag + s->frag_len, v, vl);
+			s->frag_len += vl;
+			s->frag[s->frag_len] = 0;
+			s->has_data = 1;
+		} else if (fl == 5 && !memcmp(line, "event", 5)) {
+			size_t k = vl < sizeof s->event - 1 ? vl : sizeof s->event - 1;
+			memcpy(s->event, v, k);
+			s->event[k] = 0;
+		} else if (fl == 2 && !memcmp(line, "id", 2)) {
+			char idt[32];
+			size_t k = vl < sizeof idt - 1 ? vl : sizeof idt - 1;
+			memcpy(idt, v, k);
+			idt[k] = 0;
+			s->event_id = strtoll(idt, NULL, 10);
+		} /* retry: and unknown fields: nothing to do */
+	}
+	if (off) {
+		memmove(s->buf, s->buf + off, s->len - off);
+		s->len -= off;
+	}
+	if (s->len > MAX_FRAME) {
+		s_frames_bad++;
+		note_error("subscriber %ld: a line of more than %u bytes", (long)(s - s_subs), MAX_FRAME);
+		sub_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the transport of every subscriber ---- */
+
+struct transport {
+	const char *name;       /* in the figures */
+	const char *path;       /* the default path, the table's name after it */
+	const char *headers;    /* the request's header lines after Host */
+	int (*head)(struct sub *s, const char *head, size_t n, double recv_ms); /* 0: open; -1: refused */
+	int (*parse)(struct sub *s, double recv_ms); /* every complete message in s->buf; -1 when s was closed */
+};
+
+static const struct transport s_websocket = {
+	"websocket", "/api/live?table=",
+	"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	"Sec-WebSocket-Version: 13\r\n",
+	ws_head, ws_parse,
+};
+
+/* the request headers a browser's EventSource sends */
+static const struct transport s_sse = {
+	"sse", "/api/events?table=", "Accept: text/event-stream\r\nCache-Control: no-cache\r\n", sse_head, sse_parse,
+};
+
+static const struct transport *s_tp = &s_websocket;
+
 static void sub_event(struct sub *s, uint32_t ev)
 {
 	if (s->state == S_CLOSED)
@@ -476,7 +774,7 @@ static void sub_event(struct sub *s, uint32_t ev)
 			}
 			s->hs_off += (size_t)w;
 		}
-		s->state = S_UPGRADING;
+		s->state = S_HEAD;
 		ep_set(s->fd, EPOLLIN, (uint64_t)(s - s_subs), EPOLL_CTL_MOD);
 	}
 	if (!(ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -503,8 +801,10 @@ static void sub_event(struct sub *s, uint32_t ev)
 			return;
 		}
 		double t = now_ms();
+		size_t fresh = s->len; /* where the bytes just read begin */
+		s->bytes_in += r;
 		s->len += (size_t)r;
-		if (s->state == S_UPGRADING) {
+		if (s->state == S_HEAD) {
 			unsigned char *e = memmem(s->buf, s->len, "\r\n\r\n", 4);
 			if (!e) {
 				if (s->len > 16384) {
@@ -513,18 +813,28 @@ static void sub_event(struct sub *s, uint32_t ev)
 				}
 				continue;
 			}
-			if (s->len < 12 || memcmp(s->buf, "HTTP/1.1 101", 12)) {
+			size_t hl = (size_t)(e - s->buf) + 4;
+			if (s_tp->head(s, (const char *)s->buf, hl, t) != 0) {
 				note_error("subscriber %ld handshake refused: %.*s", (long)(s - s_subs),
 					   (int)((size_t)(e - s->buf) > 120 ? 120 : (size_t)(e - s->buf)), (char *)s->buf);
 				sub_close(s);
 				return;
 			}
-			size_t hl = (size_t)(e - s->buf) + 4;
 			memmove(s->buf, s->buf + hl, s->len - hl);
 			s->len -= hl;
+			fresh = 0;
 			s->state = S_OPEN;
 		}
-		if (sub_parse(s, t) < 0)
+		if (s->chunked) {
+			long d = dechunk(s, s->buf + fresh, s->len - fresh);
+			if (d < 0) {
+				note_error("subscriber %ld: bad chunk size line", (long)(s - s_subs));
+				sub_close(s);
+				return;
+			}
+			s->len = fresh + (size_t)d;
+		}
+		if (s_tp->parse(s, t) < 0)
 			return;
 		if (s->stalled == 1 && s->got_hello) {
 			/* from now on it reads nothing: the server's queue for it fills */
@@ -545,6 +855,7 @@ static void writer_connect(struct writer *w, int i)
 	w->busy = w->fd < 0; /* a writer that cannot connect stays out of use */
 	if (w->fd < 0)
 		return;
+	w->used_ms = now_ms();
 	ep_set(w->fd, EPOLLIN, WRITER_TAG + (uint64_t)i, EPOLL_CTL_ADD);
 }
 
@@ -575,6 +886,15 @@ static void writer_send(struct writer *w, int i, long idx)
 	int padn = opt.payload_bytes > (int)sizeof pad - 1 ? (int)sizeof pad - 1 : opt.payload_bytes;
 	memset(pad, 'x', (size_t)padn);
 	pad[padn] = 0;
+	if (now_ms() - w->used_ms > WRITER_IDLE_MS) {
+		close(w->fd);
+		writer_connect(w, i);
+		if (w->fd < 0) {
+			s_post_errors++;
+			note_error("writer %d: cannot connect again", i);
+			return;
+		}
+	}
 	w->sent_ms = now_ms();
 	int bl = snprintf(body, sizeof body, "{\"payload\":\"lb-%s-%ld-%s\",\"t\":%.3f}", s_run, idx, pad, w->sent_ms);
 	w->out_len = (size_t)snprintf(w->out, sizeof w->out,
@@ -646,6 +966,7 @@ static void writer_event(struct writer *w, int i, uint32_t ev)
 					note_error("POST answered %d: %.*s", status, (int)(clen > 160 ? 160 : clen), w->in + hl);
 				}
 				w->busy = 0;
+				w->used_ms = now_ms();
 			}
 			memmove(w->in, w->in + hl + (size_t)clen, w->in_len - hl - (size_t)clen + 1);
 			w->in_len -= hl + (size_t)clen;
@@ -699,7 +1020,9 @@ static double cpu_self(void)
 static void usage(void)
 {
 	fputs("usage: live_load --port P [--host 127.0.0.1] [--subs N] [--rate R] [--duration D] [--writers W]\n"
-	      "                 [--table bench] [--path /api/live?table=bench] [--payload-bytes 32]\n"
+	      "                 [--sse (Server-Sent Events subscribers instead of WebSockets)]\n"
+	      "                 [--table bench] [--path /api/live?table=bench, or /api/events?table=bench with --sse]\n"
+	      "                 [--payload-bytes 32]\n"
 	      "                 [--server-pid PID] [--hold S (with --rate 0)] [--settle-ms MS] [--label TEXT]\n"
 	      "                 [--stalled N] [--stalled-rcvbuf BYTES] [--drain-ms 5000] [--connect-ms 4000]\n"
 	      "                 [--sub-ports P1,P2,... (subscribers there, round robin; inserts still to --port)]\n"
@@ -715,6 +1038,10 @@ int main(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "-v")) {
 			opt.verbose = 1;
+			continue;
+		}
+		if (!strcmp(a, "--sse")) {
+			s_tp = &s_sse;
 			continue;
 		}
 		if (!v)
@@ -782,7 +1109,7 @@ int main(int argc, char **argv)
 			die("--label must not hold quotes or backslashes");
 	char pathbuf[512];
 	if (!opt.path) {
-		snprintf(pathbuf, sizeof pathbuf, "/api/live?table=%s", opt.table);
+		snprintf(pathbuf, sizeof pathbuf, "%s%s", s_tp->path, opt.table);
 		opt.path = pathbuf;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -801,9 +1128,8 @@ int main(int argc, char **argv)
 		opt.sub_ports[0] = opt.port;
 	for (int g = 0; g < groups; g++)
 		s_handshake_len[g] = (size_t)snprintf(s_handshake[g], sizeof s_handshake[g],
-						      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-						      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-						      opt.path, opt.host, opt.sub_ports[g]);
+						      "GET %s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", opt.path, opt.host,
+						      opt.sub_ports[g], s_tp->headers);
 
 	s_max_inserts = (long)(opt.rate * opt.duration) + 16;
 	if ((double)s_max_inserts * (nsubs ? nsubs : 1) > 4e8)
@@ -877,6 +1203,7 @@ int main(int argc, char **argv)
 
 	/* Phase 2: inserts at a fixed rate (or, with --rate 0, hold the idle sockets). */
 	struct proc_sample p_start = proc_read(opt.server_pid);
+	subs_bytes_note(nsubs, 0);
 	for (int i = 0; i < opt.writers && opt.rate > 0; i++)
 		writer_connect(&s_wr[i], i);
 	double t0 = now_ms();
@@ -932,6 +1259,7 @@ int main(int argc, char **argv)
 	}
 	double t_end = now_ms();
 	struct proc_sample p_end = proc_read(opt.server_pid);
+	subs_bytes_note(nsubs, 1);
 	double cpu_client = cpu_self() - cpu_begin;
 
 	/* The stalled subscribers read what waits for them, for at most 300 ms (not in the CPU figures). */
@@ -957,6 +1285,7 @@ int main(int argc, char **argv)
 	/* Figures. */
 	long long expected = 0, received = 0, dup = 0, ooo = 0, other = 0, resyncs = 0, errors = 0, missing = 0, gaps = 0;
 	int subs_with_loss = 0, closed_early = 0, late_starts = 0;
+	long long bytes_open = 0, bytes_run = 0, segs_run = 0; /* read by the subscribers before / while the inserts ran */
 	struct group_figures {
 		int subs, ready, closed;
 		long long expected, received, missing, dup, ooo;
@@ -997,6 +1326,9 @@ int main(int argc, char **argv)
 		gaps += s->gaps;
 		late_starts += s->late_start;
 		subs_with_loss += miss > 0;
+		bytes_open += s->bytes_start;
+		bytes_run += s->bytes_end - s->bytes_start;
+		segs_run += s->segs_end - s->segs_start;
 		struct group_figures *g = &gf[s->group];
 		g->ready++;
 		g->closed += s->state == S_CLOSED;
@@ -1040,10 +1372,16 @@ int main(int argc, char **argv)
 	double server_cpu = p_end.cpu_s >= 0 && p_start.cpu_s >= 0 ? p_end.cpu_s - p_start.cpu_s : -1;
 	double server_core = server_cpu >= 0 && (t_end - t0) > 0 ? server_cpu / ((t_end - t0) / 1e3) : -1;
 	int client_saturated = client_core > 0.9;
+	/* per change delivered to one subscriber: what it read from its socket while the inserts ran, with or
+	 * without the IPv4 + TCP headers of the segments that brought it; and the server's CPU per 1,000 */
+	double bytes_per = received > 0 ? (double)bytes_run / (double)received : -1;
+	double wire_per = received > 0 ? (double)(bytes_run + segs_run * SEG_HEADER_BYTES) / (double)received : -1;
+	double open_per = ready > 0 ? (double)bytes_open / ready : -1;
+	double cpu_per_k = received > 0 && server_cpu >= 0 ? server_cpu / (double)received * 1000.0 : -1;
 
 	char json[4096 + sizeof gjson];
 	int jl = snprintf(json, sizeof json,
-		 "{\"label\":\"%s\",\"subscribers\":%d,\"subscribers_ready\":%d,\"rate\":%g,\"duration_s\":%g,\"writers\":%d,"
+		 "{\"label\":\"%s\",\"transport\":\"%s\",\"subscribers\":%d,\"subscribers_ready\":%d,\"rate\":%g,\"duration_s\":%g,\"writers\":%d,"
 		 "\"connect_ms\":%.0f,\"connect_socket_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"inserts_sent\":%ld,\"inserts_acked\":%ld,\"post_errors\":%ld,"
 		 "\"post_rtt_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"schedule_max_behind_ms\":%.1f,"
 		 "\"deliveries_expected\":%lld,\"deliveries_received\":%lld,\"missing\":%lld,\"duplicated\":%lld,"
@@ -1054,20 +1392,23 @@ int main(int argc, char **argv)
 		 "\"server_cpu_s\":%.2f,\"server_core_share\":%.2f,\"server_rss_before_kib\":%ld,\"server_rss_connected_kib\":%ld,\"server_fds_connected\":%ld,\"server_rss_open_kib\":%ld,"
 		 "\"server_rss_end_kib\":%ld,\"server_peak_rss_kib\":%ld,\"server_threads\":%ld,"
 		 "\"send_span_s\":%.3f,\"stalled\":%d,\"stalled_ready\":%d,\"stalled_received\":%lld,\"stalled_resyncs\":%lld,"
-		 "\"stalled_closed\":%d,\"first_error\":\"%s\"}",
-		 opt.label, opt.subs, ready, opt.rate, opt.duration, opt.writers, t_connected - t_begin,
+		 "\"stalled_closed\":%d,\"bytes_open_per_subscriber\":%.1f,\"bytes_read_run\":%lld,\"segments_in_run\":%lld,"
+		 "\"bytes_per_delivery\":%.2f,\"wire_bytes_per_delivery\":%.2f,\"server_cpu_s_per_1000_deliveries\":%.5f,"
+		 "\"first_error\":\"%s\"}",
+		 opt.label, s_tp->name, opt.subs, ready, opt.rate, opt.duration, opt.writers, t_connected - t_begin,
 		 pct(conn, conn_n, 50), pct(conn, conn_n, 99), conn_n ? conn[conn_n - 1] : -1.0, s_sent, s_acked,
 		 s_post_errors, pct(s_rtt, s_rtt_n, 50), pct(s_rtt, s_rtt_n, 99), s_rtt_n ? s_rtt[s_rtt_n - 1] : -1.0,
 		 max_behind, expected, received, missing, dup, ooo, subs_with_loss, late_starts, gaps, closed_early, resyncs, errors, other,
 		 s_frames_bad, pct(s_lat, s_lat_n, 50), pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99),
 		 s_lat_n ? s_lat[s_lat_n - 1] : -1.0, dps, cpu_client, client_core, client_saturated ? "true" : "false",
 		 server_cpu, server_core, p_before.rss_kib, p_start.rss_kib, p_start.fds, p_open.rss_kib, p_end.rss_kib, p_end.hwm_kib, p_open.threads,
-		 send_span_s, opt.stalled, stalled_ready, stalled_received, stalled_resyncs, stalled_closed, s_first_error);
+		 send_span_s, opt.stalled, stalled_ready, stalled_received, stalled_resyncs, stalled_closed, open_per, bytes_run,
+		 segs_run, bytes_per, wire_per, cpu_per_k, s_first_error);
 	if (opt.n_sub_ports && jl > 0 && (size_t)jl < sizeof json)
 		snprintf(json + jl - 1, sizeof json - (size_t)jl + 1, ",\"groups\":[%s]}", gjson);
 
-	printf("live_load %s: %d subscribers (%d ready in %.0f ms), %g inserts/s for %g s over %d connection(s)\n",
-	       opt.label, opt.subs, ready, t_connected - t_begin, opt.rate, opt.duration, opt.writers);
+	printf("live_load %s: %d %s subscribers (%d ready in %.0f ms), %g inserts/s for %g s over %d connection(s)\n",
+	       opt.label, opt.subs, s_tp->name, ready, t_connected - t_begin, opt.rate, opt.duration, opt.writers);
 	printf("  %-34s %.2f / %.2f / %.2f\n", "connect() to hello ms p50 / p99 / max", pct(conn, conn_n, 50),
 	       pct(conn, conn_n, 99), conn_n ? conn[conn_n - 1] : -1.0);
 	printf("  %-34s %ld / %ld (errors %ld; POST rtt p50 %.2f ms, p99 %.2f ms)\n", "inserts sent / acknowledged", s_sent,
@@ -1081,11 +1422,13 @@ int main(int argc, char **argv)
 	printf("  %-34s %.2f / %.2f / %.2f / %.2f\n", "latency ms p50 / p90 / p99 / max", pct(s_lat, s_lat_n, 50),
 	       pct(s_lat, s_lat_n, 90), pct(s_lat, s_lat_n, 99), s_lat_n ? s_lat[s_lat_n - 1] : -1.0);
 	printf("  %-34s %.0f\n", "deliveries per second", dps);
+	printf("  %-34s %.1f (%.1f with 52 B per TCP segment); %.0f before the inserts\n", "bytes read per change, subscriber",
+	       bytes_per, wire_per, open_per);
 	printf("  %-34s %.2f s (%.0f%% of a core)%s\n", "client CPU", cpu_client, client_core * 100,
 	       client_saturated ? "  WARNING: the load client saturated a core; latencies include its queueing" : "");
 	if (opt.server_pid > 0)
-		printf("  %-34s %.2f s (%.0f%% of a core); RSS before %ld KiB, open %ld KiB, end %ld KiB, peak %ld KiB; %ld threads\n",
-		       "server CPU", server_cpu, server_core * 100, p_before.rss_kib, p_open.rss_kib, p_end.rss_kib,
+		printf("  %-34s %.2f s (%.0f%% of a core, %.4f s per 1,000 deliveries); RSS before %ld KiB, open %ld KiB, end %ld KiB, peak %ld KiB; %ld threads\n",
+		       "server CPU", server_cpu, server_core * 100, cpu_per_k, p_before.rss_kib, p_open.rss_kib, p_end.rss_kib,
 		       p_end.hwm_kib, p_open.threads);
 	if (opt.stalled)
 		printf("  %-34s %d of %d ready; afterwards they read %lld changes, %lld resyncs; %d closed by the server\n",

@@ -82,11 +82,14 @@ int rules_grant_make(const struct rules *r, const struct catalog_table *t, enum 
 
 void rules_grant_clear(struct rules_grant *g);
 
-/* 1 when row (a row object as the store returns it; NULL never) is within some alternative's where. */
+/* 1 when row (a row object as the store returns it, every column, before rules_grant_project; NULL never)
+ * is within some alternative's where. */
 int rules_grant_sees(const struct rules_grant *g, const cJSON *row);
 
 /* A write: 1 when one alternative has old within its where (old NULL, an insert: row must be) and row
- * satisfying its check (row NULL, a delete: no check), else 0. */
+ * satisfying its check (row NULL, a delete: no check), else 0. old and row are whole rows as stored (an
+ * update's row is the row after the change, not the request's body). A where without a check does not stop
+ * an update from taking a row out of that where: write the check too. */
 int rules_grant_permits(const struct rules_grant *g, const cJSON *old, const cJSON *row);
 
 /* Reads: 1 when column col of t is visible to the caller (some alternative shows it: the union over the
@@ -102,8 +105,8 @@ int rules_grant_project(const struct rules_grant *g, const struct catalog_table 
 void rules_grant_restrict(const struct rules_grant *g, struct query *q);
 
 /* A canonical text of g (which alternatives applied, their bound values, the columns shown): two grants with
- * the same key decide every row and column alike, so subscribers sharing one share each decision.
- * malloc'd; NULL on OOM. */
+ * the same key, made for the same table and action, decide every row and column alike, so subscribers
+ * sharing one share each decision. malloc'd; NULL on OOM. */
 char *rules_grant_key(const struct rules_grant *g);
 
 #endif

@@ -291,7 +291,25 @@ static int entry_parse(const cJSON *v, struct rules_entry *en, struct error *e)
 	return 0;
 }
 
+/* Keeps e's message on one line: a name from the file may hold any character (a JSON escape, a %-escape in a
+ * filter), and the message is printed as the one line a start-up failure is. Returns rc. */
+static int one_line(struct error *e, int rc)
+{
+	if (rc && e)
+		for (char *p = e->message; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	return rc;
+}
+
+static int parse_text(const char *text, size_t len, struct rules **out, struct error *e);
+
 int rules_parse(const char *text, size_t len, struct rules **out, struct error *e)
+{
+	return one_line(e, parse_text(text, len, out, e));
+}
+
+static int parse_text(const char *text, size_t len, struct rules **out, struct error *e)
 {
 	struct error je = {0};
 	cJSON *root = NULL;
@@ -441,7 +459,14 @@ static int entry_validate(const struct rules_entry *en, const struct catalog_tab
 	return 0;
 }
 
+static int validate(const struct rules *r, const struct catalog *cat, struct error *e);
+
 int rules_validate(const struct rules *r, const struct catalog *cat, struct error *e)
+{
+	return one_line(e, validate(r, cat, e));
+}
+
+static int validate(const struct rules *r, const struct catalog *cat, struct error *e)
 {
 	const struct rules_entry *star = NULL;
 	for (int i = 0; i < r->n_entries; i++) {

@@ -297,6 +297,10 @@
  * RS256 (about 1 KB), and small enough that decoding one costs microseconds. A longer one is refused (401). */
 #define LIMIT_JWT_BYTES 8192
 
+/* Tokens remembered once verified (auth.c), so a client repeating its token is not verified again: 256
+ * slots hold every client of a busy page at once and cost at most 256 x 8 KiB when every token is huge. */
+#define LIMIT_TOKEN_CACHE 256
+
 /* Alternatives in one rule of the rules file (a list of rules allowed when any allows), and rules files of
  * at most 1 MiB: each alternative is matched against every change a subscriber is sent. */
 #define LIMIT_RULE_ALTS 16

@@ -4,12 +4,12 @@
 # earlier campaigns learned (build-fuzz/campaign/<target>/corpus, kept between runs). The seeds folder is
 # only read. fuzz_json also compares match.c with the store's SQL (ROWCAST_FUZZ_ORACLE=1; =0 turns it off).
 # Prints each target's final coverage and the crashes found; exits 1 when there is any.
-# Usage: tests/fuzz/campaign.sh [SECONDS] [TARGET...]     (default: 3600 s; query json live route)
+# Usage: tests/fuzz/campaign.sh [SECONDS] [TARGET...]     (default: 3600 s; query json live route rules)
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-3600}
 [ $# -gt 0 ] && shift
-targets=${*:-query json live route}
+targets=${*:-query json live route rules}
 build=build-fuzz
 
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DROWCAST_FUZZ=ON >/dev/null

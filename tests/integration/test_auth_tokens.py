@@ -14,7 +14,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jwtmake as jm  # noqa: E402
-from harness import TestCase, query, run_cli, sql  # noqa: E402
+from harness import TestCase, query, run_cli, sql, wait_until  # noqa: E402
 from wsclient import Client, handshake_status, run, ws_url  # noqa: E402
 
 SCHEMA = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, owner TEXT);"
@@ -90,6 +90,16 @@ class TokenTest(TestCase):
         self.assertRefused(self.good(nbf=int(time.time()) + 120), "not valid for two more minutes")
         r = self.s.post(T, {"body": "early"}, headers=bearer(self.good(nbf=int(time.time()) + 30)))
         self.assertStatus(r, 201, "nbf 30 s ahead is within the leeway")
+
+    def test_a_remembered_token_still_lapses(self):
+        # verified once (and remembered), the same token is refused once exp + 60 s has passed
+        exp = int(time.time()) - 57
+        t = jm.hs256(SECRET, {"sub": "alice", "aud": "rowcast-tests", "exp": exp})
+        self.assertStatus(self.s.get("/api/me", headers=bearer(t)), 200)
+        self.assertStatus(self.s.get("/api/me", headers=bearer(t)), 200, "asked again: the remembered token")
+        wait_until(lambda: self.s.get("/api/me", headers=bearer(t)).status == 401, "the token lapsing")
+        self.assertGreaterEqual(time.time(), exp + 60 - 1)
+        self.assertError(self.s.post(T, {"body": "x"}, headers=bearer(t)), 401)
 
     def test_audience(self):
         self.assertRefused(jm.hs256(SECRET, jm.claims(sub="a", aud="someone-else")), "wrong aud")
