@@ -1,11 +1,12 @@
 // The page: tables with row counts, one table's rows (sort, filter, cursor
-// paging), adding and deleting rows, writes with the token, the status bar,
-// live changes applied to the grid, and the comparison view (compare.js).
+// paging), adding and deleting rows, signing in with a pasted token (who is
+// signed in, and only the actions GET /api/me allows), the status bar, live
+// changes applied to the grid, and the comparison view (compare.js).
 // View state lives in the hash: #/table?col=op.value&order=-col&limit=N, or
 // #/compare/table.
 
 import { h, fill, $ } from './dom.js';
-import { request, explain, token, onNetwork, qs, tablePath, rowPath } from './api.js';
+import { request, explain, token, TOKEN_KEY, authHeaders, onNetwork, onTokenRefused, qs, tablePath, rowPath } from './api.js';
 import { stringify } from './json.js';
 import { affinity, compare, defaultHint, fromInput, toInput } from './values.js';
 import { Grid, columnsOf } from './grid.js';
@@ -21,9 +22,13 @@ const STATUS_OFFLINE_MS = 1000;
 const COUNTS_EVERY = 6; // recount every table every 6th status check (30 s)
 const LIVE_KEY = 'rowcast.live';
 const ADD_KEY = 'rowcast.addHidden';
+const ACTIONS = ['read', 'insert', 'update', 'delete'];
+const ME_RECHECK_MS = 300; // a burst of refused requests checks the token once
 
 const S = {
-  tables: [],
+  allTables: [], // every table the server lists
+  tables: [], // those the user may read
+  me: null, // GET /api/me's {claims, tables}; null: an older server without it (everything is offered)
   t: null,
   order: [],
   filters: [],
@@ -70,7 +75,7 @@ function setOnline(up) {
   S.online = up;
   if (up && was === false) {
     S.feed?.kick();
-    if (!S.tables.length) loadTables();
+    if (!S.allTables.length) loadMe().then(() => loadTables());
     else loadCounts();
   }
   if (!up) status();
@@ -144,19 +149,109 @@ function notice(text, action) {
   noticeTimer = setTimeout(hide, action ? 10000 : 4000);
 }
 
-/* ---------- token ---------- */
+/* ---------- signing in ---------- */
 
 let tokenResolve = null;
 
-function syncTokenButton() {
-  $('#token-btn').textContent = token.get() ? 'Token ✓' : 'Token';
+/** The actions /api/me allows on table name (every action when the server has no /api/me). */
+function allowed(name) {
+  if (!S.me) return ACTIONS;
+  const a = S.me.tables?.[name];
+  return Array.isArray(a) ? a : [];
+}
+const may = (name, action) => allowed(name).includes(action);
+
+/** Who is signed in, in words: the token's name (or sub, or email) and its role. */
+function whoText() {
+  const c = S.me?.claims || {};
+  const str = (v) => (typeof v === 'string' || typeof v === 'number' ? String(v) : '');
+  const name = str(c.name) || str(c.sub) || str(c.email);
+  const role = str(c.role);
+  if (name) return role ? `${name} (${role})` : name;
+  return role && role !== 'anon' ? role : 'signed in';
 }
 
-/** Opens the token dialog; resolves true when the user saved a token. */
+function renderWho() {
+  const signed = !!token.get();
+  $('#auth-who').textContent = signed ? whoText() : '';
+  $('#auth-who').hidden = !signed;
+  $('#auth-who').title = signed && S.me ? JSON.stringify(S.me.claims) : '';
+  $('#sign-in').hidden = signed;
+  $('#sign-out').hidden = !signed;
+}
+
+/** Says text next to the sign-in control ('' hides it). */
+const authNote = (text) => say('#auth-note', text);
+
+let meId = 0;
+/**
+ * Asks GET /api/me who the token is and what it may do. A token the server
+ * refuses (401: invalid or expired) signs out, saying why; 404 (an older
+ * server) offers everything, as before. Resolves to false when it signed out.
+ */
+async function loadMe() {
+  const id = ++meId;
+  const sent = token.get();
+  try {
+    const { data } = await request('GET', '/api/me');
+    if (id !== meId) return true;
+    S.me = { claims: data?.claims && typeof data.claims === 'object' ? data.claims : {}, tables: data?.tables || {} };
+  } catch (err) {
+    if (id !== meId) return true;
+    if (err.status === 404) S.me = null;
+    else if (err.status === 401 && sent && sent === token.get()) {
+      token.set('');
+      authNote(`${err.message || 'token refused'}: signed out`);
+      renderWho();
+      await loadMe();
+      return false;
+    }
+    // otherwise (server unreachable, a fault): keep what was known
+  }
+  renderWho();
+  return true;
+}
+
+/** After the token changed: who this is, the tables it may read, their rows, and (unless keepFeed) the live feed again. */
+async function refreshAuth(keepFeed) {
+  await loadMe();
+  // The comparison's feeds follow with the new token once the view is shown again (by loadTables' route).
+  if (S.view === 'compare') compareView?.hide();
+  await loadTables();
+  if (!keepFeed) startLive($('#live-mode').value);
+}
+
+function signIn(t) {
+  token.set(t);
+  authNote('');
+  return refreshAuth();
+}
+
+function signOut(note, keepFeed) {
+  token.set('');
+  authNote(note || '');
+  return refreshAuth(keepFeed);
+}
+
+let recheckTimer = 0;
+/** A request with the token was refused (401) or a feed keeps failing: check the token soon, once for a burst. */
+function recheckToken() {
+  if (recheckTimer || !token.get()) return;
+  recheckTimer = setTimeout(async () => {
+    recheckTimer = 0;
+    if (!token.get()) return;
+    if (!(await loadMe())) {
+      await loadTables();
+      startLive($('#live-mode').value);
+    }
+  }, ME_RECHECK_MS);
+}
+
+/** Opens the sign-in dialog; resolves true when the user signed in. */
 function askToken(why) {
   const dlg = $('#token-dialog');
-  $('#token-why').textContent = why || 'Writes need the token rowcast was started with (--token). It is kept for this tab only.';
-  $('#token-input').value = token.get();
+  $('#token-why').textContent = why || 'Paste your access token: a JSON Web Token, or the token rowcast was started with (--token).';
+  $('#token-input').value = '';
   tokenResolve?.(false);
   if (!dlg.open) dlg.showModal();
   $('#token-input').focus();
@@ -168,7 +263,6 @@ function closeToken(saved) {
   tokenResolve = null;
   const dlg = $('#token-dialog');
   if (dlg.open) dlg.close();
-  syncTokenButton();
   r?.(saved);
 }
 
@@ -183,7 +277,7 @@ async function write(method, path, body, quiet) {
       return data;
     } catch (err) {
       if (quiet) throw err;
-      if (err.status === 401 && await askToken(sentence(explain(err)) + ' Enter the token to continue; what you typed is kept.')) continue;
+      if (err.status === 401 && await askToken(sentence(explain(err)) + ' Paste your token to continue; what you typed is kept.')) continue;
       throw err;
     }
   }
@@ -194,11 +288,12 @@ async function write(method, path, body, quiet) {
 /** Loads the table list (the schema may have changed); keep stays on this page of an unchanged table. */
 async function loadTables(keep) {
   try {
-    S.tables = (await request('GET', '/api/tables')).data.tables || [];
+    S.allTables = (await request('GET', '/api/tables')).data.tables || [];
   } catch (err) {
     showViewError('Could not load the tables. ' + explain(err));
     return;
   }
+  S.tables = S.allTables.filter((t) => may(t.name, 'read'));
   loadCounts();
   const t = keep === true && S.t && S.tables.find((x) => x.name === S.t.name);
   if (t && stringify(t) === stringify(S.t)) {
@@ -316,7 +411,7 @@ function showView(view) {
 function routeCompare(name) {
   const t = S.tables.find((x) => x.name === name) ||
     S.tables.find((x) => x.name === compareView?.table) ||
-    S.tables.find((x) => x.name === 'readings') || S.t || S.tables[0];
+    S.tables.find((x) => x.name === 'readings') || S.tables.find((x) => x.name === S.t?.name) || S.tables[0];
   if (t.name !== name) {
     if (name) notice(`There is no table named "${name}".`);
     location.replace('#/compare/' + enc(t.name));
@@ -334,8 +429,26 @@ function routeCompare(name) {
   if (entering) $('#compare-view h2')?.focus();
 }
 
+/** No table the user may read: an empty view that says so. */
+function showNoTables() {
+  S.loadId++;
+  S.t = null;
+  grid.table = null;
+  showView('browse');
+  renderNav();
+  $('#table-title').textContent = 'No tables';
+  fill($('#table-meta'), token.get() ? 'Nothing here is readable with this sign-in.' : 'Sign in to see tables.');
+  $('#add-btn').hidden = true;
+  $('#add-panel').hidden = true;
+  fill($('#grid'));
+  $('#page-info').textContent = '';
+}
+
 function route(force) {
-  if (!S.tables.length) return;
+  if (!S.tables.length) {
+    if (S.allTables.length) showNoTables();
+    return;
+  }
   const raw = /^#\/(compare)(?:\/(.*))?$/.exec(location.hash);
   if (raw) {
     let name = raw[2] || '';
@@ -347,7 +460,8 @@ function route(force) {
   const t = S.tables.find((x) => x.name === name);
   if (!t) {
     if (name) notice(`There is no table named "${name}".`);
-    location.replace(tableHash((S.t || S.tables[0]).name));
+    // (the table shown until now may be one the user can no longer read)
+    location.replace(tableHash((S.tables.find((x) => x.name === S.t?.name) || S.tables[0]).name));
     return;
   }
   showView('browse');
@@ -386,8 +500,9 @@ function renderHead(changed) {
   const t = S.t;
   $('#table-title').textContent = t.name;
   renderMeta();
-  const canAdd = t.writable && !Array.isArray(t.key);
+  const canAdd = t.writable && !Array.isArray(t.key) && may(t.name, 'insert');
   $('#add-btn').hidden = !canAdd;
+  if (!canAdd) togglePanel('#add-btn', '#add-panel', false);
   $('#limit').value = String(S.limit);
   if (changed) {
     buildAddForm();
@@ -404,6 +519,35 @@ function syncFilterButton() {
   $('#csv-link').href = tablePath(S.t.name) + '/rows?' + qs([...viewPairs(), ['format', 'csv']]);
   $('#filter-btn').textContent = n ? `Filter (${n})` : 'Filter';
   if (n) togglePanel('#filter-btn', '#filter-panel', true);
+}
+
+/**
+ * Download CSV while signed in: a link cannot send the token, so the export is
+ * fetched with it and handed to the browser as a file (signed out, the link
+ * downloads by itself).
+ */
+async function downloadCsv(e) {
+  if (!token.get()) return;
+  e.preventDefault();
+  const link = e.currentTarget;
+  const name = (S.t?.name || 'rows') + '.csv';
+  try {
+    const res = await fetch(link.getAttribute('href'), { headers: { Accept: 'text/csv', ...authHeaders() }, cache: 'no-store' });
+    if (!res.ok) {
+      let msg = res.statusText;
+      try { msg = JSON.parse(await res.text()).error?.message || msg; } catch { /* not JSON */ }
+      notice(`The export was refused (${res.status}): ${msg}`);
+      return;
+    }
+    const url = URL.createObjectURL(await res.blob());
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch {
+    notice('Could not reach the server for the export.');
+  }
 }
 
 function togglePanel(btnSel, panelSel, show) {
@@ -434,7 +578,7 @@ async function loadRows() {
     S.nextStale = false;
     S.applied = typeof data.seq === 'number' ? data.seq : 0;
     noteSeq(data.seq);
-    grid.setTable(t, S.order);
+    grid.setTable(t, S.order, { update: may(t.name, 'update'), delete: may(t.name, 'delete') });
     grid.render(data.rows || [], activeFilters(S.filters).length ? 'No rows match these filters.' : S.stack.length ? 'No more rows.' : 'This table is empty.');
     showViewError('');
     S.stale = false;
@@ -444,7 +588,7 @@ async function loadRows() {
     if (id !== S.loadId) return;
     showViewError(explain(err));
     if (!grid.table || grid.table !== t) {
-      grid.setTable(t, S.order);
+      grid.setTable(t, S.order, { update: may(t.name, 'update'), delete: may(t.name, 'delete') });
       grid.render([], 'Rows could not be loaded.');
     }
   } finally {
@@ -553,7 +697,7 @@ async function addRow(form, errBox) {
     form.querySelector('input')?.focus();
   } catch (e) {
     fill(errBox, h('p', { class: 'form-error', role: 'alert', 'data-testid': 'row-error' },
-      explain(e) + (e.status === 401 ? '' : ' What you typed is kept; correct it and add again.')));
+      e.status === 401 ? explain(e) : sentence(explain(e)) + ' What you typed is kept; correct it and add again.'));
   } finally {
     form.classList.remove('busy');
   }
@@ -565,7 +709,8 @@ async function deleteRow(row) {
   const t = S.t;
   const key = grid.keyOf(row);
   await write('DELETE', rowPath(t.name, key));
-  notice(`Deleted row ${toInput(key)}.`, { label: 'Undo', run: () => undoDelete(t, key, row) });
+  // Undo puts the row back (PUT creates it): only for a user who may insert.
+  notice(`Deleted row ${toInput(key)}.`, may(t.name, 'insert') ? { label: 'Undo', run: () => undoDelete(t, key, row) } : undefined);
 }
 
 async function undoDelete(t, key, row) {
@@ -656,6 +801,7 @@ function applyChange(ch) {
 
 function liveText(s, d) {
   if (s === 'off') return 'off';
+  if (s === 'expired') return 'session expired: sign in again';
   if (s === 'live') return 'live';
   if (!navigator.onLine) return 'offline';
   if (s === 'reconnecting') return d ? `reconnecting in ${d} s…` : S.online === false ? 'reconnecting… (server unreachable)' : 'reconnecting…';
@@ -665,9 +811,10 @@ function liveText(s, d) {
 
 function showLive() {
   const s = S.feed ? S.feed.state : 'off';
-  pill('#live', liveText(s, S.liveDetail), s === 'live' ? 'ok' : s === 'off' ? '' : s === 'unavailable' ? 'bad' : 'warn');
-  $('#live').title = s === 'unavailable' ? 'The live feed could not be reached; the page retries when the server answers again.' : '';
-  $('#live-retry').hidden = s !== 'unavailable' && s !== 'reconnecting';
+  pill('#live', liveText(s, S.liveDetail), s === 'live' ? 'ok' : s === 'off' ? '' : s === 'unavailable' || s === 'expired' ? 'bad' : 'warn');
+  $('#live').title = s === 'unavailable' ? 'The live feed could not be reached; the page retries when the server answers again.'
+    : s === 'expired' ? 'The server closed the live feed: the token expired. Sign in with a fresh one.' : '';
+  $('#live-retry').hidden = s !== 'unavailable' && s !== 'reconnecting' && s !== 'expired';
 }
 
 function startLive(mode) {
@@ -678,7 +825,14 @@ function startLive(mode) {
       showLive();
       if (s === 'live' && S.stale) loadRows();
       if (s === 'live') setTimeout(status, 300); // the open-sockets figure now includes this one
-      if (s === 'reconnecting' || s === 'unavailable') status();
+      if (s === 'reconnecting' || s === 'unavailable') {
+        status();
+        recheckToken(); // a handshake refused for the token looks like any other failure
+      }
+      if (s === 'expired') {
+        // The socket's token expired (close code 4001): sign out, and stay off until the user signs in again.
+        signOut('session expired: sign in again', true);
+      }
     },
     onHello: (m) => { noteSeq(m.last_seq); noteVersion(m.server); },
     serverDown: () => S.online === false,
@@ -704,7 +858,7 @@ function wire() {
     sessionStorage.setItem(LIVE_KEY, mode.value);
     startLive(mode.value);
   });
-  $('#live-retry').addEventListener('click', () => S.feed?.kick());
+  $('#live-retry').addEventListener('click', () => (S.feed?.state === 'expired' ? startLive(mode.value) : S.feed?.kick()));
   fill($('#limit'), LIMITS.map((n) => h('option', { value: String(n) }, String(n))));
   $('#limit').addEventListener('change', (e) => go({ limit: Number(e.target.value) }));
   $('#add-btn').addEventListener('click', () => toggleAdd());
@@ -725,23 +879,33 @@ function wire() {
   $('#first').addEventListener('click', () => { S.stack = []; S.after = null; loadRows(); });
   $('#prev').addEventListener('click', () => { S.after = S.stack.pop() ?? null; loadRows(); });
   $('#next').addEventListener('click', nextPage);
-  $('#token-btn').addEventListener('click', () => askToken());
-  $('#token-form').addEventListener('submit', (e) => {
+  $('#sign-in').addEventListener('click', () => askToken());
+  $('#sign-out').addEventListener('click', () => { signOut(); notice('Signed out.'); });
+  $('#token-form').addEventListener('submit', async (e) => {
     e.preventDefault();
-    const v = $('#token-input').value.trim();
-    token.set(v);
-    closeToken(!!v);
+    // A pasted token may carry "Bearer " and line breaks.
+    const v = $('#token-input').value.replace(/^\s*Bearer\s+/i, '').replace(/\s+/g, '');
+    if (!v) return;
+    const signing = signIn(v);
+    closeToken(true);
+    await signing;
   });
-  $('#token-clear').addEventListener('click', () => { token.set(''); closeToken(false); notice('Token forgotten.'); });
   $('#token-cancel').addEventListener('click', () => closeToken(false));
   // A close event is queued: by the time it runs the dialog may be open again.
   $('#token-dialog').addEventListener('close', () => { if (!$('#token-dialog').open) closeToken(false); });
-  syncTokenButton();
+  $('#csv-link').addEventListener('click', downloadCsv);
+  renderWho();
   onNetwork(setOnline);
+  onTokenRefused(recheckToken);
+  // Signing in or out in another tab of this page (the token is shared through localStorage).
+  window.addEventListener('storage', (e) => { if (e.key === TOKEN_KEY || e.key === null) refreshAuth(); });
   window.addEventListener('hashchange', () => route());
 }
 
 wire();
-loadTables();
 status();
-startLive($('#live-mode').value);
+// Who the kept token is first: one that expired meanwhile signs out before the feed would carry it.
+loadMe().then(() => {
+  startLive($('#live-mode').value);
+  loadTables();
+});

@@ -1,7 +1,9 @@
 // The rows grid: one page of a table with sortable headers, cells edited in
 // place (double-click, Enter or F2; arrow keys move between cells), delete
 // (undone from the notice), per-row errors, and insert/update/remove (with a
-// flash) for live changes. Rows are kept by key (stringified).
+// flash) for live changes. Rows are kept by key (stringified). Cells are
+// editable only when the user may update, and rows have a Delete button only
+// when the user may delete; a column a row does not carry is shown empty.
 
 import { h, fill } from './dom.js';
 import { display, toInput, fromInput, sameValue, isBlob } from './values.js';
@@ -24,11 +26,13 @@ export class Grid {
     this.byKey = new Map();
   }
 
-  /** Prepares for table t sorted by order ([{col, desc}]). */
-  setTable(t, order) {
+  /** Prepares for table t sorted by order ([{col, desc}]); may: {update, delete}, what the user may do (default both). */
+  setTable(t, order, may = { update: true, delete: true }) {
     this.table = t;
     this.order = order;
-    this.editable = t.writable && !Array.isArray(t.key);
+    const writable = t.writable && !Array.isArray(t.key);
+    this.editable = writable && !!may.update;
+    this.deletable = writable && !!may.delete;
     this.cols = columnsOf(t);
   }
 
@@ -45,7 +49,7 @@ export class Grid {
     this.byKey.clear();
     this.emptyText = empty;
     const head = h('tr', null, this.cols.map((c) => this.headCell(c)),
-      this.editable ? h('th', { scope: 'col', class: 'actions' }, h('span', { class: 'sr' }, 'Actions')) : null);
+      this.deletable ? h('th', { scope: 'col', class: 'actions' }, h('span', { class: 'sr' }, 'Actions')) : null);
     this.tbody = h('tbody');
     this.tableEl = h('table', { class: 'grid' },
       h('caption', { class: 'sr' }, `Rows of ${this.table.name}` +
@@ -129,7 +133,7 @@ export class Grid {
       this.emptyRow = null;
     } else if (!this.emptyRow) {
       this.emptyRow = h('tr', { class: 'empty' },
-        h('td', { colspan: this.cols.length + (this.editable ? 1 : 0) }, this.emptyText || 'No rows.'));
+        h('td', { colspan: this.cols.length + (this.deletable ? 1 : 0) }, this.emptyText || 'No rows.'));
       this.tbody.append(this.emptyRow);
     }
   }
@@ -148,7 +152,7 @@ export class Grid {
       this.paint(td, entry, c);
       entry.tr.append(td);
     }
-    if (this.editable) {
+    if (this.deletable) {
       entry.actions = h('td', { class: 'actions' });
       this.paintActions(entry);
       entry.tr.append(entry.actions);
@@ -205,7 +209,7 @@ export class Grid {
     return true;
   }
 
-  canEdit(c, v) { return this.editable && !c.key && !isBlob(v); }
+  canEdit(c, v) { return this.editable && !c.key && v !== undefined && !isBlob(v); }
 
   paint(td, entry, c) {
     const v = entry.row[c.name];
@@ -293,7 +297,7 @@ export class Grid {
   }
 
   showError(entry, message) {
-    const tr = h('tr', { class: 'row-error' }, h('td', { colspan: this.cols.length + (this.editable ? 1 : 0) },
+    const tr = h('tr', { class: 'row-error' }, h('td', { colspan: this.cols.length + (this.deletable ? 1 : 0) },
       h('div', { role: 'alert', 'data-testid': 'row-error' }, h('span', null, message),
         h('button', { type: 'button', class: 'icon', 'aria-label': 'Dismiss', onclick: () => this.clearError(entry) }, '✕'))));
     if (entry.errTr) entry.errTr.replaceWith(tr);

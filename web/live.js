@@ -4,17 +4,23 @@
 // snapshot; each change is handed on once, in seq order; drops reconnect with
 // backoff and resume from the last seq; Stats counts requests, bytes (see
 // wire.js for what is measured and what estimated) and delays.
+// The signed-in user's token goes as ?token= on the WebSocket and EventSource
+// URLs (they cannot carry headers) and as Authorization on the polls.
 // handlers: onState(connecting|live|reconnecting (detail: s to next try, 0 when
-// waiting for kick)|unavailable|off, detail), onHello(msg), onChange(change),
-// onResync(msg), onError(err), serverDown() (true: wait for kick, retry slowly).
+// waiting for kick)|unavailable|expired (the server closed the socket with 4001:
+// the token expired; no retry until start() again)|off, detail), onHello(msg),
+// onChange(change), onResync(msg), onError(err), serverDown() (true: wait for
+// kick, retry slowly).
 
 import { parse, stringify } from './json.js';
-import { qs } from './api.js';
+import { qs, authHeaders, withToken, tokenRefused, ApiError } from './api.js';
 import { utf8, frameBytes, requestBytes, handshakeBytes, responseHeadBytes, timingOf, watchTimings } from './wire.js';
 
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const LONG_WAIT_S = 25;
 const POLL_LIMIT = 500;
+/** The close code of a socket whose token expired (API: closed with 4001 unless renewed). */
+export const CLOSE_EXPIRED = 4001;
 
 export const MODES = [['ws', 'WebSocket push'], ['sse', 'Server-Sent Events'], ['long', 'long polling'], ['short', 'short polling (1 s)'], ['off', 'off']];
 
@@ -164,10 +170,11 @@ class SocketFeed extends Feed {
       if (this.sub.where) pairs.push(['where', this.sub.where]);
       path += '?' + qs(pairs);
     }
-    const ws = new WebSocket(`${proto}//${location.host}${path}`);
+    const url = withToken(path);
+    const ws = new WebSocket(`${proto}//${location.host}${url}`);
     this.ws = ws;
     this.stats.requests++;
-    const [hsOut, hsIn] = handshakeBytes(path);
+    const [hsOut, hsIn] = handshakeBytes(url);
     this.stats.bytesOut += hsOut;
     ws.onopen = () => {
       this.stats.bytesIn += hsIn;
@@ -177,9 +184,16 @@ class SocketFeed extends Feed {
       if (this.sub && !inUrl) this.subscribe();
     };
     ws.onmessage = (ev) => { if (this.ws === ws) this.message(ev.data); };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (ev.code === CLOSE_EXPIRED) {
+        // The token expired: connecting again with it would only be closed again.
+        clearTimeout(this.timer);
+        this.stopped = true;
+        this.setState('expired', ev.reason || 'token expired');
+        return;
+      }
       this.retry();
     };
   }
@@ -257,7 +271,7 @@ class EventFeed extends Feed {
     if (this.everUp) this.setState('reconnecting');
     const pairs = [['table', this.sub.table], ['since', this.cursor]];
     if (this.sub.where) pairs.push(['where', this.sub.where]);
-    const url = '/api/events?' + qs(pairs);
+    const url = withToken('/api/events?' + qs(pairs));
     const es = new EventSource(url);
     this.es = es;
     this.stats.requests++;
@@ -341,7 +355,7 @@ class PollFeed extends Feed {
     const values = { since: this.cursor, table: this.sub.table, limit: POLL_LIMIT, wait };
     const pairs = this.order.filter((k) => k !== 'wait' || this.wait).map((k) => [k, values[k]]);
     const url = '/api/changes?' + qs(pairs);
-    const headers = { Accept: 'application/json' };
+    const headers = { Accept: 'application/json', ...authHeaders() };
     const began = Date.now();
     watchTimings();
     const t0 = performance.now();
@@ -360,6 +374,11 @@ class PollFeed extends Feed {
     }
     if (res && text !== undefined) this.count(stats, url, t0, res, text, out, !!(m && !m.resync && !m.changes?.length));
     if (ctrl !== this.ctrl || this.stopped) return;
+    if (res?.status === 401 && headers.Authorization && headers.Authorization === authHeaders().Authorization) {
+      let msg = 'token refused';
+      try { msg = parse(text).error?.message || msg; } catch { /* not JSON */ }
+      tokenRefused(new ApiError(401, 'unauthorized', msg));
+    }
     if (!m || !Array.isArray(m.changes)) return this.retry();
     this.everUp = true;
     this.attempt = 0;

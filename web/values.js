@@ -37,12 +37,14 @@ export function epochText(ms) {
 }
 
 /**
- * How to show v: {kind: null|blob|num|time|text|empty|json, text}; a time
+ * How to show v: {kind: missing|null|blob|num|time|text|empty|json, text}; a time
  * (epoch milliseconds in a column whose name says it holds times) also has
  * raw, the value as stored.
  */
 export function display(v, col) {
-  if (v === null || v === undefined) return { kind: 'null', text: 'NULL' };
+  // A column the row does not carry (the user may not see it) is shown empty, not as NULL.
+  if (v === undefined) return { kind: 'missing', text: '' };
+  if (v === null) return { kind: 'null', text: 'NULL' };
   if ((typeof v === 'number' || typeof v === 'bigint') && timeColumn(col)) {
     const n = Number(v);
     if (Number.isInteger(n) && n >= EPOCH_MS_MIN && n < EPOCH_MS_MAX) return { kind: 'time', text: epochText(n), raw: String(v) };

@@ -155,11 +155,11 @@ process.on('exit', () => {
 });
 
 /**
- * Starts `rowcast DB --listen 127.0.0.1:PORT` in dir and resolves once it printed
+ * Starts `rowcast DB --listen 127.0.0.1:PORT [args...]` in dir and resolves once it printed
  * its URL: {proc, base, port, version, stderr(), stop()}.
  */
-export function startServer(dir, db, port = 0, timeout = WAIT) {
-  const proc = spawn(BIN, [db, '--listen', `127.0.0.1:${port}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServer(dir, db, port = 0, timeout = WAIT, args = []) {
+  const proc = spawn(BIN, [db, '--listen', `127.0.0.1:${port}`, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(proc);
   let stderr = '';
   let exit = null;
@@ -275,10 +275,12 @@ export class Rig {
     this.serverDown = false;
     // Console messages a test provokes on purpose (e.g. Chromium logs every 409 response as an error).
     this.allowConsole = [];
+    // More options for rowcast (e.g. --jwt-secret, --rules).
+    this.args = [];
   }
 
   async start(port = 0) {
-    const srv = await startServer(this.dir, this.db, port);
+    const srv = await startServer(this.dir, this.db, port, WAIT, this.args);
     this.servers.push(srv);
     this.srv = srv;
     this.base = srv.base;
