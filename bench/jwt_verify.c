@@ -48,37 +48,6 @@ static int run_verify(const void *ctx, const char *token, size_t len)
 }
 
 /* The floor: the header and payload decoded and parsed, as jwt_verify does before and after the signature. */
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
-static long b64url_decode(const char *in, size_t n, unsigned char *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	long o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64url_value((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return o;
-}
-
 static int run_floor(const void *ctx, const char *token, size_t len)
 {
 	(void)ctx;
@@ -90,7 +59,7 @@ static int run_floor(const void *ctx, const char *token, size_t len)
 	size_t seg_len[2] = {(size_t)(dot1 - token), (size_t)(dot2 - dot1 - 1)};
 	int rc = 0;
 	for (int i = 0; i < 2 && !rc; i++) {
-		long n = b64url_decode(seg[i], seg_len[i], buf);
+		long n = jwt_base64url_decode(seg[i], seg_len[i], buf);
 		cJSON *v;
 		rc = n < 0 ? -1 : json_parse((const char *)buf, (size_t)n, LIMIT_JSON_DEPTH, &v, NULL);
 		if (!rc)

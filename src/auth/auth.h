@@ -72,48 +72,6 @@ int auth_refuse(const struct auth_user *u, enum rules_action a, const char *tabl
  * NULL on OOM. */
 cJSON *auth_me(const struct auth_user *u, const struct catalog *cat);
 
-/* ---------------------------------------------------------------- writes (auth_write.c) */
-
-/* What a write does, for the rules it must pass. */
-enum auth_write_kind {
-	AUTH_WRITE_INSERT,  /* POST: each row written passes insert */
-	AUTH_WRITE_UPDATE,  /* PATCH of one row: the row before within update's where, after passing its check */
-	AUTH_WRITE_PUT,     /* PUT: an update when the row exists, else an insert */
-	AUTH_WRITE_DELETE,  /* DELETE: the row before within delete's where */
-	AUTH_WRITE_UPDATE_WHERE, /* /rest/v1 PATCH: rows outside update's where are not touched; each row after
-	                          * passes update (where and check: its row before is not read) */
-	AUTH_WRITE_DELETE_WHERE, /* /rest/v1 DELETE: rows outside delete's where are not touched */
-	AUTH_WRITE_UPSERT,  /* /rest/v1 upsert: each row written passes both insert and update */
-};
-
-/* One write's grants and the store guard (store.h) that checks its rows inside its transaction. */
-struct auth_write {
-	enum auth_write_kind kind;
-	const struct auth_user *user;
-	const struct catalog_table *t;
-	struct rules_grant ins, upd, del, read;
-	int has_ins, has_upd, has_del;
-	struct store_guard guard;
-};
-
-/* Prepares w for a write of kind by u on t: 0 when it may go ahead (check the rows with auth_write_guard),
- * or ERR_FAIL with e (401 without a token, else 403; nothing to write) when no rule allows it at all.
- * Clear w with auth_write_clear, whatever the outcome. */
-int auth_write_begin(struct auth_write *w, enum auth_write_kind kind, const struct auth_user *u,
-                     const struct catalog_table *t, struct error *e);
-
-/* The guard for the store's write call: NULL when the grants let any row through (no where, no check). */
-const struct store_guard *auth_write_guard(struct auth_write *w);
-
-/* Restricts q (a filtered write's rows) to those the write's where allows (AUTH_WRITE_UPDATE_WHERE,
- * AUTH_WRITE_DELETE_WHERE); w must outlive q's use. */
-void auth_write_restrict(const struct auth_write *w, struct query *q);
-
-/* Cuts a written row (or each row of an array) to the columns the writer may read. Returns 0, or ERR_NOMEM. */
-int auth_write_project(struct auth_write *w, cJSON *rows, struct error *e);
-
-void auth_write_clear(struct auth_write *w);
-
 /* ---------------------------------------------------------------- reads (auth_read.c) */
 
 /* One read's grant on one table. */
@@ -152,6 +110,49 @@ int auth_read_project(const struct auth_read *r, cJSON *rows, struct error *e);
 char *auth_read_table_json(const struct auth_read *r, int *nomem);
 
 void auth_read_clear(struct auth_read *r);
+
+/* ---------------------------------------------------------------- writes (auth_write.c) */
+
+/* What a write does, for the rules it must pass. */
+enum auth_write_kind {
+	AUTH_WRITE_INSERT,  /* POST: each row written passes insert */
+	AUTH_WRITE_UPDATE,  /* PATCH of one row: the row before within update's where, after passing its check */
+	AUTH_WRITE_PUT,     /* PUT: an update when the row exists, else an insert */
+	AUTH_WRITE_DELETE,  /* DELETE: the row before within delete's where */
+	AUTH_WRITE_UPDATE_WHERE, /* /rest/v1 PATCH: rows outside update's where are not touched; each row after
+	                          * passes update (where and check: its row before is not read) */
+	AUTH_WRITE_DELETE_WHERE, /* /rest/v1 DELETE: rows outside delete's where are not touched */
+	AUTH_WRITE_UPSERT,  /* /rest/v1 upsert: each row written passes both insert and update */
+};
+
+/* One write's grants and the store guard (store.h) that checks its rows inside its transaction. */
+struct auth_write {
+	enum auth_write_kind kind;
+	const struct auth_user *user;
+	const struct catalog_table *t;
+	struct rules_grant ins, upd, del;
+	int has_ins, has_upd, has_del;
+	struct auth_read rd;    /* how the writer reads the table: its answers are cut the same way */
+	struct store_guard guard;
+};
+
+/* Prepares w for a write of kind by u on t: 0 when it may go ahead (check the rows with auth_write_guard),
+ * or ERR_FAIL with e (401 without a token, else 403; nothing to write) when no rule allows it at all.
+ * Clear w with auth_write_clear, whatever the outcome. */
+int auth_write_begin(struct auth_write *w, enum auth_write_kind kind, const struct auth_user *u,
+                     const struct catalog_table *t, struct error *e);
+
+/* The guard for the store's write call: NULL when the grants let any row through (no where, no check). */
+const struct store_guard *auth_write_guard(struct auth_write *w);
+
+/* Restricts q (a filtered write's rows) to those the write's where allows (AUTH_WRITE_UPDATE_WHERE,
+ * AUTH_WRITE_DELETE_WHERE); w must outlive q's use. */
+void auth_write_restrict(const struct auth_write *w, struct query *q);
+
+/* Cuts a written row (or each row of an array) to the columns the writer may read. Returns 0, or ERR_NOMEM. */
+int auth_write_project(struct auth_write *w, cJSON *rows, struct error *e);
+
+void auth_write_clear(struct auth_write *w);
 
 /* ---------------------------------------------------------------- changes (auth_view.c) */
 

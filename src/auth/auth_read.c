@@ -19,8 +19,10 @@ int auth_read_begin(struct auth_read *r, const struct auth_user *u, const struct
 	r->all_columns = 1;
 	if (auth_grant(u, t, RULES_READ, &r->g, e))
 		return ERR_NOMEM;
-	if (r->g.n_alts == 0)
+	if (r->g.n_alts == 0) {
+		r->all_columns = 0; /* nothing of t is visible: a written row is answered cut to nothing */
 		return auth_refuse(u, RULES_READ, t->name, e);
+	}
 	for (int c = 0; c < t->n_cols && r->all_columns; c++)
 		r->all_columns = rules_grant_column_visible(&r->g, c);
 	return 0;

@@ -68,7 +68,6 @@ int auth_write_begin(struct auth_write *w, enum auth_write_kind kind, const stru
 	int need_upd = kind == AUTH_WRITE_UPDATE || kind == AUTH_WRITE_PUT || kind == AUTH_WRITE_UPDATE_WHERE ||
 		       kind == AUTH_WRITE_UPSERT;
 	int need_del = kind == AUTH_WRITE_DELETE || kind == AUTH_WRITE_DELETE_WHERE;
-	int has_read = 0;
 	memset(w, 0, sizeof *w);
 	w->kind = kind;
 	w->user = u;
@@ -77,8 +76,11 @@ int auth_write_begin(struct auth_write *w, enum auth_write_kind kind, const stru
 	w->guard.ctx = w;
 	if ((need_ins && take(w, RULES_INSERT, &w->ins, &w->has_ins, e)) ||
 	    (need_upd && take(w, RULES_UPDATE, &w->upd, &w->has_upd, e)) ||
-	    (need_del && take(w, RULES_DELETE, &w->del, &w->has_del, e)) || take(w, RULES_READ, &w->read, &has_read, e))
+	    (need_del && take(w, RULES_DELETE, &w->del, &w->has_del, e)))
 		return ERR_NOMEM;
+	struct error re;
+	if (auth_read_begin(&w->rd, u, t, &re) == ERR_NOMEM) /* one who may not read sees nothing of the row */
+		return error_nomem(e);
 	if (kind == AUTH_WRITE_PUT ? !w->has_ins && !w->has_upd
 				   : (need_ins && !w->has_ins) || (need_upd && !w->has_upd) || (need_del && !w->has_del)) {
 		enum rules_action a = need_del ? RULES_DELETE : need_ins && !w->has_ins ? RULES_INSERT : RULES_UPDATE;
@@ -106,14 +108,7 @@ void auth_write_restrict(const struct auth_write *w, struct query *q)
 
 int auth_write_project(struct auth_write *w, cJSON *rows, struct error *e)
 {
-	if (!rows)
-		return 0;
-	if (!cJSON_IsArray(rows))
-		return rules_grant_project(&w->read, w->t, rows) ? error_nomem(e) : 0;
-	for (cJSON *row = rows->child; row; row = row->next)
-		if (rules_grant_project(&w->read, w->t, row))
-			return error_nomem(e);
-	return 0;
+	return auth_read_project(&w->rd, rows, e);
 }
 
 void auth_write_clear(struct auth_write *w)
@@ -121,5 +116,5 @@ void auth_write_clear(struct auth_write *w)
 	rules_grant_clear(&w->ins);
 	rules_grant_clear(&w->upd);
 	rules_grant_clear(&w->del);
-	rules_grant_clear(&w->read);
+	auth_read_clear(&w->rd);
 }

@@ -72,10 +72,7 @@ static long b64url_decoded_len(size_t n)
 	return (long)(n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0));
 }
 
-/* Decodes n characters of unpadded base64url into out (room for b64url_decoded_len(n) bytes). Refuses any
- * byte outside the alphabet, a length that leaves one character over, and non-zero bits in the last
- * character past the data (so each byte string has exactly one text). Returns the byte count, or -1. */
-static long b64url_decode(const char *in, size_t n, unsigned char *out)
+long jwt_base64url_decode(const char *in, size_t n, unsigned char *out)
 {
 	long len = b64url_decoded_len(n);
 	if (len < 0)
@@ -379,7 +376,7 @@ static int claims_check(const struct jwt_keys *k, const cJSON *claims, long long
 static int segment_object(const char *seg, size_t n, unsigned char *buf, cJSON **out, struct error *e)
 {
 	*out = NULL;
-	long len = b64url_decode(seg, n, buf);
+	long len = jwt_base64url_decode(seg, n, buf);
 	if (len <= 0)
 		return refuse(e, "malformed token");
 	struct error pe;
@@ -452,7 +449,7 @@ int jwt_verify(const struct jwt_keys *k, const char *token, size_t len, long lon
 		goto out;
 
 	size_t want = alg == JWT_HS256 ? JWT_HS256_BYTES : alg == JWT_ES256 ? JWT_ES256_BYTES : (size_t)EVP_PKEY_get_size(k->pkey);
-	if (b64url_decoded_len(s_len) != (long)want || b64url_decode(dot2 + 1, s_len, buf) != (long)want) {
+	if (b64url_decoded_len(s_len) != (long)want || jwt_base64url_decode(dot2 + 1, s_len, buf) != (long)want) {
 		rc = refuse(e, "bad signature");
 		goto out;
 	}

@@ -28,6 +28,12 @@ int jwt_keys_load(const char *secret, const char *key_file, const char *audience
 
 void jwt_keys_free(struct jwt_keys *k);
 
+/* Decodes n characters of unpadded base64url (a token's segment) into out (room for 3 * n / 4 bytes).
+ * Refuses any byte outside the alphabet ('=', '+' and '/' included), a length that leaves one character
+ * over, and non-zero bits in the last character past the data (so each byte string has exactly one text).
+ * Returns the byte count, or -1. */
+long jwt_base64url_decode(const char *in, size_t n, unsigned char *out);
+
 /* Verifies token (len bytes, at most LIMIT_JWT_BYTES; not NUL-terminated necessarily) at now_s (seconds
  * since the Unix epoch). Returns 0 with *claims (the payload, a cJSON object; the caller frees it; numbers
  * keep their source text in valuestring, as json_parse leaves them) and *exp (its exp, a real one rounded up,
