@@ -180,11 +180,13 @@ apt_install() {
 
 # build_tools: the C load clients (live_load, poll_push, startup), rebuilt when their source is newer.
 build_tools() {
-	local t
+	local t libs
 	mkdir -p "$BUILD_DIR"
 	for t in live_load poll_push startup; do
 		if [ ! -x "$BUILD_DIR/$t" ] || [ "$BENCH_DIR/$t.c" -nt "$BUILD_DIR/$t" ]; then
-			cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/$t" "$BENCH_DIR/$t.c" || exit 2
+			libs=
+			[ "$t" = live_load ] && libs=-lcrypto # HMAC for the tokens of --jwt-secret
+			cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/$t" "$BENCH_DIR/$t.c" $libs || exit 2
 		fi
 	done
 }

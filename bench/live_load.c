@@ -31,6 +31,14 @@
  * 200 head arrived (the server fixes where the stream starts before it writes the head, so every insert
  * written after it must arrive). Every change record's id must equal its data's seq.
  *
+ * --jwt-secret S gives every subscriber (and every writer) its own HS256 token, minted here with OpenSSL's
+ * HMAC: subscriber j has sub "u<j mod N>" and role "user" (--owners N), or role "r<j mod N>" (--roles N;
+ * sub "u<j>"), sent as ?token= on its URL; the writers send Authorization: Bearer with sub "writer". With
+ * --owners N each insert I also carries "owner":"u<I mod N>", with --roles N "owner":"g<I mod N>": with a
+ * token and a read rule on the owner (bench/rules), subscriber j must then receive exactly the inserts I with
+ * I mod N = j mod N (a row of another owner is counted as foreign), still once each and in seq order (seq
+ * gaps are then expected and not counted); without --jwt-secret every subscriber still expects every insert.
+ *
  * Both transports count every byte each subscriber reads from its socket (the answer's head, framing,
  * pings or heartbeats included) and the TCP segments it receives (TCP_INFO), and report the bytes per
  * change delivered while the inserts ran, with and without 52 bytes of IPv4 + TCP header per segment, and
@@ -59,6 +67,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #define MAX_WRITERS 16
 #define CONNECT_BUDGET_MS 4000.0 /* all subscribers must have their hello within this (--connect-ms) */
 #define CONNECT_MAX_MS 300000.0  /* the largest --connect-ms */
@@ -72,6 +83,8 @@
 #define WRITER_IDLE_MS 2000.0
 #define MAX_SUB_PORTS 8          /* --sub-ports: at most this many servers */
 #define SEG_HEADER_BYTES 52      /* IPv4 (20) + TCP with timestamps (32): what each segment adds on a real wire */
+#define TOKEN_MAX 512            /* one minted token (its claims are short) */
+#define TOKEN_LIFE_S 3600        /* minted tokens expire this long after the run starts */
 
 enum sub_state { S_IDLE, S_CONNECTING, S_HEAD, S_OPEN, S_CLOSED }; /* S_HEAD: the answer's head is awaited */
 
@@ -111,6 +124,10 @@ struct sub {
 	char event[32];         /* the record's event: field so far ("" = none) */
 	long long event_id;     /* the record's id: field (-1 = none) */
 	int has_data;           /* the record has a data: field (its text is in frag) */
+	/* --jwt-secret only */
+	char *req;              /* its own request (its token in the URL); NULL: s_handshake[group] */
+	size_t req_len;
+	long long foreign;      /* changes of rows of another owner (--owners/--roles with a token) */
 };
 
 struct writer {
@@ -149,8 +166,11 @@ static struct {
 	double connect_ms;
 	int sub_ports[MAX_SUB_PORTS]; /* where subscribers connect (--sub-ports; else --port) */
 	int n_sub_ports;              /* 0: no --sub-ports */
+	const char *jwt_secret;       /* mint HS256 tokens with this (NULL: no tokens) */
+	int owners;                   /* --owners N or --roles N: inserts carry an owner of N (0: no owner column) */
+	int roles;                    /* 1: --roles (owner "g<k>", role "r<k>"); 0: --owners (owner "u<k>", sub "u<k>") */
 } opt = { "127.0.0.1", 0, NULL, "bench", 1, 100, 10, 2, 32, 0, 2, 0, NULL, NULL, "", 0, 0, 4096, DRAIN_BUDGET_MS,
-	  CONNECT_BUDGET_MS, { 0 }, 0 };
+	  CONNECT_BUDGET_MS, { 0 }, 0, NULL, 0, 0 };
 
 static struct sub *s_subs;
 static struct writer s_wr[MAX_WRITERS];
@@ -171,6 +191,8 @@ static long long s_frames_bad, s_unparsed;
 static char s_first_error[256];
 static double s_first_recv_ms, s_last_recv_ms;
 static double s_last_send_ms;    /* when the last insert was written */
+static char s_writer_auth[TOKEN_MAX + 40]; /* "Authorization: Bearer T\r\n" for the writers ("" without tokens) */
+static long *s_acked_by_owner;   /* acknowledged inserts per owner (I mod opt.owners) */
 
 static double now_ms(void)
 {
@@ -201,6 +223,53 @@ static void note_error(const char *fmt, ...)
 	for (char *p = s_first_error; *p; p++)
 		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
 			*p = ' ';
+}
+
+/* ---- tokens and owners (--jwt-secret, --owners, --roles) ---- */
+
+/* 1 when each subscriber sees only its owner's rows: tokens, and inserts with an owner. */
+static int owners_filtered(void)
+{
+	return opt.jwt_secret && opt.owners > 0;
+}
+
+/* base64url (no padding) of n bytes at in, terminated, into out (at least 4 * n / 3 + 2 bytes). */
+static size_t b64url(const unsigned char *in, size_t n, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		if (i + 1 < n)
+			out[o++] = a[v >> 6 & 63];
+		if (i + 2 < n)
+			out[o++] = a[v & 63];
+	}
+	out[o] = 0;
+	return o;
+}
+
+/* An HS256 token with claims {"sub":SUB,"role":ROLE,"exp":now + TOKEN_LIFE_S}, signed with --jwt-secret,
+ * into out (TOKEN_MAX bytes). */
+static void token_make(const char *sub, const char *role, char out[TOKEN_MAX])
+{
+	static const char head[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char claims[160];
+	int cl = snprintf(claims, sizeof claims, "{\"sub\":\"%s\",\"role\":\"%s\",\"exp\":%lld}", sub, role,
+			  (long long)time(NULL) + TOKEN_LIFE_S);
+	if (cl < 0 || (size_t)cl >= sizeof claims)
+		die("token claims too long");
+	size_t o = b64url((const unsigned char *)head, sizeof head - 1, out);
+	out[o++] = '.';
+	o += b64url((const unsigned char *)claims, (size_t)cl, out + o);
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned ml = 0;
+	if (!HMAC(EVP_sha256(), opt.jwt_secret, (int)strlen(opt.jwt_secret), (const unsigned char *)out, o, mac, &ml))
+		die("HMAC failed");
+	out[o++] = '.';
+	b64url(mac, ml, out + o);
 }
 
 /* A non-blocking TCP socket connecting to the server on port; rcvbuf > 0 sets SO_RCVBUF first (the window
@@ -375,13 +444,13 @@ static void on_message(struct sub *s, const char *type, size_t tl, const char *m
 		long long seq = sq ? strtoll(sq, NULL, 10) : -1;
 		if (s->n_first < 8)
 			s->first_seqs[s->n_first++] = seq;
-		if (s->n_first == 1 && s->hello_seq >= 0 && seq > s->hello_seq + 1)
+		if (s->n_first == 1 && s->hello_seq >= 0 && seq > s->hello_seq + 1 && !owners_filtered())
 			s->late_start = 1; /* changes after hello's last_seq were skipped */
 		if (seq <= s->last_seq) {
 			s->ooo++;
 		} else {
-			if (s->last_seq >= 0 && seq != s->last_seq + 1)
-				s->gaps++;
+			if (s->last_seq >= 0 && seq != s->last_seq + 1 && !owners_filtered())
+				s->gaps++; /* a subscriber that sees only its own rows skips the others' seqs */
 			s->last_seq = seq;
 		}
 		const char *row = find_key(msg, end, "\"row\":");
@@ -396,6 +465,11 @@ static void on_message(struct sub *s, const char *type, size_t tl, const char *m
 		double sent = strtod(t, NULL);
 		if (idx < 0 || idx >= s_max_inserts) {
 			s->other_changes++;
+			return;
+		}
+		if (owners_filtered() && idx % opt.owners != (long)(s - s_subs) % opt.owners) {
+			s->foreign++;
+			note_error("subscriber %ld got insert %ld of another owner", (long)(s - s_subs), idx);
 			return;
 		}
 		uint8_t *seen = &s_seen[(size_t)(s - s_subs) * (size_t)s_max_inserts + (size_t)idx];
@@ -762,9 +836,10 @@ static void sub_event(struct sub *s, uint32_t ev)
 			sub_close(s);
 			return;
 		}
-		while (s->hs_off < s_handshake_len[s->group]) {
-			ssize_t w = send(s->fd, s_handshake[s->group] + s->hs_off, s_handshake_len[s->group] - s->hs_off,
-					 MSG_NOSIGNAL);
+		const char *req = s->req ? s->req : s_handshake[s->group];
+		size_t req_len = s->req ? s->req_len : s_handshake_len[s->group];
+		while (s->hs_off < req_len) {
+			ssize_t w = send(s->fd, req + s->hs_off, req_len - s->hs_off, MSG_NOSIGNAL);
 			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 				return;
 			if (w < 0) {
@@ -846,6 +921,35 @@ static void sub_event(struct sub *s, uint32_t ev)
 	}
 }
 
+/* Gives every subscriber its own request, with its token (sub and role per --owners/--roles) in the URL,
+ * and the writers theirs. */
+static void tokens_make(int nsubs)
+{
+	char tok[TOKEN_MAX], sub[32], role[32];
+	int n = opt.owners > 0 ? opt.owners : 1;
+	token_make("writer", "writer", tok);
+	snprintf(s_writer_auth, sizeof s_writer_auth, "Authorization: Bearer %s\r\n", tok);
+	for (int j = 0; j < nsubs; j++) {
+		struct sub *s = &s_subs[j];
+		if (opt.roles) {
+			snprintf(sub, sizeof sub, "u%d", j);
+			snprintf(role, sizeof role, "r%d", j % n);
+		} else {
+			snprintf(sub, sizeof sub, "u%d", j % n);
+			snprintf(role, sizeof role, "user");
+		}
+		token_make(sub, role, tok);
+		size_t cap = strlen(opt.path) + strlen(tok) + strlen(opt.host) + strlen(s_tp->headers) + 64;
+		if (!(s->req = malloc(cap)))
+			die("out of memory");
+		int l = snprintf(s->req, cap, "GET %s%stoken=%s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", opt.path,
+				 strchr(opt.path, '?') ? "&" : "?", tok, opt.host, opt.sub_ports[s->group], s_tp->headers);
+		if (l < 0 || (size_t)l >= cap)
+			die("request too long");
+		s->req_len = (size_t)l;
+	}
+}
+
 /* ---- writers (keep-alive HTTP POST) ---- */
 
 static void writer_connect(struct writer *w, int i)
@@ -896,11 +1000,15 @@ static void writer_send(struct writer *w, int i, long idx)
 		}
 	}
 	w->sent_ms = now_ms();
-	int bl = snprintf(body, sizeof body, "{\"payload\":\"lb-%s-%ld-%s\",\"t\":%.3f}", s_run, idx, pad, w->sent_ms);
+	char owner[48] = "";
+	if (opt.owners > 0)
+		snprintf(owner, sizeof owner, ",\"owner\":\"%c%ld\"", opt.roles ? 'g' : 'u', idx % opt.owners);
+	int bl = snprintf(body, sizeof body, "{\"payload\":\"lb-%s-%ld-%s\",\"t\":%.3f%s}", s_run, idx, pad, w->sent_ms,
+			  owner);
 	w->out_len = (size_t)snprintf(w->out, sizeof w->out,
 				      "POST /api/tables/%s/rows HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-				      "Content-Length: %d\r\n\r\n%s",
-				      opt.table, opt.host, opt.port, bl, body);
+				      "%sContent-Length: %d\r\n\r\n%s",
+				      opt.table, opt.host, opt.port, s_writer_auth, bl, body);
 	w->out_off = 0;
 	w->busy = 1;
 	w->idx = idx;
@@ -959,6 +1067,8 @@ static void writer_event(struct writer *w, int i, uint32_t ev)
 					if (w->idx >= 0 && w->idx < s_max_inserts && !s_acked_mask[w->idx]) {
 						s_acked_mask[w->idx] = 1;
 						s_acked_mask_n++;
+						if (opt.owners > 0)
+							s_acked_by_owner[w->idx % opt.owners]++;
 					}
 					s_rtt[s_rtt_n++] = (float)(now_ms() - w->sent_ms);
 				} else {
@@ -1026,6 +1136,8 @@ static void usage(void)
 	      "                 [--server-pid PID] [--hold S (with --rate 0)] [--settle-ms MS] [--label TEXT]\n"
 	      "                 [--stalled N] [--stalled-rcvbuf BYTES] [--drain-ms 5000] [--connect-ms 4000]\n"
 	      "                 [--sub-ports P1,P2,... (subscribers there, round robin; inserts still to --port)]\n"
+	      "                 [--jwt-secret S (HS256 tokens for every subscriber and writer)]\n"
+	      "                 [--owners N | --roles N (inserts carry an owner; with tokens each subscriber expects its own)]\n"
 	      "                 [--json-out FILE] [--md-out FILE] [-v]\n",
 	      stderr);
 	exit(2);
@@ -1085,6 +1197,16 @@ int main(int argc, char **argv)
 			opt.drain_ms = atof(v);
 		else if (!strcmp(a, "--connect-ms"))
 			opt.connect_ms = atof(v);
+		else if (!strcmp(a, "--jwt-secret"))
+			opt.jwt_secret = v;
+		else if (!strcmp(a, "--owners") || !strcmp(a, "--roles")) {
+			if (opt.owners)
+				usage();
+			opt.owners = atoi(v);
+			opt.roles = !strcmp(a, "--roles");
+			if (opt.owners < 1 || opt.owners > 100000)
+				usage();
+		}
 		else if (!strcmp(a, "--sub-ports")) {
 			for (const char *p = v; *p;) {
 				char *e;
@@ -1141,7 +1263,8 @@ int main(int argc, char **argv)
 	s_lat_group = malloc((size_t)s_lat_cap);
 	s_rtt = malloc((size_t)s_max_inserts * sizeof *s_rtt);
 	s_acked_mask = calloc((size_t)s_max_inserts, 1);
-	if (!s_subs || !s_seen || !s_lat || !s_lat_group || !s_rtt || !s_acked_mask)
+	s_acked_by_owner = calloc((size_t)(opt.owners > 0 ? opt.owners : 1), sizeof *s_acked_by_owner);
+	if (!s_subs || !s_seen || !s_lat || !s_lat_group || !s_rtt || !s_acked_mask || !s_acked_by_owner)
 		die("out of memory");
 	s_ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s_ep < 0)
@@ -1159,6 +1282,8 @@ int main(int argc, char **argv)
 		s_subs[i].stalled = i >= opt.subs;
 		s_subs[i].group = i % groups;
 	}
+	if (opt.jwt_secret)
+		tokens_make(nsubs);
 	while (now_ms() - t_begin < opt.connect_ms) {
 		int inflight = 0;
 		ready = closed = 0;
@@ -1250,7 +1375,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < opt.subs; i++)
 			if (s_subs[i].got_hello) {
 				got += s_subs[i].received;
-				want += s_acked;
+				want += owners_filtered() ? s_acked_by_owner[i % opt.owners] : s_acked;
 			}
 		double now = now_ms();
 		if ((!busy && got >= want) || now - t_last_send > opt.drain_ms || now > hard_end)
@@ -1284,7 +1409,8 @@ int main(int argc, char **argv)
 
 	/* Figures. */
 	long long expected = 0, received = 0, dup = 0, ooo = 0, other = 0, resyncs = 0, errors = 0, missing = 0, gaps = 0;
-	int subs_with_loss = 0, closed_early = 0, late_starts = 0;
+	int subs_with_loss = 0, closed_early = 0, late_starts = 0, subs_with_foreign = 0;
+	long long foreign = 0;
 	long long bytes_open = 0, bytes_run = 0, segs_run = 0; /* read by the subscribers before / while the inserts ran */
 	struct group_figures {
 		int subs, ready, closed;
@@ -1297,16 +1423,18 @@ int main(int argc, char **argv)
 			continue;
 		if (s->state == S_CLOSED)
 			closed_early++;
-		long long miss = 0;
+		long long miss = 0, want = 0;
 		const uint8_t *seen = &s_seen[(size_t)i * (size_t)s_max_inserts];
 		for (long k = 0; k < s_max_inserts; k++)
-			if (s_acked_mask[k] && !seen[k])
-				miss++;
+			if (s_acked_mask[k] && (!owners_filtered() || k % opt.owners == i % opt.owners)) {
+				want++;
+				miss += !seen[k];
+			}
 		if (miss && opt.verbose) {
 			fprintf(stderr, "live_load: subscriber %d (last seq %lld) misses inserts:", i, s->last_seq);
 			int shown = 0;
 			for (long k = 0; k < s_max_inserts && shown < 20; k++)
-				if (s_acked_mask[k] && !seen[k]) {
+				if (s_acked_mask[k] && !seen[k] && (!owners_filtered() || k % opt.owners == i % opt.owners)) {
 					fprintf(stderr, " %ld", k);
 					shown++;
 				}
@@ -1315,8 +1443,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, " %lld", s->first_seqs[k]);
 			fputc('\n', stderr);
 		}
-		expected += s_acked_mask_n;
+		expected += want;
 		received += s->received;
+		foreign += s->foreign;
+		subs_with_foreign += s->foreign > 0;
 		dup += s->dup;
 		ooo += s->ooo;
 		other += s->other_changes;
@@ -1332,7 +1462,7 @@ int main(int argc, char **argv)
 		struct group_figures *g = &gf[s->group];
 		g->ready++;
 		g->closed += s->state == S_CLOSED;
-		g->expected += s_acked_mask_n;
+		g->expected += want;
 		g->received += s->received;
 		g->missing += miss;
 		g->dup += s->dup;
@@ -1405,7 +1535,13 @@ int main(int argc, char **argv)
 		 send_span_s, opt.stalled, stalled_ready, stalled_received, stalled_resyncs, stalled_closed, open_per, bytes_run,
 		 segs_run, bytes_per, wire_per, cpu_per_k, s_first_error);
 	if (opt.n_sub_ports && jl > 0 && (size_t)jl < sizeof json)
-		snprintf(json + jl - 1, sizeof json - (size_t)jl + 1, ",\"groups\":[%s]}", gjson);
+		jl += snprintf(json + jl - 1, sizeof json - (size_t)jl + 1, ",\"groups\":[%s]}", gjson) - 1;
+	if ((opt.jwt_secret || opt.owners) && jl > 0 && (size_t)jl < sizeof json)
+		snprintf(json + jl - 1, sizeof json - (size_t)jl + 1,
+			 ",\"tokens\":%s,\"owners\":%d,\"owner_mode\":\"%s\",\"own_rows_only\":%s,\"foreign\":%lld,"
+			 "\"subscribers_with_foreign\":%d}",
+			 opt.jwt_secret ? "true" : "false", opt.owners, opt.roles ? "roles" : "owners",
+			 owners_filtered() ? "true" : "false", foreign, subs_with_foreign);
 
 	printf("live_load %s: %d %s subscribers (%d ready in %.0f ms), %g inserts/s for %g s over %d connection(s)\n",
 	       opt.label, opt.subs, s_tp->name, ready, t_connected - t_begin, opt.rate, opt.duration, opt.writers);
@@ -1435,6 +1571,11 @@ int main(int argc, char **argv)
 		       "stalled subscribers (not counted)", stalled_ready, opt.stalled, stalled_received, stalled_resyncs,
 		       stalled_closed);
 	printf("  %-34s %.2f s for %g s of schedule\n", "inserts sent over", send_span_s, opt.duration);
+	if (opt.jwt_secret || opt.owners)
+		printf("  %-34s %s, %d %s; %s; foreign rows received %lld (by %d subscribers)\n", "tokens / owners",
+		       opt.jwt_secret ? "HS256 tokens" : "no tokens", opt.owners, opt.roles ? "roles" : "owners",
+		       owners_filtered() ? "each subscriber expects its own rows" : "each subscriber expects every row",
+		       foreign, subs_with_foreign);
 	if (opt.n_sub_ports)
 		printf("  per subscriber port:\n%s", gtext);
 	if (s_first_error[0])
