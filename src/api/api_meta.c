@@ -74,7 +74,7 @@ int api_me_get(struct http_request *req)
 	struct catalog *cat = c ? store_catalog(c, &e) : NULL;
 	if (!cat)
 		return reply_error(&req->reply, e.status, e.code, "%s", e.message);
-	cJSON *me = auth_me(&req->user, cat);
+	cJSON *me = auth_me(&req->user, cat, req->can_write);
 	catalog_release(cat);
 	if (!me)
 		return reply_error(&req->reply, 500, "internal", "out of memory");

@@ -224,13 +224,13 @@ int auth_refuse(const struct auth_user *u, enum rules_action a, const char *tabl
 			 a == RULES_READ ? "the rows of" : a == RULES_INSERT ? "into" : "the rows of", table);
 }
 
-/* Adds to acts the actions u may take on t. Returns 0, or -1 on OOM. */
-static int me_actions(const struct auth_user *u, const struct catalog_table *t, cJSON *acts)
+/* Adds to acts the actions u may take on t (only read unless may_write). Returns 0, or -1 on OOM. */
+static int me_actions(const struct auth_user *u, const struct catalog_table *t, int may_write, cJSON *acts)
 {
 	for (int a = 0; a < RULES_ACTIONS; a++) {
 		struct rules_grant g;
 		struct error e;
-		if (a != RULES_READ && !t->writable)
+		if (a != RULES_READ && (!t->writable || !may_write))
 			continue;
 		int rc = auth_grant(u, t, (enum rules_action)a, &g, &e);
 		int ok = rc == 0 && g.n_alts > 0;
@@ -241,7 +241,7 @@ static int me_actions(const struct auth_user *u, const struct catalog_table *t, 
 	return 0;
 }
 
-cJSON *auth_me(const struct auth_user *u, const struct catalog *cat)
+cJSON *auth_me(const struct auth_user *u, const struct catalog *cat, int may_write)
 {
 	cJSON *me = cJSON_CreateObject();
 	cJSON *claims = cJSON_Duplicate(auth_user_claims(u), 1);
@@ -254,7 +254,7 @@ cJSON *auth_me(const struct auth_user *u, const struct catalog *cat)
 		goto fail;
 	for (int i = 0; i < cat->n_tables; i++) {
 		cJSON *acts = cJSON_AddArrayToObject(tables, cat->tables[i].name);
-		if (!acts || me_actions(u, &cat->tables[i], acts))
+		if (!acts || me_actions(u, &cat->tables[i], may_write, acts))
 			goto fail;
 	}
 	return me;

@@ -68,9 +68,9 @@ int auth_grant(const struct auth_user *u, const struct catalog_table *t, enum ru
  * Returns ERR_FAIL. */
 int auth_refuse(const struct auth_user *u, enum rules_action a, const char *table, struct error *e);
 
-/* {"claims":{...},"tables":{"T":["read",...],...}} for u over cat's exposed tables (GET /api/me).
- * NULL on OOM. */
-cJSON *auth_me(const struct auth_user *u, const struct catalog *cat);
+/* {"claims":{...},"tables":{"T":["read",...],...}} for u over cat's exposed tables (GET /api/me); only
+ * "read" when may_write is 0 (the shared --token was not given). NULL on OOM. */
+cJSON *auth_me(const struct auth_user *u, const struct catalog *cat, int may_write);
 
 /* ---------------------------------------------------------------- reads (auth_read.c) */
 

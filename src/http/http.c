@@ -338,6 +338,7 @@ static int dispatch(struct http_request *req, const char *path)
 	default:
 		req->table = v.table; /* req takes them: freed by http_handle */
 		req->key = v.key;
+		req->can_write = v.can_write;
 		v.table = v.key = NULL;
 		if (v.forward)
 			rc = forward_send(req, &rq, v.body);

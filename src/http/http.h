@@ -25,6 +25,7 @@ struct http_request {
 	char *key;             /* decoded {key}: the rest of the path after .../rows/, or NULL */
 	cJSON *body;           /* parsed JSON body of POST/PUT/PATCH, or NULL */
 	struct auth_user user; /* who is asking (auth.h): anonymous unless a valid token came */
+	int can_write;         /* the shared --token's check passed (or none is set): writes may go ahead */
 };
 
 /* Keeps cfg (must outlive the server) for the checks every request passes. */

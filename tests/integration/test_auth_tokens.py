@@ -229,6 +229,18 @@ class KeyTest(TestCase):
         self.check_key("ec", "ES256")
 
 
+class SharedTokenMeTest(TestCase):
+    """/api/me under the shared --token: writes are offered only to a request carrying it."""
+
+    def test_me_offers_writes_only_with_the_shared_token(self):
+        s = self.server(SCHEMA, args=["--token", "shared-secret"])
+        for headers, want in [({}, ["read"]), (bearer("wrong"), ["read"]),
+                              (bearer("shared-secret"), ["read", "insert", "update", "delete"])]:
+            r = s.get("/api/me", headers=headers)
+            self.assertStatus(r, 200)
+            self.assertEqual(r.json, {"claims": {"role": "anon"}, "tables": {"notes": want}}, headers)
+
+
 class OptionsTest(TestCase):
 
     def test_token_and_jwt_exclude_each_other(self):
