@@ -8,6 +8,7 @@
  */
 #include "api.h"
 
+#include "auth.h"
 #include "catalog.h"
 #include "limit.h"
 #include "store.h"
@@ -488,6 +489,35 @@ static void common_schemas(struct doc *d, cJSON *schemas)
 	str(d, obj(d, csp, "resync"), "type", "boolean");
 }
 
+/* GET /api/events and GET /api/me. */
+static void stream_and_me_paths(struct doc *d, cJSON *paths)
+{
+	cJSON *op = obj(d, obj(d, paths, "/api/events"), "get");
+	str(d, op, "operationId", "events");
+	str(d, op, "summary", "Server-Sent Events of changes: id (the seq), event (change or resync), data (a CHANGE)");
+	cJSON *params = arr(d, op, "parameters");
+	param(d, params, "table", "query", "only this table's changes", "string");
+	num(d, param(d, params, "since", "query", "replay the changes after this seq first", "integer"), "minimum", 0);
+	param(d, params, "where", "query", "only changes to rows that match this filter (the REST filter syntax)",
+	      "string");
+	param(d, params, "token", "query", "the bearer token (EventSource cannot set a header)", "string");
+	param(d, params, "Last-Event-ID", "header", "the last seq received: resume after it (wins over since)", "string");
+	cJSON *resp = obj(d, op, "responses");
+	cJSON *r = obj(d, resp, "200");
+	str(d, r, "description", "the stream, until the client or the server ends it");
+	str(d, obj(d, obj(d, obj(d, r, "content"), "text/event-stream"), "schema"), "type", "string");
+	errors(d, resp, (const char *const[]){"400", "401", "403", "404", "429", "503", NULL});
+
+	op = obj(d, obj(d, paths, "/api/me"), "get");
+	str(d, op, "operationId", "me");
+	str(d, op, "summary", "the caller's claims and, per table, the actions its rules may allow");
+	resp = obj(d, op, "responses");
+	r = obj(d, resp, "200");
+	str(d, r, "description", "{\"claims\":{...},\"tables\":{\"T\":[\"read\",...]}}");
+	str(d, obj(d, obj(d, obj(d, r, "content"), "application/json"), "schema"), "type", "object");
+	errors(d, resp, (const char *const[]){"401", NULL});
+}
+
 /* The routes that are not per table: /api/tables, /api/changes, /api/live, /healthz, this document. */
 static void common_paths(struct doc *d, cJSON *paths)
 {
@@ -612,8 +642,11 @@ static cJSON *document_build(const struct catalog *cat)
 	cJSON *bearer = obj(&d, obj(&d, components, "securitySchemes"), "bearer");
 	str(&d, bearer, "type", "http");
 	str(&d, bearer, "scheme", "bearer");
+	if (auth_enabled())
+		str(&d, bearer, "bearerFormat", "JWT");
 	common_schemas(&d, schemas);
 	common_paths(&d, paths);
+	stream_and_me_paths(&d, paths);
 	for (int i = 0; d.ok && i < cat->n_tables; i++)
 		table_add(&d, paths, schemas, &cat->tables[i], i);
 	if (!d.ok) {

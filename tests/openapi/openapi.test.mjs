@@ -81,7 +81,7 @@ test('every table has its paths and a row schema with types and nullability', as
   assert.equal(p['/api/tables/pairs/rows/{key}'], undefined);
   // a name that needs encoding
   assert.ok(p['/api/tables/odd%20name%2F%C3%A9/rows/{key}'], Object.keys(p).join(' '));
-  for (const x of ['/api/tables', '/api/changes', '/api/live', '/healthz']) assert.ok(p[x]?.get, x);
+  for (const x of ['/api/tables', '/api/changes', '/api/live', '/api/events', '/api/me', '/healthz']) assert.ok(p[x]?.get, x);
 
   const ref = (r) => doc.components.schemas[r.$ref.split('/').pop()];
   const page = ref(p['/api/tables/tasks/rows'].get.responses['200'].content['application/json'].schema);
