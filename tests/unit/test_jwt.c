@@ -631,7 +631,7 @@ static char *token_of_length(size_t len, int over, size_t *n)
 static void test_oversized_token_refused(void)
 {
 	keys_make();
-	size_t n;
+	size_t n = 0;
 	char *t = token_of_length(LIMIT_JWT_BYTES, 0, &n);
 	CHECK(n >= LIMIT_JWT_BYTES - 1 && n <= LIMIT_JWT_BYTES);
 	CHECK_ACCEPTED(s_hs, t);
