@@ -262,6 +262,15 @@ static void response(struct doc *d, cJSON *responses, const char *status, const 
 		ref(d, obj(d, obj(d, r, "content"), "application/json"), "schema", name);
 }
 
+/* A response whose body is described only by its media type and a JSON type ("object", "string"). */
+static void typed_response(struct doc *d, cJSON *responses, const char *status, const char *desc, const char *media,
+                           const char *type)
+{
+	cJSON *r = obj(d, responses, status);
+	str(d, r, "description", desc);
+	str(d, obj(d, obj(d, obj(d, r, "content"), media), "schema"), "type", type);
+}
+
 /* The error answers an operation may give, each the one error body. */
 static void errors(struct doc *d, cJSON *responses, const char *const *statuses)
 {
@@ -501,20 +510,19 @@ static void stream_and_me_paths(struct doc *d, cJSON *paths)
 	param(d, params, "where", "query", "only changes to rows that match this filter (the REST filter syntax)",
 	      "string");
 	param(d, params, "token", "query", "the bearer token (EventSource cannot set a header)", "string");
-	param(d, params, "Last-Event-ID", "header", "the last seq received: resume after it (wins over since)", "string");
+	param(d, params, "Last-Event-ID", "header", "the last seq received: resume after it (wins over since)",
+	      "string");
 	cJSON *resp = obj(d, op, "responses");
-	cJSON *r = obj(d, resp, "200");
-	str(d, r, "description", "the stream, until the client or the server ends it");
-	str(d, obj(d, obj(d, obj(d, r, "content"), "text/event-stream"), "schema"), "type", "string");
+	typed_response(d, resp, "200", "the stream, until the client or the server ends it", "text/event-stream",
+		       "string");
 	errors(d, resp, (const char *const[]){"400", "401", "403", "404", "429", "503", NULL});
 
 	op = obj(d, obj(d, paths, "/api/me"), "get");
 	str(d, op, "operationId", "me");
 	str(d, op, "summary", "the caller's claims and, per table, the actions its rules may allow");
 	resp = obj(d, op, "responses");
-	r = obj(d, resp, "200");
-	str(d, r, "description", "{\"claims\":{...},\"tables\":{\"T\":[\"read\",...]}}");
-	str(d, obj(d, obj(d, obj(d, r, "content"), "application/json"), "schema"), "type", "object");
+	typed_response(d, resp, "200", "{\"claims\":{...},\"tables\":{\"T\":[\"read\",...]}}", "application/json",
+		       "object");
 	errors(d, resp, (const char *const[]){"401", NULL});
 }
 
@@ -524,9 +532,7 @@ static void common_paths(struct doc *d, cJSON *paths)
 	cJSON *op = obj(d, obj(d, paths, "/api/tables"), "get");
 	str(d, op, "operationId", "tables");
 	str(d, op, "summary", "every exposed table: columns, key, writable");
-	cJSON *r = obj(d, obj(d, op, "responses"), "200");
-	str(d, r, "description", "the tables");
-	str(d, obj(d, obj(d, obj(d, r, "content"), "application/json"), "schema"), "type", "object");
+	typed_response(d, obj(d, op, "responses"), "200", "the tables", "application/json", "object");
 
 	op = obj(d, obj(d, paths, "/api/changes"), "get");
 	str(d, op, "operationId", "changes");
@@ -561,17 +567,13 @@ static void common_paths(struct doc *d, cJSON *paths)
 	str(d, op, "operationId", "health");
 	str(d, op, "summary", "the server's health and last seq");
 	resp = obj(d, op, "responses");
-	r = obj(d, resp, "200");
-	str(d, r, "description", "healthy");
-	str(d, obj(d, obj(d, obj(d, r, "content"), "application/json"), "schema"), "type", "object");
+	typed_response(d, resp, "200", "healthy", "application/json", "object");
 	response(d, resp, "503", "the database cannot be read", NULL);
 
 	op = obj(d, obj(d, paths, "/api/openapi.json"), "get");
 	str(d, op, "operationId", "openapi");
 	str(d, op, "summary", "this document, built from the current schema");
-	r = obj(d, obj(d, op, "responses"), "200");
-	str(d, r, "description", "OpenAPI 3.1");
-	str(d, obj(d, obj(d, obj(d, r, "content"), "application/json"), "schema"), "type", "object");
+	typed_response(d, obj(d, op, "responses"), "200", "OpenAPI 3.1", "application/json", "object");
 }
 
 /* Percent-encodes name into out (capacity 3 * strlen(name) + 1): every byte but RFC 3986's unreserved ones
