@@ -174,18 +174,6 @@ int auth_user_identify(const char *authorization, const char *query_token, struc
 	return 0;
 }
 
-int auth_user_renew(struct auth_user *u, const char *token, struct error *e)
-{
-	struct auth_user fresh = {0};
-	if (!s_keys)
-		return error_set(e, ERR_INVALID, 400, "bad_request", "this server takes no tokens (no --jwt-secret/--jwt-key)");
-	if (!token || identify_token(token, strlen(token), &fresh, e))
-		return token ? ERR_INVALID : error_set(e, ERR_INVALID, 400, "bad_request", "auth needs a \"token\"");
-	auth_user_clear(u);
-	*u = fresh;
-	return 0;
-}
-
 void auth_user_clear(struct auth_user *u)
 {
 	cJSON_Delete(u->claims);
@@ -197,9 +185,9 @@ const cJSON *auth_user_claims(const struct auth_user *u)
 	return u && u->claims ? u->claims : s_anon;
 }
 
-int auth_user_expired(const struct auth_user *u, long long now_s)
+long long auth_user_lapse(const struct auth_user *u)
 {
-	return u->signed_in && u->exp > 0 && now_s >= u->exp + JWT_LEEWAY_S;
+	return u->signed_in && u->exp > 0 ? u->exp + JWT_LEEWAY_S : 0;
 }
 
 int auth_grant(const struct auth_user *u, const struct catalog_table *t, enum rules_action a,

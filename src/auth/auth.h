@@ -46,17 +46,14 @@ int auth_has_rules(void);
  * 401 naming why the token is refused (*u anonymous then). Clear *u with auth_user_clear either way. */
 int auth_user_identify(const char *authorization, const char *query_token, struct auth_user *u, struct error *e);
 
-/* Replaces *u by who token (a bare token) identifies (a socket's {"type":"auth"}). Returns 0, or
- * ERR_INVALID with e's 401 (*u left as it was). */
-int auth_user_renew(struct auth_user *u, const char *token, struct error *e);
-
 void auth_user_clear(struct auth_user *u);
 
 /* The claims the rules see for u: its token's, or {"role":"anon"}. Not owned by the caller. */
 const cJSON *auth_user_claims(const struct auth_user *u);
 
-/* 1 when u's token has an exp that is past, leeway included, at now_s. */
-int auth_user_expired(const struct auth_user *u, long long now_s);
+/* When u's token stops being taken: its exp plus the leeway (seconds since the epoch), 0 when never (no
+ * token, or one without exp). An open socket is closed then, a stream ended. */
+long long auth_user_lapse(const struct auth_user *u);
 
 /* What u may do on table t for action a (rules_grant_make with this server's rules; without --rules:
  * everything, except that writes need a valid token when tokens are on). Returns 0 (g->n_alts 0: refused),

@@ -18,7 +18,6 @@
 #include "forward.h"
 #include "http.h"
 #include "json.h"
-#include "jwt.h"
 #include "limit.h"
 #include "metrics.h"
 #include "route.h"
@@ -244,7 +243,7 @@ static int on_connect(const struct mg_connection *conn, void *cbdata)
 	c->silence_slot = -1;
 	c->can_write = can_write;
 	c->user = user; /* c takes it */
-	c->expires_s = user.exp ? user.exp + JWT_LEEWAY_S : 0;
+	c->expires_s = auth_user_lapse(&user);
 	if (s_cfg->follow[0] && credentials_keep(c, conn) != 0) {
 		client_free(c);
 		live_place_give(addr);
@@ -445,7 +444,7 @@ static void renew(struct live_client *c, const struct live_proto_msg *m)
 	auth_user_clear(&c->user);
 	c->user = fresh;
 	pthread_mutex_lock(&c->lock);
-	c->expires_s = fresh.exp ? fresh.exp + JWT_LEEWAY_S : 0;
+	c->expires_s = auth_user_lapse(&fresh);
 	pthread_mutex_unlock(&c->lock);
 	live_enqueue(c, live_msg_text(live_proto_ack_print(m->id, live_committed_head())));
 }

@@ -15,7 +15,6 @@
 #include "clock.h"
 #include "feed.h"
 #include "http.h"
-#include "jwt.h"
 #include "limit.h"
 #include "metrics.h"
 #include "reply.h"
@@ -160,7 +159,7 @@ int live_sse_get(struct http_request *req)
 	}
 	c->sse = 1;
 	c->conn = req->conn;
-	c->expires_s = req->user.exp ? req->user.exp + JWT_LEEWAY_S : 0;
+	c->expires_s = auth_user_lapse(&req->user);
 	c->silence_slot = -1;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	live_client_socket_setup(c, req->ri->is_ssl);
