@@ -76,11 +76,9 @@ static inline EVP_PKEY *jwt_make_ec(const char *curve)
 	return k;
 }
 
-/* The public key of k as PEM text ("BEGIN PUBLIC KEY"); malloc'd. */
-static inline char *jwt_make_pubkey_pem(EVP_PKEY *k)
+/* What memory BIO b holds, as a malloc'd string; b is freed. */
+static inline char *jwt_make_bio_text(BIO *b)
 {
-	BIO *b = BIO_new(BIO_s_mem());
-	JWT_MAKE_OK(b && PEM_write_bio_PUBKEY(b, k) == 1);
 	char *data;
 	long n = BIO_get_mem_data(b, &data);
 	char *out = malloc((size_t)n + 1);
@@ -89,6 +87,14 @@ static inline char *jwt_make_pubkey_pem(EVP_PKEY *k)
 	out[n] = '\0';
 	BIO_free(b);
 	return out;
+}
+
+/* The public key of k as PEM text ("BEGIN PUBLIC KEY"); malloc'd. */
+static inline char *jwt_make_pubkey_pem(EVP_PKEY *k)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	JWT_MAKE_OK(b && PEM_write_bio_PUBKEY(b, k) == 1);
+	return jwt_make_bio_text(b);
 }
 
 /* Writes text to a new temporary file; returns its path (malloc'd; the caller unlinks and frees it). */
@@ -121,13 +127,7 @@ static inline char *jwt_make_private_file(EVP_PKEY *k)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	JWT_MAKE_OK(b && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1);
-	char *data;
-	long n = BIO_get_mem_data(b, &data);
-	char *text = malloc((size_t)n + 1);
-	JWT_MAKE_OK(text);
-	memcpy(text, data, (size_t)n);
-	text[n] = '\0';
-	BIO_free(b);
+	char *text = jwt_make_bio_text(b);
 	char *path = jwt_make_file(text);
 	free(text);
 	return path;
@@ -148,13 +148,7 @@ static inline char *jwt_make_cert_file(EVP_PKEY *k)
 	JWT_MAKE_OK(X509_sign(x, k, EVP_sha256()) > 0);
 	BIO *b = BIO_new(BIO_s_mem());
 	JWT_MAKE_OK(b && PEM_write_bio_X509(b, x) == 1);
-	char *data;
-	long n = BIO_get_mem_data(b, &data);
-	char *text = malloc((size_t)n + 1);
-	JWT_MAKE_OK(text);
-	memcpy(text, data, (size_t)n);
-	text[n] = '\0';
-	BIO_free(b);
+	char *text = jwt_make_bio_text(b);
 	X509_free(x);
 	char *path = jwt_make_file(text);
 	free(text);
