@@ -77,6 +77,10 @@
 #define NATS_RECONNECT_WAIT_MS 250
 #define NATS_CONNECT_TIMEOUT_MS 2000
 #define NATS_CLOSE_WAIT_MS 5000
+/* How long nats_conn_flush waits for the server to say it read what was written (a PING's answer: well
+ * under a millisecond on a network that works; a server that takes longer is busy or stuck, and the caller
+ * goes on: what it sent is still on its way). */
+#define NATS_FLUSH_WAIT_MS 1000
 
 /* The primary's publisher (src/cluster/publish.c): changes read from the log per batch; how many changes,
  * and how many bytes of them, may be in flight (handed to NATS, the stream's answer not back yet: the

@@ -68,7 +68,10 @@ static int connect_once(const struct config *cfg, struct error *e)
 	role_set(cfg->stream[0] ? "primary" : "follower");
 	snprintf(name, sizeof name, "rowcast %s of %s", cfg->stream[0] ? "primary" : "follower",
 		 cfg->stream[0] ? cfg->stream : cfg->follow);
-	return nats_conn_open(cfg->nats_url, name, e) != 0 ? ERR_FAIL : 0;
+	/* the primary's publishes (changes, answers to forwarded writes and snapshot requests) gather in the
+	 * client's buffer and go out in one write per batch (nats_conn_flush); a follower's few (forwarded
+	 * writes, flow control) go out at once */
+	return nats_conn_open(cfg->nats_url, name, !cfg->stream[0], e) != 0 ? ERR_FAIL : 0;
 }
 
 int cluster_prepare(const struct config *cfg, int (*stopping)(void), struct error *e)

@@ -110,7 +110,8 @@ static void on_primary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 	char *text = o && cJSON_AddNumberToObject(o, "pid", (double)getpid()) && cJSON_AddNumberToObject(o, "seq", (double)seq)
 			     ? cJSON_PrintUnformatted(o) : NULL;
 	if (natsMsg_GetReply(msg))
-		natsConnection_PublishString(nc, natsMsg_GetReply(msg), text ? text : "{}");
+		if (natsConnection_PublishString(nc, natsMsg_GetReply(msg), text ? text : "{}") == NATS_OK)
+			nats_conn_flush();
 	cJSON_free(text);
 	cJSON_Delete(o);
 	natsMsg_Destroy(msg);
@@ -466,8 +467,13 @@ static void *run(void *arg)
 		}
 		told = 0;
 		/* what is not handed over now (no room, NATS down, a stop, a break) is read again later */
-		for (int i = 0; i < n && !atomic_load(&s_stop) && nats_conn_ok() && send_one(&batch[i]) == 0; i++)
-			;
+		int sent = 0;
+		while (sent < n && !atomic_load(&s_stop) && nats_conn_ok() && send_one(&batch[sent]) == 0)
+			sent++;
+		/* one write for the batch; while the server reads it and answers, more changes commit, and the
+		 * next batch takes them all (a lone change goes out at once) */
+		if (sent > 0)
+			nats_conn_flush();
 		for (int i = 0; i < n; i++)
 			outgoing_free(&batch[i]);
 	}

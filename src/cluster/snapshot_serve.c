@@ -70,10 +70,16 @@ static int file_sha256(const char *path, char hex[65])
 	return ok ? 0 : ERR_FAIL;
 }
 
+/* Sends what was just published (the connection gathers publishes until flushed: nats_conn.h). */
+static void answered(void)
+{
+	natsConnection_FlushTimeout(s_nc, NATS_FLUSH_WAIT_MS);
+}
+
 static void reply_text(const char *reply, const char *text)
 {
-	if (reply && text)
-		natsConnection_Publish(s_nc, reply, text, (int)strlen(text));
+	if (reply && text && natsConnection_Publish(s_nc, reply, text, (int)strlen(text)) == NATS_OK)
+		answered();
 }
 
 static void reply_refusal(const char *reply, const char *why)
@@ -183,8 +189,8 @@ static void chunk_refuse(const char *reply, const char *why)
 	natsMsg *m = NULL;
 	if (!reply || natsMsg_Create(&m, reply, NULL, NULL, 0) != NATS_OK)
 		return;
-	if (natsMsgHeader_Set(m, "Rowcast-Error", why) == NATS_OK)
-		natsConnection_PublishMsg(s_nc, m);
+	if (natsMsgHeader_Set(m, "Rowcast-Error", why) == NATS_OK && natsConnection_PublishMsg(s_nc, m) == NATS_OK)
+		answered();
 	natsMsg_Destroy(m);
 }
 
@@ -223,9 +229,10 @@ static void on_chunk(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 	ssize_t got = fd >= 0 ? pread(fd, buf, want, (off_t)off) : -1;
 	if (fd >= 0)
 		close(fd);
-	if (got == (ssize_t)want)
-		natsConnection_Publish(s_nc, reply, buf, (int)want);
-	else
+	if (got == (ssize_t)want) {
+		if (natsConnection_Publish(s_nc, reply, buf, (int)want) == NATS_OK)
+			answered();
+	} else
 		chunk_refuse(reply, "cannot read the snapshot");
 	free(buf);
 out:
