@@ -16,9 +16,10 @@
 /* Connects to urls (one URL or several, comma-separated), naming the connection name (shown by the
  * server's monitoring). With send_asap, every publish is written to the socket at once; without it,
  * publishes gather in the client's buffer until nats_conn_flush (or, at the latest, 1 ms later, when the
- * client's own flusher writes them): one write, and one wake-up of the server, for many messages. Returns 0 once the connection exists, whether the server answered yet or not
- * (nats_conn_ok tells), or ERR_FAIL with e when the URLs are malformed or the client cannot start. A second
- * call while the connection is open does nothing and returns 0. */
+ * client's own flusher writes them): one write, and one wake-up of the server, for many messages. Returns 0
+ * once the connection exists, whether the server answered yet or not (nats_conn_ok tells), or ERR_FAIL
+ * with e when the URLs are malformed or the client cannot start. A second call while the connection is
+ * open does nothing and returns 0. */
 int nats_conn_open(const char *urls, const char *name, int send_asap, struct error *e);
 
 /* Closes the connection (pending publishes are dropped, subscriptions end) and frees the client's state.

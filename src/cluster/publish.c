@@ -110,9 +110,8 @@ static void on_primary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 	cJSON *o = cJSON_CreateObject();
 	char *text = o && cJSON_AddNumberToObject(o, "pid", (double)getpid()) && cJSON_AddNumberToObject(o, "seq", (double)seq)
 			     ? cJSON_PrintUnformatted(o) : NULL;
-	if (natsMsg_GetReply(msg))
-		if (natsConnection_PublishString(nc, natsMsg_GetReply(msg), text ? text : "{}") == NATS_OK)
-			nats_conn_flush();
+	if (natsMsg_GetReply(msg) && natsConnection_PublishString(nc, natsMsg_GetReply(msg), text ? text : "{}") == NATS_OK)
+		nats_conn_flush();
 	cJSON_free(text);
 	cJSON_Delete(o);
 	natsMsg_Destroy(msg);
