@@ -1,6 +1,7 @@
 /*
  * snapshot_serve.c: see snapshot_serve.h. s_lock guards s_snaps; s_nc, s_sub_* and s_dir are set by
  * snapshot_serve_start before the subscriptions exist and cleared by snapshot_serve_stop after they end.
+ * Every answer is flushed at once (nats_conn_flush): the primary's connection gathers publishes.
  */
 #include "snapshot_serve.h"
 
@@ -8,6 +9,7 @@
 #include "clock.h"
 #include "limit.h"
 #include "metrics.h"
+#include "nats_conn.h"
 #include "publish.h"
 #include "store.h"
 #include "store_snapshot.h"
@@ -70,16 +72,10 @@ static int file_sha256(const char *path, char hex[65])
 	return ok ? 0 : ERR_FAIL;
 }
 
-/* Sends what was just published (the connection gathers publishes until flushed: nats_conn.h). */
-static void answered(void)
-{
-	natsConnection_FlushTimeout(s_nc, NATS_FLUSH_WAIT_MS);
-}
-
 static void reply_text(const char *reply, const char *text)
 {
 	if (reply && text && natsConnection_Publish(s_nc, reply, text, (int)strlen(text)) == NATS_OK)
-		answered();
+		nats_conn_flush();
 }
 
 static void reply_refusal(const char *reply, const char *why)
@@ -190,7 +186,7 @@ static void chunk_refuse(const char *reply, const char *why)
 	if (!reply || natsMsg_Create(&m, reply, NULL, NULL, 0) != NATS_OK)
 		return;
 	if (natsMsgHeader_Set(m, "Rowcast-Error", why) == NATS_OK && natsConnection_PublishMsg(s_nc, m) == NATS_OK)
-		answered();
+		nats_conn_flush();
 	natsMsg_Destroy(m);
 }
 
@@ -231,7 +227,7 @@ static void on_chunk(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 		close(fd);
 	if (got == (ssize_t)want) {
 		if (natsConnection_Publish(s_nc, reply, buf, (int)want) == NATS_OK)
-			answered();
+			nats_conn_flush();
 	} else
 		chunk_refuse(reply, "cannot read the snapshot");
 	free(buf);
