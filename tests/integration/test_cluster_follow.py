@@ -207,7 +207,9 @@ class ClusterFollowTest(ClusterCase):
         last = self.caught_up(p, f)
         self.assertEqual(f.rows("items"), p.rows("items"))
         self.assertEqual(f.rows("extra"), p.rows("extra"))
-        self.assertIn("loaded the primary's snapshot", f.stderr())
+        # the copy shows the snapshot's seq a moment before the follower says it loaded it
+        wait_until(lambda: "loaded the primary's snapshot" in f.stderr(), "the follower saying it loaded a snapshot",
+                   detail=lambda: f.stderr()[-1500:])
         self.assertTrue(f.get("/api/changes?since=%d" % behind).json["resync"], "a client behind the snapshot")
         self.assertEqual(p.post("/api/tables/items/rows", {"name": "after", "note": "m"}).status, 201)
         self.caught_up(p, f)
@@ -227,6 +229,8 @@ class ClusterFollowTest(ClusterCase):
             self.assertTrue(c.js("STREAM.PURGE." + STREAM, {"keep": 2}).get("success"))
         f.start()
         last = self.caught_up(p, f)
+        wait_until(lambda: "loaded the primary's snapshot" in f.stderr(), "the follower saying it loaded a snapshot",
+                   detail=lambda: f.stderr()[-1500:])
         self.assertIn("no longer holds change 2", f.stderr())
         self.assertEqual(f.rows("items"), p.rows("items"))
         p.post("/api/tables/items/rows", {"name": "after"})
