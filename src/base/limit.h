@@ -77,10 +77,6 @@
 #define NATS_RECONNECT_WAIT_MS 250
 #define NATS_CONNECT_TIMEOUT_MS 2000
 #define NATS_CLOSE_WAIT_MS 5000
-/* How long nats_conn_flush waits for the server to say it read what was written (a PING's answer: well
- * under a millisecond on a network that works; a server that takes longer is busy or stuck, and the caller
- * goes on: what it sent is still on its way). */
-#define NATS_FLUSH_WAIT_MS 1000
 
 /* The primary's publisher (src/cluster/publish.c): changes read from the log per batch; how many changes,
  * and how many bytes of them, may be in flight (handed to NATS, the stream's answer not back yet: the
@@ -101,13 +97,6 @@
 #define PUBLISH_PRIMARY_ASK_MS 1000
 #define PUBLISH_NAP_MS 200
 #define PUBLISH_WRONG_MAX 3
-/* A change handed over at least this long after the one before is written to NATS at once (nats_conn_flush,
- * which waits for the server's answer to a PING); closer together, changes wait for the client's flusher,
- * which writes what gathered within 1 ms and never holds up the publisher. So at 100 changes/s each goes at
- * once, at 1,000/s each waits up to 1 ms, and at 10,000/s about ten share one write. (Flushing every
- * millisecond instead made a follower's p99 at 1,000/s worse on a busy machine: the publisher waited for
- * PING answers from a nats-server that was waiting for a core.) */
-#define PUBLISH_QUIET_MS 5
 
 /* Cluster snapshots (src/cluster/snapshot_serve.c): at most 4 kept at once (each a copy of the exposed
  * tables), deleted 60 s after their last chunk request; chunks of 4 KiB to 512 KiB, under NATS's 1 MiB

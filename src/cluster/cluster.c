@@ -68,10 +68,7 @@ static int connect_once(const struct config *cfg, struct error *e)
 	role_set(cfg->stream[0] ? "primary" : "follower");
 	snprintf(name, sizeof name, "rowcast %s of %s", cfg->stream[0] ? "primary" : "follower",
 		 cfg->stream[0] ? cfg->stream : cfg->follow);
-	/* the primary's publishes gather in the client's buffer: a steady flow of changes goes out many to a
-	 * write, and answers (forwarded writes, snapshots) are flushed at once (nats_conn_flush); a follower's
-	 * few publishes (forwarded writes, flow control) go out at once */
-	return nats_conn_open(cfg->nats_url, name, !cfg->stream[0], e) != 0 ? ERR_FAIL : 0;
+	return nats_conn_open(cfg->nats_url, name, e) != 0 ? ERR_FAIL : 0;
 }
 
 int cluster_prepare(const struct config *cfg, int (*stopping)(void), struct error *e)

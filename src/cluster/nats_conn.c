@@ -61,7 +61,7 @@ const char *nats_conn_error(natsStatus s, char *buf, size_t cap)
 	return buf;
 }
 
-int nats_conn_open(const char *urls, const char *name, int send_asap, struct error *e)
+int nats_conn_open(const char *urls, const char *name, struct error *e)
 {
 	natsOptions *o = NULL;
 	natsStatus s;
@@ -98,8 +98,11 @@ int nats_conn_open(const char *urls, const char *name, int send_asap, struct err
 		s = natsOptions_SetReconnectedCB(o, on_connected, NULL);
 	if (s == NATS_OK)
 		s = natsOptions_SetClosedCB(o, on_closed, NULL);
+	/* each publish (a change, a forwarded write, its answer) is written at once: the client would otherwise
+	 * hold it 1 ms for more to come (libnats's flusher), which every change would pay on its way to a
+	 * follower; the publisher hands changes over in batches, so the cost is one write per change */
 	if (s == NATS_OK)
-		s = natsOptions_SetSendAsap(o, send_asap != 0);
+		s = natsOptions_SetSendAsap(o, true);
 	if (s != NATS_OK) {
 		natsOptions_Destroy(o);
 		return error_fail(e, "--nats '%.200s': %s", urls, nats_conn_error(s, why, sizeof why));
@@ -126,11 +129,6 @@ int nats_conn_answers(int timeout_ms)
 {
 	return s_nc && natsConnection_Status(s_nc) == NATS_CONN_STATUS_CONNECTED &&
 	       natsConnection_FlushTimeout(s_nc, timeout_ms) == NATS_OK;
-}
-
-int nats_conn_flush(void)
-{
-	return s_nc && atomic_load(&s_ok) && natsConnection_FlushTimeout(s_nc, NATS_FLUSH_WAIT_MS) == NATS_OK;
 }
 
 void nats_conn_close(void)

@@ -14,13 +14,10 @@
 #include <nats/nats.h>
 
 /* Connects to urls (one URL or several, comma-separated), naming the connection name (shown by the
- * server's monitoring). With send_asap, every publish is written to the socket at once; without it,
- * publishes gather in the client's buffer until nats_conn_flush (or, at the latest, 1 ms later, when the
- * client's own flusher writes them): one write, and one wake-up of the server, for many messages. Returns 0
- * once the connection exists, whether the server answered yet or not (nats_conn_ok tells), or ERR_FAIL
- * with e when the URLs are malformed or the client cannot start. A second call while the connection is
- * open does nothing and returns 0. */
-int nats_conn_open(const char *urls, const char *name, int send_asap, struct error *e);
+ * server's monitoring). Returns 0 once the connection exists, whether the server answered yet or not
+ * (nats_conn_ok tells), or ERR_FAIL with e when the URLs are malformed or the client cannot start. A second
+ * call while the connection is open does nothing and returns 0. */
+int nats_conn_open(const char *urls, const char *name, struct error *e);
 
 /* Closes the connection (pending publishes are dropped, subscriptions end) and frees the client's state.
  * Call after every user of the connection stopped. No-op when not open. */
@@ -36,10 +33,6 @@ int nats_conn_wait(int timeout_ms);
 /* 1 when the server answers a PING within timeout_ms (it is connected and not stuck), else 0. A stop asks
  * this once before draining subscriptions: a drain needs the server's answers. */
 int nats_conn_answers(int timeout_ms);
-
-/* Writes what the client holds in its buffer now, and waits (at most NATS_FLUSH_WAIT_MS) until the server
- * answered that it read it. A no-op while NATS is down. Returns 1 when the server answered, else 0. */
-int nats_conn_flush(void);
 
 /* How many times the connection has been (re)established: a caller that remembers it can tell whether a
  * reconnect happened since. 0 before the first connect. */

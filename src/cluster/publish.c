@@ -80,7 +80,6 @@ static int s_synced;                     /* the position above is what the strea
 static long long s_sent;                 /* the last change seq handed to NATS, */
 static unsigned long long s_sent_stream; /* the stream sequence it will land at, */
 static int s_chained;                    /* and whether it was handed over since the stream was read */
-static long long s_sent_ms;              /* CLOCK_MONOTONIC when a change was handed over last */
 static int s_js_used;                    /* s_js took a change once (before, it has no list to take back) */
 static long long s_sync_generation;      /* the NATS connection the stream was read on */
 
@@ -110,8 +109,8 @@ static void on_primary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 	cJSON *o = cJSON_CreateObject();
 	char *text = o && cJSON_AddNumberToObject(o, "pid", (double)getpid()) && cJSON_AddNumberToObject(o, "seq", (double)seq)
 			     ? cJSON_PrintUnformatted(o) : NULL;
-	if (natsMsg_GetReply(msg) && natsConnection_PublishString(nc, natsMsg_GetReply(msg), text ? text : "{}") == NATS_OK)
-		nats_conn_flush();
+	if (natsMsg_GetReply(msg))
+		natsConnection_PublishString(nc, natsMsg_GetReply(msg), text ? text : "{}");
 	cJSON_free(text);
 	cJSON_Delete(o);
 	natsMsg_Destroy(msg);
@@ -467,17 +466,8 @@ static void *run(void *arg)
 		}
 		told = 0;
 		/* what is not handed over now (no room, NATS down, a stop, a break) is read again later */
-		long long now = clock_ms(CLOCK_MONOTONIC);
-		int sent = 0;
-		while (sent < n && !atomic_load(&s_stop) && nats_conn_ok() && send_one(&batch[sent]) == 0)
-			sent++;
-		/* The client gathers what is handed over (nats_conn.h). A change after a quiet spell goes out at
-		 * once; under a steady flow the client's flusher writes what gathered within a millisecond: one
-		 * write, and one wake-up of the server, for many changes. */
-		if (sent > 0 && now - s_sent_ms >= PUBLISH_QUIET_MS)
-			nats_conn_flush();
-		if (sent > 0)
-			s_sent_ms = now;
+		for (int i = 0; i < n && !atomic_load(&s_stop) && nats_conn_ok() && send_one(&batch[i]) == 0; i++)
+			;
 		for (int i = 0; i < n; i++)
 			outgoing_free(&batch[i]);
 	}

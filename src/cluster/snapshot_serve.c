@@ -1,7 +1,6 @@
 /*
  * snapshot_serve.c: see snapshot_serve.h. s_lock guards s_snaps; s_nc, s_sub_* and s_dir are set by
  * snapshot_serve_start before the subscriptions exist and cleared by snapshot_serve_stop after they end.
- * Every answer is flushed at once (nats_conn_flush): the primary's connection gathers publishes.
  */
 #include "snapshot_serve.h"
 
@@ -9,7 +8,6 @@
 #include "clock.h"
 #include "limit.h"
 #include "metrics.h"
-#include "nats_conn.h"
 #include "publish.h"
 #include "store.h"
 #include "store_snapshot.h"
@@ -74,8 +72,8 @@ static int file_sha256(const char *path, char hex[65])
 
 static void reply_text(const char *reply, const char *text)
 {
-	if (reply && text && natsConnection_Publish(s_nc, reply, text, (int)strlen(text)) == NATS_OK)
-		nats_conn_flush();
+	if (reply && text)
+		natsConnection_Publish(s_nc, reply, text, (int)strlen(text));
 }
 
 static void reply_refusal(const char *reply, const char *why)
@@ -185,8 +183,8 @@ static void chunk_refuse(const char *reply, const char *why)
 	natsMsg *m = NULL;
 	if (!reply || natsMsg_Create(&m, reply, NULL, NULL, 0) != NATS_OK)
 		return;
-	if (natsMsgHeader_Set(m, "Rowcast-Error", why) == NATS_OK && natsConnection_PublishMsg(s_nc, m) == NATS_OK)
-		nats_conn_flush();
+	if (natsMsgHeader_Set(m, "Rowcast-Error", why) == NATS_OK)
+		natsConnection_PublishMsg(s_nc, m);
 	natsMsg_Destroy(m);
 }
 
@@ -225,10 +223,9 @@ static void on_chunk(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 	ssize_t got = fd >= 0 ? pread(fd, buf, want, (off_t)off) : -1;
 	if (fd >= 0)
 		close(fd);
-	if (got == (ssize_t)want) {
-		if (natsConnection_Publish(s_nc, reply, buf, (int)want) == NATS_OK)
-			nats_conn_flush();
-	} else
+	if (got == (ssize_t)want)
+		natsConnection_Publish(s_nc, reply, buf, (int)want);
+	else
 		chunk_refuse(reply, "cannot read the snapshot");
 	free(buf);
 out:

@@ -7,7 +7,6 @@
 #include "json.h"
 #include "limit.h"
 #include "metrics.h"
-#include "nats_conn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -29,8 +28,6 @@ static int answer_send(const char *reply, const struct write_answer *a)
 	for (int i = 0; rc == 0 && i < n; i++)
 		if (natsConnection_PublishMsg(s_nc, parts[i]) != NATS_OK)
 			rc = ERR_FAIL;
-	if (rc == 0) /* the primary's connection gathers publishes (nats_conn.h) */
-		nats_conn_flush();
 	write_msg_parts_free(parts, n);
 	return rc;
 }
