@@ -137,6 +137,10 @@
 /* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message, making
  * its consumer): the server answers them in milliseconds; a stop waits for the one in progress. */
 #define FOLLOW_JS_WAIT_MS 2000
+/* The heartbeat a follower's consumer asks the server for when nothing flows (libnats's ordered consumers
+ * use the same 5 s): it carries the consumer's last delivered sequence, so a message lost on the way ends
+ * the subscription (NATS_MISMATCH) and the follower subscribes again. */
+#define FOLLOW_HEARTBEAT_MS 5000
 /* At start, how long a follower waits for another program's write lock on its copy before it refuses to
  * run (src/store/store_copy.c): a commit in progress ends well within it; a program that holds the lock
  * longer is writing the file. */

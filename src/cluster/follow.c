@@ -3,8 +3,9 @@
  * follower; the main thread sets s_stream, s_subject, s_db_path and s_start before the thread starts;
  * s_stop (atomic, set under s_lock) asks it to end and s_cond wakes its naps.
  *
- * Consuming: an ordered consumer (ephemeral, in stream order, no acks; the NATS client makes it again from
- * where it was when it sees a gap or misses heartbeats) on a synchronous subscription: the client's own
+ * Consuming: an ephemeral consumer (in stream order, no acks, flow control and heartbeats; made again by this
+ * thread, from after the last message handled, when the subscription ends: a reconnect, lost messages, a
+ * sequence mismatch) on a synchronous subscription: the client's own
  * thread queues the messages and the apply thread takes them (natsSubscription_NextMsg), so all SQLite work
  * is on the apply thread and no queue of ours sits between them. It starts at the stream sequence of change
  * applied + 1 (follow_stream.h). A change after applied + 1 (a gap): the subscription is made again from
@@ -109,11 +110,7 @@ static void status_tell(struct follower *f)
 }
 
 /* Drops the subscription with natsSubscription_Destroy alone: it unsubscribes without deleting the consumer,
- * which the server removes by itself once nobody listens (an ephemeral consumer). natsSubscription_Unsubscribe
- * would delete it, and in libnats 3.4.1 that reads the consumer's name without the subscription's lock while
- * the client's own thread that makes an ordered consumer again after a reconnect frees that name
- * (jsSub_deleteConsumer against _recreateOrderedCons): a use after free, seen under ASan when nats-server
- * restarts while changes flow. */
+ * which the server removes by itself once nobody listens (an ephemeral consumer). */
 static void sub_drop(struct follower *f)
 {
 	if (!f->sub)

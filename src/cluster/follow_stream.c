@@ -94,10 +94,21 @@ int follow_stream_subscribe(const char *stream, const char *subject, unsigned lo
 	char why[300];
 	js_options(&o);
 	jsSubOptions_Init(&so);
+	/* What libnats's ordered consumer would ask for, without its Ordered flag: an ordered consumer is made
+	 * again by the client's own thread on a gap or missed heartbeats, and in libnats 3.4.1 that thread
+	 * crashes the process (natsThread_Detach(NULL) in _recreateOrderedCons) when it cannot write to the
+	 * server, as when nats-server stops. Here a gap (a change after the next one, or a sequence mismatch the
+	 * heartbeats reveal), a slow consumer, a reconnect or a stall end the subscription, and the follower
+	 * subscribes again from after the last message it handled (follow.c). */
 	so.Stream = stream;
-	so.Ordered = true;
 	so.Config.DeliverPolicy = js_DeliverByStartSequence;
 	so.Config.OptStartSeq = start;
+	so.Config.AckPolicy = js_AckNone;
+	so.Config.MaxDeliver = 1;
+	so.Config.FlowControl = true;
+	so.Config.Heartbeat = (int64_t)FOLLOW_HEARTBEAT_MS * 1000000;
+	so.Config.MemoryStorage = true;
+	so.Config.Replicas = 1;
 	natsStatus s = js_SubscribeSync(sub, nats_conn_js(), subject, &o, &so, &jerr);
 	if (s != NATS_OK) {
 		*sub = NULL;

@@ -1,6 +1,6 @@
 /*
  * follow_stream.h: what a follower asks the JetStream stream NAME (subject rowcast.NAME.changes): where the
- * change after the one it applied last is, the change it holds last, and the ordered consumer that delivers
+ * change after the one it applied last is, the change it holds last, and the consumer that delivers
  * the changes from a given stream sequence on. A message's change seq is read from its Nats-Msg-Id header
  * (the primary sets it to the seq in decimal). No state; the follower's apply thread, on the process's NATS
  * connection (nats_conn.h).
@@ -25,8 +25,8 @@
 int follow_stream_locate(const char *stream, long long applied, unsigned long long *start, long long *primary_seq,
 			 struct error *e);
 
-/* Makes an ordered consumer of subject in stream from stream sequence start, read with
- * natsSubscription_NextMsg (sub: drop it with natsSubscription_Unsubscribe and natsSubscription_Destroy).
+/* Makes an ephemeral consumer (in order, no acks) of subject in stream from stream sequence start, read with
+ * natsSubscription_NextMsg (sub: drop it with natsSubscription_Destroy).
  * Returns 0, or ERR_FAIL with e. */
 int follow_stream_subscribe(const char *stream, const char *subject, unsigned long long start,
 			    natsSubscription **sub, struct error *e);
