@@ -370,6 +370,12 @@ class Server:
             r = conn.getresponse()
             data = r.read()
             return Response(r.status, r.headers, data, parse_json(data))
+        except ConnectionRefusedError as e:
+            if self.proc is None or self.proc.poll() is None:
+                raise
+            # the same error, saying why: the process is gone (a negative code is the signal that ended it)
+            raise ConnectionRefusedError(e.errno, "%s: rowcast exited with %s; its stderr ends: %s"
+                                         % (e.strerror, self.proc.returncode, self.stderr()[-2000:])) from e
         finally:
             conn.close()
 
