@@ -44,6 +44,11 @@ class ClusterCase(TestCase):
                    detail=lambda: (self.health(f), f.stderr()[-1500:]))
         return want
 
+    def said(self, node, text):
+        """Waits until node's stderr holds text. A follower says it loaded a snapshot once the copy is in, so
+        /healthz may show the snapshot's seq a moment before the line is there."""
+        wait_until(lambda: text in node.stderr(), "rowcast saying %r" % text, detail=lambda: node.stderr()[-1500:])
+
     def assertSame(self, p, f, since):
         """The follower's changes after since are the primary's, and every table's rows are the primary's."""
         mine, last, resync = poll_all(f, since, limit=1000)

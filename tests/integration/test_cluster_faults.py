@@ -434,9 +434,7 @@ class ClusterFaultsTest(ClusterCase):
                   "INSERT INTO codes VALUES ('h', 'by hand');")
         wait_until(lambda: f.rows("items") == p.rows("items") and f.rows("codes") == p.rows("codes"),
                    "the follower's rows back to the primary's", detail=lambda: f.stderr()[-1500:])
-        said = "loaded the primary's snapshot at seq %d" % applied
-        wait_until(lambda: said in f.stderr(), "the follower saying it loaded a snapshot",
-                   detail=lambda: f.stderr()[-1500:])
+        self.said(f, "loaded the primary's snapshot at seq %d" % applied)
         self.assertIn("another program wrote %s" % f.db, f.stderr())
         self.assertEqual(self.health(f)["last_seq"], applied)
         # the same while changes arrive: the next change finds it, before it is applied

@@ -207,9 +207,7 @@ class ClusterFollowTest(ClusterCase):
         last = self.caught_up(p, f)
         self.assertEqual(f.rows("items"), p.rows("items"))
         self.assertEqual(f.rows("extra"), p.rows("extra"))
-        # the copy shows the snapshot's seq a moment before the follower says it loaded it
-        wait_until(lambda: "loaded the primary's snapshot" in f.stderr(), "the follower saying it loaded a snapshot",
-                   detail=lambda: f.stderr()[-1500:])
+        self.said(f, "loaded the primary's snapshot")
         self.assertTrue(f.get("/api/changes?since=%d" % behind).json["resync"], "a client behind the snapshot")
         self.assertEqual(p.post("/api/tables/items/rows", {"name": "after", "note": "m"}).status, 201)
         self.caught_up(p, f)
@@ -229,8 +227,7 @@ class ClusterFollowTest(ClusterCase):
             self.assertTrue(c.js("STREAM.PURGE." + STREAM, {"keep": 2}).get("success"))
         f.start()
         last = self.caught_up(p, f)
-        wait_until(lambda: "loaded the primary's snapshot" in f.stderr(), "the follower saying it loaded a snapshot",
-                   detail=lambda: f.stderr()[-1500:])
+        self.said(f, "loaded the primary's snapshot")
         self.assertIn("no longer holds change 2", f.stderr())
         self.assertEqual(f.rows("items"), p.rows("items"))
         p.post("/api/tables/items/rows", {"name": "after"})
@@ -247,9 +244,7 @@ class ClusterFollowTest(ClusterCase):
         sql(p.db, "INSERT INTO items (name) VALUES (hex(randomblob(800000)))")
         self.assertEqual(p.post("/api/tables/items/rows", {"name": "after the large one"}).status, 201)
         last = self.caught_up(p, f)
-        # said once the snapshot is in (the copy may show the new seq a moment before the line is written)
-        wait_until(lambda: "too large for a NATS message" in f.stderr(), "the follower saying why it loaded a snapshot",
-                   detail=lambda: f.stderr()[-1500:])
+        self.said(f, "too large for a NATS message")
         self.assertEqual(f.rows("items"), p.rows("items"))
         self.assertEqual(p.post("/api/tables/items/rows", {"name": "later"}).status, 201)
         self.caught_up(p, f)
