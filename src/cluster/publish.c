@@ -1,12 +1,16 @@
 /*
  * publish.c: see publish.h. Changes go out pipelined: the thread hands up to PUBLISH_INFLIGHT_MAX of them to
- * NATS without waiting (js_PublishMsgAsync on a JetStream context of its own), each expecting the stream's
- * last sequence to be the one before it and, after the first since the stream was read, the stream's last
- * Msg-Id to be the change before it: a change the stream does not take makes every later one in flight
- * fail too, so nothing lands out of order or past a hole. The stream's answers come back in order on the
- * NATS client's thread (on_ack), which moves where publishing stands and the pruning floor, one
- * acknowledged change at a time; the first failure breaks the pipeline, and the thread takes back what is
- * in flight and continues from what the stream holds.
+ * NATS without waiting, each expecting the stream's last sequence to be the one before it and, after the
+ * first since the stream was read, the stream's last Msg-Id to be the change before it: a change the stream
+ * does not take makes every later one in flight fail too, so nothing lands out of order or past a hole.
+ * Only the last change of each group handed over together asks the stream for an answer (js_PublishMsgAsync
+ * on a JetStream context of its own); the others are plain publishes: when the last landed where it was
+ * expected, every one before it did too. The first change after the stream was read asks on its own, so
+ * that a change the stream refuses for a reason of its own is answered with that reason (see PUB_UNSURE).
+ * The stream's answers come back in order on the NATS client's thread (on_ack), which moves where
+ * publishing stands and the pruning floor past the answered change and those before it; the first failure
+ * breaks the pipeline, and the thread takes back what is in flight and continues from what the stream
+ * holds.
  * s_lock guards where publishing stands (s_seq, s_stream_seq and the run that maps change seqs to stream
  * sequences, s_run_seq/s_run_stream), what is in flight (s_fly*) and the break (s_broken, s_broken_why),
  * and s_cond, which wakes publish_stream_seq's waiters and the thread (its naps, its wait for room; s_stop
@@ -37,8 +41,10 @@
 
 /* Why the pipeline broke: NATS did not take a change (try again from what the stream holds, after a nap);
  * the stream's last sequence or Msg-Id was not the one expected (someone else published, or a retry of ours
- * landed); or the connection went down or was made again (its answers will not come). */
-enum { PUB_RETRY = 1, PUB_WRONG_LAST = 2, PUB_RECONNECT = 3 };
+ * landed); the same for a change that had unanswered ones before it, one of which the stream may have
+ * refused for another reason (try again at once: the first change then asks on its own); or the
+ * connection went down or was made again (its answers will not come). */
+enum { PUB_RETRY = 1, PUB_WRONG_LAST = 2, PUB_RECONNECT = 3, PUB_UNSURE = 4 };
 
 /* A change handed to NATS and not answered yet. */
 struct flight {
@@ -46,6 +52,7 @@ struct flight {
 	unsigned long long stream_seq; /* the stream sequence it must land at */
 	long long sent_ms;            /* CLOCK_MONOTONIC when it was handed over */
 	size_t bytes;                 /* its text's length */
+	int asks;                     /* it asked for an answer (the ones before it did not since the last that did) */
 };
 
 /* A change to publish: its seq and text, copied from the feed's ring (copy) or a change read from the log
@@ -82,6 +89,8 @@ static unsigned long long s_sent_stream; /* the stream sequence it will land at,
 static int s_chained;                    /* and whether it was handed over since the stream was read */
 static int s_js_used;                    /* s_js took a change once (before, it has no list to take back) */
 static long long s_sync_generation;      /* the NATS connection the stream was read on */
+static long long s_dropped[PUBLISH_INFLIGHT_MAX]; /* the changes in flight when the pipeline was last taken */
+static int s_dropped_n;                           /* back, in order: the stream may hold some (published) */
 
 void publish_configure(void)
 {
@@ -146,6 +155,10 @@ static int claim(sqlite3 *db, struct error *e)
 	if ((rc = publish_sync_read(nats_conn_js(), s_stream, db, &pos, e)) != 0)
 		return rc;
 	pthread_mutex_lock(&s_lock);
+	for (int i = 0; i < s_dropped_n; i++) /* taken back unanswered, and in the stream: published */
+		if (s_dropped[i] > s_seq && s_dropped[i] <= pos.seq)
+			metrics_add(METRICS_CLUSTER_PUBLISHED, 1);
+	s_dropped_n = 0;
 	s_seq = s_run_seq = pos.seq;
 	s_stream_seq = s_run_stream = pos.stream_seq;
 	pthread_cond_broadcast(&s_cond);
@@ -172,9 +185,32 @@ static void broken_set(int why, const char *text)
 	pthread_cond_broadcast(&s_cond);
 }
 
-/* The stream's answer for a change handed over by send_one (on the NATS client's thread, in the order they
- * were handed over). An answer that is not for the oldest change in flight is stale (the pipeline was
- * taken back since) and changes nothing. Destroys msg. */
+/* Takes the oldest change in flight out and returns it (called with s_lock). */
+static struct flight pop_oldest(void)
+{
+	struct flight f = s_fly[s_fly_head];
+	s_fly_head = (s_fly_head + 1) % PUBLISH_INFLIGHT_MAX;
+	s_fly_n--;
+	s_fly_bytes -= f.bytes;
+	return f;
+}
+
+/* Publishing stands at change seq, which the stream holds at stream_seq (called with s_lock). */
+static void advance(long long seq, unsigned long long stream_seq)
+{
+	if (stream_seq != s_stream_seq + 1 || seq != s_seq + 1) { /* not where the run goes on: a new run */
+		s_run_seq = seq;
+		s_run_stream = stream_seq;
+	}
+	s_seq = seq;
+	s_stream_seq = stream_seq;
+	metrics_add(METRICS_CLUSTER_PUBLISHED, 1);
+}
+
+/* The stream's answer for a change handed over by send_one that asked for one (on the NATS client's thread,
+ * in the order they were handed over). It answers for the changes in flight before it too. An answer that
+ * is not for the oldest change in flight that asked is stale (the pipeline was taken back since) and
+ * changes nothing. Destroys msg. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
 	const char *id = NULL;
@@ -184,30 +220,33 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && id)
 		seq = strtoll(id, NULL, 10);
 	pthread_mutex_lock(&s_lock);
-	if (s_fly_n > 0 && s_fly[s_fly_head].seq == seq && !s_broken) {
-		struct flight f = s_fly[s_fly_head];
-		s_fly_head = (s_fly_head + 1) % PUBLISH_INFLIGHT_MAX;
-		s_fly_n--;
-		s_fly_bytes -= f.bytes;
-		if (pa) {
-			if (pa->Sequence != s_stream_seq + 1 || seq != s_seq + 1) { /* not where the run goes on: a new run */
-				s_run_seq = seq;
-				s_run_stream = pa->Sequence;
+	int k = 0; /* how many in flight before the first that asked */
+	while (k < s_fly_n && !s_fly[(s_fly_head + k) % PUBLISH_INFLIGHT_MAX].asks)
+		k++;
+	if (k < s_fly_n && s_fly[(s_fly_head + k) % PUBLISH_INFLIGHT_MAX].seq == seq && !s_broken) {
+		unsigned long long expected = s_fly[(s_fly_head + k) % PUBLISH_INFLIGHT_MAX].stream_seq;
+		if (pa && pa->Sequence == expected) { /* it landed where expected, so did every one before it */
+			for (int i = 0; i <= k; i++) {
+				struct flight f = pop_oldest();
+				advance(f.seq, f.stream_seq);
 			}
-			s_seq = seq;
-			s_stream_seq = pa->Sequence;
 			upkeep_floor_set(seq);
-			metrics_add(METRICS_CLUSTER_PUBLISHED, 1);
-			if (pa->Sequence != f.stream_seq) { /* a duplicate of one stored before: the rest expect otherwise */
-				snprintf(why, sizeof why, "change %lld is at stream sequence %llu, not %llu", seq,
-					 (unsigned long long)pa->Sequence, f.stream_seq);
-				broken_set(PUB_RETRY, why);
+		} else if (pa) { /* a duplicate of one stored before (and so were those before it): the rest expect otherwise */
+			for (int i = 0; i < k; i++) { /* in the stream, where is not known: the run starts again at seq */
+				pop_oldest();
+				metrics_add(METRICS_CLUSTER_PUBLISHED, 1);
 			}
+			pop_oldest();
+			advance(seq, pa->Sequence);
+			upkeep_floor_set(seq);
+			snprintf(why, sizeof why, "change %lld is at stream sequence %llu, not %llu", seq,
+				 (unsigned long long)pa->Sequence, expected);
+			broken_set(PUB_RETRY, why);
 		} else {
+			int wrong = pae && (pae->ErrCode == JSStreamWrongLastSequenceErr || pae->ErrCode == JSStreamWrongLastMsgIDErr);
 			snprintf(why, sizeof why, "publishing change %lld: %s", seq,
 				 pae && pae->ErrText && *pae->ErrText ? pae->ErrText : natsStatus_GetText(pae ? pae->Err : NATS_ERR));
-			broken_set(pae && (pae->ErrCode == JSStreamWrongLastSequenceErr || pae->ErrCode == JSStreamWrongLastMsgIDErr)
-					   ? PUB_WRONG_LAST : PUB_RETRY, why);
+			broken_set(!wrong ? PUB_RETRY : k == 0 ? PUB_WRONG_LAST : PUB_UNSURE, why);
 		}
 		pthread_cond_broadcast(&s_cond);
 	}
@@ -262,6 +301,8 @@ static void pipeline_abandon(void)
 	if (s_js && s_js_used && js_PublishAsyncGetPendingList(&pending, s_js) == NATS_OK)
 		natsMsgList_Destroy(&pending);
 	pthread_mutex_lock(&s_lock);
+	for (s_dropped_n = 0; s_dropped_n < s_fly_n; s_dropped_n++)
+		s_dropped[s_dropped_n] = s_fly[(s_fly_head + s_dropped_n) % PUBLISH_INFLIGHT_MAX].seq;
 	s_fly_head = s_fly_n = 0;
 	s_fly_bytes = 0;
 	pthread_mutex_unlock(&s_lock);
@@ -284,22 +325,17 @@ static int pipeline_room(void)
 }
 
 /* Hands c to NATS, expecting the stream's last sequence to be s_sent_stream and, when the change before
- * went out in this pipeline, the stream's last Msg-Id to be that change's. Returns 0; 1 when the pipeline
- * has no room for it (PUBLISH_INFLIGHT_BYTES); or ERR_FAIL when the client did not take it (the pipeline is
- * broken then). */
-static int send_one(const struct outgoing *c)
+ * went out in this pipeline, the stream's last Msg-Id to be that change's. When ask, the stream answers
+ * (on_ack) for it and for those handed over since the last that asked; else it is a plain publish. Returns
+ * 0; 1 when the pipeline has no room for it (PUBLISH_INFLIGHT_BYTES); or ERR_FAIL when the client did not
+ * take it (the pipeline is broken then). */
+static int send_one(const struct outgoing *c, int ask)
 {
 	natsMsg *m = NULL;
-	jsPubOptions o;
-	char id[24], prev[24], why[300];
+	char id[24], prev[24], last[24], why[300];
 	snprintf(id, sizeof id, "%lld", c->seq);
-	jsPubOptions_Init(&o);
-	o.MsgId = id;
-	o.ExpectLastSeq = s_sent_stream; /* 0 sets nothing in the client: the header says it for an empty stream */
-	if (s_chained) {
-		snprintf(prev, sizeof prev, "%lld", s_sent);
-		o.ExpectLastMsgId = prev;
-	}
+	snprintf(last, sizeof last, "%llu", s_sent_stream); /* "0" for an empty stream */
+	snprintf(prev, sizeof prev, "%lld", s_sent);
 	/* a change NATS cannot carry goes out as a marker of its seq: followers load a snapshot holding it */
 	char marker[96];
 	const char *data = c->text;
@@ -310,8 +346,12 @@ static int send_one(const struct outgoing *c)
 		data = marker;
 	}
 	natsStatus s = natsMsg_Create(&m, s_subject, NULL, data, (int)data_len);
-	if (s == NATS_OK && s_sent_stream == 0)
-		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", "0");
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", last);
+	if (s == NATS_OK && s_chained)
+		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", prev);
 	if (s == NATS_OK) {
 		pthread_mutex_lock(&s_lock); /* in flight before NATS has it: its answer may come at once */
 		if (s_fly_n >= PUBLISH_INFLIGHT_MAX || s_fly_bytes >= PUBLISH_INFLIGHT_BYTES) {
@@ -324,12 +364,13 @@ static int send_one(const struct outgoing *c)
 		f->stream_seq = s_sent_stream + 1;
 		f->sent_ms = clock_ms(CLOCK_MONOTONIC);
 		f->bytes = c->len;
+		f->asks = ask;
 		s_fly_n++;
 		s_fly_bytes += c->len;
 		pthread_mutex_unlock(&s_lock);
-		s = js_PublishMsgAsync(s_js, &m, &o);
+		s = ask ? js_PublishMsgAsync(s_js, &m, NULL) : natsConnection_PublishMsg(nats_conn_get(), m);
 	}
-	natsMsg_Destroy(m); /* NULL when the client took it */
+	natsMsg_Destroy(m); /* NULL when the JetStream context took it */
 	if (s != NATS_OK) {
 		char text[320];
 		snprintf(text, sizeof text, "publishing change %lld: %s", c->seq, nats_conn_error(s, why, sizeof why));
@@ -340,7 +381,8 @@ static int send_one(const struct outgoing *c)
 	}
 	s_sent = c->seq;
 	s_sent_stream++;
-	s_chained = s_js_used = 1;
+	s_chained = 1;
+	s_js_used |= ask;
 	return 0;
 }
 
@@ -387,6 +429,18 @@ static int outgoing_read(sqlite3 *db, long long since, int max, struct outgoing 
 		out[i] = (struct outgoing){.seq = batch[i]->seq, .text = batch[i]->text, .len = batch[i]->text_len,
 					   .change = batch[i]};
 	return n;
+}
+
+/* How many of the n changes in out fit in the pipeline's bytes now (the first always does when there is
+ * room at all): room only grows meanwhile, so each of them will be taken. */
+static int fitting(const struct outgoing *out, int n)
+{
+	int k = 0;
+	pthread_mutex_lock(&s_lock);
+	for (size_t bytes = s_fly_bytes; k < n && bytes < PUBLISH_INFLIGHT_BYTES; k++)
+		bytes += out[k].len;
+	pthread_mutex_unlock(&s_lock);
+	return k;
 }
 
 static void *run(void *arg)
@@ -465,9 +519,12 @@ static void *run(void *arg)
 			continue;
 		}
 		told = 0;
-		/* what is not handed over now (no room, NATS down, a stop, a break) is read again later */
-		for (int i = 0; i < n && !atomic_load(&s_stop) && nats_conn_ok() && send_one(&batch[i]) == 0; i++)
-			;
+		/* what is not handed over now (no room, NATS down, a stop, a break) is read again later; the last
+		 * handed over asks for the answer (a stop or NATS going down mid-way breaks the pipeline anyway) */
+		int k = fitting(batch, n);
+		for (int i = 0; i < k && !atomic_load(&s_stop) && nats_conn_ok(); i++)
+			if (send_one(&batch[i], i == k - 1 || !s_chained) != 0)
+				break;
 		for (int i = 0; i < n; i++)
 			outgoing_free(&batch[i]);
 	}

@@ -173,6 +173,37 @@ class ClusterPrimaryTest(TestCase):
         # it published the two new ones only (a change sent again would be acknowledged as a duplicate)
         self.assertIn("rowcast_cluster_published_total 2\n", s.get("/metrics").body.decode())
 
+    def test_a_change_the_stream_refuses_is_said_and_holds_back_the_rest(self):
+        # The changes of one write go out together and only the last asks the stream for an answer: one the
+        # stream refuses in the middle (larger than the stream's max_msg_size, set by its operator) must still
+        # be named on stderr with the stream's own reason, the ones before it land, none after it, and once
+        # the limit is lifted everything lands exactly once, in order.
+        n = self.nats()
+        s = self.primary(n)
+        c = self.client(n)
+        s.post("/api/tables/items/rows", {"name": "first"})
+        wait_until(lambda: self.stream_count(c) == 1, "the first change in the stream")
+        cfg = c.stream_info(STREAM)["config"]
+        cfg["max_msg_size"] = 2000
+        r = c.js("STREAM.UPDATE." + STREAM, cfg)
+        self.assertNotIn("error", r, r)
+        rows = [{"name": "r%d" % i} for i in range(100)]
+        rows[50]["name"] = "x" * 5000
+        self.assertEqual(s.post("/api/tables/items/rows", rows).status, 201)
+        wait_until(lambda: "publishing change 52: message size exceeds maximum allowed" in s.stderr(),
+                   "the primary saying why change 52 is not in the stream", detail=lambda: s.stderr()[-2000:])
+        self.assertEqual(self.stream_count(c), 51)
+        self.assertEqual([json.loads(d)["seq"] for _, _, d in c.stream_msgs(STREAM)], list(range(1, 52)))
+        self.assertNotIn("cluster_error", self.health(s))  # not taken for another publisher
+        self.assertNotIn("stopped publishing", s.stderr())
+        cfg["max_msg_size"] = -1
+        r = c.js("STREAM.UPDATE." + STREAM, cfg)
+        self.assertNotIn("error", r, r)
+        self.assertEqual(s.post("/api/tables/items/rows", {"name": "after"}).status, 201)
+        self.assertStreamIsLog(c, s, want=102)
+        wait_until(lambda: "rowcast_cluster_published_total 102\n" in s.get("/metrics").body.decode(),
+                   "/metrics counting 102 published changes", detail=lambda: s.get("/metrics").body.decode()[-3000:])
+
     def test_nats_restarted_while_writes_go_on(self):
         n = self.nats()
         s = self.primary(n, args=["--retain", "1"])  # the log must keep what the stream has not taken
