@@ -130,10 +130,13 @@
 /* A follower applies the changes already queued for it in one transaction (src/cluster/follow.c): at most
  * FOLLOW_BATCH changes or FOLLOW_BATCH_BYTES of change text, so a catch-up commits (and its subscribers
  * see it) every few milliseconds and the WAL grows by a few MiB at a time. APPLY_STMTS statements are
- * kept prepared per batch (src/store/apply.c): 3 per table written, 1 for the log. */
+ * kept prepared on the follower's connection while the schema stays the same (src/store/apply.c): 3 per
+ * table written, 1 for the log. */
 #define FOLLOW_BATCH 1000
 #define FOLLOW_BATCH_BYTES (4 * 1024 * 1024)
 #define APPLY_STMTS 16
+/* The statements a follower's connection keeps for transactions, savepoints and pragmas (apply.c). */
+#define APPLY_FIXED 10
 /* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message, making
  * its consumer): the server answers them in milliseconds; a stop waits for the one in progress. */
 #define FOLLOW_JS_WAIT_MS 2000

@@ -50,6 +50,7 @@ static pthread_cond_t s_cond = PTHREAD_COND_INITIALIZER;
 /* The apply thread's state. */
 struct follower {
 	sqlite3 *db;
+	struct apply_conn ac;        /* the statements db keeps for applying */
 	long long applied;           /* the copy's last seq: its log's */
 	long long primary_seq;       /* the last seq the stream is known to hold (>= applied) */
 	long long lag_told;          /* the lag last added to the metrics gauge */
@@ -161,6 +162,8 @@ static int snapshot_take(struct follower *f)
 	long long seq = 0;
 	sub_drop(f);
 	struct snapshot_load *l = snapshot_load_fetch(nats_conn_get(), s_stream, s_db_path, stop_asked, &stream_seq, &e);
+	if (l)
+		apply_conn_forget(&f->ac); /* its tables are about to go */
 	int rc = l ? store_copy_replace(f->db, snapshot_load_path(l), &seq, &e) : ERR_FAIL;
 	snapshot_load_abort(l);
 	if (rc != 0) {
@@ -228,7 +231,7 @@ static void batch_handle(struct follower *f, natsMsg *m)
 	enum batch_end end = END_QUEUE;
 	int n = 0, count = 0;
 	size_t bytes = 0;
-	if (apply_begin(&b, f->db, &e) != 0) {
+	if (apply_begin(&b, &f->ac, &e) != 0) {
 		natsMsg_Destroy(m);
 		say(f, "cannot apply changes: %s (will retry)", e.message);
 		sub_drop(f); /* read again from the same message */
@@ -339,6 +342,7 @@ static void *run(void *arg)
 		store_conn_close();
 		return NULL;
 	}
+	apply_conn_init(&f.ac, f.db);
 	status_tell(&f);
 	foreign_look(&f); /* the version to compare with */
 	while (!atomic_load(&s_stop)) {
@@ -372,6 +376,7 @@ static void *run(void *arg)
 			sub_drop(&f); /* lost messages (slow consumer), a closed connection: read on from where we are */
 	}
 	sub_drop(&f);
+	apply_conn_close(&f.ac);
 	store_conn_close();
 	return NULL;
 }

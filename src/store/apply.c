@@ -6,7 +6,8 @@
  * (numbers printed from their exact source text), so the follower's feed gives the same CHANGE text.
  * Column lists live in arrays on the stack sized by the table's columns: SQLite allows at most 2000 per table
  * (SQLITE_MAX_COLUMN), so at most 8 KB.
- * Statements are prepared once per batch and table (struct apply_batch's cache, finalized when it ends).
+ * Statements are prepared once per connection (struct apply_conn): those of the transaction, savepoint and
+ * pragmas for its life, those of each table while the schema is the one they were made for.
  * No state; the caller's connection and batch, under the process-wide write lock.
  */
 #include "apply.h"
@@ -23,8 +24,32 @@
 
 enum apply_op { APPLY_INSERT, APPLY_UPDATE, APPLY_DELETE };
 
-/* The statements a batch caches (struct apply_stmt's kind). */
+/* The statements a connection caches for tables (struct apply_stmt's kind). */
 enum stmt_kind { STMT_UPDATE, STMT_INSERT, STMT_DELETE, STMT_LOG };
+
+/* The statements a connection keeps for its life (struct apply_conn's fixed). */
+enum fixed { FIX_BEGIN, FIX_COMMIT, FIX_ROLLBACK, FIX_SAVEPOINT, FIX_RELEASE, FIX_ROLLBACK_TO, FIX_SCHEMA_VERSION,
+	     FIX_FK, FIX_FK_OFF, FIX_FK_ON, FIX_COUNT };
+static const char *const fixed_sql[FIX_COUNT] = {
+	"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT apply", "RELEASE apply", "ROLLBACK TO apply",
+	"PRAGMA schema_version", "PRAGMA foreign_keys", "PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"};
+_Static_assert(FIX_COUNT <= APPLY_FIXED, "APPLY_FIXED holds every fixed statement");
+
+/* Runs fixed statement k on c's connection. Returns SQLITE_OK (with *value set to its first column when it
+ * gives a row and value is set), or SQLite's error code (sqlite3_errmsg says why). */
+static int fixed_run(struct apply_conn *c, enum fixed k, long long *value)
+{
+	int rc = SQLITE_OK;
+	if (!c->fixed[k])
+		rc = sqlite3_prepare_v3(c->db, fixed_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->fixed[k], NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(c->fixed[k]);
+	if (rc == SQLITE_ROW && value)
+		*value = sqlite3_column_int64(c->fixed[k], 0);
+	sqlite3_reset(c->fixed[k]);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
 
 /* A change as read from its text; every pointer is into root. */
 struct change {
@@ -204,31 +229,33 @@ static sqlite3_str *stmt_sql(sqlite3 *db, const struct catalog_table *t, enum st
 	return s;
 }
 
-/* The batch's statement of kind for t: from its cache, else prepared and cached (the oldest one finalized
- * when the cache is full). Returns 0 with *st (the cache's: reset it after use), or an ERR_* with e. */
+/* The connection's statement of kind for t: from its cache, else prepared and cached (the oldest one
+ * finalized when the cache is full). Returns 0 with *st (the cache's: reset it after use), or an ERR_* with
+ * e. */
 static int stmt_get(struct apply_batch *b, const struct catalog_table *t, enum stmt_kind kind, sqlite3_stmt **st,
 		    struct error *e)
 {
-	for (int i = 0; i < b->n_stmts; i++)
-		if (b->stmts[i].table == t && b->stmts[i].kind == (int)kind) {
-			*st = b->stmts[i].st;
+	struct apply_conn *c = b->conn;
+	for (int i = 0; i < c->n_stmts; i++)
+		if (c->stmts[i].table == t && c->stmts[i].kind == (int)kind) {
+			*st = c->stmts[i].st;
 			return 0;
 		}
 	char *text = sqlite3_str_finish(stmt_sql(b->db, t, kind));
 	if (!text)
 		return error_nomem(e);
-	int rc = sqlite3_prepare_v2(b->db, text, -1, st, NULL);
+	int rc = sqlite3_prepare_v3(b->db, text, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
 	sqlite3_free(text);
 	if (rc != SQLITE_OK)
 		return sql_fail(b->db, rc, e);
-	int at = b->n_stmts;
+	int at = c->n_stmts;
 	if (at == APPLY_STMTS) {
-		at = b->evict++ % APPLY_STMTS;
-		sqlite3_finalize(b->stmts[at].st);
+		at = c->evict++ % APPLY_STMTS;
+		sqlite3_finalize(c->stmts[at].st);
 	} else {
-		b->n_stmts++;
+		c->n_stmts++;
 	}
-	b->stmts[at] = (struct apply_stmt){.table = t, .kind = (int)kind, .st = *st};
+	c->stmts[at] = (struct apply_stmt){.table = t, .kind = (int)kind, .st = *st};
 	return 0;
 }
 
@@ -338,62 +365,78 @@ static int apply_in(struct apply_batch *b, struct change *c, struct error *e)
 	return rc;
 }
 
-/* PRAGMA foreign_keys on db: 1, 0, or -1 when it cannot be read. */
-static int foreign_keys(sqlite3 *db)
-{
-	sqlite3_stmt *st;
-	int v = -1;
-	if (sqlite3_prepare_v2(db, "PRAGMA foreign_keys", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 /* Ends the batch's transaction (committed when commit is set and it holds a change, else rolled back), puts
  * foreign keys back and lets the write lock go. Returns 0, or ERR_FAIL with e when the commit failed
  * (nothing of the batch is in the copy then). */
 static int batch_close(struct apply_batch *b, int commit, struct error *e)
 {
 	int rc = 0;
-	for (int i = 0; i < b->n_stmts; i++)
-		sqlite3_finalize(b->stmts[i].st);
-	b->n_stmts = 0;
-	if (commit && b->applied > 0 && sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (commit && b->applied > 0 && fixed_run(b->conn, FIX_COMMIT, NULL) != SQLITE_OK)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot commit the changes: %s", sqlite3_errmsg(b->db));
 	if (!sqlite3_get_autocommit(b->db))
-		sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+		fixed_run(b->conn, FIX_ROLLBACK, NULL);
 	if (b->fk == 1)
-		sqlite3_exec(b->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-	if (b->cat)
-		catalog_release(b->cat);
-	b->cat = NULL;
+		fixed_run(b->conn, FIX_FK_ON, NULL);
+	b->cat = NULL; /* the connection's */
 	writelock_release();
 	return rc;
 }
 
-int apply_begin(struct apply_batch *b, sqlite3 *db, struct error *e)
+void apply_conn_init(struct apply_conn *c, sqlite3 *db)
 {
-	long long first, version = -1;
-	sqlite3_stmt *st;
+	memset(c, 0, sizeof *c);
+	c->db = db;
+}
+
+void apply_conn_forget(struct apply_conn *c)
+{
+	for (int i = 0; i < c->n_stmts; i++)
+		sqlite3_finalize(c->stmts[i].st);
+	c->n_stmts = 0;
+	c->evict = 0;
+	if (c->cat)
+		catalog_release(c->cat);
+	c->cat = NULL;
+}
+
+void apply_conn_close(struct apply_conn *c)
+{
+	apply_conn_forget(c);
+	for (int k = 0; k < FIX_COUNT; k++)
+		sqlite3_finalize(c->fixed[k]);
+	memset(c->fixed, 0, sizeof c->fixed);
+}
+
+int apply_begin(struct apply_batch *b, struct apply_conn *c, struct error *e)
+{
+	long long first, version = -1, fk = -1;
+	sqlite3 *db = c->db;
 	memset(b, 0, sizeof *b);
+	b->conn = c;
 	b->db = db;
 	writelock_take();
 	/* outside any transaction, where the pragma takes effect: cascades already are in the primary's log */
-	b->fk = foreign_keys(db);
+	b->fk = fixed_run(c, FIX_FK, &fk) == SQLITE_OK ? (int)fk : -1;
 	if (b->fk == 1)
-		sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+		fixed_run(c, FIX_FK_OFF, NULL);
 	int rc = 0;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+	if (fixed_run(c, FIX_BEGIN, NULL) != SQLITE_OK)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply changes now: %s", sqlite3_errmsg(db));
 	else if (changelog_bounds(db, &b->last, &first) != 0)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the change log: %s", sqlite3_errmsg(db));
 	if (rc == 0) {
-		/* the schema cannot change while the transaction holds the write lock: one catalog for the batch */
-		if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-			version = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		b->cat = version >= 0 ? catalog_acquire(db, version) : NULL;
-		if (!b->cat)
+		/* the schema cannot change while the transaction holds the write lock: one catalog for the batch,
+		 * and the table statements made for another one go */
+		struct catalog *cat = fixed_run(c, FIX_SCHEMA_VERSION, &version) == SQLITE_OK && version >= 0
+					      ? catalog_acquire(db, version) : NULL;
+		if (cat && cat == c->cat) {
+			catalog_release(cat); /* the connection holds it already */
+		} else if (cat) {
+			apply_conn_forget(c);
+			c->cat = cat;
+		}
+		b->cat = c->cat;
+		if (!cat)
 			rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the schema");
 	}
 	if (rc != 0)
@@ -417,16 +460,16 @@ int apply_add(struct apply_batch *b, const char *text, size_t len, long long *se
 	else if (c.too_large)
 		rc = error_set(e, ERR_RESYNC, 500, "internal",
 			       "change %lld was too large for a NATS message: only a snapshot holds it", c.seq);
-	else if (sqlite3_exec(b->db, "SAVEPOINT apply", NULL, NULL, NULL) != SQLITE_OK)
+	else if (fixed_run(b->conn, FIX_SAVEPOINT, NULL) != SQLITE_OK)
 		rc = sql_fail(b->db, sqlite3_errcode(b->db), e);
 	else if ((rc = apply_in(b, &c, e)) == 0) {
-		sqlite3_exec(b->db, "RELEASE apply", NULL, NULL, NULL);
+		fixed_run(b->conn, FIX_RELEASE, NULL);
 		b->last = c.seq;
 		b->applied++;
 		rc = 1;
 	} else {
-		sqlite3_exec(b->db, "ROLLBACK TO apply", NULL, NULL, NULL);
-		sqlite3_exec(b->db, "RELEASE apply", NULL, NULL, NULL);
+		fixed_run(b->conn, FIX_ROLLBACK_TO, NULL);
+		fixed_run(b->conn, FIX_RELEASE, NULL);
 	}
 	cJSON_Delete(c.root);
 	return rc;
@@ -439,13 +482,16 @@ int apply_commit(struct apply_batch *b, struct error *e)
 
 int apply_change(sqlite3 *db, const char *text, size_t len, long long *seq, long long *ts, struct error *e)
 {
+	struct apply_conn c;
 	struct apply_batch b;
 	struct error ce;
-	int rc = apply_begin(&b, db, e);
-	if (rc != 0)
-		return rc;
-	rc = apply_add(&b, text, len, seq, ts, e);
-	if (apply_commit(&b, &ce) != 0 && rc == 1)
-		*e = ce, rc = ERR_FAIL;
+	apply_conn_init(&c, db);
+	int rc = apply_begin(&b, &c, e);
+	if (rc == 0) {
+		rc = apply_add(&b, text, len, seq, ts, e);
+		if (apply_commit(&b, &ce) != 0 && rc == 1)
+			*e = ce, rc = ERR_FAIL;
+	}
+	apply_conn_close(&c);
 	return rc;
 }

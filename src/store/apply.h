@@ -3,7 +3,7 @@
  * as /api/changes gives it) to its own copy: the row operation and the log entry, with the primary's seq and
  * values, in one transaction with the changes applied with it, so the follower's applied seq is its log's
  * last seq and a killed follower resumes exactly at last + 1. Called by the follower's apply thread on its
- * own connection; no state outside the caller's batch.
+ * own connection; no state outside the caller's batch and connection (struct apply_conn).
  */
 #ifndef ROWCAST_APPLY_H
 #define ROWCAST_APPLY_H
@@ -24,23 +24,42 @@ struct apply_stmt {
 	sqlite3_stmt *st;
 };
 
-/* Changes applied in one transaction (apply_begin .. apply_commit), each in a savepoint of its own. The
- * caller's, on its stack; its members are apply.c's. */
-struct apply_batch {
+/* The statements one connection keeps from batch to batch (apply_conn_init .. apply_conn_close): those of
+ * the transaction, savepoint and pragmas, and those of the tables while the schema stays the same. The
+ * caller's, one per connection, used by one thread; its members are apply.c's. */
+struct apply_conn {
 	sqlite3 *db;
-	struct catalog *cat;  /* the copy's schema, read once: nothing else writes while the batch runs */
-	long long last;       /* the log's last seq, the batch's changes included */
-	int applied;          /* changes applied in this batch */
-	int fk;               /* PRAGMA foreign_keys before the batch (put back at its end) */
+	sqlite3_stmt *fixed[APPLY_FIXED];
+	struct catalog *cat;  /* the schema the table statements were made for (NULL: none yet) */
 	int n_stmts;
 	unsigned evict;       /* the next cache slot to reuse when it is full */
 	struct apply_stmt stmts[APPLY_STMTS];
 };
 
+/* Changes applied in one transaction (apply_begin .. apply_commit), each in a savepoint of its own. The
+ * caller's, on its stack; its members are apply.c's. */
+struct apply_batch {
+	struct apply_conn *conn;
+	sqlite3 *db;
+	struct catalog *cat;  /* the copy's schema, read once: nothing else writes while the batch runs */
+	long long last;       /* the log's last seq, the batch's changes included */
+	int applied;          /* changes applied in this batch */
+	int fk;               /* PRAGMA foreign_keys before the batch (put back at its end) */
+};
+
+/* Starts keeping statements for db in c. */
+void apply_conn_init(struct apply_conn *c, sqlite3 *db);
+
+/* Lets go of the table statements and the schema they were made for (call after the copy was replaced). */
+void apply_conn_forget(struct apply_conn *c);
+
+/* Finalizes every statement c keeps (before db is closed). */
+void apply_conn_close(struct apply_conn *c);
+
 /* Takes the process-wide write lock (writelock.h), turns foreign keys off (the primary's log already holds
- * what its cascades did) and opens a BEGIN IMMEDIATE transaction on db. Returns 0 (end the batch with
- * apply_commit), or ERR_FAIL with e (the lock is let go; nothing to end). */
-int apply_begin(struct apply_batch *b, sqlite3 *db, struct error *e);
+ * what its cascades did) and opens a BEGIN IMMEDIATE transaction on c's connection. Returns 0 (end the batch
+ * with apply_commit), or ERR_FAIL with e (the lock is let go; nothing to end). */
+int apply_begin(struct apply_batch *b, struct apply_conn *c, struct error *e);
 
 /* Applies the change in text[0..len) inside the batch, in a savepoint of its own: insert and update write
  * every column of "row" by key (an update whose key changed moves the row from "old"'s key), delete removes

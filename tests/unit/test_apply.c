@@ -231,6 +231,7 @@ static void test_failed_change_leaves_nothing(void)
 static void test_batch_keeps_all_but_the_refused_change(void)
 {
 	char buf[1024];
+	struct apply_conn c;
 	struct apply_batch b;
 	struct error e;
 	long long seq, ts;
@@ -241,7 +242,8 @@ static void test_batch_keeps_all_but_the_refused_change(void)
 	static const char *ins3 = "{\"seq\":3,\"table\":\"tasks\",\"op\":\"insert\",\"key\":3,"
 				  "\"row\":{\"id\":3,\"title\":\"c\",\"done\":1},\"old\":null,\"ts\":1}";
 	CHECK(db);
-	CHECK_INT(apply_begin(&b, db, &e), 0);
+	apply_conn_init(&c, db);
+	CHECK_INT(apply_begin(&b, &c, &e), 0);
 	CHECK_INT(apply_add(&b, INS1, strlen(INS1), &seq, &ts, &e), 1);
 	CHECK_INT(apply_add(&b, INS2, strlen(INS2), &seq, &ts, &e), 1);
 	CHECK_INT(apply_add(&b, INS1, strlen(INS1), &seq, &ts, &e), 0);
@@ -261,7 +263,7 @@ static void test_batch_keeps_all_but_the_refused_change(void)
 				  "\"row\":{\"id\":4,\"title\":\"d\",\"done\":1},\"old\":null,\"ts\":1}";
 	static const char *ins5 = "{\"seq\":5,\"table\":\"tasks\",\"op\":\"insert\",\"key\":5,"
 				  "\"row\":{\"id\":5,\"title\":\"e\",\"done\":1},\"old\":null,\"ts\":1}";
-	CHECK_INT(apply_begin(&b, db, &e), 0);
+	CHECK_INT(apply_begin(&b, &c, &e), 0);
 	CHECK_INT(apply_add(&b, ins4, strlen(ins4), &seq, &ts, &e), 1);
 	CHECK(apply_add(&b, ins5, strlen(ins5), &seq, &ts, &e) < 0);
 	CHECK_INT(apply_commit(&b, &e), 0);
@@ -269,12 +271,26 @@ static void test_batch_keeps_all_but_the_refused_change(void)
 	CHECK_INT(unit_db_ll(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
 	CHECK_INT(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL), SQLITE_OK);
 	/* a batch that applied nothing commits nothing and leaves the connection as it was */
-	CHECK_INT(apply_begin(&b, db, &e), 0);
+	CHECK_INT(apply_begin(&b, &c, &e), 0);
 	CHECK_INT(apply_add(&b, INS2, strlen(INS2), &seq, &ts, &e), 0);
 	CHECK_INT(apply_commit(&b, &e), 0);
 	CHECK(sqlite3_get_autocommit(db));
 	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 4);
-	sqlite3_close(db);
+	/* the connection keeps its statements from batch to batch, until the schema changes: a column added
+	 * between two batches is written by the next one, and a change without it is refused */
+	CHECK_INT(sqlite3_exec(db, "ALTER TABLE tasks ADD COLUMN note TEXT", NULL, NULL, NULL), SQLITE_OK);
+	s_version = unit_db_ll(db, "PRAGMA schema_version"); /* the next fresh_db's schema comes after this one */
+	static const char *ins6 = "{\"seq\":5,\"table\":\"tasks\",\"op\":\"insert\",\"key\":6,"
+				  "\"row\":{\"id\":6,\"title\":\"f\",\"done\":0,\"note\":\"new\"},\"old\":null,\"ts\":1}";
+	static const char *ins7 = "{\"seq\":6,\"table\":\"tasks\",\"op\":\"insert\",\"key\":7,"
+				  "\"row\":{\"id\":7,\"title\":\"g\",\"done\":0},\"old\":null,\"ts\":1}";
+	CHECK_INT(apply_begin(&b, &c, &e), 0);
+	CHECK_INT(apply_add(&b, ins6, strlen(ins6), &seq, &ts, &e), 1);
+	CHECK_INT(apply_add(&b, ins7, strlen(ins7), &seq, &ts, &e), ERR_RESYNC);
+	CHECK_INT(apply_commit(&b, &e), 0);
+	CHECK_STR(dump(db, "SELECT id, note FROM tasks WHERE id > 4 ORDER BY id", buf, sizeof buf), "i6|tnew|\n");
+	apply_conn_close(&c);
+	CHECK_INT(sqlite3_close(db), SQLITE_OK); /* nothing left prepared */
 }
 
 /* The primary's log holds a child inserted before its parent (a deferred foreign key, one transaction
