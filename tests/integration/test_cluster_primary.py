@@ -27,7 +27,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, TestCase, query, run_cli, sql, wait_until  # noqa: E402
+from harness import TestCase, query, run_cli, sql, wait_until  # noqa: E402
 from natsrv import NatsClient, NatsServer  # noqa: E402
 
 SCHEMA = """
