@@ -414,9 +414,9 @@ static void outgoing_free(struct outgoing *o)
 
 /* Up to max (at most PUBLISH_BATCH) changes after since into out: from the feed's ring, which holds what
  * was committed lately (no database read), or, when since is older than the ring (a backlog: NATS was
- * down, or this process just started), from the log on db. Returns how many (0: none yet), or ERR_FAIL
- * / ERR_NOMEM (db's error says why for the first). */
-static int outgoing_read(sqlite3 *db, long long since, int max, struct outgoing *out)
+ * down, or this process just started), from the log on conn. Returns how many (0: none yet), or ERR_FAIL
+ * / ERR_NOMEM (the connection's error says why for the first). */
+static int outgoing_read(struct store_conn *conn, long long since, int max, struct outgoing *out)
 {
 	struct feed_change *batch[PUBLISH_BATCH];
 	struct take t = {out, 0, 0};
@@ -424,7 +424,7 @@ static int outgoing_read(sqlite3 *db, long long since, int max, struct outgoing 
 	int n = feed_recent_each(since, max, take_change, &t, &through);
 	if (n >= 0)
 		return t.nomem && t.n == 0 ? ERR_NOMEM : t.n;
-	n = changelog_read(db, since, max, batch);
+	n = changelog_read_conn(conn, since, max, batch);
 	for (int i = 0; i < n; i++)
 		out[i] = (struct outgoing){.seq = batch[i]->seq, .text = batch[i]->text, .len = batch[i]->text_len,
 					   .change = batch[i]};
@@ -502,7 +502,7 @@ static void *run(void *arg)
 		int room = pipeline_room();
 		if (room == 0)
 			continue;
-		int n = outgoing_read(db, s_sent, room < PUBLISH_BATCH ? room : PUBLISH_BATCH, batch);
+		int n = outgoing_read(conn, s_sent, room < PUBLISH_BATCH ? room : PUBLISH_BATCH, batch);
 		if (n < 0) {
 			if (!told++)
 				fprintf(stderr, "rowcast: the publisher cannot read the change log: %s\n",

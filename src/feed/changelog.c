@@ -11,6 +11,7 @@
 #include "catalog.h"
 #include "json.h"
 #include "limit.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,13 +380,15 @@ static struct feed_change *change_from_row(sqlite3_stmt *st)
 	return feed_change_create(&p);
 }
 
-int changelog_read(sqlite3 *db, long long since, int limit, struct feed_change **out)
+/* The SELECT both readers run: ?1 the seq after which, ?2 how many at most. */
+static const char READ_SQL[] = "SELECT seq, ts, tbl, op, key, row, old FROM _rowcast_changes WHERE seq > ?1 "
+			       "ORDER BY seq LIMIT ?2";
+
+/* Runs st (READ_SQL, prepared) for since and limit into out, and resets it (no read transaction stays
+ * open). Returns what changelog_read returns. */
+static int read_with(sqlite3_stmt *st, long long since, int limit, struct feed_change **out)
 {
-	sqlite3_stmt *st;
 	int n = 0, rc = SQLITE_DONE;
-	if (sqlite3_prepare_v3(db, "SELECT seq, ts, tbl, op, key, row, old FROM _rowcast_changes WHERE seq > ?1 "
-				   "ORDER BY seq LIMIT ?2", -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-		return ERR_FAIL;
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int(st, 2, limit);
 	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -395,13 +398,30 @@ int changelog_read(sqlite3 *db, long long since, int limit, struct feed_change *
 		}
 		n++;
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		for (int i = 0; i < n; i++)
 			feed_change_free(out[i]);
 		return rc == SQLITE_NOMEM ? ERR_NOMEM : ERR_FAIL;
 	}
 	return n;
+}
+
+int changelog_read(sqlite3 *db, long long since, int limit, struct feed_change **out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, READ_SQL, -1, &st, NULL) != SQLITE_OK)
+		return ERR_FAIL;
+	int n = read_with(st, since, limit, out);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int changelog_read_conn(struct store_conn *c, long long since, int limit, struct feed_change **out)
+{
+	struct error e;
+	sqlite3_stmt *st = store_conn_stmt(c, READ_SQL, &e);
+	return st ? read_with(st, since, limit, out) : ERR_FAIL;
 }
 
 int changelog_bounds(sqlite3 *db, long long *last, long long *first)

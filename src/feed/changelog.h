@@ -13,6 +13,8 @@
 
 #include <sqlite3.h>
 
+struct store_conn;
+
 /* Who fills the log. A single node or a primary: rowcast's triggers, whoever writes. A follower: no
  * trigger at all; the log (same table, same schema) is written only by applying the primary's changes,
  * each with the primary's seq (apply.h). */
@@ -37,6 +39,10 @@ long long changelog_prune(sqlite3 *db, long long retain, long long floor);
  * which out[] takes ownership. Returns how many (out[0..n) set), or ERR_FAIL / ERR_NOMEM (nothing kept).
  * No read transaction is left open. */
 int changelog_read(sqlite3 *db, long long since, int limit, struct feed_change **out);
+
+/* The same on a thread's connection, with the statement its cache keeps (no SQL compiled per read: the
+ * feed reads after every commit). */
+int changelog_read_conn(struct store_conn *c, long long since, int limit, struct feed_change **out);
 
 /* Last seq ever assigned (0 when none), and the smallest seq still retained (last + 1 when the log is
  * empty). Returns 0, or ERR_FAIL when the log cannot be read. */

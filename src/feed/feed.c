@@ -124,11 +124,11 @@ static void ring_publish(struct feed_change **batch, int n)
 
 /* Reads everything committed after s_head and publishes it. Returns 0, or ERR_FAIL / ERR_NOMEM (what was
  * read before is published; the rest is read at the next look). */
-static int read_new(sqlite3 *db)
+static int read_new(struct store_conn *conn)
 {
 	struct feed_change *batch[FEED_READ_BATCH];
 	for (;;) {
-		int n = changelog_read(db, atomic_load(&s_head_pub), FEED_READ_BATCH, batch);
+		int n = changelog_read_conn(conn, atomic_load(&s_head_pub), FEED_READ_BATCH, batch);
 		if (n < 0)
 			return n;
 		if (n > 0)
@@ -160,7 +160,7 @@ static void *feed_main(void *arg)
 		int seen = watch_look_begin(&look, &schema);
 		if (seen & WATCH_SCHEMA)
 			upkeep_schema_changed(schema); /* the triggers are the upkeep's: never wait for the write lock here */
-		if ((seen & WATCH_DATA) && read_new(db) != 0)
+		if ((seen & WATCH_DATA) && read_new(conn) != 0)
 			fprintf(stderr, "rowcast: cannot read the change log: %s\n", sqlite3_errmsg(db));
 		watch_look_end(&look);
 	}

@@ -157,8 +157,8 @@ static void block_add(struct block *b)
 	pthread_rwlock_unlock(&s_lock);
 }
 
-/* Reads the block after since, up to below, with db. Returns it, or NULL (ERR_FAIL / ERR_NOMEM in *rc). */
-static struct block *block_read(sqlite3 *db, long long since, long long below, int *rc)
+/* Reads the block after since, up to below, on conn. Returns it, or NULL (ERR_FAIL / ERR_NOMEM in *rc). */
+static struct block *block_read(struct store_conn *conn, long long since, long long below, int *rc)
 {
 	struct block *b = calloc(1, sizeof *b);
 	struct feed_change *batch[FEED_READ_BATCH];
@@ -172,7 +172,7 @@ static struct block *block_read(sqlite3 *db, long long since, long long below, i
 	/* in short reads (no read transaction stays open long), up to the block's bounds or the ring */
 	while (b->n < FEED_REPLAY_BLOCK && b->bytes < FEED_REPLAY_BLOCK_BYTES && b->last + 1 < below) {
 		int want = FEED_REPLAY_BLOCK - b->n < FEED_READ_BATCH ? FEED_REPLAY_BLOCK - b->n : FEED_READ_BATCH;
-		int n = changelog_read(db, b->last, want, batch), i = 0;
+		int n = changelog_read_conn(conn, b->last, want, batch), i = 0;
 		if (n < 0) {
 			block_free(b);
 			*rc = n;
@@ -204,7 +204,7 @@ int replay_load(long long since, long long below)
 	if (held)
 		return 0;
 	struct store_conn *conn = store_conn_get(&se);
-	struct block *b = conn ? block_read(store_conn_db(conn), since, below, &rc) : NULL;
+	struct block *b = conn ? block_read(conn, since, below, &rc) : NULL;
 	if (!b)
 		return conn ? rc : ERR_FAIL;
 	block_add(b);

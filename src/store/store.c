@@ -310,6 +310,13 @@ sqlite3_stmt *store_stmt_take(struct store_conn *c, sqlite3_str *s, struct error
 	return st;
 }
 
+sqlite3_stmt *store_conn_stmt(struct store_conn *c, const char *sql, struct error *e)
+{
+	sqlite3_str *s = sqlite3_str_new(c->db);
+	sqlite3_str_appendall(s, sql);
+	return store_stmt_take(c, s, e);
+}
+
 int store_exec(struct store_conn *c, const char *sql)
 {
 	struct error e;

@@ -55,6 +55,10 @@ void store_conn_close(void);
 /* The raw handle of a thread's connection (for the catalog and change log, on the same thread only). */
 sqlite3 *store_conn_db(struct store_conn *c);
 
+/* The connection's prepared statement for the fixed SQL text sql, from its cache (prepared on first use):
+ * reset and unbound, ready to bind. Reset it after use; it stays the cache's. NULL with e on failure. */
+sqlite3_stmt *store_conn_stmt(struct store_conn *c, const char *sql, struct error *e);
+
 /* Returns the current catalog with a reference held (release with catalog_release), reloading it when the
  * schema changed; NULL with e filled on failure. */
 struct catalog *store_catalog(struct store_conn *c, struct error *e);
