@@ -135,8 +135,9 @@
 #define FOLLOW_BATCH 1000
 #define FOLLOW_BATCH_BYTES (4 * 1024 * 1024)
 #define APPLY_STMTS 16
-/* The statements a follower's connection keeps for transactions, savepoints and pragmas (apply.c). */
-#define APPLY_FIXED 10
+/* The statements a follower's connection keeps for transactions, savepoints, the schema version and the log's
+ * bounds (apply.c). */
+#define APPLY_FIXED 8
 /* NATS's request timeout for the JetStream API calls the follower makes (stream info, one message, making
  * its consumer): the server answers them in milliseconds; a stop waits for the one in progress. */
 #define FOLLOW_JS_WAIT_MS 2000

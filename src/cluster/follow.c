@@ -7,7 +7,9 @@
  * thread, from after the last message handled, when the subscription ends: a reconnect, lost messages, a
  * sequence mismatch) on a synchronous subscription: the client's own
  * thread queues the messages and the apply thread takes them (natsSubscription_NextMsg), so all SQLite work
- * is on the apply thread and no queue of ours sits between them. It starts at the stream sequence of change
+ * is on the apply thread and no queue of ours sits between them. After each commit the apply thread reads
+ * what it applied into the feed's ring itself (feed_read_now), so no other thread's wake-up sits between a
+ * commit and the subscribers. It starts at the stream sequence of change
  * applied + 1 (follow_stream.h). A change after applied + 1 (a gap): the subscription is made again from
  * the message after the last applied one; the same gap again means the stream no longer holds applied + 1:
  * a snapshot. A change the copy cannot take in place (a table or column it lacks, a row refused): a
@@ -49,7 +51,8 @@ static pthread_cond_t s_cond = PTHREAD_COND_INITIALIZER;
 
 /* The apply thread's state. */
 struct follower {
-	sqlite3 *db;
+	struct store_conn *conn;     /* this thread's connection to the copy */
+	sqlite3 *db;                 /* its handle */
 	struct apply_conn ac;        /* the statements db keeps for applying */
 	long long applied;           /* the copy's last seq: its log's */
 	long long primary_seq;       /* the last seq the stream is known to hold (>= applied) */
@@ -261,7 +264,10 @@ static void batch_handle(struct follower *f, natsMsg *m)
 		f->applied = b.last;
 		f->said = 0;
 		f->snapshots_in_row = 0;
-		feed_notify();
+		/* the subscribers get them now, not after the feed thread wakes (its watch sees the commit in the
+		 * files, and looks once: a follower's schema changes only with a snapshot, which tells it) */
+		if (feed_read_now(f->conn) != 0)
+			feed_notify();
 		metrics_add(METRICS_CLUSTER_APPLIED, n);
 		long long now = clock_ms(CLOCK_REALTIME);
 		for (int i = 0; i < n; i++)
@@ -288,7 +294,7 @@ static void batch_handle(struct follower *f, natsMsg *m)
 static int foreign_look(struct follower *f)
 {
 	long long v;
-	if (store_copy_version(f->db, &v) != 0 || v == f->version)
+	if (store_copy_version(f->conn, &v) != 0 || v == f->version)
 		return 0;
 	int known = f->version >= 0;
 	f->version = v;
@@ -334,8 +340,8 @@ static void *run(void *arg)
 	struct error e;
 	long long first;
 	(void)arg;
-	struct store_conn *conn = store_conn_get(&e);
-	f.db = conn ? store_conn_db(conn) : NULL;
+	f.conn = store_conn_get(&e);
+	f.db = f.conn ? store_conn_db(f.conn) : NULL;
 	if (!f.db || changelog_bounds(f.db, &f.applied, &first) != 0) {
 		fprintf(stderr, "rowcast: the follower cannot read its copy; it serves it as it is\n");
 		cluster_problem_set("the follower cannot read its copy");

@@ -424,20 +424,28 @@ int changelog_read_conn(struct store_conn *c, long long since, int limit, struct
 	return st ? read_with(st, since, limit, out) : ERR_FAIL;
 }
 
-int changelog_bounds(sqlite3 *db, long long *last, long long *first)
+const char CHANGELOG_BOUNDS_SQL[] = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = "
+				  "'_rowcast_changes'), 0), (SELECT min(seq) FROM _rowcast_changes)";
+
+int changelog_bounds_with(sqlite3_stmt *st, long long *last, long long *first)
 {
-	sqlite3_stmt *st;
-	int rc;
-	if (sqlite3_prepare_v3(db, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'), 0), "
-				   "(SELECT min(seq) FROM _rowcast_changes)", -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-		return -1;
-	rc = sqlite3_step(st);
+	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*last = sqlite3_column_int64(st, 0);
 		*first = sqlite3_column_type(st, 1) == SQLITE_NULL ? *last + 1 : sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : ERR_FAIL;
+}
+
+int changelog_bounds(sqlite3 *db, long long *last, long long *first)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, CHANGELOG_BOUNDS_SQL, -1, &st, NULL) != SQLITE_OK)
+		return ERR_FAIL;
+	int rc = changelog_bounds_with(st, last, first);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 int changelog_uninstall(sqlite3 *db, struct error *e)

@@ -48,6 +48,11 @@ int changelog_read_conn(struct store_conn *c, long long since, int limit, struct
  * empty). Returns 0, or ERR_FAIL when the log cannot be read. */
 int changelog_bounds(sqlite3 *db, long long *last, long long *first);
 
+/* The SELECT changelog_bounds runs, for a caller that keeps it prepared (a follower's apply connection
+ * reads the bounds at every batch), and the same reading with st, that SELECT prepared (reset after). */
+extern const char CHANGELOG_BOUNDS_SQL[];
+int changelog_bounds_with(sqlite3_stmt *st, long long *last, long long *first);
+
 /* Removes every trigger and table rowcast added, leaving the user's data as it was. Returns 0, or ERR_FAIL
  * with e. */
 int changelog_uninstall(sqlite3 *db, struct error *e);

@@ -5,7 +5,9 @@
  * It takes no write lock: a schema change it sees is handed to the upkeep thread.
  * s_lock (a rwlock) guards the ring (s_ring, s_first, s_head, s_bytes, s_cum_bytes): the feed thread writes
  * it, readers (senders, pollers) hold it shared while they copy what they need. s_wait_lock/s_wait_cond
- * wake long pollers. Only the feed thread touches its connection and the watch's look.
+ * wake long pollers. s_read_lock makes reading after s_head and publishing it one step: the feed thread
+ * takes it, and so does a follower's apply thread reading on its own connection (feed_read_now). Only the
+ * feed thread touches its connection and the watch's look.
  */
 #include "feed.h"
 
@@ -31,6 +33,7 @@ static long long s_first = 1, s_head;
 static size_t s_bytes;
 static long long s_cum_bytes; /* text_len summed over everything published */
 
+static pthread_mutex_t s_read_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t s_wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t s_wait_cond = PTHREAD_COND_INITIALIZER;
 
@@ -122,20 +125,25 @@ static void ring_publish(struct feed_change **batch, int n)
 	wake_readers();
 }
 
-/* Reads everything committed after s_head and publishes it. Returns 0, or ERR_FAIL / ERR_NOMEM (what was
- * read before is published; the rest is read at the next look). */
+/* Reads everything committed after s_head that conn sees and publishes it. Returns 0, or ERR_FAIL /
+ * ERR_NOMEM (what was read before is published; the rest is read at the next look). */
 static int read_new(struct store_conn *conn)
 {
 	struct feed_change *batch[FEED_READ_BATCH];
-	for (;;) {
-		int n = changelog_read_conn(conn, atomic_load(&s_head_pub), FEED_READ_BATCH, batch);
-		if (n < 0)
-			return n;
+	int n;
+	pthread_mutex_lock(&s_read_lock);
+	do {
+		n = changelog_read_conn(conn, atomic_load(&s_head_pub), FEED_READ_BATCH, batch);
 		if (n > 0)
 			ring_publish(batch, n);
-		if (n < FEED_READ_BATCH)
-			return 0;
-	}
+	} while (n == FEED_READ_BATCH);
+	pthread_mutex_unlock(&s_read_lock);
+	return n < 0 ? n : 0;
+}
+
+int feed_read_now(struct store_conn *conn)
+{
+	return read_new(conn);
 }
 
 static void *feed_main(void *arg)

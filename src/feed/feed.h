@@ -27,6 +27,17 @@ void feed_release_waiters(void);
 /* Tells the feed that rowcast committed a write (cheap, any thread). */
 void feed_notify(void);
 
+struct store_conn;
+
+/* Reads what conn sees committed after the ring's head and publishes it now, on the caller's thread, then
+ * wakes the readers: a cluster follower's apply thread calls it right after each commit, so the change
+ * reaches its subscribers without waiting for the feed thread to wake. The feed thread's reads and these
+ * take turns: no change is published twice. The feed thread still looks when its watch sees the files
+ * move (a schema change among what was read is the caller's to tell: feed_notify). Returns 0, or ERR_FAIL /
+ * ERR_NOMEM (conn's error says why for the first; what was read before is published: call feed_notify so
+ * the feed thread reads the rest). Only between feed_start and feed_stop. */
+int feed_read_now(struct store_conn *conn);
+
 /* The last seq published to the ring. */
 long long feed_head(void);
 

@@ -29,14 +29,15 @@ enum stmt_kind { STMT_UPDATE, STMT_INSERT, STMT_DELETE, STMT_LOG };
 
 /* The statements a connection keeps for its life (struct apply_conn's fixed). */
 enum fixed { FIX_BEGIN, FIX_COMMIT, FIX_ROLLBACK, FIX_SAVEPOINT, FIX_RELEASE, FIX_ROLLBACK_TO, FIX_SCHEMA_VERSION,
-	     FIX_FK, FIX_FK_OFF, FIX_FK_ON, FIX_COUNT };
+	     FIX_BOUNDS, FIX_COUNT };
 static const char *const fixed_sql[FIX_COUNT] = {
 	"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT apply", "RELEASE apply", "ROLLBACK TO apply",
-	"PRAGMA schema_version", "PRAGMA foreign_keys", "PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON"};
+	"PRAGMA schema_version", CHANGELOG_BOUNDS_SQL};
 _Static_assert(FIX_COUNT <= APPLY_FIXED, "APPLY_FIXED holds every fixed statement");
 
-/* Runs fixed statement k on c's connection. Returns SQLITE_OK (with *value set to its first column when it
- * gives a row and value is set), or SQLite's error code (sqlite3_errmsg says why). */
+/* Runs fixed statement k on c's connection (FIX_BOUNDS: only prepares it). Returns SQLITE_OK (with *value
+ * set to its first column when it gives a row and value is set), or SQLite's error code (sqlite3_errmsg
+ * says why). */
 static int fixed_run(struct apply_conn *c, enum fixed k, long long *value)
 {
 	int rc = SQLITE_OK;
@@ -44,6 +45,8 @@ static int fixed_run(struct apply_conn *c, enum fixed k, long long *value)
 		rc = sqlite3_prepare_v3(c->db, fixed_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->fixed[k], NULL);
 	if (rc != SQLITE_OK)
 		return rc;
+	if (k == FIX_BOUNDS)
+		return SQLITE_OK; /* prepared only: changelog_bounds_with reads it */
 	rc = sqlite3_step(c->fixed[k]);
 	if (rc == SQLITE_ROW && value)
 		*value = sqlite3_column_int64(c->fixed[k], 0);
@@ -365,9 +368,9 @@ static int apply_in(struct apply_batch *b, struct change *c, struct error *e)
 	return rc;
 }
 
-/* Ends the batch's transaction (committed when commit is set and it holds a change, else rolled back), puts
- * foreign keys back and lets the write lock go. Returns 0, or ERR_FAIL with e when the commit failed
- * (nothing of the batch is in the copy then). */
+/* Ends the batch's transaction (committed when commit is set and it holds a change, else rolled back) and
+ * lets the write lock go. Returns 0, or ERR_FAIL with e when the commit failed (nothing of the batch is in
+ * the copy then). */
 static int batch_close(struct apply_batch *b, int commit, struct error *e)
 {
 	int rc = 0;
@@ -375,17 +378,32 @@ static int batch_close(struct apply_batch *b, int commit, struct error *e)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot commit the changes: %s", sqlite3_errmsg(b->db));
 	if (!sqlite3_get_autocommit(b->db))
 		fixed_run(b->conn, FIX_ROLLBACK, NULL);
-	if (b->fk == 1)
-		fixed_run(b->conn, FIX_FK_ON, NULL);
 	b->cat = NULL; /* the connection's */
 	writelock_release();
 	return rc;
+}
+
+/* Runs a pragma on db (not kept: a change of foreign_keys makes every prepared statement compile again at
+ * its next step). Returns its value, or -1 when it gives none or fails. */
+static long long pragma_run(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
 }
 
 void apply_conn_init(struct apply_conn *c, sqlite3 *db)
 {
 	memset(c, 0, sizeof *c);
 	c->db = db;
+	c->fk = (int)pragma_run(db, "PRAGMA foreign_keys");
+	if (c->fk == 1)
+		pragma_run(db, "PRAGMA foreign_keys = OFF");
 }
 
 void apply_conn_forget(struct apply_conn *c)
@@ -405,24 +423,24 @@ void apply_conn_close(struct apply_conn *c)
 	for (int k = 0; k < FIX_COUNT; k++)
 		sqlite3_finalize(c->fixed[k]);
 	memset(c->fixed, 0, sizeof c->fixed);
+	if (c->fk == 1)
+		pragma_run(c->db, "PRAGMA foreign_keys = ON");
+	c->fk = -1;
 }
 
 int apply_begin(struct apply_batch *b, struct apply_conn *c, struct error *e)
 {
-	long long first, version = -1, fk = -1;
+	long long first, version = -1;
 	sqlite3 *db = c->db;
 	memset(b, 0, sizeof *b);
 	b->conn = c;
 	b->db = db;
 	writelock_take();
-	/* outside any transaction, where the pragma takes effect: cascades already are in the primary's log */
-	b->fk = fixed_run(c, FIX_FK, &fk) == SQLITE_OK ? (int)fk : -1;
-	if (b->fk == 1)
-		fixed_run(c, FIX_FK_OFF, NULL);
 	int rc = 0;
 	if (fixed_run(c, FIX_BEGIN, NULL) != SQLITE_OK)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply changes now: %s", sqlite3_errmsg(db));
-	else if (changelog_bounds(db, &b->last, &first) != 0)
+	else if (fixed_run(c, FIX_BOUNDS, NULL) != SQLITE_OK ||
+		 changelog_bounds_with(c->fixed[FIX_BOUNDS], &b->last, &first) != 0)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the change log: %s", sqlite3_errmsg(db));
 	if (rc == 0) {
 		/* the schema cannot change while the transaction holds the write lock: one catalog for the batch,

@@ -29,6 +29,7 @@ struct apply_stmt {
  * caller's, one per connection, used by one thread; its members are apply.c's. */
 struct apply_conn {
 	sqlite3 *db;
+	int fk;               /* PRAGMA foreign_keys before apply_conn_init (put back by apply_conn_close) */
 	sqlite3_stmt *fixed[APPLY_FIXED];
 	struct catalog *cat;  /* the schema the table statements were made for (NULL: none yet) */
 	int n_stmts;
@@ -44,20 +45,20 @@ struct apply_batch {
 	struct catalog *cat;  /* the copy's schema, read once: nothing else writes while the batch runs */
 	long long last;       /* the log's last seq, the batch's changes included */
 	int applied;          /* changes applied in this batch */
-	int fk;               /* PRAGMA foreign_keys before the batch (put back at its end) */
 };
 
-/* Starts keeping statements for db in c. */
+/* Starts keeping statements for db in c, and turns foreign keys off on db until apply_conn_close (the
+ * primary's log already holds what its cascades did; and a change of the pragma makes every statement db
+ * keeps compile again, so it is not turned on and off around each batch). Call outside a transaction. */
 void apply_conn_init(struct apply_conn *c, sqlite3 *db);
 
 /* Lets go of the table statements and the schema they were made for (call after the copy was replaced). */
 void apply_conn_forget(struct apply_conn *c);
 
-/* Finalizes every statement c keeps (before db is closed). */
+/* Finalizes every statement c keeps (before db is closed) and puts foreign keys back as they were. */
 void apply_conn_close(struct apply_conn *c);
 
-/* Takes the process-wide write lock (writelock.h), turns foreign keys off (the primary's log already holds
- * what its cascades did) and opens a BEGIN IMMEDIATE transaction on c's connection. Returns 0 (end the batch
+/* Takes the process-wide write lock (writelock.h) and opens a BEGIN IMMEDIATE transaction on c's connection. Returns 0 (end the batch
  * with apply_commit), or ERR_FAIL with e (the lock is let go; nothing to end). */
 int apply_begin(struct apply_batch *b, struct apply_conn *c, struct error *e);
 
@@ -76,7 +77,7 @@ int apply_begin(struct apply_batch *b, struct apply_conn *c, struct error *e);
  * Unless 1 is returned, the change left nothing; the batch goes on with what it applied before. */
 int apply_add(struct apply_batch *b, const char *text, size_t len, long long *seq, long long *ts, struct error *e);
 
-/* Commits the batch's changes, puts foreign keys back and lets the write lock go. Returns 0, or ERR_FAIL
+/* Commits the batch's changes and lets the write lock go. Returns 0, or ERR_FAIL
  * with e: the commit failed and none of the batch's changes is in the copy. */
 int apply_commit(struct apply_batch *b, struct error *e);
 

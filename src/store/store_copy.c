@@ -6,6 +6,7 @@
 #include "store_copy.h"
 
 #include "limit.h"
+#include "store.h"
 #include "writelock.h"
 
 #include <errno.h>
@@ -72,15 +73,16 @@ int store_copy_writer_check(const char *path, struct error *e)
 	return rc == SQLITE_OK ? 0 : ERR_FAIL;
 }
 
-int store_copy_version(sqlite3 *db, long long *version)
+int store_copy_version(struct store_conn *c, long long *version)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
+	struct error e;
+	sqlite3_stmt *st = store_conn_stmt(c, "PRAGMA data_version", &e);
+	if (!st)
 		return ERR_FAIL;
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*version = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : ERR_FAIL;
 }
 

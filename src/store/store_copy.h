@@ -29,10 +29,13 @@ int store_copy_kind(const char *path, struct error *e);
  * progress. Returns 0, or ERR_FAIL with e (another program holds the lock, or the file cannot be opened). */
 int store_copy_writer_check(const char *path, struct error *e);
 
-/* Sets *version to PRAGMA data_version on db: it moves when another connection (of this process or another
- * program) commits to the database, never for db's own commits. Returns 0, or ERR_FAIL (it cannot be read
- * now: the database is busy or gone). */
-int store_copy_version(sqlite3 *db, long long *version);
+struct store_conn;
+
+/* Sets *version to PRAGMA data_version on c's connection (with the statement it keeps: the follower looks
+ * after every message): it moves when another connection (of this process or another program) commits to
+ * the database, never for c's own commits. Returns 0, or ERR_FAIL (it cannot be read now: the database is
+ * busy or gone). */
+int store_copy_version(struct store_conn *c, long long *version);
 
 /* Checks that the file at path is an intact database (PRAGMA integrity_check) holding rowcast's change log
  * whose sequence stands at seq. Returns 0, or ERR_INVALID with e (the file is not that snapshot). */

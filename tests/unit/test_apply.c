@@ -311,6 +311,45 @@ static void test_foreign_keys_are_not_enforced_while_applying(void)
 	sqlite3_close(db);
 }
 
+/* Batch after batch on a connection with foreign keys on, no kept statement is compiled again (turning the
+ * pragma off and on around each batch would make SQLite compile every one again at its next step), and the
+ * setting is back when the connection lets go of its statements. */
+static void test_kept_statements_are_not_compiled_again(void)
+{
+	struct apply_conn c;
+	struct apply_batch b;
+	struct error e;
+	long long seq, ts;
+	char text[256];
+	sqlite3 *db = fresh_db(TASKS, CHANGELOG_NO_TRIGGERS);
+	CHECK(db);
+	CHECK_INT(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
+	apply_conn_init(&c, db);
+	CHECK_INT(unit_db_ll(db, "PRAGMA foreign_keys"), 0);
+	for (int i = 1; i <= 4; i++) {
+		snprintf(text, sizeof text, "{\"seq\":%d,\"table\":\"tasks\",\"op\":\"%s\",\"key\":1,\"row\":"
+			 "{\"id\":1,\"title\":\"v%d\",\"done\":0},\"old\":%s,\"ts\":1}", i, i == 1 ? "insert" : "update", i,
+			 i == 1 ? "null" : "{\"id\":1,\"title\":\"x\",\"done\":0}");
+		CHECK_INT(apply_begin(&b, &c, &e), 0);
+		CHECK_INT(apply_add(&b, text, strlen(text), &seq, &ts, &e), 1);
+		CHECK_INT(apply_commit(&b, &e), 0);
+	}
+	CHECK_INT(unit_db_ll(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
+	int kept = 0;
+	for (int k = 0; k < APPLY_FIXED; k++)
+		if (c.fixed[k]) {
+			kept++;
+			CHECK_INT(sqlite3_stmt_status(c.fixed[k], SQLITE_STMTSTATUS_REPREPARE, 0), 0);
+		}
+	for (int i = 0; i < c.n_stmts; i++)
+		CHECK_INT(sqlite3_stmt_status(c.stmts[i].st, SQLITE_STMTSTATUS_REPREPARE, 0), 0);
+	CHECK(kept >= 6);      /* BEGIN, COMMIT, SAVEPOINT, RELEASE, the schema version, the bounds */
+	CHECK(c.n_stmts >= 3); /* the update, the insert, the log's insert */
+	apply_conn_close(&c);
+	CHECK_INT(unit_db_ll(db, "PRAGMA foreign_keys"), 1);
+	CHECK_INT(sqlite3_close(db), SQLITE_OK);
+}
+
 static const char *TYPES =
 	"CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, r REAL, s TEXT, b BLOB, n NUMERIC, u);"
 	"CREATE TABLE notes (body TEXT);" /* keyed by its rowid */
@@ -405,6 +444,7 @@ static const struct unit_test s_tests[] = {
 	UNIT_TEST(test_malformed_is_refused),
 	UNIT_TEST(test_failed_change_leaves_nothing),
 	UNIT_TEST(test_batch_keeps_all_but_the_refused_change),
+	UNIT_TEST(test_kept_statements_are_not_compiled_again),
 	UNIT_TEST(test_foreign_keys_are_not_enforced_while_applying),
 	UNIT_TEST(test_round_trip_keeps_every_type),
 };
