@@ -222,9 +222,30 @@ static int msg_apply(struct follower *f, struct apply_batch *b, natsMsg *m, long
 	return rc == 1;
 }
 
+/* Looks whether another program committed to the copy since the last look: this thread is the copy's one
+ * writer in this process (it prunes the log too), so the copy's data_version moves only for another
+ * program's commit. What that program wrote is not the primary's: the copy is loaded again from a fresh
+ * snapshot. Returns 1 when it found such a commit (a snapshot is wanted), else 0. */
+static int foreign_look(struct follower *f)
+{
+	long long v;
+	if (store_copy_version(f->conn, &v) != 0 || v == f->version)
+		return 0;
+	int known = f->version >= 0;
+	f->version = v;
+	if (!known)
+		return 0;
+	fprintf(stderr, "rowcast: another program wrote %s (a follower's copy is written by its follower alone); "
+			"loading a fresh snapshot\n", s_db_path);
+	snapshot_want(f, "another program wrote the copy");
+	return 1;
+}
+
 /* Applies message m and the ones queued after it (at most FOLLOW_BATCH, FOLLOW_BATCH_BYTES) in one
- * transaction, frees them, then tells the feed once. A message the copy cannot take ends the batch: what
- * came before it is committed, then the gap, snapshot or retry it asks for follows. */
+ * transaction, frees them, then hands them to the feed. A message the copy cannot take ends the batch: what
+ * came before it is committed, then the gap, snapshot or retry it asks for follows. Another program's
+ * commit found once the transaction has begun (where the look costs no lock of its own) applies nothing:
+ * a snapshot follows. */
 static void batch_handle(struct follower *f, natsMsg *m)
 {
 	struct apply_batch b;
@@ -239,6 +260,11 @@ static void batch_handle(struct follower *f, natsMsg *m)
 		say(f, "cannot apply changes: %s (will retry)", e.message);
 		sub_drop(f); /* read again from the same message */
 		nap(FOLLOW_RETRY_MS);
+		return;
+	}
+	if (foreign_look(f)) {
+		natsMsg_Destroy(m); /* the snapshot is read on from where it stands */
+		apply_commit(&b, &ce);
 		return;
 	}
 	while (m) {
@@ -285,25 +311,6 @@ static void batch_handle(struct follower *f, natsMsg *m)
 		nap(FOLLOW_RETRY_MS);
 	}
 	status_tell(f);
-}
-
-/* Looks whether another program committed to the copy since the last look: this thread is the copy's one
- * writer in this process (it prunes the log too), so the copy's data_version moves only for another
- * program's commit. What that program wrote is not the primary's: the copy is loaded again from a fresh
- * snapshot. Returns 1 when it found such a commit (a snapshot is wanted), else 0. */
-static int foreign_look(struct follower *f)
-{
-	long long v;
-	if (store_copy_version(f->conn, &v) != 0 || v == f->version)
-		return 0;
-	int known = f->version >= 0;
-	f->version = v;
-	if (!known)
-		return 0;
-	fprintf(stderr, "rowcast: another program wrote %s (a follower's copy is written by its follower alone); "
-			"loading a fresh snapshot\n", s_db_path);
-	snapshot_want(f, "another program wrote the copy");
-	return 1;
 }
 
 /* Prunes the log to --retain every FEED_PRUNE_MS, on this thread's connection (see foreign_look). */
@@ -372,9 +379,7 @@ static void *run(void *arg)
 		if (!f.sub)
 			continue;
 		natsStatus s = natsSubscription_NextMsg(&m, f.sub, FOLLOW_POLL_MS);
-		if (s == NATS_OK && foreign_look(&f))
-			natsMsg_Destroy(m); /* the snapshot is read on from where it stands */
-		else if (s == NATS_OK)
+		if (s == NATS_OK)
 			batch_handle(&f, m);
 		else if (s == NATS_TIMEOUT && !foreign_look(&f))
 			idle_look(&f);

@@ -202,7 +202,11 @@ int feed_start(const char *db_path, long long retain, struct error *e)
 	s_first = last + 1;
 	atomic_store(&s_head_pub, last);
 	atomic_store(&s_stop, 0);
-	if (watch_open(store_conn_db(conn), db_path, e) != 0)
+	/* A follower's log (it trails the primary's) is written by its apply thread alone, which publishes what
+	 * it commits itself (feed_read_now) and tells the feed after a snapshot; another program writing the
+	 * copy is the apply thread's to find. Its files need no watching: that would wake this thread after
+	 * every commit for nothing. */
+	if (watch_open(store_conn_db(conn), db_path, !s_trails, e) != 0)
 		goto fail;
 	if (replay_start(replay_loaded, e) != 0)
 		goto fail_watch;

@@ -56,7 +56,7 @@ void watch_notify(void)
 	}
 }
 
-int watch_open(sqlite3 *db, const char *db_path, struct error *e)
+int watch_open(sqlite3 *db, const char *db_path, int files, struct error *e)
 {
 	/* SQLite's own name for the file (symbolic links resolved): its -wal and -shm lie beside it */
 	const char *file = sqlite3_db_filename(db, "main");
@@ -73,7 +73,7 @@ int watch_open(sqlite3 *db, const char *db_path, struct error *e)
 	s_event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (s_event_fd < 0)
 		return error_set(e, ERR_FAIL, 500, "internal", "cannot start the change feed: %s", strerror(errno));
-	s_inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	s_inotify_fd = files ? inotify_init1(IN_NONBLOCK | IN_CLOEXEC) : -1;
 	if (s_inotify_fd >= 0 && inotify_add_watch(s_inotify_fd, dirname(dir), IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0) {
 		close(s_inotify_fd);
 		s_inotify_fd = -1; /* the FEED_POLL_MS data_version poll still finds other programs' commits */

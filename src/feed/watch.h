@@ -14,8 +14,10 @@
 #include <sqlite3.h>
 
 /* Sets the watch up for the database db is connected to (db_path when SQLite does not know the file's
- * name). Returns 0, or ERR_FAIL with e (no eventfd). Without inotify it still works, by the fallback poll. */
-int watch_open(sqlite3 *db, const char *db_path, struct error *e);
+ * name); with files 0, other programs' commits are not watched for (only watch_notify and the fallback
+ * poll wake the feed). Returns 0, or ERR_FAIL with e (no eventfd). Without inotify it still works, by the
+ * fallback poll. */
+int watch_open(sqlite3 *db, const char *db_path, int files, struct error *e);
 
 /* Closes the eventfd and inotify (after the feed thread stopped). */
 void watch_close(void);
