@@ -133,6 +133,10 @@
  * kept prepared on the follower's connection while the schema stays the same (src/store/apply.c): 3 per
  * table written, 1 for the log. */
 #define FOLLOW_BATCH 1000
+/* The stream's messages a follower has handled are let go FOLLOW_SPENT at a time (and when the stream is
+ * quiet): libnats frees messages on a collector thread that the first one let go wakes, so letting go of
+ * each as it is handled costs a thread wake-up per change at a low rate. 64 small messages held at most. */
+#define FOLLOW_SPENT 64
 #define FOLLOW_BATCH_BYTES (4 * 1024 * 1024)
 #define APPLY_STMTS 16
 /* The statements a follower's connection keeps for transactions, savepoints, the schema version and the log's

@@ -66,6 +66,8 @@ struct follower {
 	int snapshots_in_row;        /* snapshots taken with no change applied since */
 	int said;                    /* a failure was said on stderr; nothing succeeded since */
 	long long version;           /* the copy's data_version at the last look (-1: not read yet) */
+	natsMsg *spent[FOLLOW_SPENT]; /* handled messages not let go yet (spent_free) */
+	int n_spent;
 	long long next_prune;        /* when the log is pruned next (CLOCK_MONOTONIC, ms) */
 	char why[ERROR_MESSAGE_BYTES];
 };
@@ -190,7 +192,23 @@ static int snapshot_take(struct follower *f)
 /* What a batch stopped at, to be acted on once it has committed (batch_handle). */
 enum batch_end { END_QUEUE, END_GAP, END_SNAPSHOT, END_RETRY };
 
-/* Applies message m inside batch b and frees it. Sets *ts to its commit time on the primary when applied.
+/* Lets go of the handled messages held. */
+static void spent_free(struct follower *f)
+{
+	for (int i = 0; i < f->n_spent; i++)
+		natsMsg_Destroy(f->spent[i]);
+	f->n_spent = 0;
+}
+
+/* Lets go of handled message m, with the next ones (FOLLOW_SPENT). */
+static void spent_add(struct follower *f, natsMsg *m)
+{
+	f->spent[f->n_spent++] = m;
+	if (f->n_spent == FOLLOW_SPENT)
+		spent_free(f);
+}
+
+/* Applies message m inside batch b and lets go of it. Sets *ts to its commit time on the primary when applied.
  * Returns 1 applied, 0 nothing to apply (a redelivery, not a change), or what the batch must stop at. */
 static int msg_apply(struct follower *f, struct apply_batch *b, natsMsg *m, long long *ts, enum batch_end *end,
 		     struct error *e)
@@ -198,7 +216,7 @@ static int msg_apply(struct follower *f, struct apply_batch *b, natsMsg *m, long
 	jsMsgMetaData *meta = NULL;
 	long long seq = -1;
 	if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
-		natsMsg_Destroy(m); /* not a stream message: nothing of ours */
+		spent_add(f, m); /* not a stream message: nothing of ours */
 		return 0;
 	}
 	unsigned long long sseq = meta->Sequence.Stream;
@@ -218,7 +236,7 @@ static int msg_apply(struct follower *f, struct apply_batch *b, natsMsg *m, long
 	if (seq > 0 && seq + (long long)meta->NumPending > f->primary_seq)
 		f->primary_seq = seq + (long long)meta->NumPending;
 	jsMsgMetaData_Destroy(meta);
-	natsMsg_Destroy(m);
+	spent_add(f, m);
 	return rc == 1;
 }
 
@@ -256,14 +274,14 @@ static void batch_handle(struct follower *f, natsMsg *m)
 	int n = 0, count = 0;
 	size_t bytes = 0;
 	if (apply_begin(&b, &f->ac, &e) != 0) {
-		natsMsg_Destroy(m);
+		spent_add(f, m);
 		say(f, "cannot apply changes: %s (will retry)", e.message);
 		sub_drop(f); /* read again from the same message */
 		nap(FOLLOW_RETRY_MS);
 		return;
 	}
 	if (foreign_look(f)) {
-		natsMsg_Destroy(m); /* the snapshot is read on from where it stands */
+		spent_add(f, m); /* the snapshot is read on from where it stands */
 		apply_commit(&b, &ce);
 		return;
 	}
@@ -379,13 +397,18 @@ static void *run(void *arg)
 		if (!f.sub)
 			continue;
 		natsStatus s = natsSubscription_NextMsg(&m, f.sub, FOLLOW_POLL_MS);
-		if (s == NATS_OK)
+		if (s == NATS_OK) {
 			batch_handle(&f, m);
-		else if (s == NATS_TIMEOUT && !foreign_look(&f))
+			continue;
+		}
+		if (s == NATS_TIMEOUT)
+			spent_free(&f); /* the stream is quiet */
+		if (s == NATS_TIMEOUT && !foreign_look(&f))
 			idle_look(&f);
 		else
 			sub_drop(&f); /* lost messages (slow consumer), a closed connection: read on from where we are */
 	}
+	spent_free(&f);
 	sub_drop(&f);
 	apply_conn_close(&f.ac);
 	store_conn_close();
