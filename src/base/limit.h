@@ -137,6 +137,11 @@
  * quiet): libnats frees messages on a collector thread that the first one let go wakes, so letting go of
  * each as it is handled costs a thread wake-up per change at a low rate. 64 small messages held at most. */
 #define FOLLOW_SPENT 64
+/* A batch of at most FOLLOW_READ_NOW changes is read into the feed's ring by the apply thread itself, right
+ * after its commit (no other thread's wake-up between the commit and the subscribers); a larger one (a
+ * catch-up) is left to the feed thread, which reads it while the apply thread goes on with the next batch
+ * (reading 1,000 changes back takes a few milliseconds: done in line, a catch-up ran 25% slower). */
+#define FOLLOW_READ_NOW 32
 #define FOLLOW_BATCH_BYTES (4 * 1024 * 1024)
 #define APPLY_STMTS 16
 /* The statements a follower's connection keeps for transactions, savepoints, the schema version and the log's

@@ -7,9 +7,9 @@
  * thread, from after the last message handled, when the subscription ends: a reconnect, lost messages, a
  * sequence mismatch) on a synchronous subscription: the client's own
  * thread queues the messages and the apply thread takes them (natsSubscription_NextMsg), so all SQLite work
- * is on the apply thread and no queue of ours sits between them. After each commit the apply thread reads
- * what it applied into the feed's ring itself (feed_read_now), so no other thread's wake-up sits between a
- * commit and the subscribers. It starts at the stream sequence of change
+ * is on the apply thread and no queue of ours sits between them. After committing a small batch the apply
+ * thread reads what it applied into the feed's ring itself (feed_read_now), so no other thread's wake-up
+ * sits between the commit and the subscribers; a large one (a catch-up) is the feed thread's to read. It starts at the stream sequence of change
  * applied + 1 (follow_stream.h). A change after applied + 1 (a gap): the subscription is made again from
  * the message after the last applied one; the same gap again means the stream no longer holds applied + 1:
  * a snapshot. A change the copy cannot take in place (a table or column it lacks, a row refused): a
@@ -308,9 +308,9 @@ static void batch_handle(struct follower *f, natsMsg *m)
 		f->applied = b.last;
 		f->said = 0;
 		f->snapshots_in_row = 0;
-		/* the subscribers get them now, not after the feed thread wakes (its watch sees the commit in the
-		 * files, and looks once: a follower's schema changes only with a snapshot, which tells it) */
-		if (feed_read_now(f->conn) != 0)
+		/* a few: the subscribers get them now, not after the feed thread wakes; many (a catch-up): the
+		 * feed thread reads them while this one applies the next batch */
+		if (n > FOLLOW_READ_NOW || feed_read_now(f->conn) != 0)
 			feed_notify();
 		metrics_add(METRICS_CLUSTER_APPLIED, n);
 		long long now = clock_ms(CLOCK_REALTIME);
