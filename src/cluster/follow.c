@@ -5,14 +5,14 @@
  *
  * Consuming: an ephemeral consumer (in stream order, no acks, flow control and heartbeats; made again by this
  * thread, from after the last message handled, when the subscription ends: a reconnect, lost messages, a
- * sequence mismatch) on a synchronous subscription: the client's own
- * thread queues the messages and the apply thread takes them (natsSubscription_NextMsg), so all SQLite work
- * is on the apply thread and no queue of ours sits between them. After committing a small batch the apply
- * thread reads what it applied into the feed's ring itself (feed_read_now), so no other thread's wake-up
- * sits between the commit and the subscribers; a large one (a catch-up) is the feed thread's to read. It starts at the stream sequence of change
- * applied + 1 (follow_stream.h). A change after applied + 1 (a gap): the subscription is made again from
- * the message after the last applied one; the same gap again means the stream no longer holds applied + 1:
- * a snapshot. A change the copy cannot take in place (a table or column it lacks, a row refused): a
+ * sequence mismatch) on a synchronous subscription: the client's own thread queues the messages and the apply
+ * thread takes them (natsSubscription_NextMsg), so all SQLite work is on the apply thread and no queue of
+ * ours sits between them. After committing a small batch the apply thread reads what it applied into the
+ * feed's ring itself (feed_read_now), so no other thread's wake-up sits between the commit and the
+ * subscribers; a large one (a catch-up) is the feed thread's to read. It starts at the stream sequence of
+ * change applied + 1 (follow_stream.h). A change after applied + 1 (a gap): the subscription is made again
+ * from the message after the last applied one; the same gap again means the stream no longer holds
+ * applied + 1: a snapshot. A change the copy cannot take in place (a table or column it lacks, a row refused): a
  * snapshot. A snapshot taken while serving is copied into the open DB_FILE in one transaction
  * (store_copy_replace); its log is emptied, so clients behind its seq are told to resync. Another program's
  * commit to the copy (its data_version moves: this thread is the copy's one writer in the process, pruning
