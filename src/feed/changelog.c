@@ -188,14 +188,7 @@ static int exec_fmt(sqlite3 *db, char *sql)
 /* PRAGMA schema_version on db (inside the caller's transaction, when one is open). Returns -1 on failure. */
 static long long schema_version(sqlite3 *db)
 {
-	sqlite3_stmt *st;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return store_db_int(db, "PRAGMA schema_version");
 }
 
 /* Makes the triggers match cat (inside the caller's transaction): its tables' triggers, or none at all in

@@ -16,6 +16,7 @@
 #include "changelog.h"
 #include "json.h"
 #include "limit.h"
+#include "store.h"
 #include "store_sql.h"
 #include "writelock.h"
 
@@ -35,19 +36,22 @@ static const char *const fixed_sql[FIX_COUNT] = {
 	"PRAGMA schema_version", CHANGELOG_BOUNDS_SQL};
 _Static_assert(FIX_COUNT <= APPLY_FIXED, "APPLY_FIXED holds every fixed statement");
 
-/* Runs fixed statement k on c's connection (FIX_BOUNDS: only prepares it). Returns SQLITE_OK (with *value
- * set to its first column when it gives a row and value is set), or SQLite's error code (sqlite3_errmsg
- * says why). */
+/* Fixed statement k of c's connection, prepared the first time. Returns it, or NULL (sqlite3_errmsg says
+ * why). */
+static sqlite3_stmt *fixed_get(struct apply_conn *c, enum fixed k)
+{
+	if (!c->fixed[k])
+		sqlite3_prepare_v3(c->db, fixed_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->fixed[k], NULL);
+	return c->fixed[k];
+}
+
+/* Runs fixed statement k on c's connection. Returns SQLITE_OK (with *value set to its first column when it
+ * gives a row and value is set), or SQLite's error code (sqlite3_errmsg says why). */
 static int fixed_run(struct apply_conn *c, enum fixed k, long long *value)
 {
-	int rc = SQLITE_OK;
-	if (!c->fixed[k])
-		rc = sqlite3_prepare_v3(c->db, fixed_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &c->fixed[k], NULL);
-	if (rc != SQLITE_OK)
-		return rc;
-	if (k == FIX_BOUNDS)
-		return SQLITE_OK; /* prepared only: changelog_bounds_with reads it */
-	rc = sqlite3_step(c->fixed[k]);
+	if (!fixed_get(c, k))
+		return sqlite3_errcode(c->db) != SQLITE_OK ? sqlite3_errcode(c->db) : SQLITE_ERROR;
+	int rc = sqlite3_step(c->fixed[k]);
 	if (rc == SQLITE_ROW && value)
 		*value = sqlite3_column_int64(c->fixed[k], 0);
 	sqlite3_reset(c->fixed[k]);
@@ -383,27 +387,13 @@ static int batch_close(struct apply_batch *b, int commit, struct error *e)
 	return rc;
 }
 
-/* Runs a pragma on db (not kept: a change of foreign_keys makes every prepared statement compile again at
- * its next step). Returns its value, or -1 when it gives none or fails. */
-static long long pragma_run(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 void apply_conn_init(struct apply_conn *c, sqlite3 *db)
 {
 	memset(c, 0, sizeof *c);
 	c->db = db;
-	c->fk = (int)pragma_run(db, "PRAGMA foreign_keys");
+	c->fk = (int)store_db_int(db, "PRAGMA foreign_keys");
 	if (c->fk == 1)
-		pragma_run(db, "PRAGMA foreign_keys = OFF");
+		sqlite3_exec(db, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
 }
 
 void apply_conn_forget(struct apply_conn *c)
@@ -424,7 +414,7 @@ void apply_conn_close(struct apply_conn *c)
 		sqlite3_finalize(c->fixed[k]);
 	memset(c->fixed, 0, sizeof c->fixed);
 	if (c->fk == 1)
-		pragma_run(c->db, "PRAGMA foreign_keys = ON");
+		sqlite3_exec(c->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
 	c->fk = -1;
 }
 
@@ -439,8 +429,7 @@ int apply_begin(struct apply_batch *b, struct apply_conn *c, struct error *e)
 	int rc = 0;
 	if (fixed_run(c, FIX_BEGIN, NULL) != SQLITE_OK)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot apply changes now: %s", sqlite3_errmsg(db));
-	else if (fixed_run(c, FIX_BOUNDS, NULL) != SQLITE_OK ||
-		 changelog_bounds_with(c->fixed[FIX_BOUNDS], &b->last, &first) != 0)
+	else if (!fixed_get(c, FIX_BOUNDS) || changelog_bounds_with(c->fixed[FIX_BOUNDS], &b->last, &first) != 0)
 		rc = error_set(e, ERR_FAIL, 503, "unavailable", "cannot read the change log: %s", sqlite3_errmsg(db));
 	if (rc == 0) {
 		/* the schema cannot change while the transaction holds the write lock: one catalog for the batch,

@@ -317,6 +317,18 @@ sqlite3_stmt *store_conn_stmt(struct store_conn *c, const char *sql, struct erro
 	return store_stmt_take(c, s, e);
 }
 
+long long store_db_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 int store_exec(struct store_conn *c, const char *sql)
 {
 	struct error e;

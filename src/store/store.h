@@ -59,6 +59,10 @@ sqlite3 *store_conn_db(struct store_conn *c);
  * reset and unbound, ready to bind. Reset it after use; it stays the cache's. NULL with e on failure. */
 sqlite3_stmt *store_conn_stmt(struct store_conn *c, const char *sql, struct error *e);
 
+/* The first column of sql's first row on db as an integer, for a one-off read (compiled and finalized here:
+ * e.g. a pragma). Returns it, or -1 when sql gives no row or fails. */
+long long store_db_int(sqlite3 *db, const char *sql);
+
 /* Returns the current catalog with a reference held (release with catalog_release), reloading it when the
  * schema changed; NULL with e filled on failure. */
 struct catalog *store_catalog(struct store_conn *c, struct error *e);

@@ -296,11 +296,8 @@ static int replace_in(sqlite3 *db, long long *seq)
 int store_copy_replace(sqlite3 *db, const char *snapshot_path, long long *seq, struct error *e)
 {
 	sqlite3_stmt *st;
-	int fk = 0, rc = sqlite3_prepare_v2(db, "PRAGMA foreign_keys", -1, &st, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		fk = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	rc = sqlite3_prepare_v2(db, "ATTACH ?1 AS " COPY_SNAP, -1, &st, NULL);
+	int fk = store_db_int(db, "PRAGMA foreign_keys") == 1;
+	int rc = sqlite3_prepare_v2(db, "ATTACH ?1 AS " COPY_SNAP, -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, snapshot_path, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
