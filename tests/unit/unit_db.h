@@ -39,13 +39,17 @@ static inline const char *unit_db_text(sqlite3 *db, const char *sql, char *buf, 
 	return buf;
 }
 
-/* Makes unit_db_dir, runs the tests (unit_run), removes the folder. Returns what unit_run returns, or 1
- * when the folder cannot be made or removed. */
-static inline int unit_db_run(const struct unit_test *tests, size_t n, int argc, char **argv)
+/* Makes unit_db_dir, then up() (when given: what every test needs, e.g. a server's modules started on a file
+ * there; non-zero fails the run), runs the tests (unit_run), down() (when given), and removes the folder.
+ * Returns what unit_run returns, or 1 when the folder cannot be made or removed or up() fails. */
+static inline int unit_db_run_around(const struct unit_test *tests, size_t n, int argc, char **argv, int (*up)(void),
+				     void (*down)(void))
 {
 	if (!mkdtemp(unit_db_dir))
 		return 1;
-	int rc = unit_run(tests, n, argc, argv);
+	int rc = up && up() != 0 ? 1 : unit_run(tests, n, argc, argv);
+	if (down)
+		down();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", unit_db_dir);
 	if (system(cmd) != 0) {
@@ -53,6 +57,12 @@ static inline int unit_db_run(const struct unit_test *tests, size_t n, int argc,
 		rc = 1;
 	}
 	return rc;
+}
+
+/* unit_db_run_around with nothing around the tests. */
+static inline int unit_db_run(const struct unit_test *tests, size_t n, int argc, char **argv)
+{
+	return unit_db_run_around(tests, n, argc, argv, NULL, NULL);
 }
 
 #endif
