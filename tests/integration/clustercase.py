@@ -6,7 +6,6 @@ changes and rows. A test class sets SCHEMA (the primary's database) and TABLES (
 
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import TestCase, wait_until  # noqa: E402
@@ -21,7 +20,7 @@ class ClusterCase(TestCase):
     TABLES = ("items", "codes")
 
     def nats(self):
-        n = NatsServer(tempfile.mkdtemp(prefix="rowcast-nats-"))
+        n = NatsServer(self.tmpdir("rowcast-nats-"))
         self.addCleanup(n.stop)
         return n.start()
 

@@ -549,6 +549,13 @@ class TestCase(unittest.TestCase):
         s.start()
         return s
 
+    def tmpdir(self, prefix):
+        """A new temporary folder, removed with what it holds when the test ends (after the cleanups
+        registered later, such as a process using it)."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
+
     def assertError(self, r, status, name_in_message=None, msg=None):
         """Asserts r is the JSON error body of API.md with this status and its code."""
         ctx = (msg + ": ") if msg else ""

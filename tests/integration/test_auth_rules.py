@@ -7,7 +7,6 @@ message and body a user receives is scanned: no foreign row, no hidden column, e
 import json
 import os
 import sys
-import tempfile
 import unittest
 import urllib.parse
 
@@ -55,7 +54,7 @@ def auth(user):
 class RulesTest(TestCase):
 
     def setUp(self):
-        folder = tempfile.mkdtemp(prefix="rowcast-rules-")
+        folder = self.tmpdir("rowcast-rules-")
         self.rules_path = os.path.join(folder, "rules.json")
         with open(self.rules_path, "w") as f:
             json.dump(RULES, f)
@@ -281,7 +280,7 @@ class RulesTest(TestCase):
         self.assertEqual(self.as_("bob", "GET", "/api/me").json["claims"]["sub"], "bob")
 
     def test_bad_rules_files_exit_2_naming_the_culprit(self):
-        folder = tempfile.mkdtemp(prefix="rowcast-badrules-")
+        folder = self.tmpdir("rowcast-badrules-")
         db = os.path.join(folder, "t.db")
         sql(db, SCHEMA)
         cases = [({"tasks": {"read": {"where": "owner=eqq.@sub"}}}, ["tasks", "read"]),

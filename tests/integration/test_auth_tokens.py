@@ -198,8 +198,7 @@ class KeyTest(TestCase):
     """RS256 and ES256 with --jwt-key; an HS256 token made with the public key as its secret is refused."""
 
     def keyed(self, kind):
-        import tempfile
-        folder = tempfile.mkdtemp(prefix="rowcast-keys-")
+        folder = self.tmpdir("rowcast-keys-")
         priv, pub = jm.keypair(folder, kind)
         s = self.server(SCHEMA, args=["--jwt-key", pub])
         return s, priv, pub

@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import unittest
 
@@ -288,7 +287,7 @@ class ClusterFollowTest(ClusterCase):
         """A new follower asks for a snapshot that is slow to come (a primary making a large one): SIGTERM ends
         it while it waits, without waiting for the answer (up to a minute), and it leaves no file behind."""
         n = self.nats()
-        d = tempfile.mkdtemp(prefix="rowcast-new-follower-")
+        d = self.tmpdir("rowcast-new-follower-")
         db = os.path.join(d, "copy.db")
         with NatsClient(n.url) as slow:  # takes the snapshot request and never answers
             slow._send(b"SUB rowcast.%s.snapshot 99\r\nPING\r\n" % STREAM.encode())

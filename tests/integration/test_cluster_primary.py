@@ -22,7 +22,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 import threading
 import unittest
 
@@ -54,7 +53,7 @@ class ClusterPrimaryTest(TestCase):
 
     def nats(self, start=True):
         """A nats-server of this test's own, stopped when the test ends."""
-        tmp = tempfile.mkdtemp(prefix="rowcast-nats-")
+        tmp = self.tmpdir("rowcast-nats-")
         n = NatsServer(tmp)
         self.addCleanup(n.stop)
         return n.start() if start else n
@@ -286,7 +285,7 @@ class ClusterPrimaryTest(TestCase):
         self.assertNotIn("serving", r.stdout)
 
     def second(self, n, sql_text):
-        tmp = tempfile.mkdtemp(prefix="rowcast-second-")
+        tmp = self.tmpdir("rowcast-second-")
         db = os.path.join(tmp, "second.db")
         sql(db, sql_text)
         return run_cli([db, "--listen", "127.0.0.1:0", "--nats", n.url, "--stream", STREAM], timeout=60), db
@@ -355,7 +354,7 @@ class ClusterPrimaryTest(TestCase):
         msg = c.stream_msg(STREAM, desc["stream_seq"])
         self.assertIsNotNone(msg, desc)
         self.assertEqual(json.loads(msg[1])["seq"], seq)
-        path = os.path.join(tempfile.mkdtemp(prefix="rowcast-snap-"), "copy.db")
+        path = os.path.join(self.tmpdir("rowcast-snap-"), "copy.db")
         with open(path, "wb") as f:
             f.write(body)
         self.assertEqual(query(path, "PRAGMA integrity_check;"), [{"integrity_check": "ok"}])

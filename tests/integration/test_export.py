@@ -8,7 +8,6 @@ import csv
 import http.client
 import io
 import json
-import os
 import socket
 import threading
 import unittest

@@ -13,12 +13,11 @@ import queue
 import socket
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import WAIT_S, TestCase, sql, wait_until  # noqa: E402
+from harness import TestCase, sql, wait_until  # noqa: E402
 from wsclient import RawWS, metrics  # noqa: E402
 
 SCHEMA = """

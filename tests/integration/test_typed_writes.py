@@ -4,7 +4,6 @@ column is the REAL 12.5); anything else there is a 400 naming the column, and no
 TEXT and untyped columns take what SQLite takes. The same over REST (POST, batch, PATCH, PUT) and over the
 WebSocket (insert, update). Data other programs stored is read as it is."""
 
-import json
 import unittest
 
 from harness import TestCase, query, sql
