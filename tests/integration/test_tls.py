@@ -11,7 +11,6 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
 from harness import TestCase, run_cli  # noqa: E402
 
 import websockets  # noqa: E402  (Debian's python3-websockets)

@@ -5,7 +5,6 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness  # noqa: E402
 from harness import TestCase, query, run_cli, snapshot, sql  # noqa: E402
 
 SCHEMA = (
