@@ -9,6 +9,7 @@
 #include "apply.h"
 #include "catalog.h"
 #include "changelog.h"
+#include "store.h"
 #include "unit.h"
 #include "unit_db.h"
 
@@ -72,7 +73,7 @@ static sqlite3 *fresh_db(const char *sql, enum changelog_mode mode)
 		sqlite3_close(db);
 		return NULL;
 	}
-	while (unit_db_ll(db, "PRAGMA schema_version") <= s_version)
+	while (store_db_int(db, "PRAGMA schema_version") <= s_version)
 		sqlite3_exec(db, "CREATE TABLE pad_(x); DROP TABLE pad_;", NULL, NULL, NULL);
 	if (changelog_sync(db, mode, &synced, &e) != 0) {
 		sqlite3_close(db);
@@ -115,7 +116,7 @@ static void test_insert_update_delete(void)
 		       buf, sizeof buf),
 		  "i1|i1764204000123|ttasks|tinsert|t1|t{\"id\":1,\"title\":\"a\",\"done\":0}|NULL|\n"
 		  "i4|i1764204000126|ttasks|tdelete|t2|NULL|t{\"id\":2,\"title\":\"b\",\"done\":0}|\n");
-	CHECK_INT(unit_db_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 4);
+	CHECK_INT(store_db_int(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 4);
 	sqlite3_close(db);
 }
 
@@ -142,7 +143,7 @@ static void test_redelivery_is_skipped(void)
 	CHECK_INT(apply(db, INS1), 0);
 	CHECK_INT(apply(db, INS2), 0);
 	CHECK_STR(dump(db, "SELECT * FROM tasks ORDER BY id", buf, sizeof buf), "i1|tlocal|i0|\ni2|tb|i0|\n");
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 2);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 2);
 	sqlite3_close(db);
 }
 
@@ -154,8 +155,8 @@ static void test_gap_asks_for_a_snapshot(void)
 	CHECK_INT(apply(db, INS1), 1);
 	CHECK_INT(apply(db, "{\"seq\":3,\"table\":\"tasks\",\"op\":\"insert\",\"key\":3,"
 			    "\"row\":{\"id\":3,\"title\":\"c\",\"done\":0},\"old\":null,\"ts\":1}"), ERR_RESYNC);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 1);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM tasks"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	sqlite3_close(db);
 }
 
@@ -171,8 +172,8 @@ static void test_unknown_table_or_column_asks_for_a_snapshot(void)
 			    "\"row\":{\"id\":1,\"title\":\"a\"},\"old\":null,\"ts\":1}"), ERR_RESYNC);
 	CHECK_INT(apply(db, "{\"seq\":1,\"table\":\"tasks\",\"op\":\"delete\",\"key\":1,"
 			    "\"row\":null,\"old\":{\"id\":1,\"title\":\"a\",\"done\":0,\"gone\":1},\"ts\":1}"), ERR_RESYNC);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 0);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM tasks"), 0);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 0);
 	CHECK_INT(apply(db, INS1), 1);
 	sqlite3_close(db);
 }
@@ -199,8 +200,8 @@ static void test_malformed_is_refused(void)
 			printf("  case %zu: %d\n", i, rc);
 		CHECK_INT(rc, ERR_INVALID);
 	}
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 0);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM tasks"), 0);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 0);
 	sqlite3_close(db);
 }
 
@@ -213,15 +214,15 @@ static void test_failed_change_leaves_nothing(void)
 	/* the row operation fails (the copy has diverged: title 'a' is taken) */
 	CHECK_INT(apply(db, "{\"seq\":2,\"table\":\"tasks\",\"op\":\"insert\",\"key\":2,"
 			    "\"row\":{\"id\":2,\"title\":\"a\",\"done\":0},\"old\":null,\"ts\":1}"), ERR_RESYNC);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 1);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM tasks"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	/* the row operation succeeds, the log write after it fails */
 	CHECK_INT(sqlite3_exec(db, "CREATE TRIGGER boom BEFORE INSERT ON _rowcast_changes BEGIN "
 				   "SELECT RAISE(ABORT, 'boom'); END;", NULL, NULL, NULL), SQLITE_OK);
 	CHECK(apply(db, INS2) < 0);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM tasks"), 1);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
-	CHECK_INT(unit_db_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM tasks"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(store_db_int(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'"), 1);
 	sqlite3_close(db);
 }
 
@@ -268,18 +269,18 @@ static void test_batch_keeps_all_but_the_refused_change(void)
 	CHECK(apply_add(&b, ins5, strlen(ins5), &seq, &ts, &e) < 0);
 	CHECK_INT(apply_commit(&b, &e), 0);
 	CHECK_STR(dump(db, "SELECT id FROM tasks WHERE id > 3 ORDER BY id", buf, sizeof buf), "i4|\n");
-	CHECK_INT(unit_db_ll(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
+	CHECK_INT(store_db_int(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
 	CHECK_INT(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL), SQLITE_OK);
 	/* a batch that applied nothing commits nothing and leaves the connection as it was */
 	CHECK_INT(apply_begin(&b, &c, &e), 0);
 	CHECK_INT(apply_add(&b, INS2, strlen(INS2), &seq, &ts, &e), 0);
 	CHECK_INT(apply_commit(&b, &e), 0);
 	CHECK(sqlite3_get_autocommit(db));
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 4);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 4);
 	/* the connection keeps its statements from batch to batch, until the schema changes: a column added
 	 * between two batches is written by the next one, and a change without it is refused */
 	CHECK_INT(sqlite3_exec(db, "ALTER TABLE tasks ADD COLUMN note TEXT", NULL, NULL, NULL), SQLITE_OK);
-	s_version = unit_db_ll(db, "PRAGMA schema_version"); /* the next fresh_db's schema comes after this one */
+	s_version = store_db_int(db, "PRAGMA schema_version"); /* the next fresh_db's schema comes after this one */
 	static const char *ins6 = "{\"seq\":5,\"table\":\"tasks\",\"op\":\"insert\",\"key\":6,"
 				  "\"row\":{\"id\":6,\"title\":\"f\",\"done\":0,\"note\":\"new\"},\"old\":null,\"ts\":1}";
 	static const char *ins7 = "{\"seq\":6,\"table\":\"tasks\",\"op\":\"insert\",\"key\":7,"
@@ -306,8 +307,8 @@ static void test_foreign_keys_are_not_enforced_while_applying(void)
 			    "\"row\":{\"id\":1,\"p\":5},\"old\":null,\"ts\":1}"), 1);
 	CHECK_INT(apply(db, "{\"seq\":2,\"table\":\"parent\",\"op\":\"insert\",\"key\":5,"
 			    "\"row\":{\"id\":5},\"old\":null,\"ts\":1}"), 1);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM child JOIN parent ON parent.id = child.p"), 1);
-	CHECK_INT(unit_db_ll(db, "PRAGMA foreign_keys"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM child JOIN parent ON parent.id = child.p"), 1);
+	CHECK_INT(store_db_int(db, "PRAGMA foreign_keys"), 1);
 	sqlite3_close(db);
 }
 
@@ -325,7 +326,7 @@ static void test_kept_statements_are_not_compiled_again(void)
 	CHECK(db);
 	CHECK_INT(sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
 	apply_conn_init(&c, db);
-	CHECK_INT(unit_db_ll(db, "PRAGMA foreign_keys"), 0);
+	CHECK_INT(store_db_int(db, "PRAGMA foreign_keys"), 0);
 	for (int i = 1; i <= 4; i++) {
 		snprintf(text, sizeof text, "{\"seq\":%d,\"table\":\"tasks\",\"op\":\"%s\",\"key\":1,\"row\":"
 			 "{\"id\":1,\"title\":\"v%d\",\"done\":0},\"old\":%s,\"ts\":1}", i, i == 1 ? "insert" : "update", i,
@@ -334,7 +335,7 @@ static void test_kept_statements_are_not_compiled_again(void)
 		CHECK_INT(apply_add(&b, text, strlen(text), &seq, &ts, &e), 1);
 		CHECK_INT(apply_commit(&b, &e), 0);
 	}
-	CHECK_INT(unit_db_ll(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
+	CHECK_INT(store_db_int(db, "SELECT max(seq) FROM _rowcast_changes"), 4);
 	int kept = 0;
 	for (int k = 0; k < APPLY_FIXED; k++)
 		if (c.fixed[k]) {
@@ -346,7 +347,7 @@ static void test_kept_statements_are_not_compiled_again(void)
 	CHECK(kept >= 6);      /* BEGIN, COMMIT, SAVEPOINT, RELEASE, the schema version, the bounds */
 	CHECK(c.n_stmts >= 3); /* the update, the insert, the log's insert */
 	apply_conn_close(&c);
-	CHECK_INT(unit_db_ll(db, "PRAGMA foreign_keys"), 1);
+	CHECK_INT(store_db_int(db, "PRAGMA foreign_keys"), 1);
 	CHECK_INT(sqlite3_close(db), SQLITE_OK);
 }
 

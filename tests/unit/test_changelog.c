@@ -5,6 +5,7 @@
  */
 #include "catalog.h"
 #include "changelog.h"
+#include "store.h"
 #include "unit.h"
 #include "unit_db.h"
 
@@ -27,9 +28,9 @@ static sqlite3 *fresh_db(const char *sql)
 		sqlite3_close(db);
 		return NULL;
 	}
-	while (unit_db_ll(db, "PRAGMA schema_version") <= s_version)
+	while (store_db_int(db, "PRAGMA schema_version") <= s_version)
 		sqlite3_exec(db, "CREATE TABLE pad_(x); DROP TABLE pad_;", NULL, NULL, NULL);
-	s_version = unit_db_ll(db, "PRAGMA schema_version") + 100;
+	s_version = store_db_int(db, "PRAGMA schema_version") + 100;
 	return db;
 }
 
@@ -46,10 +47,10 @@ static void test_triggers_mode_logs_writes(void)
 	sqlite3 *db = fresh_db(SCHEMA);
 	CHECK(db);
 	CHECK_INT(changelog_sync(db, CHANGELOG_TRIGGERS, &synced, &e), 0);
-	CHECK_INT(synced, unit_db_ll(db, "PRAGMA schema_version"));
-	CHECK_INT(unit_db_ll(db, COUNT_OURS), 6);
+	CHECK_INT(synced, store_db_int(db, "PRAGMA schema_version"));
+	CHECK_INT(store_db_int(db, COUNT_OURS), 6);
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO tasks VALUES (1, 'a')", NULL, NULL, NULL), SQLITE_OK);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	sqlite3_close(db);
 }
 
@@ -60,14 +61,14 @@ static void test_no_triggers_mode_has_log_only(void)
 	sqlite3 *db = fresh_db(SCHEMA);
 	CHECK(db);
 	CHECK_INT(changelog_sync(db, CHANGELOG_NO_TRIGGERS, &synced, &e), 0);
-	CHECK_INT(synced, unit_db_ll(db, "PRAGMA schema_version"));
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_rowcast_changes'"), 1);
-	CHECK_INT(unit_db_ll(db, COUNT_OURS), 0);
+	CHECK_INT(synced, store_db_int(db, "PRAGMA schema_version"));
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_rowcast_changes'"), 1);
+	CHECK_INT(store_db_int(db, COUNT_OURS), 0);
 	/* the same columns as a single node's log */
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM pragma_table_info('_rowcast_changes') WHERE name IN "
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM pragma_table_info('_rowcast_changes') WHERE name IN "
 			       "('seq', 'ts', 'tbl', 'op', 'key', 'row', 'old')"), 7);
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO tasks VALUES (1, 'a')", NULL, NULL, NULL), SQLITE_OK);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 0);
 	CHECK_INT(changelog_bounds(db, &last, &first), 0);
 	CHECK_INT(last, 0);
 	sqlite3_close(db);
@@ -83,11 +84,11 @@ static void test_no_triggers_mode_drops_installed_ones(void)
 	CHECK_INT(sqlite3_exec(db, "INSERT INTO tasks VALUES (1, 'a'); CREATE TRIGGER mine AFTER DELETE ON tasks "
 				   "BEGIN SELECT 1; END;", NULL, NULL, NULL), SQLITE_OK);
 	CHECK_INT(changelog_sync(db, CHANGELOG_NO_TRIGGERS, &synced, &e), 0);
-	CHECK_INT(unit_db_ll(db, COUNT_OURS), 0);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'mine'"), 1); /* not ours: kept */
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);                  /* the log is kept */
+	CHECK_INT(store_db_int(db, COUNT_OURS), 0);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM sqlite_schema WHERE name = 'mine'"), 1); /* not ours: kept */
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 1);                  /* the log is kept */
 	CHECK_INT(sqlite3_exec(db, "UPDATE tasks SET title = 'b'", NULL, NULL, NULL), SQLITE_OK);
-	CHECK_INT(unit_db_ll(db, "SELECT count(*) FROM _rowcast_changes"), 1);
+	CHECK_INT(store_db_int(db, "SELECT count(*) FROM _rowcast_changes"), 1);
 	sqlite3_close(db);
 }
 

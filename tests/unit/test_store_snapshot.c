@@ -5,6 +5,7 @@
  * existing output file is refused and left alone.
  */
 #include "catalog.h"
+#include "store.h"
 #include "store_snapshot.h"
 #include "unit.h"
 #include "unit_db.h"
@@ -54,13 +55,13 @@ static void copy_holds_exposed_tables_only(void)
 	CHECK(db != NULL);
 	static char *exposed[] = {"tasks"};
 	catalog_configure(exposed, 1, 0);
-	struct catalog *cat = catalog_acquire(db, unit_db_ll(db, "PRAGMA schema_version"));
+	struct catalog *cat = catalog_acquire(db, store_db_int(db, "PRAGMA schema_version"));
 	CHECK(cat != NULL);
 	int rc = store_snapshot_make(db, cat, out, &seq, &e);
 	catalog_release(cat);
 	sqlite3 *copy = NULL;
 	int opened = sqlite3_open_v2(out, &copy, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK;
-	long long src_seq = unit_db_ll(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'");
+	long long src_seq = store_db_int(db, "SELECT seq FROM sqlite_sequence WHERE name = '_rowcast_changes'");
 	const char *src_rows = unit_db_text(db, "SELECT group_concat(quote(id)||quote(title)||quote(n)||quote(r)||quote(b), "
 					  "';') FROM (SELECT * FROM tasks ORDER BY id)", (char[512]){0}, 512);
 	char src_copy[512];
@@ -72,15 +73,15 @@ static void copy_holds_exposed_tables_only(void)
 	CHECK_INT(src_seq, 3);
 	CHECK_STR(unit_db_text(copy, "SELECT group_concat(quote(id)||quote(title)||quote(n)||quote(r)||quote(b), ';') "
 			     "FROM (SELECT * FROM tasks ORDER BY id)", text, sizeof text), src_copy);
-	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_title'"), 1);
-	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE name IN ('secrets', 'audit', 'secret_view')"), 0);
-	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), 0);
-	CHECK_INT(unit_db_ll(copy, "SELECT count(*) FROM _rowcast_changes"), 0);
+	CHECK_INT(store_db_int(copy, "SELECT count(*) FROM sqlite_schema WHERE name = 'tasks_title'"), 1);
+	CHECK_INT(store_db_int(copy, "SELECT count(*) FROM sqlite_schema WHERE name IN ('secrets', 'audit', 'secret_view')"), 0);
+	CHECK_INT(store_db_int(copy, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"), 0);
+	CHECK_INT(store_db_int(copy, "SELECT count(*) FROM _rowcast_changes"), 0);
 	CHECK_STR(unit_db_text(copy, "PRAGMA integrity_check", text, sizeof text), "ok");
 	/* the next change a follower logs takes the primary's numbering on from the copy's seq */
 	int ins = sqlite3_exec(copy, "INSERT INTO _rowcast_changes(ts, tbl, op, key, row) VALUES (0, 'tasks', 'insert', "
 				     "'4', '{}')", NULL, NULL, NULL) == SQLITE_OK;
-	long long next = unit_db_ll(copy, "SELECT max(seq) FROM _rowcast_changes");
+	long long next = store_db_int(copy, "SELECT max(seq) FROM _rowcast_changes");
 	sqlite3_close(copy);
 	CHECK(ins);
 	CHECK_INT(next, 4);
@@ -100,7 +101,7 @@ static void existing_output_refused(void)
 	sqlite3 *db = make_source(src);
 	CHECK(db != NULL);
 	catalog_configure(NULL, 0, 0);
-	struct catalog *cat = catalog_acquire(db, unit_db_ll(db, "PRAGMA schema_version"));
+	struct catalog *cat = catalog_acquire(db, store_db_int(db, "PRAGMA schema_version"));
 	int rc = store_snapshot_make(db, cat, out, &seq, &e);
 	catalog_release(cat);
 	sqlite3_close(db);

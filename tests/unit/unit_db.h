@@ -1,6 +1,7 @@
 /*
  * unit_db.h: what the unit test programs working on real SQLite files share: a temporary folder for the run
- * (unit_db_dir, made and removed by unit_db_run), a query answering one integer, one answering one text.
+ * (unit_db_dir, made and removed by unit_db_run) and a query answering one text (one answering an integer
+ * is store.h's store_db_int).
  * Include after unit.h.
  */
 #ifndef ROWCAST_UNIT_DB_H
@@ -11,19 +12,6 @@
 #include <stdlib.h>
 
 static char unit_db_dir[] = "/tmp/rowcast-unit-XXXXXX";
-
-/* The first column of sql's first row as an integer: -1 when there is no row, -2 when sql fails. */
-static inline long long unit_db_ll(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
 
 /* The text of the first column of sql's first row in buf ("" when there is none). Returns buf, or
  * "(prepare failed)". */
