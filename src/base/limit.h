@@ -77,6 +77,12 @@
 #define NATS_RECONNECT_WAIT_MS 250
 #define NATS_CONNECT_TIMEOUT_MS 2000
 #define NATS_CLOSE_WAIT_MS 5000
+/* Ended subscriptions wait to be freed (nats_conn_sub_end) until a PING round trip shows the client's reader
+ * is past them: the follower's loop asks for one when it has nothing to do, and the thread that ends the
+ * 64th asks itself (a follower forwarding writes ends one per write); the round trip takes a fraction of a
+ * millisecond, and a NATS that does not answer within 1 s leaves them for the next try. */
+#define NATS_REAP_AT 64
+#define NATS_REAP_WAIT_MS 1000
 
 /* The primary's publisher (src/cluster/publish.c): changes read from the log per batch; how many changes,
  * and how many bytes of them, may be in flight (handed to NATS, the stream's answer not back yet: the
@@ -154,6 +160,9 @@
  * use the same 5 s): it carries the consumer's last delivered sequence, so a message lost on the way ends
  * the subscription (NATS_MISMATCH) and the follower subscribes again. */
 #define FOLLOW_HEARTBEAT_MS 5000
+/* How long the server keeps a follower's consumer once nobody reads it (a subscription ended, a follower
+ * stopped or killed): the server's own default for ephemeral consumers. */
+#define FOLLOW_CONSUMER_IDLE_MS 5000
 /* At start, how long a follower waits for another program's write lock on its copy before it refuses to
  * run (src/store/store_copy.c): a commit in progress ends well within it; a program that holds the lock
  * longer is writing the file. */

@@ -92,12 +92,12 @@ int cluster_start(const struct config *cfg, struct error *e)
 		nats_conn_close();
 		return ERR_FAIL;
 	}
-	if (snapshot_serve_start(nats_conn_get(), cfg->stream, cfg->db_path, e) != 0) {
+	if (snapshot_serve_start(cfg->stream, cfg->db_path, e) != 0) {
 		publish_stop();
 		nats_conn_close();
 		return ERR_FAIL;
 	}
-	if (write_serve_start(nats_conn_get(), cfg->stream, s_run_rest, s_run_live, e) != 0) {
+	if (write_serve_start(cfg->stream, s_run_rest, s_run_live, e) != 0) {
 		snapshot_serve_stop(0);
 		publish_stop();
 		nats_conn_close();

@@ -115,14 +115,15 @@ static void status_tell(struct follower *f)
 	f->lag_told = lag;
 }
 
-/* Drops the subscription with natsSubscription_Destroy alone: it unsubscribes without deleting the consumer,
- * which the server removes by itself once nobody listens (an ephemeral consumer). */
+/* Ends the subscription; the server removes its consumer once nobody listens. What the client holds for it
+ * (up to its pending limit of messages) is let go after one round trip, now when NATS answers. */
 static void sub_drop(struct follower *f)
 {
 	if (!f->sub)
 		return;
-	natsSubscription_Destroy(f->sub);
+	nats_conn_sub_end(f->sub);
 	f->sub = NULL;
+	nats_conn_sub_reap();
 }
 
 static void snapshot_want(struct follower *f, const char *why)
@@ -401,15 +402,17 @@ static void *run(void *arg)
 			batch_handle(&f, m);
 			continue;
 		}
-		if (s == NATS_TIMEOUT)
+		if (s == NATS_TIMEOUT) {
 			spent_free(&f); /* the stream is quiet */
+			nats_conn_sub_reap(); /* forwarded writes' subscriptions */
+		}
 		if (s == NATS_TIMEOUT && !foreign_look(&f))
 			idle_look(&f);
 		else
 			sub_drop(&f); /* lost messages (slow consumer), a closed connection: read on from where we are */
 	}
 	spent_free(&f);
-	sub_drop(&f);
+	sub_drop(&f); /* freed by nats_conn_close if NATS does not answer now */
 	apply_conn_close(&f.ac);
 	store_conn_close();
 	return NULL;

@@ -89,27 +89,49 @@ int follow_stream_subscribe(const char *stream, const char *subject, unsigned lo
 			    natsSubscription **sub, struct error *e)
 {
 	jsOptions o;
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
 	jsSubOptions so;
 	jsErrCode jerr = 0;
 	char why[300];
+	natsInbox *inbox = NULL;
+	*sub = NULL;
 	js_options(&o);
-	jsSubOptions_Init(&so);
 	/* What libnats's ordered consumer would ask for, without its Ordered flag: an ordered consumer is made
 	 * again by the client's own thread on a gap or missed heartbeats, and in libnats 3.4.1 that thread
 	 * crashes the process (natsThread_Detach(NULL) in _recreateOrderedCons) when it cannot write to the
 	 * server, as when nats-server stops. Here a gap (a change after the next one, or a sequence mismatch the
 	 * heartbeats reveal), a slow consumer, a reconnect or a stall end the subscription, and the follower
-	 * subscribes again from after the last message it handled (follow.c). */
-	so.Stream = stream;
-	so.Config.DeliverPolicy = js_DeliverByStartSequence;
-	so.Config.OptStartSeq = start;
-	so.Config.AckPolicy = js_AckNone;
-	so.Config.MaxDeliver = 1;
-	so.Config.FlowControl = true;
-	so.Config.Heartbeat = (int64_t)FOLLOW_HEARTBEAT_MS * 1000000;
-	so.Config.MemoryStorage = true;
-	so.Config.Replicas = 1;
-	natsStatus s = js_SubscribeSync(sub, nats_conn_js(), subject, &o, &so, &jerr);
+	 * subscribes again from after the last message it handled (follow.c).
+	 * The consumer is made here and the subscription bound to it, not made by js_SubscribeSync: a consumer
+	 * the client made itself is deleted by natsSubscription_Unsubscribe (a request that waits for the
+	 * server), and nats_conn_sub_end must unsubscribe without waiting. Nobody listening on its deliver
+	 * subject, the server sends nothing, and it removes the consumer after FOLLOW_CONSUMER_IDLE_MS. */
+	jsConsumerConfig_Init(&cc);
+	cc.DeliverPolicy = js_DeliverByStartSequence;
+	cc.OptStartSeq = start;
+	cc.AckPolicy = js_AckNone;
+	cc.MaxDeliver = 1;
+	cc.FlowControl = true;
+	cc.Heartbeat = (int64_t)FOLLOW_HEARTBEAT_MS * 1000000;
+	cc.MemoryStorage = true;
+	cc.Replicas = 1;
+	cc.FilterSubject = subject;
+	cc.InactiveThreshold = (int64_t)FOLLOW_CONSUMER_IDLE_MS * 1000000;
+	natsStatus s = natsInbox_Create(&inbox);
+	if (s == NATS_OK) {
+		cc.DeliverSubject = inbox;
+		s = js_AddConsumer(&ci, nats_conn_js(), stream, &cc, &o, &jerr);
+	}
+	if (s == NATS_OK) {
+		jsSubOptions_Init(&so);
+		so.Stream = stream;
+		so.Consumer = ci->Name;
+		so.Config = cc; /* what the client checks the consumer against; AckNone: no acks are sent */
+		s = js_SubscribeSync(sub, nats_conn_js(), subject, &o, &so, &jerr);
+	}
+	jsConsumerInfo_Destroy(ci);
+	natsInbox_Destroy(inbox);
 	if (s != NATS_OK) {
 		*sub = NULL;
 		return error_fail(e, "reading stream %s from %llu: %s", stream, start, nats_conn_error(s, why, sizeof why));

@@ -26,7 +26,7 @@ int follow_stream_locate(const char *stream, long long applied, unsigned long lo
 			 struct error *e);
 
 /* Makes an ephemeral consumer (in order, no acks) of subject in stream from stream sequence start, read with
- * natsSubscription_NextMsg (sub: drop it with natsSubscription_Destroy).
+ * natsSubscription_NextMsg (sub: end it with nats_conn_sub_end; the server removes the consumer).
  * Returns 0, or ERR_FAIL with e. */
 int follow_stream_subscribe(const char *stream, const char *subject, unsigned long long start,
 			    natsSubscription **sub, struct error *e);

@@ -152,10 +152,7 @@ static int forward_run(const struct write_request *w, struct write_answer *a, st
 	}
 out:
 	natsMsg_Destroy(req);
-	if (sub) {
-		natsSubscription_Unsubscribe(sub);
-		natsSubscription_Destroy(sub);
-	}
+	nats_conn_sub_end(sub);
 	natsInbox_Destroy(inbox);
 	return rc;
 }

@@ -2,7 +2,8 @@
  * nats_conn.c: see nats_conn.h. s_nc and s_js are set by nats_conn_open before any other thread uses them
  * and cleared by nats_conn_close after every user stopped. s_ok and s_generation are atomics written by the
  * NATS client's callbacks; s_lock/s_cond wake the threads waiting in nats_conn_wait (s_closing ends their
- * wait).
+ * wait). Ended subscriptions wait in s_graves, under s_graves_lock, until a PING round trip shows the client's
+ * reader is past them (nats_conn_sub_end).
  */
 #include "nats_conn.h"
 
@@ -12,6 +13,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static natsConnection *s_nc;
 static jsCtx *s_js;
@@ -21,6 +24,9 @@ static atomic_llong s_generation;
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t s_cond;
 static int s_cond_ready;
+static pthread_mutex_t s_graves_lock = PTHREAD_MUTEX_INITIALIZER;
+static natsSubscription **s_graves;
+static int s_n_graves, s_cap_graves;
 
 /* Sets the flag and wakes the waiters (the client's threads, or the opening thread). */
 static void state_set(int ok)
@@ -125,6 +131,81 @@ int nats_conn_open(const char *urls, const char *name, struct error *e)
 	return 0;
 }
 
+/* Adds the n subscriptions of subs to the graves. Returns how many wait now, or -1 when there is no memory
+ * for them (they stay the caller's). */
+static int graves_add(natsSubscription *const *subs, int n)
+{
+	pthread_mutex_lock(&s_graves_lock);
+	if (s_n_graves + n > s_cap_graves) {
+		int cap = s_cap_graves ? s_cap_graves : NATS_REAP_AT;
+		while (cap < s_n_graves + n)
+			cap *= 2;
+		natsSubscription **g = realloc(s_graves, (size_t)cap * sizeof *g);
+		if (!g) {
+			pthread_mutex_unlock(&s_graves_lock);
+			return -1;
+		}
+		s_graves = g;
+		s_cap_graves = cap;
+	}
+	memcpy(s_graves + s_n_graves, subs, (size_t)n * sizeof *subs);
+	s_n_graves += n;
+	int waiting = s_n_graves;
+	pthread_mutex_unlock(&s_graves_lock);
+	return waiting;
+}
+
+/* Takes every grave: returns the block (the caller frees it) and their count in *n. */
+static natsSubscription **graves_take(int *n)
+{
+	pthread_mutex_lock(&s_graves_lock);
+	natsSubscription **g = s_graves;
+	*n = s_n_graves;
+	s_graves = NULL;
+	s_n_graves = s_cap_graves = 0;
+	pthread_mutex_unlock(&s_graves_lock);
+	return g;
+}
+
+static void graves_free(natsSubscription **g, int n)
+{
+	for (int i = 0; i < n; i++)
+		natsSubscription_Destroy(g[i]);
+	free(g);
+}
+
+void nats_conn_sub_end(natsSubscription *sub)
+{
+	if (!sub)
+		return;
+	natsSubscription_Unsubscribe(sub); /* fails only when it ended already (closed connection, drained) */
+	int waiting = graves_add(&sub, 1);
+	if (waiting < 0 && nats_conn_answers(NATS_REAP_WAIT_MS))
+		natsSubscription_Destroy(sub); /* no room to keep it: the round trip now */
+	else if (waiting >= NATS_REAP_AT)
+		nats_conn_sub_reap();
+}
+
+void nats_conn_sub_drain_end(natsSubscription *sub, int drain, int wait_ms)
+{
+	if (sub && drain && natsSubscription_Drain(sub) == NATS_OK)
+		natsSubscription_WaitForDrainCompletion(sub, wait_ms);
+	nats_conn_sub_end(sub);
+}
+
+int nats_conn_sub_reap(void)
+{
+	int n;
+	natsSubscription **g = graves_take(&n);
+	if (n && nats_conn_ok() && natsConnection_FlushTimeout(s_nc, NATS_REAP_WAIT_MS) == NATS_OK) {
+		graves_free(g, n);
+		return 0;
+	}
+	int kept = n ? graves_add(g, n) : 0; /* no answer, or NATS down: for a later round trip */
+	free(g);                             /* (with no memory to keep them, they are let go unfreed) */
+	return kept < 0 ? 0 : kept;
+}
+
 int nats_conn_answers(int timeout_ms)
 {
 	return s_nc && natsConnection_Status(s_nc) == NATS_CONN_STATUS_CONNECTED &&
@@ -141,7 +222,10 @@ void nats_conn_close(void)
 	pthread_mutex_unlock(&s_lock);
 	jsCtx_Destroy(s_js);
 	s_js = NULL;
-	natsConnection_Close(s_nc);
+	natsConnection_Close(s_nc); /* its reader has stopped: the ended subscriptions can go */
+	int n;
+	natsSubscription **g = graves_take(&n);
+	graves_free(g, n);
 	natsConnection_Destroy(s_nc);
 	s_nc = NULL;
 	atomic_store(&s_ok, 0);

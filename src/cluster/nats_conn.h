@@ -43,6 +43,27 @@ long long nats_conn_generation(void);
 natsConnection *nats_conn_get(void);
 jsCtx *nats_conn_js(void);
 
+/* Ends sub (any subscription made on this connection, NULL is a no-op). Call it in place of
+ * natsSubscription_Destroy. In libnats 3.4.1 the connection's reader looks a subscription up under a lock
+ * and uses it after letting the lock go, without holding a reference: a natsSubscription_Destroy on another
+ * thread while a message for it is being read frees the subscription under the reader, which crashes the
+ * process (a NULL or freed mutex; fixed upstream in 3.6). So this only unsubscribes: the reader finds sub no
+ * more, the server is told to stop sending, a JetStream consumer is left to the server (it removes an
+ * ephemeral one once nobody listens). The subscription is freed later, by nats_conn_sub_reap or
+ * nats_conn_close, once the reader cannot be holding it. Messages taken from sub stay valid. */
+void nats_conn_sub_end(natsSubscription *sub);
+
+/* nats_conn_sub_end, after the messages sub has taken are handled (natsSubscription_Drain, waiting up to
+ * wait_ms) when drain is set; without drain, those not handled yet are dropped. */
+void nats_conn_sub_drain_end(natsSubscription *sub, int drain, int wait_ms);
+
+/* Frees the subscriptions ended so far once the server has answered a PING: the reader handles what arrives
+ * in order, so when it has read the answer it is done with every message that came before it, for
+ * subscriptions that were out of its table before the PING left. Waits up to NATS_REAP_WAIT_MS for the
+ * answer, and keeps them for a later call when none came (NATS down). Returns how many still wait. Any thread;
+ * nats_conn_sub_end calls it itself when NATS_REAP_AT are waiting. */
+int nats_conn_sub_reap(void);
+
 /* The NATS client's text for status s, with its last error detail when there is one, in buf (returned). */
 const char *nats_conn_error(natsStatus s, char *buf, size_t cap);
 

@@ -128,8 +128,7 @@ static void on_primary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 static void primary_unclaim(void)
 {
 	if (s_primary_sub) {
-		natsSubscription_Unsubscribe(s_primary_sub);
-		natsSubscription_Destroy(s_primary_sub);
+		nats_conn_sub_end(s_primary_sub);
 		s_primary_sub = NULL;
 	}
 }

@@ -226,10 +226,7 @@ static int ask(natsConnection *nc, const char *subject, cJSON *body, int timeout
 	}
 	if (s == NATS_OK && natsMsg_IsNoResponders(*reply))
 		s = NATS_NO_RESPONDERS;
-	if (sub) {
-		natsSubscription_Unsubscribe(sub);
-		natsSubscription_Destroy(sub);
-	}
+	nats_conn_sub_end(sub);
 	natsInbox_Destroy(inbox);
 	cJSON_free(text);
 	if (s != NATS_OK) {

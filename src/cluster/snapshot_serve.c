@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "limit.h"
 #include "metrics.h"
+#include "nats_conn.h"
 #include "publish.h"
 #include "store.h"
 #include "store_snapshot.h"
@@ -233,39 +234,27 @@ out:
 	natsMsg_Destroy(msg);
 }
 
-int snapshot_serve_start(natsConnection *nc, const char *stream, const char *db_path, struct error *e)
+int snapshot_serve_start(const char *stream, const char *db_path, struct error *e)
 {
 	char subject[128];
-	s_nc = nc;
+	s_nc = nats_conn_get();
 	snprintf(s_db_path, sizeof s_db_path, "%s", db_path);
 	snprintf(subject, sizeof subject, "rowcast.%s.snapshot", stream);
-	if (natsConnection_Subscribe(&s_sub_make, nc, subject, on_make, NULL) != NATS_OK)
+	if (natsConnection_Subscribe(&s_sub_make, s_nc, subject, on_make, NULL) != NATS_OK)
 		return error_fail(e, "cannot serve snapshots on %s: %s", subject, nats_GetLastError(NULL));
 	snprintf(subject, sizeof subject, "rowcast.%s.snapshot.chunk", stream);
-	if (natsConnection_Subscribe(&s_sub_chunk, nc, subject, on_chunk, NULL) != NATS_OK) {
+	if (natsConnection_Subscribe(&s_sub_chunk, s_nc, subject, on_chunk, NULL) != NATS_OK) {
 		snapshot_serve_stop(0);
 		return error_fail(e, "cannot serve snapshots on %s: %s", subject, nats_GetLastError(NULL));
 	}
 	return 0;
 }
 
-static void sub_end(natsSubscription **sub, int drain)
-{
-	if (!*sub)
-		return;
-	/* without drain, requests in progress end with the connection */
-	if (drain && natsSubscription_Drain(*sub) == NATS_OK)
-		natsSubscription_WaitForDrainCompletion(*sub, SNAPSHOT_DRAIN_MS);
-	else
-		natsSubscription_Unsubscribe(*sub);
-	natsSubscription_Destroy(*sub);
-	*sub = NULL;
-}
-
 void snapshot_serve_stop(int drain)
 {
-	sub_end(&s_sub_make, drain);
-	sub_end(&s_sub_chunk, drain);
+	nats_conn_sub_drain_end(s_sub_make, drain, SNAPSHOT_DRAIN_MS);
+	nats_conn_sub_drain_end(s_sub_chunk, drain, SNAPSHOT_DRAIN_MS);
+	s_sub_make = s_sub_chunk = NULL;
 	pthread_mutex_lock(&s_lock);
 	expire(1);
 	pthread_mutex_unlock(&s_lock);

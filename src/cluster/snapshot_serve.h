@@ -17,9 +17,9 @@
 
 #include <nats/nats.h>
 
-/* Subscribes to the two subjects of stream on nc, for the database at db_path (whose directory receives
- * the snapshot files). Returns 0, or ERR_FAIL with e. */
-int snapshot_serve_start(natsConnection *nc, const char *stream, const char *db_path, struct error *e);
+/* Subscribes to the two subjects of stream on the process's NATS connection (nats_conn.h), for the database at
+ * db_path (whose directory receives the snapshot files). Returns 0, or ERR_FAIL with e. */
+int snapshot_serve_start(const char *stream, const char *db_path, struct error *e);
 
 /* Unsubscribes, waits for requests in progress when drain is set (the server answers: a drain needs it),
  * and deletes every snapshot file. */

@@ -7,6 +7,7 @@
 #include "json.h"
 #include "limit.h"
 #include "metrics.h"
+#include "nats_conn.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -75,14 +76,14 @@ out:
 	natsMsg_Destroy(msg);
 }
 
-int write_serve_start(natsConnection *nc, const char *stream, write_run_fn rest, write_run_fn live, struct error *e)
+int write_serve_start(const char *stream, write_run_fn rest, write_run_fn live, struct error *e)
 {
 	char subject[128];
-	s_nc = nc;
+	s_nc = nats_conn_get();
 	s_rest = rest;
 	s_live = live;
 	snprintf(subject, sizeof subject, "rowcast.%s.write", stream);
-	if (natsConnection_Subscribe(&s_sub, nc, subject, on_write, NULL) != NATS_OK) {
+	if (natsConnection_Subscribe(&s_sub, s_nc, subject, on_write, NULL) != NATS_OK) {
 		s_sub = NULL;
 		return error_fail(e, "cannot take forwarded writes on %s: %s", subject, nats_GetLastError(NULL));
 	}
@@ -93,11 +94,7 @@ void write_serve_stop(int drain)
 {
 	if (!s_sub)
 		return;
-	if (drain && natsSubscription_Drain(s_sub) == NATS_OK)
-		natsSubscription_WaitForDrainCompletion(s_sub, FORWARD_WAIT_MS);
-	else
-		natsSubscription_Unsubscribe(s_sub);
-	natsSubscription_Destroy(s_sub);
+	nats_conn_sub_drain_end(s_sub, drain, FORWARD_WAIT_MS);
 	s_sub = NULL;
 	s_nc = NULL;
 }

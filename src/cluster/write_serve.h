@@ -14,9 +14,9 @@
 
 #include <nats/nats.h>
 
-/* Subscribes to rowcast.NAME.write for stream on nc; REST writes go to rest, WebSocket writes to live.
- * Returns 0, or ERR_FAIL with e. */
-int write_serve_start(natsConnection *nc, const char *stream, write_run_fn rest, write_run_fn live, struct error *e);
+/* Subscribes to rowcast.NAME.write for stream on the process's NATS connection (nats_conn.h); REST writes go
+ * to rest, WebSocket writes to live. Returns 0, or ERR_FAIL with e. */
+int write_serve_start(const char *stream, write_run_fn rest, write_run_fn live, struct error *e);
 
 /* Unsubscribes and, when drain is set (the server answers: a drain needs it), waits for the write in
  * progress; without drain, a write in progress ends with the connection. No-op when not started. */

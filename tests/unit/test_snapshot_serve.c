@@ -9,73 +9,17 @@
 #include "store.h"
 #include "unit.h"
 #include "unit_db.h"
+#include "unit_nats.h"
 
 #include <cjson/cJSON.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#define NATS_SERVER "/usr/sbin/nats-server"
-#define WAIT_MS 60000 /* a generous bound for a busy machine */
-
-static char s_url[64];
-static pid_t s_nats = -1;
-
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &al) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* Starts nats-server -js and connects to it (retrying until it accepts, at most WAIT_MS). */
-static natsConnection *nats_start(void)
-{
-	char port[16], store[300];
-	natsConnection *nc = NULL;
-	snprintf(port, sizeof port, "%d", free_port());
-	snprintf(store, sizeof store, "%s/js", unit_db_dir);
-	snprintf(s_url, sizeof s_url, "nats://127.0.0.1:%s", port);
-	s_nats = fork();
-	if (s_nats == 0) {
-		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
-			_exit(126);
-		execl(NATS_SERVER, NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, (char *)NULL);
-		_exit(127);
-	}
-	for (int waited = 0; waited < WAIT_MS && natsConnection_ConnectTo(&nc, s_url) != NATS_OK; waited += 50) {
-		struct timespec ts = {0, 50 * 1000 * 1000}; /* a retry pace, not a synchronisation */
-		nanosleep(&ts, NULL);
-	}
-	return nc;
-}
-
-static void nats_end(natsConnection *nc)
-{
-	natsConnection_Destroy(nc);
-	if (s_nats > 0) {
-		kill(s_nats, SIGTERM);
-		waitpid(s_nats, NULL, 0);
-	}
-}
 
 static natsMsg *request(natsConnection *nc, const char *subject, const char *body)
 {
 	natsMsg *m = NULL;
-	if (natsConnection_Request(&m, nc, subject, body, (int)strlen(body), WAIT_MS) != NATS_OK)
+	if (natsConnection_Request(&m, nc, subject, body, (int)strlen(body), UNIT_NATS_WAIT_MS) != NATS_OK)
 		return NULL;
 	return m;
 }
@@ -95,9 +39,8 @@ static void snapshot_over_nats(void)
 			     "INSERT INTO tasks SELECT i, printf('task %05d', i) FROM n;",
 			     &e);
 	CHECK_INT(init, 0);
-	natsConnection *nc = nats_start();
-	CHECK(nc != NULL);
-	int started = snapshot_serve_start(nc, "demo", db_path, &e) == 0;
+	natsConnection *nc = nats_conn_get();
+	int started = snapshot_serve_start("demo", db_path, &e) == 0;
 	natsMsg *m = started ? request(nc, "rowcast.demo.snapshot", "{\"chunk_bytes\":4096}") : NULL;
 	cJSON *d = m ? cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)) : NULL;
 	natsMsg_Destroy(m);
@@ -134,7 +77,6 @@ static void snapshot_over_nats(void)
 	int seq_is_number = cJSON_IsNumber(seq);
 	cJSON_Delete(d);
 	snapshot_serve_stop(1);
-	nats_end(nc);
 	store_conn_close();
 	CHECK(started);
 	CHECK(got_all);
@@ -162,9 +104,7 @@ static const struct unit_test s_tests[] = {
 
 int main(int argc, char **argv)
 {
-	if (access(NATS_SERVER, X_OK) != 0) {
-		printf("skipped: %s not found (Debian package nats-server)\n", NATS_SERVER);
+	if (unit_nats_missing())
 		return 0;
-	}
-	return unit_db_run(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv);
+	return unit_db_run_around(s_tests, sizeof s_tests / sizeof s_tests[0], argc, argv, unit_nats_up, unit_nats_down);
 }
