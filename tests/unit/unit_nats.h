@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ static inline int unit_nats_up(void)
 	snprintf(unit_nats_url, sizeof unit_nats_url, "nats://127.0.0.1:%s", port);
 	unit_nats_pid = fork();
 	if (unit_nats_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test program that crashes takes its server with it */
 		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(126);
 		execl(UNIT_NATS_SERVER, UNIT_NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", port, "-sd", store, (char *)NULL);
