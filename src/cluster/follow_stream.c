@@ -132,10 +132,8 @@ int follow_stream_subscribe(const char *stream, const char *subject, unsigned lo
 	}
 	jsConsumerInfo_Destroy(ci);
 	natsInbox_Destroy(inbox);
-	if (s != NATS_OK) {
-		*sub = NULL;
+	if (s != NATS_OK) /* a consumer made without its subscription goes like any unread one */
 		return error_fail(e, "reading stream %s from %llu: %s", stream, start, nats_conn_error(s, why, sizeof why));
-	}
 	return 0;
 }
 

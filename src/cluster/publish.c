@@ -127,10 +127,8 @@ static void on_primary(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 
 static void primary_unclaim(void)
 {
-	if (s_primary_sub) {
-		nats_conn_sub_end(s_primary_sub);
-		s_primary_sub = NULL;
-	}
+	nats_conn_sub_end(s_primary_sub);
+	s_primary_sub = NULL;
 }
 
 /* Makes sure no other primary answers (once: then this node answers), and reads where the stream stands.
