@@ -13,6 +13,7 @@
 #include "feed.h"
 #include "json.h"
 #include "limit.h"
+#include "metrics.h"
 #include "store.h"
 
 #include <errno.h>
@@ -218,7 +219,10 @@ static int changes_collect(struct http_request *req, long long since, long long 
 			continue;
 		if (left <= 0)
 			break;
-		if (feed_wait(through, (int)left) < 0)
+		metrics_add(METRICS_POLLS_WAITING, 1);
+		int woken = feed_wait(through, (int)left);
+		metrics_add(METRICS_POLLS_WAITING, -1);
+		if (woken < 0)
 			break; /* shutting down */
 	}
 	cJSON *root = cJSON_CreateObject();

@@ -45,6 +45,7 @@ static const struct {
 	{"rowcast_sse_open", "gauge", "Open Server-Sent Events streams (GET /api/events)."},
 	{"rowcast_write_commits_total", "counter", "Transactions committed for rowcast's own writes (one per group of writes)."},
 	{"rowcast_writes_committed_total", "counter", "Writes those transactions committed (REST, WebSocket, forwarded)."},
+	{"rowcast_long_polls_waiting", "gauge", "GET /api/changes requests waiting for a change (wait=)."},
 };
 
 static const struct {

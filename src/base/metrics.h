@@ -32,6 +32,7 @@ enum metrics_counter {
 	METRICS_SSE_OPEN,         /* gauge: open Server-Sent Events streams (GET /api/events) */
 	METRICS_WRITE_COMMITS,    /* transactions committed for rowcast's own writes: one per group */
 	METRICS_WRITES_COMMITTED, /* writes those transactions committed */
+	METRICS_POLLS_WAITING,    /* gauge: GET /api/changes requests waiting for a change (wait=) */
 	METRICS_COUNTER_COUNT
 };
 

@@ -12,7 +12,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import TestCase, sql, wait_until  # noqa: E402
-from wsclient import Client, last_seq, poll_all, run, strip_type, ws_url  # noqa: E402
+from wsclient import Client, last_seq, metrics, poll_all, run, strip_type, ws_url  # noqa: E402
 
 SCHEMA = """
 CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, qty INTEGER DEFAULT 1, data BLOB, big INTEGER);
@@ -152,7 +152,10 @@ class PollTest(TestCase):
     def test_sigterm_answers_waiting_long_polls_and_exits_at_once(self):
         since = last_seq(self.s)
         poll = self.s.pending("GET", "/api/changes?since=%d&wait=30" % since)
-        self.s.wait_read(poll, what="the server reading the long poll")
+        # waiting, not only read: a request still on its way to the wait when the stop begins is not promised
+        # an answer (the server stops writing once it stops)
+        wait_until(lambda: metrics(self.s).get("rowcast_long_polls_waiting") == 1.0, "the long poll waiting",
+                   detail=lambda: "rowcast_long_polls_waiting = %r" % metrics(self.s).get("rowcast_long_polls_waiting"))
         # the poll would wait 30 s: rowcast must answer it and exit before that (when it does not, the exit
         # comes only after the poll's wait, or never)
         self.s.stop(timeout=ANSWER_S)  # SIGTERM; asserts exit code 0
@@ -163,7 +166,8 @@ class PollTest(TestCase):
     def test_a_post_is_answered_while_60_long_polls_wait(self):
         since = last_seq(self.s)
         polls = [self.s.pending("GET", "/api/changes?since=%d&wait=30&table=notes" % since) for _ in range(60)]
-        self.s.wait_read(*polls, what="the server reading 60 long polls")
+        wait_until(lambda: metrics(self.s).get("rowcast_long_polls_waiting") == 60.0, "60 long polls waiting",
+                   detail=lambda: "rowcast_long_polls_waiting = %r" % metrics(self.s).get("rowcast_long_polls_waiting"))
         self.write("POST", "/api/tables/items/rows", {"name": "not for them"})
         # a POST held up by the waiting polls would be answered only after them (their wait is 30 s)
         waiting = sum(1 for p in polls if not p.done())
@@ -174,6 +178,7 @@ class PollTest(TestCase):
             r = p.result()
             self.assertStatus(r, 200)
             self.assertEqual([c["row"] for c in r.json["changes"]], [note])
+        self.assertEqual(metrics(self.s).get("rowcast_long_polls_waiting"), 0.0, "every answered poll uncounted")
         self.assertEqual(self.s.get("/healthz").status, 200)
 
     def test_since_older_than_retained_gives_resync(self):
